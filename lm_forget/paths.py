@@ -1,0 +1,48 @@
+"""Where lm-forget finds its shipped files and keeps its cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _shipped_dir(name: str) -> Path:
+    """A top-level folder shipped inside the wheel, or beside the package in an editable install."""
+    inside = _PACKAGE_DIR / name
+    if inside.is_dir():
+        return inside
+    return _PACKAGE_DIR.parent / name
+
+
+def task_configs_dir() -> Path:
+    """The folder holding the suite's lm-eval task YAMLs."""
+    return _shipped_dir("task_configs")
+
+
+def hub_cards_dir() -> Path:
+    """The folder holding the Jinja model/dataset card templates."""
+    return _shipped_dir("hub_cards")
+
+
+def cache_root() -> Path:
+    """Root of lm-forget's on-disk cache, following Hugging Face conventions.
+
+    ``LM_FORGET_CACHE`` wins; otherwise ``$HF_HOME/lm_forget`` where ``HF_HOME`` defaults to
+    ``$XDG_CACHE_HOME/huggingface`` (``~/.cache/huggingface``), exactly as huggingface_hub resolves it.
+    """
+    explicit = os.environ.get("LM_FORGET_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    hf_home = os.environ.get("HF_HOME")
+    if not hf_home:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        hf_home = os.path.join(xdg, "huggingface")
+    return Path(hf_home).expanduser() / "lm_forget"
+
+
+def user_task_dirs() -> list[Path]:
+    """Extra task folders from ``LM_FORGET_TASKS_DIR`` (os.pathsep-separated), e.g. for derived tasks."""
+    raw = os.environ.get("LM_FORGET_TASKS_DIR", "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
