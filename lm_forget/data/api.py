@@ -1,0 +1,119 @@
+"""The data layer's public API: resolve a forget task by name and get its docs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from lm_forget.data.build import BuiltTask, load_or_build
+from lm_forget.data.config import DataConfig
+from lm_forget.data.prepared import read_prepared
+from lm_forget.data.registry import (
+    SUITE_PREFIX,
+    TaskSpec,
+    get_suite_spec,
+    suite_task_names,
+    unknown_task_error,
+)
+from lm_forget.errors import ConfigError
+
+__all__ = ["load_docs", "load_task", "resolve_task", "suite_task_names", "docs_from_kwargs", "spec_from_kwargs"]
+
+
+def spec_from_kwargs(kwargs: dict[str, Any]) -> TaskSpec:
+    """The TaskSpec named by a YAML's ``dataset_kwargs`` (suite task, or a derived one)."""
+    name = kwargs.get("forget_task")
+    if not name:
+        raise ConfigError("dataset_kwargs must name `forget_task` (or give `docs_dir`).")
+    suite = get_suite_spec(name)
+    if suite is not None and not kwargs.get("source_config"):
+        return suite
+    if not kwargs.get("source_task") or not kwargs.get("source_config"):
+        raise unknown_task_error(name, suite_task_names())
+    return TaskSpec(name=name, source_task=kwargs["source_task"], source_config=kwargs["source_config"],
+                    domain=kwargs.get("domain", "derived"), rewrite=kwargs.get("rewrite", "auto"),
+                    note=kwargs.get("note", ""))
+
+
+def data_config_from_kwargs(kwargs: dict[str, Any]) -> DataConfig:
+    """DataConfig from YAML dataset_kwargs / ``lm_eval --metadata`` (``data_seed``, sizes)."""
+    picked = {k: kwargs[k] for k in ("train_size", "eval_size", "carve_fraction") if k in kwargs}
+    if "data_seed" in kwargs:
+        picked["seed"] = kwargs["data_seed"]
+    return DataConfig.from_kwargs(picked)
+
+
+def docs_from_kwargs(kwargs: dict[str, Any], *, progress: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Both splits for a YAML's dataset_kwargs: prepared docs (``docs_dir``) or a built forget task."""
+    if kwargs.get("docs_dir"):
+        return read_prepared(kwargs["docs_dir"])
+    return load_or_build(spec_from_kwargs(kwargs), data_config_from_kwargs(kwargs), progress=progress).splits
+
+
+def _task_dirs(extra: Iterable[str | Path]) -> list[Path]:
+    from lm_forget._startup import suite_include_paths
+
+    return [Path(p) for p in suite_include_paths()] + [Path(p).expanduser() for p in extra]
+
+
+@lru_cache(maxsize=16)
+def _scan_yaml_tasks(dirs: tuple[Path, ...]) -> dict[str, dict[str, Any]]:
+    """``{task name: dataset_kwargs}`` for every YAML in ``dirs`` that loads through our loader."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+    found: dict[str, dict[str, Any]] = {}
+    for root in dirs:
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*.yaml")):
+            try:
+                cfg = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}  # noqa: S506
+            except (yaml.YAMLError, OSError):
+                continue
+            ours = isinstance(cfg, dict) and isinstance(cfg.get("task"), str) and bool(cfg.get("dataset_kwargs"))
+            if ours and ("lm_forget.data.loader" in str(cfg.get("custom_dataset", ""))
+                         or cfg["task"].startswith(SUITE_PREFIX)):
+                found.setdefault(cfg["task"], dict(cfg["dataset_kwargs"]))
+    return found
+
+
+def resolve_task(name: str, *, task_dirs: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """The dataset_kwargs that build task ``name``: suite registry first, then task YAML folders."""
+    if get_suite_spec(name) is not None:
+        return {"forget_task": name}
+    dirs = tuple(_task_dirs(task_dirs))
+    found = _scan_yaml_tasks(dirs)
+    if name in found:
+        return found[name]
+    raise unknown_task_error(name, sorted(set(suite_task_names()) | set(found)))
+
+
+def load_task(name: str, *, task_dirs: Sequence[str | Path] = (), seed: int = 0, train_size: int = 1000,
+              eval_size: int = 1000, refresh: bool = False, progress: bool = False) -> BuiltTask:
+    """Build (or load from cache) a suite or derived forget task, with its report."""
+    kwargs = resolve_task(name, task_dirs=task_dirs)
+    if kwargs.get("docs_dir"):
+        return BuiltTask(name, read_prepared(kwargs["docs_dir"]), {"task": name, "docs_dir": kwargs["docs_dir"]})
+    config = DataConfig(seed=seed, train_size=train_size, eval_size=eval_size)
+    return load_or_build(spec_from_kwargs(kwargs), config, refresh=refresh, progress=progress)
+
+
+def load_docs(task: str, split: str = "train", *, task_dirs: Sequence[str | Path] = (), seed: int = 0,
+              train_size: int = 1000, eval_size: int = 1000) -> list[dict[str, Any]]:
+    """The binarized docs of ``task``'s ``split`` ("train" = forget pool, "test" = held-out evaluation)."""
+    if split not in ("train", "test"):
+        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
+    built = load_task(task, task_dirs=task_dirs, seed=seed, train_size=train_size, eval_size=eval_size)
+    return built.splits[split]
+
+
+def default_task_dirs() -> list[str]:
+    """Task folders from ``LM_FORGET_TASKS_DIR``."""
+    return [p for p in os.environ.get("LM_FORGET_TASKS_DIR", "").split(os.pathsep) if p.strip()]

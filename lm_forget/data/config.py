@@ -1,0 +1,53 @@
+"""Build settings of a forget task's docs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from lm_forget.errors import ConfigError
+
+FORMAT_VERSION = 1  # bump when the doc format or the build procedure changes: invalidates caches
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How docs are sampled.
+
+    Attributes:
+        seed: data seed; with (task, source doc) it picks distractors, gold positions, carve-outs and
+            samples. Independent of the training seed, so every training seed sees the same docs.
+        train_size: size of the forget (training) pool; the paper uses 1,000 (and 100: the first 100).
+        eval_size: size of the held-out evaluation split.
+        carve_fraction: for sources without a training split, the share of the evaluation split moved
+            into the forget pool (by stable hash of each doc).
+    """
+
+    seed: int = 0
+    train_size: int = 1000
+    eval_size: int = 1000
+    carve_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("train_size", "eval_size"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be a positive number of docs, got {getattr(self, name)!r}")
+        if not 0.0 < float(self.carve_fraction) < 1.0:
+            raise ConfigError(f"carve_fraction must be between 0 and 1, got {self.carve_fraction!r}")
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> DataConfig:
+        """Pick our fields out of arbitrary kwargs (lm-eval passes metadata and model args too)."""
+        known = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for name in known:
+            if name in kwargs and kwargs[name] is not None:
+                caster = float if name == "carve_fraction" else int
+                try:
+                    values[name] = caster(kwargs[name])
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{name} must be a number, got {kwargs[name]!r}") from None
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
