@@ -1,0 +1,186 @@
+"""The model card of a run folder: ``huggingface_hub.ModelCard`` rendered from ``hub_cards/adapter_card.md``.
+
+Metadata (base_model, library_name, tags, datasets, license, model-index) lives in ``ModelCardData``;
+nobody formats YAML by hand. Values come from the folder's ``forget_config.json`` and, when given,
+lm_eval ``results.json`` files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lm_forget.errors import ConfigError, DataError
+from lm_forget.paths import hub_cards_dir
+
+TEMPLATE_NAME = "adapter_card.md"
+CARD_TAGS = ["lm-forget", "unlearning", "forgetting", "random-labels"]
+#: Column title of a run's own results, per stage
+STAGE_COLUMNS = {"finetune": "fine-tuned", "forget": "after forget", "flip": "after flip"}
+LABEL_DESCRIPTIONS = {
+    "true": "trained on the true labels",
+    "random": "trained on random labels, each drawn uniformly from the two choices by a stable hash of "
+    "(seed, task, doc id)",
+    "flip": "trained on the wrong choice of every example (flipped labels)",
+}
+#: Training settings shown in the card (all of them are in forget_config.json)
+CARD_SETTINGS = (
+    "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim",
+    "max_length", "bf16", "seed",
+)
+
+EvalSource = str | Path | Mapping[str, Any]
+
+
+def read_eval_accuracies(source: EvalSource) -> dict[str, float]:
+    """``{task: acc}`` from an lm_eval ``results.json`` (path or parsed dict)."""
+    data = _read_json(source) if not isinstance(source, Mapping) else source
+    results = data.get("results")
+    if not isinstance(results, Mapping):
+        raise DataError(f"{_where(source)} is not an lm_eval results file (no 'results' mapping)")
+    accs = {}
+    for task, metrics in results.items():
+        for key in ("acc,none", "acc"):
+            if isinstance(metrics, Mapping) and isinstance(metrics.get(key), (int, float)):
+                accs[str(task)] = float(metrics[key])
+                break
+    return accs
+
+
+def normalize_eval_sources(
+    eval_results: EvalSource | Mapping[str, EvalSource] | None, stage: str
+) -> dict[str, dict[str, float]]:
+    """``{column: {task: acc}}``; an unnamed results file is the run's own (its stage's column)."""
+    if eval_results is None:
+        return {}
+    own = STAGE_COLUMNS.get(stage, stage)
+    if isinstance(eval_results, (str, Path)) or (isinstance(eval_results, Mapping) and "results" in eval_results):
+        return {own: read_eval_accuracies(eval_results)}
+    columns = {}
+    for name, source in eval_results.items():
+        columns[own if name in ("", "self", stage) else str(name)] = read_eval_accuracies(source)
+    return columns
+
+
+def render_card(
+    folder: str | Path,
+    *,
+    repo_id: str | None = None,
+    eval_results: EvalSource | Mapping[str, EvalSource] | None = None,
+    license: str = "other",
+) -> Any:
+    """A ``ModelCard`` for the run in ``folder`` (reads its forget_config.json)."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    folder = Path(folder)
+    state = _read_json(folder / "forget_config.json")
+    stage = state.get("stage", "forget")
+    model_id = repo_id or folder.name
+    is_adapter = (folder / "adapter_config.json").is_file()
+    columns = normalize_eval_sources(eval_results, stage)
+    own_column = STAGE_COLUMNS.get(stage, stage)
+    own = columns.get(own_column, {})
+    # model-index: the accuracy of *this* model only (the table also shows baselines)
+    index = [
+        EvalResult(
+            task_type="multiple-choice",
+            task_name="Multiple choice (binarized)",
+            dataset_type=task,
+            dataset_name=task,
+            dataset_split="test",
+            metric_type="accuracy",
+            metric_name="acc",
+            metric_value=round(acc, 4),
+            source_name="lm-evaluation-harness",
+            source_url="https://github.com/EleutherAI/lm-evaluation-harness",
+        )
+        for task, acc in sorted(own.items())
+    ]
+    tags = [*CARD_TAGS, f"stage-{stage}", *state.get("tasks", [])]
+    card_data = ModelCardData(
+        base_model=state.get("model"),
+        library_name="peft" if is_adapter else "transformers",
+        pipeline_tag="text-generation",
+        tags=tags,
+        datasets=state.get("datasets") or None,
+        license=license,
+        model_name=model_id,
+        eval_results=index or None,
+    )
+    tasks = sorted({task for accs in columns.values() for task in accs})
+    eval_rows = [
+        {"task": task, "values": [_fmt(columns[c].get(task)) for c in columns]} for task in tasks
+    ]
+    settings = state.get("settings", {})
+    training_settings = [(k, settings[k]) for k in CARD_SETTINGS if k in settings]
+    training_settings += [("use_lora", state.get("use_lora")), ("lora", state.get("lora")),
+                          ("global_step", state.get("global_step"))]
+    base = state.get("model")
+    model_args = f"pretrained={base},peft={model_id}" if is_adapter else f"pretrained={model_id}"
+    eval_command = f"lm_eval --model hf --model_args {model_args} --tasks {','.join(state.get('tasks', []))}"
+    if is_adapter:
+        usage = (
+            "from peft import AutoPeftModelForCausalLM\n\n"
+            f'model = AutoPeftModelForCausalLM.from_pretrained("{model_id}")'
+        )
+    else:
+        usage = (
+            "from transformers import AutoModelForCausalLM\n\n"
+            f'model = AutoModelForCausalLM.from_pretrained("{model_id}")'
+        )
+    label_mode = state.get("label_mode", "")
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(hub_cards_dir() / TEMPLATE_NAME),
+        model_id=model_id,
+        base_model_on_hub=bool(base) and not Path(str(base)).expanduser().exists() and not str(base).startswith(
+            ("/", ".", "~")),
+        summary=_summary(stage, state),
+        artifact="LoRA adapter" if is_adapter else "model",
+        stage=stage,
+        label_description=LABEL_DESCRIPTIONS.get(label_mode, f"label mode {label_mode}"),
+        tasks=state.get("tasks", []),
+        num_train_examples=sum((state.get("examples_per_task") or {}).values()),
+        num_examples=state.get("num_examples"),
+        seed=state.get("seed"),
+        split_seed=state.get("split_seed"),
+        labels_hash=state.get("labels_hash"),
+        init_adapter=state.get("init_adapter"),
+        eval_columns=list(columns),
+        eval_rows=eval_rows,
+        eval_command=eval_command,
+        training_settings=training_settings,
+        versions=sorted((state.get("versions") or {}).items()),
+        usage=usage,
+    )
+
+
+def _summary(stage: str, state: Mapping[str, Any]) -> str:
+    tasks = ", ".join(state.get("tasks", []))
+    if stage == "finetune":
+        return f"Fine-tuned on the binarized {tasks} task(s) of the lm-forget suite (true labels)."
+    if stage == "flip":
+        return f"Fine-tuned, then trained on flipped labels of {tasks} (the paper's flipped-label variant)."
+    return (f"Fine-tuned, then *forgotten* by a second pass on random labels of {tasks}: the setting of "
+            "the paper's random-label forgetting experiments.")
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _read_json(source: str | Path) -> dict[str, Any]:
+    path = Path(source)
+    if not path.is_file():
+        raise ConfigError(f"{path} not found; pass the output folder of `lm-forget train` or an lm_eval results.json")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc}") from exc
+
+
+def _where(source: EvalSource) -> str:
+    return str(source) if isinstance(source, (str, Path)) else "the eval results"

@@ -1,0 +1,159 @@
+"""``ForgetConfig``: every setting of a finetune / forget / flip run, on top of TRL's ``SFTConfig``.
+
+Read it the way TRL's own scripts do (``TrlParser``): ``--config file.yaml`` sets defaults, CLI flags
+override them, and every ``SFTConfig``/``TrainingArguments`` field is available too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from trl import SFTConfig
+
+from lm_forget.errors import ConfigError
+from lm_forget.train.labels import LABEL_MODES, STAGE_LABEL_MODES
+
+#: Subfolder of ``output_dir`` that holds Trainer checkpoints (never pushed: they contain pickles).
+CHECKPOINTS_SUBDIR = "checkpoints"
+
+
+@dataclass
+class ForgetConfig(SFTConfig):
+    r"""Configuration of one lm-forget training run (all ``SFTConfig`` fields are available as well).
+
+    Parameters:
+        model (`str`):
+            Base model: Hub id or local folder (e.g. ``meta-llama/Llama-2-7b-hf``). Required.
+        tasks (`list[str]`):
+            Forget-suite tasks to train on (``forget_boolq``; several = a mixture). Commas also split.
+        stage (`str`, defaults to ``"finetune"``):
+            ``finetune`` trains on the true labels, ``forget`` on random labels, ``flip`` on the wrong choice.
+        label_mode (`str`, *optional*):
+            Override the stage's label mode with any registered one (see ``lm_forget.train.labels``).
+        init_adapter (`str`, *optional*):
+            Output of the previous stage (folder or Hub id). With LoRA its adapter is trained further, so the
+            result still loads on the base model alone; with ``--no-lora`` the full weights are loaded from it.
+        num_examples (`int`, defaults to 1000):
+            Training examples per task: the first N docs of the suite's hashed training pool.
+        split_seed (`int`, defaults to 0):
+            Seed of the suite's train/test sampling (``load_docs(seed=...)``). Keep it fixed across forget
+            seeds so every seed forgets the same examples; ``seed`` varies the random labels.
+        task_dirs (`list[str]`):
+            Extra folders with task YAMLs (derived or generated tasks), as for ``lm_eval --include_path``.
+        use_lora (`bool`, defaults to True):
+            Train a LoRA adapter; ``--no-lora`` does full fine-tuning.
+        lora_r, lora_alpha, lora_dropout:
+            LoRA rank, scaling numerator and dropout.
+        lora_target_modules (`list[str]`, defaults to ``["all-linear"]``):
+            Module names to adapt; ``all-linear`` = every linear projection except the output head.
+        push_to_hub (`str`, *optional*):
+            Hub repo id (``me/llama2-7b-forget-boolq``) to push the adapter and its model card to after training.
+            Visibility and branch come from ``hub_private_repo`` and ``hub_revision``.
+        resume (`bool`, defaults to False):
+            Continue an interrupted run from the last checkpoint in ``output_dir/checkpoints``.
+        seed (`int`, defaults to 0):
+            Seeds the random labels and the trainer (initialization, data order, dropout).
+    """
+
+    model: str | None = field(default=None, metadata={"help": "Base model: Hub id or local folder (required)."})
+    tasks: list[str] = field(
+        default_factory=list, metadata={"help": "Forget-suite tasks to train on; several form a mixture."}
+    )
+    stage: Literal["finetune", "forget", "flip"] = field(
+        default="finetune",
+        metadata={"help": "finetune = true labels, forget = random labels, flip = always the wrong choice."},
+    )
+    label_mode: str | None = field(
+        default=None, metadata={"help": f"Override the stage's label mode: one of {sorted(LABEL_MODES)}."}
+    )
+    init_adapter: str | None = field(
+        default=None, metadata={"help": "Previous stage's output (adapter or full model) to start from."}
+    )
+    num_examples: int = field(default=1000, metadata={"help": "Training examples per task (paper: 1000 and 100)."})
+    split_seed: int = field(default=0, metadata={"help": "Seed of the suite's train/test sampling."})
+    task_dirs: list[str] = field(default_factory=list, metadata={"help": "Extra folders of task YAMLs."})
+    use_lora: bool = field(default=True, metadata={"help": "Train a LoRA adapter (--no-lora: full fine-tuning)."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"], metadata={"help": "Modules to adapt (default: all-linear)."}
+    )
+    push_to_hub: str | None = field(  # type: ignore[assignment]  # a repo id here, not TrainingArguments' bool
+        default=None, metadata={"help": "Hub repo id to push the adapter and model card to after training."}
+    )
+    resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
+
+    # SFTConfig/TrainingArguments fields whose defaults differ for forgetting runs
+    seed: int = field(default=0, metadata={"help": "Seeds the random labels and the trainer."})
+    learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate (paper's forget pass: 1e-4)."})
+    output_dir: str | None = field(default="out/forget", metadata={"help": "Where the adapter and card go."})
+    report_to: None | str | list[str] = field(default="none", metadata={"help": "Trackers to log to."})
+    save_strategy: str = field(default="steps", metadata={"help": "Checkpoint strategy (for --resume)."})
+    save_steps: float = field(default=50, metadata={"help": "Checkpoint every N steps."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept."})
+    # TRL defaults the deprecated alias to True, which warns on every parse; use the new name instead
+    gradient_checkpointing: bool | None = field(
+        default=None, metadata={"help": "Deprecated alias of --activation_checkpointing."}
+    )
+    activation_checkpointing: bool | None = field(
+        default=True, metadata={"help": "Recompute activations in the backward pass (saves memory on 7B)."}
+    )
+
+    def __post_init__(self) -> None:
+        self.tasks = [t.strip() for item in self.tasks for t in str(item).split(",") if t.strip()]
+        self.lora_target_modules = [
+            t.strip() for item in self.lora_target_modules for t in str(item).split(",") if t.strip()
+        ]
+        if self.label_mode is not None and self.label_mode not in LABEL_MODES:
+            raise ConfigError(
+                f"unknown --label_mode {self.label_mode!r}; known: {', '.join(sorted(LABEL_MODES))}"
+            )
+        if self.stage not in STAGE_LABEL_MODES:
+            raise ConfigError(f"unknown --stage {self.stage!r}; use one of {', '.join(STAGE_LABEL_MODES)}")
+        if self.num_examples < 1:
+            raise ConfigError(f"--num_examples must be at least 1, got {self.num_examples}")
+        super().__post_init__()
+
+    @property
+    def effective_label_mode(self) -> str:
+        """The label mode this run trains with."""
+        return self.label_mode or STAGE_LABEL_MODES[self.stage]
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """Where the Trainer writes checkpoints (kept out of the folder that gets pushed)."""
+        return Path(str(self.output_dir)) / CHECKPOINTS_SUBDIR
+
+    def validate(self) -> None:
+        """Checks that need the whole config (run before training, not at parse time)."""
+        if not self.model:
+            raise ConfigError("no base model: pass --model NAME_OR_PATH (or `model:` in the YAML config)")
+        if not self.tasks:
+            raise ConfigError("no tasks: pass --tasks forget_<task> [...] (or `tasks:` in the YAML config)")
+        if not self.output_dir:
+            raise ConfigError("no output folder: pass --output_dir DIR")
+
+    def to_sft_config(self) -> SFTConfig:
+        """A plain ``SFTConfig`` for the trainer: checkpoints under ``output_dir/checkpoints``, no Trainer push.
+
+        lm-forget pushes itself (own card, no pickles), so the Trainer's ``push_to_hub`` stays off.
+        """
+        names = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
+        # the deprecated gradient_checkpointing* aliases were already folded into activation_checkpointing*
+        names -= {"gradient_checkpointing", "gradient_checkpointing_kwargs"}
+        kwargs: dict[str, Any] = {name: getattr(self, name) for name in names}
+        kwargs.update(push_to_hub=False, hub_model_id=None, output_dir=str(self.checkpoint_dir))
+        kwargs["completion_only_loss"] = True  # our dataset is pre-tokenized with a completion mask
+        return SFTConfig(**kwargs)
+
+    def settings(self) -> dict[str, Any]:
+        """Every setting as JSON-able data, with secrets masked (for forget_config.json and the card)."""
+        data = self.to_dict()
+        for key in list(data):
+            if key.endswith("_token") or key == "hub_token":
+                data.pop(key)
+        return data

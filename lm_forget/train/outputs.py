@@ -1,0 +1,139 @@
+"""What a run leaves in its output folder: forget_config.json, labels.jsonl, README.md — and no pickles."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lm_forget.train.api import TrainResult
+    from lm_forget.train.config import ForgetConfig
+
+logger = logging.getLogger(__name__)
+
+RUN_STATE_FILE = "forget_config.json"
+LABELS_FILE = "labels.jsonl"
+#: Written by Trainer.save_model (a pickle of the arguments); never left where it could be pushed.
+PICKLE_FILES = ("training_args.bin",)
+VERSIONED_PACKAGES = ("lm-forget", "torch", "transformers", "trl", "peft", "datasets", "accelerate",
+                      "huggingface-hub", "lm-eval")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages a run depends on."""
+    versions = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def source_datasets(tasks: Sequence[str]) -> list[str]:
+    """Hub dataset ids behind suite tasks (for the card's ``datasets``); derived/unknown tasks are skipped."""
+    found: list[str] = []
+    for task in tasks:
+        try:
+            from lm_forget.data.registry import get_suite_spec
+            from lm_forget.data.source import load_source_config
+
+            spec = get_suite_spec(task)
+            path = load_source_config(spec).get("dataset_path") if spec is not None else None
+        except Exception as exc:  # card metadata must never fail a finished run
+            logger.debug("no source dataset for %s: %s", task, exc)
+            path = None
+        if path and path not in found:
+            found.append(str(path))
+    return found
+
+
+def read_run_state(output_dir: Path) -> dict[str, Any] | None:
+    """forget_config.json of a run folder, or None when absent."""
+    path = Path(output_dir) / RUN_STATE_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _state(config: ForgetConfig, digest: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    per_task: dict[str, int] = {}
+    for row in rows:
+        per_task[row["task"]] = per_task.get(row["task"], 0) + 1
+    return {
+        "format": "lm-forget/forget_config/v1",
+        "status": "training",
+        "model": config.model,
+        "tasks": list(config.tasks),
+        "stage": config.stage,
+        "label_mode": config.effective_label_mode,
+        "seed": config.seed,
+        "split_seed": config.split_seed,
+        "num_examples": config.num_examples,
+        "examples_per_task": per_task,
+        "labels_hash": digest,
+        "labels_file": LABELS_FILE,
+        "datasets": source_datasets(config.tasks),
+        "init_adapter": config.init_adapter,
+        "use_lora": config.use_lora,
+        "lora": {
+            "r": config.lora_r,
+            "alpha": config.lora_alpha,
+            "dropout": config.lora_dropout,
+            "target_modules": list(config.lora_target_modules),
+        },
+        "versions": package_versions(),
+        "settings": config.settings(),
+    }
+
+
+def write_run_state(output_dir: Path, config: ForgetConfig, digest: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record the run's settings and label assignment before training (so --resume can check them)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(output_dir / RUN_STATE_FILE, _state(config, digest, rows))
+    _write_labels(output_dir / LABELS_FILE, rows)
+
+
+def finish_output_dir(output_dir: Path, config: ForgetConfig, result: TrainResult,
+                      rows: Sequence[Mapping[str, Any]]) -> None:
+    """Drop pickles, write the final forget_config.json and render the model card."""
+    from lm_forget.hub.card import render_card
+
+    for name in PICKLE_FILES:
+        (output_dir / name).unlink(missing_ok=True)
+    state = _state(config, result.labels_hash, rows)
+    adapter_config = output_dir / "adapter_config.json"
+    if adapter_config.is_file():
+        peft_cfg = json.loads(adapter_config.read_text(encoding="utf-8"))
+        state["lora"] = {  # what was really trained (a continued adapter keeps its own r/alpha/targets)
+            "r": peft_cfg.get("r"),
+            "alpha": peft_cfg.get("lora_alpha"),
+            "dropout": peft_cfg.get("lora_dropout"),
+            "target_modules": sorted(peft_cfg.get("target_modules") or []),
+        }
+    state.update(status="done", global_step=result.global_step, metrics=_jsonable(result.metrics))
+    _write_json(output_dir / RUN_STATE_FILE, state)
+    _write_labels(output_dir / LABELS_FILE, rows)
+    render_card(output_dir).save(output_dir / "README.md")
+    logger.info("wrote %s", output_dir)
+
+
+def _write_labels(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            record = {k: row[k] for k in ("id", "task", "gold", "label")}
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)  # atomic: an interrupted write never leaves half a config
+
+
+def _jsonable(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in metrics.items()}
