@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     except LmForgetError as exc:
         print(f"lm-forget {name}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # e.g. `lm-forget tasks list | head`
+        return 0
     except KeyboardInterrupt:
         print(f"lm-forget {name}: interrupted", file=sys.stderr)
         return 130

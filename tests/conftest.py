@@ -49,3 +49,24 @@ def tiny_model_dir() -> Path:
 def fixture_mirror_dir() -> Path:
     """Our own small mirrors, in exact HF schema, for sources ../shared does not cover."""
     return FIXTURES_DIR / "hf"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory) -> Path:
+    """Every test session builds into its own cache (never the user's ~/.cache)."""
+    cache = tmp_path_factory.mktemp("lm_forget_cache")
+    os.environ["LM_FORGET_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def suite_mirror(tmp_path_factory, mirror_dir, fixture_mirror_dir) -> Path:
+    """A mirror with every split all 21 suite tasks read: real ../shared data first, our fixtures next.
+
+    Single-split real files are split by row parity (see tests/mirror_util.py).
+    """
+    from mirror_util import build_suite_mirror
+
+    target = tmp_path_factory.mktemp("suite_mirror")
+    build_suite_mirror(target, [mirror_dir, fixture_mirror_dir])
+    return target  # a task without data fails its own tests with the mirror's "missing split" message
