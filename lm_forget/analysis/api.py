@@ -1,0 +1,51 @@
+"""The analysis API the study runner calls: features, analyze, merge_matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from lm_forget.analysis.options import AnalysisOptions
+
+__all__ = ["AnalysisOptions", "analyze", "extract_features", "merge_matrix"]
+
+
+def extract_features(model: str, *, peft: str | None, tasks: list[str], layer: int | str | list[int] = -5,
+                     out: Path, split: str = "test", batch_size: int = 16, task_dirs: Sequence[str | Path] = (),
+                     device: str | None = None, role: str | None = None, limit: int | None = None,
+                     probes: bool = False, probe_layers: int | str | list[int] = "all",
+                     padding_side: str = "right", dtype: str = "auto") -> Path:
+    """Hidden-state variance (and optional probe) features of ``model`` [+ ``peft``] on ``tasks``.
+
+    Writes ``out/features.json`` (and ``out/probes.csv`` with ``probes=True``); returns ``out``.
+    ``layer``: index into hidden_states (0 = embeddings, -5 = fifth-from-last), a list, or "all".
+    ``role`` names the model in the report (default: the adapter's or model's folder name).
+    """
+    from lm_forget.analysis.features import FeatureConfig, run_features
+
+    cfg = FeatureConfig(model=str(model), peft=str(peft) if peft else None, tasks=list(tasks), layer=layer,
+                        split=split, role=role, batch_size=batch_size, padding_side=padding_side, device=device,
+                        dtype=dtype, task_dirs=tuple(str(p) for p in task_dirs), limit=limit, probes=probes,
+                        probe_layers=probe_layers)
+    run_features(cfg, Path(out))
+    return Path(out)
+
+
+def analyze(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, features: Path | None = None,
+            matrix: Path | None = None, options: AnalysisOptions | None = None) -> Path:
+    """Metrics, predictor tests, matrix, probes, figures and report from lm-eval ``--output_path`` folders.
+
+    Returns the report folder ``out`` (``index.md``, ``index.html``, tables, ``figures/``).
+    """
+    from lm_forget.analysis.pipeline import run_analysis
+
+    return run_analysis(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=Path(forget),
+                        out=Path(out), features=Path(features) if features else None,
+                        matrix=Path(matrix) if matrix else None, options=options)
+
+
+def merge_matrix(shard_dirs: Sequence[str | Path], out: Path) -> Path:
+    """Merge cross-task matrix shards into ``out/matrix.csv`` (readable by ``analyze(matrix=out)``)."""
+    from lm_forget.analysis.matrix import merge_matrix as _merge
+
+    return _merge([Path(d) for d in shard_dirs], Path(out))

@@ -1,0 +1,86 @@
+"""``lm-forget features`` and ``lm-forget analyze``: thin argparse front-ends over :mod:`api`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+from lm_forget.analysis.options import AnalysisOptions
+
+
+def _layer(text: str):
+    if text == "all":
+        return "all"
+    parts = [int(p) for p in text.split(",") if p.strip()]
+    return parts[0] if len(parts) == 1 else parts
+
+
+def features_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lm-forget features",
+                                description="Hidden-state variance (and optional linear-probe) features.")
+    p.add_argument("--model", required=True, help="base model path or Hub id")
+    p.add_argument("--peft", default=None, help="PEFT/LoRA adapter folder applied on top of --model")
+    p.add_argument("--tasks", required=True, help="comma-separated forget tasks, e.g. forget_boolq,forget_piqa")
+    p.add_argument("--layer", type=_layer, default=-5,
+                   help="hidden_states index (0 = embeddings; default -5 = fifth-from-last), a list 'a,b', or 'all'")
+    p.add_argument("--out", required=True, type=Path, help="output folder (features.json)")
+    p.add_argument("--split", default="test", choices=("train", "test"), help="docs to measure (default test)")
+    p.add_argument("--role", default=None, help="name of this model in the report (default: folder name)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--padding-side", default="right", choices=("left", "right"))
+    p.add_argument("--device", default=None, help="torch device (default: cuda, mps, else cpu)")
+    p.add_argument("--dtype", default="auto", help="model dtype (statistics are float64 regardless)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many docs per task and split")
+    p.add_argument("--include-path", action="append", default=[], dest="task_dirs",
+                   help="extra folder of task YAMLs (repeatable)")
+    p.add_argument("--probes", action="store_true", help="also train linear probes (train -> test split)")
+    p.add_argument("--probe-layers", type=_layer, default="all")
+    return p
+
+
+def features_main(argv: list[str]) -> int:
+    """``lm-forget features``."""
+    from lm_forget.analysis.api import extract_features
+
+    a = features_parser().parse_args(argv)
+    tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
+    out = extract_features(a.model, peft=a.peft, tasks=tasks, layer=a.layer, out=a.out, split=a.split,
+                           batch_size=a.batch_size, task_dirs=a.task_dirs, device=a.device, role=a.role,
+                           limit=a.limit, probes=a.probes, probe_layers=a.probe_layers,
+                           padding_side=a.padding_side, dtype=a.dtype)
+    print(f"features written to {out / 'features.json'}")
+    return 0
+
+
+def analyze_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lm-forget analyze",
+                                description="Forgetting metrics, predictor statistics, figures and report "
+                                            "from lm_eval --log_samples output folders.")
+    p.add_argument("--pretrained", required=True, type=Path, help="lm_eval --output_path of the pretrained model")
+    p.add_argument("--finetuned", required=True, type=Path, help="... of the fine-tuned model")
+    p.add_argument("--forget", required=True, type=Path, help="... of the model after forgetting")
+    p.add_argument("--features", type=Path, default=None, help="folder of lm-forget features outputs")
+    p.add_argument("--matrix", type=Path, default=None, help="cross-task folder: matrix.csv or <trained_task>/ runs")
+    p.add_argument("--out", required=True, type=Path, help="report folder")
+    defaults = AnalysisOptions()
+    for f in fields(AnalysisOptions):
+        if f.name == "formats":
+            p.add_argument("--formats", default=",".join(defaults.formats), help="figure formats (png,pdf)")
+            continue
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
+                       default=getattr(defaults, f.name), help=f"(default {getattr(defaults, f.name)})")
+    return p
+
+
+def analyze_main(argv: list[str]) -> int:
+    """``lm-forget analyze``."""
+    from lm_forget.analysis.api import analyze
+
+    a = analyze_parser().parse_args(argv)
+    kw = {f.name: getattr(a, f.name) for f in fields(AnalysisOptions) if f.name != "formats"}
+    opts = AnalysisOptions(**kw, formats=tuple(x for x in a.formats.split(",") if x))
+    out = analyze(pretrained=a.pretrained, finetuned=a.finetuned, forget=a.forget, out=a.out,
+                  features=a.features, matrix=a.matrix, options=opts)
+    print(f"report: {out / 'index.md'} (and index.html)")
+    return 0

@@ -1,0 +1,127 @@
+"""Figures (matplotlib, Agg backend): every figure saved as PNG and PDF, labelled axes, chance lines."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+PHASE_COLORS = {"pretrained": "#9e9e9e", "finetuned": "#1f77b4", "forget": "#d62728"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, stem: Path, formats=("png", "pdf")) -> list[Path]:
+    """Save ``fig`` as ``stem.<fmt>`` for each format; returns the paths."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    _plt().close(fig)
+    return paths
+
+
+def accuracy_bars(metrics, stem: Path, formats=("png", "pdf"), title: str = "") -> list[Path]:
+    """Per-task grouped bars: pretrained / fine-tuned / after-forget accuracy with Wilson CIs."""
+    plt = _plt()
+    tasks = list(metrics["task"])
+    x = np.arange(len(tasks))
+    width = 0.27
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(tasks) + 2), 4))
+    for i, phase in enumerate(("pretrained", "finetuned", "forget")):
+        acc = metrics[f"acc_{phase}"].to_numpy()
+        err = np.vstack([acc - metrics[f"acc_{phase}_lo"], metrics[f"acc_{phase}_hi"] - acc])
+        ax.bar(x + (i - 1) * width, acc, width, yerr=err, capsize=2, label=phase, color=PHASE_COLORS[phase])
+    ax.axhline(float(metrics["chance"].mean()), color="k", ls="--", lw=1, label="chance")
+    ax.set_xticks(x, tasks, rotation=45, ha="right")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(title or "Accuracy per task (95% Wilson CI)")
+    ax.legend(ncol=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35))
+    return save(fig, stem, formats)
+
+
+def predictor_scatter(x, y, labels, *, xlabel: str, ylabel: str, annotation: str, stem: Path,
+                      formats=("png", "pdf")) -> list[Path]:
+    """Outcome vs predictor per task, least-squares fit line, r / rho / p annotated."""
+    plt = _plt()
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.scatter(x[ok], y[ok], color="#1f77b4")
+    for xi, yi, name in zip(x[ok], y[ok], np.asarray(labels)[ok], strict=True):
+        ax.annotate(str(name).removeprefix("forget_"), (xi, yi), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    if ok.sum() >= 2 and np.ptp(x[ok]) > 0:
+        slope, intercept = np.polyfit(x[ok], y[ok], 1)
+        xs = np.linspace(x[ok].min(), x[ok].max(), 50)
+        ax.plot(xs, slope * xs + intercept, color="k", lw=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.text(0.02, 0.98, annotation, transform=ax.transAxes, va="top", fontsize=8,
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+    return save(fig, stem, formats)
+
+
+def matrix_heatmap(matrix, row_order, col_order, stem: Path, formats=("png", "pdf")) -> list[Path]:
+    """UPGMA-ordered forget-ratio heatmap (rows: trained task, columns: evaluated task)."""
+    plt = _plt()
+    m = matrix.loc[row_order, col_order]
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(col_order) + 2), max(3, 0.45 * len(row_order) + 1.5)))
+    im = ax.imshow(m.to_numpy(dtype=float), cmap="viridis", aspect="auto")
+    short = [str(t).removeprefix("forget_") for t in col_order]
+    ax.set_xticks(range(len(col_order)), short, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(row_order)), [str(t).removeprefix("forget_") for t in row_order], fontsize=8)
+    ax.set_xlabel("evaluated task")
+    ax.set_ylabel("task forgotten (random labels)")
+    if m.size <= 144:
+        for (i, j), v in np.ndenumerate(m.to_numpy(dtype=float)):
+            if math.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w")
+    fig.colorbar(im, ax=ax, label="forget ratio")
+    ax.set_title("Cross-task forget ratio (UPGMA-ordered)")
+    return save(fig, stem, formats)
+
+
+def probe_by_layer(probes, model_acc: dict[str, float], stem: Path, formats=("png", "pdf")) -> list[Path]:
+    """Probe doc-level accuracy by layer per role (mean over tasks), model accuracy as dashed lines."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (role, g) in enumerate(probes.groupby("role", sort=True)):
+        mean = g.groupby("layer")["probe_doc_acc"].mean()
+        color = colors[i % len(colors)]
+        ax.plot(mean.index, mean.to_numpy(), marker="o", color=color, label=f"probe, {role}")
+        if role in model_acc and math.isfinite(model_acc[role]):
+            ax.axhline(model_acc[role], color=color, ls=":", lw=1.2, label=f"model accuracy, {role}")
+    ax.axhline(0.5, color="k", ls="--", lw=1, label="chance")
+    ax.set_xlabel("hidden-state index (0 = embeddings)")
+    ax.set_ylabel("accuracy on held-out docs")
+    ax.set_ylim(0, 1)
+    ax.set_title("Linear probes: right vs wrong answer")
+    ax.legend(fontsize=7)
+    return save(fig, stem, formats)
+
+
+def confidence_histograms(joined, stem: Path, formats=("png", "pdf")) -> list[Path]:
+    """Histograms of P(correct vs distractor) per phase, chance at 0.5."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3), sharey=True)
+    bins = np.linspace(0, 1, 21)
+    for ax, phase in zip(axes, ("pretrained", "finetuned", "forget"), strict=True):
+        ax.hist(joined[f"p_gold_{phase}"], bins=bins, color=PHASE_COLORS[phase])
+        ax.axvline(0.5, color="k", ls="--", lw=1)
+        ax.set_title(phase)
+        ax.set_xlabel("P(correct vs distractor)")
+    axes[0].set_ylabel("docs")
+    return save(fig, stem, formats)

@@ -1,0 +1,117 @@
+"""The report: one list of blocks rendered to ``index.md`` (figures linked) and a self-contained
+``index.html`` (figures embedded as base64 PNG)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A table cell: floats rounded, NaN as an em dash."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown_table(frame, digits: int = 3) -> str:
+    """A GitHub markdown table (no tabulate dependency)."""
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(fmt(v, digits).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _html_table(frame, digits: int = 3) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v, digits))}</td>" for v in row) + "</tr>"
+                   for row in frame.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
+        "table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
+        "th{background:#f3f3f3}img{max-width:100%}figcaption{font-size:12px;color:#555}")
+
+
+@dataclass
+class Report:
+    """Blocks of the report, in order: ("h", (level, text)), ("p", text), ("ul", items),
+    ("table", frame), ("fig", (png path, caption))."""
+
+    title: str
+    blocks: list[tuple[str, object]] = field(default_factory=list)
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.blocks.append(("h", (level, text)))
+
+    def para(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def bullets(self, items: list[str]) -> None:
+        self.blocks.append(("ul", list(items)))
+
+    def table(self, frame) -> None:
+        self.blocks.append(("table", frame))
+
+    def figure(self, png: Path, caption: str) -> None:
+        self.blocks.append(("fig", (Path(png), caption)))
+
+    def figures(self) -> list[Path]:
+        return [payload[0] for kind, payload in self.blocks if kind == "fig"]
+
+    def to_markdown(self, out_dir: Path) -> str:
+        parts = [f"# {self.title}"]
+        for kind, payload in self.blocks:
+            if kind == "h":
+                level, text = payload
+                parts.append(f"{'#' * level} {text}")
+            elif kind == "p":
+                parts.append(str(payload))
+            elif kind == "ul":
+                parts.append("\n".join(f"- {item}" for item in payload))
+            elif kind == "table":
+                parts.append(markdown_table(payload))
+            elif kind == "fig":
+                png, caption = payload
+                rel = png.relative_to(out_dir).as_posix()
+                pdf = png.with_suffix(".pdf")
+                extra = f" ([PDF]({pdf.relative_to(out_dir).as_posix()}))" if pdf.exists() else ""
+                parts.append(f"![{caption}]({rel})\n\n*{caption}*{extra}")
+        return "\n\n".join(parts) + "\n"
+
+    def to_html(self) -> str:
+        parts = [f"<h1>{html.escape(self.title)}</h1>"]
+        for kind, payload in self.blocks:
+            if kind == "h":
+                level, text = payload
+                parts.append(f"<h{level}>{html.escape(text)}</h{level}>")
+            elif kind == "p":
+                parts.append(f"<p>{html.escape(str(payload))}</p>")
+            elif kind == "ul":
+                parts.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in payload) + "</ul>")
+            elif kind == "table":
+                parts.append(_html_table(payload))
+            elif kind == "fig":
+                png, caption = payload
+                data = base64.b64encode(png.read_bytes()).decode("ascii")
+                parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+                f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n")
+
+    def write(self, out_dir: Path) -> Path:
+        """Write ``index.md`` and ``index.html`` into ``out_dir``; returns the markdown path."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        md = out_dir / "index.md"
+        md.write_text(self.to_markdown(out_dir), encoding="utf-8")
+        (out_dir / "index.html").write_text(self.to_html(), encoding="utf-8")
+        return md

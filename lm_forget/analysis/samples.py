@@ -1,0 +1,179 @@
+"""Read an lm-eval ``--output_path`` folder: ``results_<ts>.json`` plus ``samples_<task>_<ts>.jsonl``.
+
+lm-eval 0.4.x writes ``<output_path>/<model_name_sanitized>/results_<ts>.json`` and, with
+``--log_samples``, one ``samples_<task>_<ts>.jsonl`` per task. Each sample line carries the doc (ours:
+the binarized doc with its ``id``), ``filtered_resps`` (per choice ``[loglikelihood, is_greedy]`` as
+strings on disk) and the per-doc ``acc``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lm_forget.errors import DataError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COLUMNS = ("task", "split", "doc_id", "label", "n_choices", "loglik", "correct", "p_gold")
+
+
+@dataclass
+class PhaseSamples:
+    """The per-doc records of one evaluated model (one phase: pretrained, finetuned or forget).
+
+    Attributes:
+        root: the folder the records were read from.
+        model: the model string lm-eval recorded (``model_name``), for the report.
+        rows: one dict per (task, split, doc) with the fields in ``SAMPLE_COLUMNS``.
+        files: task -> the samples file its rows came from (for error messages).
+    """
+
+    root: Path
+    model: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted({r["task"] for r in self.rows})
+
+    def frame(self):
+        """The rows as a pandas DataFrame (one row per task, split, doc)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=list(SAMPLE_COLUMNS))
+
+
+def _results_files(root: Path) -> list[Path]:
+    if not root.exists():
+        raise DataError(f"{root} does not exist: pass the --output_path folder of an `lm_eval --log_samples` run.")
+    files = sorted(root.rglob("results_*.json"))
+    if not files:
+        raise DataError(
+            f"no lm-eval results_*.json under {root}: pass the --output_path folder of an "
+            "`lm_eval ... --log_samples --output_path DIR` run."
+        )
+    parents = sorted({f.parent for f in files})
+    if len(parents) > 1:
+        names = ", ".join(str(p.relative_to(root)) for p in parents)
+        raise DataError(
+            f"{root} holds results of several models ({names}); pass the one subfolder of the model you mean."
+        )
+    return files
+
+
+def _timestamp(results_file: Path) -> str:
+    return results_file.stem[len("results_"):]
+
+
+def softmax_gold(loglik: list[float], label: int) -> float:
+    """Probability of the gold choice under a softmax over the choices' summed loglikelihoods."""
+    top = max(loglik)
+    weights = [math.exp(x - top) for x in loglik]
+    return weights[label] / sum(weights)
+
+
+def _choice_logliks(sample: dict[str, Any], where: str) -> list[float]:
+    resps = sample.get("filtered_resps", sample.get("resps"))
+    if not isinstance(resps, list) or not resps:
+        raise DataError(f"{where}: no filtered_resps/resps; is this a multiple-choice task's samples file?")
+    out = []
+    for r in resps:
+        # filtered_resps: [ll, is_greedy]; resps: [[ll, is_greedy]]; values are strings on disk
+        while isinstance(r, list | tuple):
+            r = r[0]
+        try:
+            out.append(float(r))
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: loglikelihood {r!r} is not a number") from None
+    return out
+
+
+def parse_sample(sample: dict[str, Any], task_name: str, where: str) -> dict[str, Any]:
+    """One sample line -> a row of ``SAMPLE_COLUMNS`` (joined across phases on (task, split, doc_id))."""
+    doc = sample.get("doc")
+    if not isinstance(doc, dict):
+        raise DataError(f"{where}: sample has no 'doc' object")
+    loglik = _choice_logliks(sample, where)
+    if "label" in doc:
+        label = int(doc["label"])
+    else:  # a plain lm-eval task: the target index
+        try:
+            label = int(sample.get("target"))
+        except (TypeError, ValueError):
+            raise DataError(f"{where}: doc has no 'label' and target {sample.get('target')!r} is no index") from None
+    if not 0 <= label < len(loglik):
+        raise DataError(f"{where}: label {label} out of range for {len(loglik)} choices")
+    # our docs carry id/task/split; plain lm-eval docs fall back to lm-eval's own doc_id and task name
+    doc_id = str(doc.get("id", f"{task_name}/{sample.get('doc_id')}"))
+    correct = sample.get("acc")
+    correct = bool(correct) if correct is not None else max(range(len(loglik)), key=loglik.__getitem__) == label
+    return {
+        "task": str(doc.get("task", task_name)),
+        "split": str(doc.get("split", "test")),
+        "doc_id": doc_id,
+        "label": label,
+        "n_choices": len(loglik),
+        "loglik": loglik,
+        "correct": correct,
+        "p_gold": softmax_gold(loglik, label),
+    }
+
+
+def read_samples_file(path: Path, task_name: str) -> list[dict[str, Any]]:
+    """All rows of one samples_<task>_<ts>.jsonl; a DataError naming the file and line when corrupt."""
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                sample = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{where}: corrupt samples line ({exc.msg}); rerun lm_eval with --log_samples"
+                ) from None
+            rows.append(parse_sample(sample, task_name, where))
+    if not rows:
+        raise DataError(f"{path} holds no samples; rerun lm_eval with --log_samples")
+    return rows
+
+
+def read_phase(root: Path | str) -> PhaseSamples:
+    """Every task's per-doc rows under one lm-eval output folder (latest run wins per task)."""
+    root = Path(root)
+    files = _results_files(root)
+    latest: dict[str, tuple[Path, str]] = {}
+    model = ""
+    for results_file in files:  # sorted by timestamp: later runs override earlier ones
+        try:
+            results = json.loads(results_file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"{results_file}: not a readable lm-eval results JSON ({exc})") from None
+        model = str(results.get("model_name") or results.get("config", {}).get("model_args", "")) or model
+        for task, cfg in (results.get("configs") or {}).items():
+            if (cfg or {}).get("output_type", "multiple_choice") != "multiple_choice":
+                log.info("skipping %s in %s: not multiple_choice", task, results_file)
+                continue
+            latest[task] = (results_file, _timestamp(results_file))
+    phase = PhaseSamples(root=root, model=model)
+    for task, (results_file, ts) in sorted(latest.items()):
+        samples = results_file.parent / f"samples_{task}_{ts}.jsonl"
+        if not samples.is_file():
+            raise DataError(
+                f"{results_file} lists task {task!r} but {samples.name} is missing beside it: "
+                "rerun lm_eval with --log_samples."
+            )
+        rows = read_samples_file(samples, task)
+        for row in rows:
+            phase.files.setdefault(row["task"], samples)
+        phase.rows.extend(rows)
+    if not phase.rows:
+        raise DataError(f"{root}: no multiple-choice task samples found in {', '.join(map(str, files))}")
+    return phase
