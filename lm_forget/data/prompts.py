@@ -35,29 +35,37 @@ def is_lettered(choices: list[str]) -> bool:
 
 
 def option_lines(prompt: str, choices: list[str]) -> tuple[int, list[str], list[str]]:
-    """Find the lettered option block: (index of its first line, its labels, its texts)."""
+    """Find the lettered option block: (index of its first line, its labels, its texts).
+
+    The block has one line per choice, either labelled by the choices themselves (choices are letters,
+    e.g. commonsense_qa) or carrying the choices' texts (e.g. logiqa's "A. <option>").
+    """
     lines = prompt.split("\n")
+    by_label = is_lettered(choices)
     wanted = [c.strip() for c in choices]
     for start in range(len(lines) - len(wanted) + 1):
         labels, texts = [], []
-        for offset, letter in enumerate(wanted):
+        for offset, expected in enumerate(wanted):
             match = _LETTER_LINE.match(lines[start + offset])
-            if not match or _strip_label(match.group("label")) != letter:
+            if not match:
+                break
+            found = _strip_label(match.group("label")) if by_label else match.group("text").strip()
+            if found != expected:
                 break
             labels.append(match.group("label"))
             texts.append(match.group("text"))
         else:
             return start, labels, texts
-    raise RewriteError(f"no lettered option block {wanted} found in the prompt")
+    raise RewriteError(f"no lettered option block for {wanted} found in the prompt")
 
 
 def lettered(prompt: str, choices: list[str], kept: list[int]) -> Rewritten:
-    """Keep the two kept options' lines, relabelled with the first two labels (A/B)."""
+    """Keep the two kept options' lines, relabelled with the block's first two labels (A/B)."""
     start, labels, texts = option_lines(prompt, choices)
     lines = prompt.split("\n")
-    new_block = [f"{labels[pos]} {texts[k]}" for pos, k in enumerate(kept)]
-    lines[start : start + len(choices)] = new_block
-    return Rewritten("\n".join(lines), [choices[0], choices[1]])
+    lines[start : start + len(choices)] = [f"{labels[pos]} {texts[k]}" for pos, k in enumerate(kept)]
+    new_choices = [choices[0], choices[1]] if is_lettered(choices) else [choices[k] for k in kept]
+    return Rewritten("\n".join(lines), new_choices)
 
 
 def _inline_variants(options: list[str]) -> list[str]:
@@ -82,8 +90,12 @@ def plain(prompt: str, choices: list[str], kept: list[int]) -> Rewritten:
 
 def detect(prompt: str, choices: list[str]) -> str:
     """The rewrite a prompt needs: 'lettered', 'inline_list' or 'none' (used by ``rewrite: auto``)."""
-    if is_lettered(choices):
-        return "lettered"
+    if len(choices) >= 3 or is_lettered(choices):
+        try:
+            option_lines(prompt, choices)
+            return "lettered"
+        except RewriteError:
+            pass
     if len(choices) >= 3 and any(v in prompt for v in _inline_variants(choices)):
         return "inline_list"
     return "none"
