@@ -36,12 +36,27 @@ def _corr(method: str, x, y) -> tuple[float, float]:
 
 
 def _statistic(method: str):
-    def stat(x, y):
-        with warnings.catch_warnings():  # constant resamples give NaN, which bootstrap handles
-            warnings.simplefilter("ignore")
-            return _corr(method, x, y)[0]
+    """The correlation as a resampling statistic; vectorized (``axis``) for Pearson and Spearman."""
+    from scipy import stats
 
-    return stat
+    def pearson(x, y, axis=-1):
+        with warnings.catch_warnings():  # constant resamples give NaN, which the resamplers handle
+            warnings.simplefilter("ignore")
+            return stats.pearsonr(x, y, axis=axis).statistic
+
+    def spearman(x, y, axis=-1):
+        return pearson(stats.rankdata(x, axis=axis), stats.rankdata(y, axis=axis), axis=axis)
+
+    def kendall(x, y):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return stats.kendalltau(x, y).statistic
+
+    return {"pearson": pearson, "spearman": spearman, "kendall": kendall}[method]
+
+
+def _vectorized(method: str) -> bool:
+    return method != "kendall"
 
 
 def bootstrap_ci(method: str, x, y, settings: TestSettings) -> tuple[float, float, str]:
@@ -52,7 +67,7 @@ def bootstrap_ci(method: str, x, y, settings: TestSettings) -> tuple[float, floa
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                res = stats.bootstrap((x, y), _statistic(method), paired=True, vectorized=False,
+                res = stats.bootstrap((x, y), _statistic(method), paired=True, vectorized=_vectorized(method),
                                       n_resamples=settings.n_bootstrap, method=ci_method,
                                       confidence_level=settings.confidence_level,
                                       rng=np.random.default_rng(settings.seed))
@@ -69,9 +84,16 @@ def permutation_p(method: str, x, y, settings: TestSettings) -> float:
     from scipy import stats
 
     y = np.asarray(y)
-    res = stats.permutation_test((np.asarray(x),), lambda xs: _statistic(method)(xs, y),
-                                 permutation_type="pairings", n_resamples=settings.n_permutations,
-                                 alternative="two-sided", rng=np.random.default_rng(settings.seed))
+    stat = _statistic(method)
+    if _vectorized(method):
+        def fn(xs, axis=-1):
+            return stat(xs, y, axis=axis)
+    else:
+        def fn(xs):
+            return stat(xs, y)
+    res = stats.permutation_test((np.asarray(x),), fn, permutation_type="pairings", vectorized=_vectorized(method),
+                                 n_resamples=settings.n_permutations, alternative="two-sided",
+                                 rng=np.random.default_rng(settings.seed))
     return float(res.pvalue)
 
 
