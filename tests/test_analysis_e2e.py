@@ -1,0 +1,160 @@
+"""``analyze`` end to end on real ``lm_eval --log_samples`` output produced here, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lm_forget.analysis.api import analyze, extract_features
+from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.samples import parse_sample, read_phase
+from lm_forget.errors import DataError
+
+TASKS = "forget_cola,forget_openbookqa"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# three phases in one interpreter: the real lm_eval CLI entry point, called as the console script does
+_RUN_PHASES = """
+import sys
+from lm_eval.__main__ import cli_evaluate
+model, out, tasks, limit = sys.argv[1:5]
+for name, extra in zip(("pretrained", "finetuned", "forget"), ["", *(",peft=" + a for a in sys.argv[5:7])]):
+    sys.argv = ["lm_eval", "--model", "hf", "--model_args", f"pretrained={model},dtype=float32{extra}",
+                "--tasks", tasks, "--limit", limit, "--log_samples", "--output_path", f"{out}/{name}",
+                "--device", "cpu", "--batch_size", "8"]
+    cli_evaluate()
+"""
+
+
+def _adapter(base: Path, path: Path, seed: int) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
+                           LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"],
+                                      init_lora_weights=False))
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def env(mirror_dir, tmp_path_factory):
+    cache = tmp_path_factory.getbasetemp() / "lm_forget_cache"  # shared with the features tests
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    mp.setenv("LM_FORGET_CACHE", str(cache))
+    yield dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def evals(tiny_model_dir, tmp_path_factory, env) -> Path:
+    root = tmp_path_factory.mktemp("evals")
+    ft = _adapter(tiny_model_dir, root / "adapter_ft", 1)
+    fg = _adapter(tiny_model_dir, root / "adapter_fg", 2)
+    proc = subprocess.run([sys.executable, "-c", _RUN_PHASES, str(tiny_model_dir), str(root), TASKS, "30",
+                           str(ft), str(fg)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root
+
+
+@pytest.mark.e2e
+def test_analyze_cli_on_real_lm_eval_output(evals, tiny_model_dir, env, tmp_path):
+    feats = extract_features(str(tiny_model_dir), peft=str(evals / "adapter_ft"), tasks=TASKS.split(","),
+                             out=tmp_path / "feats" / "ft", role="finetuned", limit=20, probes=True,
+                             probe_layers=[1, 3], device="cpu")
+    matrix = tmp_path / "matrix"  # 2 x 2: rows stand for "forgot cola" / "forgot openbookqa"
+    shutil.copytree(evals / "forget", matrix / "forget_cola")
+    shutil.copytree(evals / "pretrained", matrix / "forget_openbookqa")
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lm_forget", "analyze", "--pretrained", str(evals / "pretrained"),
+         "--finetuned", str(evals / "finetuned"), "--forget", str(evals / "forget"), "--features",
+         str(feats.parent), "--matrix", str(matrix), "--out", str(out), "--n-bootstrap", "200",
+         "--n-permutations", "200", "--min-n-test", "3"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "report:" in proc.stdout
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {m["task"] for m in metrics} == set(TASKS.split(","))
+    phase = read_phase(evals / "forget")
+    for m in metrics:  # accuracies agree with what lm_eval itself reported
+        results = json.loads(next((evals / "forget").rglob("results_*.json")).read_text())
+        assert m["acc_forget"] == pytest.approx(results["results"][m["task"]]["acc,none"])
+        assert m["n"] == 30 and 0 <= m["acc_forget_lo"] <= m["acc_forget"] <= m["acc_forget_hi"] <= 1
+    assert len(phase.rows) == 60
+    tests = json.loads((out / "tests_task_level.json").read_text())
+    assert {t["predictor"] for t in tests} >= {"confidence_pretrained", "confidence_finetuned",
+                                                "accuracy_finetuned", "accuracy_pretrained", "variance_finetuned"}
+    assert all("skipped" in t["note"] for t in tests)  # n = 2 tasks: no test means anything
+    assert json.loads((out / "matrix_summary.json").read_text())["n_rows"] == 2
+    probes = json.loads((out / "probes.json").read_text())
+    assert {p["layer"] for p in probes} == {1, 3} and all("model_acc" in p for p in probes)
+
+    md = (out / "index.md").read_text()
+    html = (out / "index.html").read_text()
+    figures = sorted((out / "figures").glob("*.png"))
+    names = {f.stem for f in figures}
+    assert {"accuracy_bars", "confidence_hist", "matrix_heatmap", "probe_by_layer",
+            "scatter_variance_finetuned"} <= names
+    for png in figures:
+        assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5000
+        assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+        assert f"](figures/{png.name})" in md
+    assert html.count("data:image/png;base64,") == len(figures)
+    assert "same_margin = 0.02" in md and "Choices beyond the paper" in md
+
+
+@pytest.mark.e2e
+def test_bad_inputs_name_the_file(evals, tmp_path):
+    phases = {p: evals / p for p in ("pretrained", "finetuned", "forget")}
+    opts = AnalysisOptions(n_bootstrap=50, n_permutations=50, formats=("png",))
+
+    with pytest.raises(DataError, match=str(tmp_path / "nowhere")):
+        analyze(**(phases | {"forget": tmp_path / "nowhere"}), out=tmp_path / "r0", options=opts)
+
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(phases["forget"], corrupt)
+    samples = next(corrupt.rglob("samples_forget_cola_*.jsonl"))
+    with samples.open("a") as fh:
+        fh.write('{"doc_id": 99, "doc": {"id"\n')
+    with pytest.raises(DataError, match=rf"{samples}:31: corrupt samples line"):
+        analyze(**(phases | {"forget": corrupt}), out=tmp_path / "r1", options=opts)
+
+    fewer = tmp_path / "fewer"  # the forget phase lacks forget_openbookqa
+    shutil.copytree(phases["forget"], fewer)
+    results = next(fewer.rglob("results_*.json"))
+    data = json.loads(results.read_text())
+    del data["configs"]["forget_openbookqa"]
+    results.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=rf"different tasks: .*{phases['pretrained']}.*forget_openbookqa"):
+        analyze(**(phases | {"forget": fewer}), out=tmp_path / "r2", options=opts)
+
+    missing = tmp_path / "missing"
+    shutil.copytree(phases["forget"], missing)
+    next(missing.rglob("samples_forget_cola_*.jsonl")).unlink()
+    with pytest.raises(DataError, match=r"results_.*\.json lists task 'forget_cola' but samples_forget_cola_"):
+        analyze(**(phases | {"forget": missing}), out=tmp_path / "r3", options=opts)
+
+    with pytest.raises(DataError, match="--split"):
+        analyze(**phases, out=tmp_path / "r4", options=AnalysisOptions(split="train"))
+
+
+def test_parse_plain_lm_eval_sample():
+    sample = {"doc_id": 3, "doc": {"question": "q"}, "target": "1",
+              "filtered_resps": [["-2.0", "False"], ["-1.0", "True"], ["-3.0", "False"]], "acc": 1.0}
+    row = parse_sample(sample, "arc_easy", "x.jsonl:1")
+    assert row["doc_id"] == "arc_easy/3" and row["split"] == "test" and row["label"] == 1 and row["correct"]
+    e = math.e
+    assert row["p_gold"] == pytest.approx(e**-1 / (e**-2 + e**-1 + e**-3), rel=1e-12)
+    with pytest.raises(DataError, match="x.jsonl:1: label 5 out of range"):
+        parse_sample(sample | {"target": "5"}, "arc_easy", "x.jsonl:1")
