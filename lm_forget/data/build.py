@@ -13,7 +13,7 @@ from lm_forget.data.binarize import Binarized, DropDoc, binarize_doc
 from lm_forget.data.config import FORMAT_VERSION, DataConfig
 from lm_forget.data.dedup import drop_overlap, drop_within
 from lm_forget.data.hashing import stable_digest, stable_unit
-from lm_forget.data.mirrors import fingerprint
+from lm_forget.data.mirrors import SourceRef, fingerprint, mirror_file, mirror_root
 from lm_forget.data.registry import TaskSpec
 from lm_forget.data.source import (
     config_fingerprint,
@@ -22,6 +22,7 @@ from lm_forget.data.source import (
     plan_sources,
     source_docs,
 )
+from lm_forget.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,13 @@ def cache_key(spec: TaskSpec, config: DataConfig, plan_refs: list[str]) -> str:
     )[:20]
 
 
+def _where(ref: SourceRef) -> str:
+    root = mirror_root()
+    return str(mirror_file(ref, root)) if root is not None else ref.describe()
+
+
 def _binarize_all(task, docs, *, spec: TaskSpec, config: DataConfig, counts: Counter, progress: bool,
-                  label: str) -> list[tuple[int, Binarized]]:
+                  label: str, ref: SourceRef) -> list[tuple[int, Binarized]]:
     from tqdm.auto import tqdm
 
     out: list[tuple[int, Binarized]] = []
@@ -55,6 +61,13 @@ def _binarize_all(task, docs, *, spec: TaskSpec, config: DataConfig, counts: Cou
         except DropDoc as drop:
             counts[drop.reason] += 1
             continue
+        except Exception as exc:
+            fields = ", ".join(sorted(source_doc)) if isinstance(source_doc, dict) else "?"
+            raise DataError(
+                f"{_where(ref)}: row {index + 1} does not fit lm-eval task {spec.source_task!r} "
+                f"({type(exc).__name__}: {exc}); the row has fields [{fields}]. The data must follow the "
+                "Hugging Face schema that task reads (see its YAML in lm_eval/tasks)."
+            ) from None
         out.append((index, item))
     return out
 
@@ -80,14 +93,14 @@ def build_task(spec: TaskSpec, config: DataConfig, *, progress: bool = False) ->
 
     counts = {"train": Counter(), "test": Counter()}
     eval_items = _binarize_all(task, raw["eval"], spec=spec, config=config, counts=counts["test"],
-                               progress=progress, label="eval split")
+                               progress=progress, label="eval split", ref=plan.eval)
     if plan.carve_out:
         train_items = [p for p in eval_items if stable_unit("carve", spec.name, p[1].key) < config.carve_fraction]
         eval_items = [p for p in eval_items if stable_unit("carve", spec.name, p[1].key) >= config.carve_fraction]
         source_rows = {"train": len(train_items), "test": len(eval_items)}
     else:
         train_items = _binarize_all(task, raw["train"], spec=spec, config=config, counts=counts["train"],
-                                    progress=progress, label="train split")
+                                    progress=progress, label="train split", ref=plan.train)
         source_rows = {"train": len(raw["train"]), "test": len(raw["eval"])}
 
     train_kept = drop_within([p[1] for p in train_items], counts["train"])
