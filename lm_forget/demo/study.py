@@ -1,0 +1,115 @@
+"""``run_demo``: write the demo suite and model, then run the whole study on them with the real runner."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lm_forget.data.hashing import canonical_json, stable_digest
+from lm_forget.demo.families import FAMILIES
+from lm_forget.demo.model import TinyModelSpec, save_pretrained_model
+from lm_forget.demo.suite import read_all_docs, write_suite
+from lm_forget.run.atomic import atomic_dir, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoSettings:
+    """Everything the demo's data, model and study depend on.
+
+    Attributes:
+        families: task families to generate (``demo_<family>``).
+        forget: families to forget (each one is a cell of the cross-task matrix).
+        seed: data and model seed.
+        train_size: training docs per family (fine-tune pool; the forget set is its first ``forget_examples``).
+        test_size: held-out docs per family.
+        forget_examples: forget-set size.
+        finetune_epochs: epochs of the (full) fine-tune on all families together.
+        forget_epochs: epochs of each random-label forget pass.
+        finetune_lr: fine-tune learning rate (high: the model starts from random weights).
+        forget_lr: forget learning rate.
+        batch_size: train batch size.
+        forget_seeds: seeds of the forget pass (random labels, data order).
+        model: shape of the tiny model.
+    """
+
+    families: list[str] = field(default_factory=lambda: list(FAMILIES))
+    forget: list[str] = field(default_factory=lambda: list(FAMILIES))
+    seed: int = 0
+    train_size: int = 160
+    test_size: int = 80
+    forget_examples: int = 64
+    finetune_epochs: float = 12.0
+    forget_epochs: float = 4.0
+    finetune_lr: float = 3e-3
+    forget_lr: float = 1e-3
+    batch_size: int = 16
+    forget_seeds: list[int] = field(default_factory=lambda: [0])
+    model: TinyModelSpec = field(default_factory=TinyModelSpec)
+
+
+QUICK = DemoSettings(families=["compare", "sentiment", "pattern"], forget=["compare"], train_size=64,
+                     test_size=32, forget_examples=32, finetune_epochs=8.0, forget_epochs=2.0)
+
+
+def demo_settings(quick: bool = False, **overrides: Any) -> DemoSettings:
+    base = asdict(QUICK if quick else DemoSettings())
+    base.update(overrides)
+    base["model"] = TinyModelSpec(**base["model"]) if isinstance(base["model"], dict) else base["model"]
+    return DemoSettings(**base)
+
+
+def prepare(out: Path, settings: DemoSettings) -> dict[str, Path]:
+    """Write the suite and the pretrained model under ``out`` (skipped when already there).
+
+    Their folders carry a hash of the settings, so different settings never mix in one run dir and the
+    runner's step keys (which include these paths) change with them.
+    """
+    key = stable_digest(canonical_json(asdict(settings)))[:10]
+    tasks_dir, model_dir = out / f"tasks-{key}", out / f"model-{key}"
+    if not (tasks_dir / "suite.json").is_file():
+        # every file is written atomically and suite.json last, so a half-written suite is never reused
+        names = write_suite(tasks_dir, settings.families, seed=settings.seed, train_size=settings.train_size,
+                            test_size=settings.test_size)
+        write_text_atomic(tasks_dir / "suite.json", json.dumps({"tasks": names, **asdict(settings)}, indent=2))
+    if not (model_dir / "config.json").is_file():
+        names = [f"demo_{f}" for f in settings.families]
+        docs = read_all_docs(tasks_dir, names)
+        texts = [d["prompt"] for d in docs] + [c for d in docs for c in d["choices"]]
+        with atomic_dir(model_dir) as tmp:
+            save_pretrained_model(tmp, texts, settings.model, seed=settings.seed)
+    return {"tasks": tasks_dir, "model": model_dir}
+
+
+def run_config(out: Path, settings: DemoSettings, paths: dict[str, Path]) -> dict[str, Any]:
+    """The run config (as a YAML mapping) of the demo study."""
+    tasks = [f"demo_{f}" for f in settings.families]
+    return {
+        "name": "lm-forget demo",
+        "run_dir": str(out.resolve()),
+        "model": {"name_or_path": str(paths["model"].resolve()), "dtype": "float32"},
+        "tasks": {"finetune": tasks, "forget": [f"demo_{f}" for f in settings.forget], "eval": tasks,
+                  "task_dirs": [str(paths["tasks"].resolve())]},
+        "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze"],
+        "seeds": list(settings.forget_seeds),
+        "data": {"seed": settings.seed, "train_size": settings.train_size, "eval_size": settings.test_size},
+        "finetune": {"lora": False, "learning_rate": settings.finetune_lr, "num_train_epochs": settings.finetune_epochs,
+                     "batch_size": settings.batch_size, "num_examples": settings.train_size,
+                     "args": _train_args(settings)},
+        "forget": {"lora": False, "learning_rate": settings.forget_lr, "num_train_epochs": settings.forget_epochs,
+                   "batch_size": settings.batch_size, "num_examples": [settings.forget_examples],
+                   "label_mode": "random", "args": _train_args(settings)},
+        "eval": {"backend": "hf", "batch_size": 64, "device": "cpu"},
+        "analysis": {"layer": -5, "feature_split": "train"},
+        "threads": 1,
+    }
+
+
+def _train_args(settings: DemoSettings) -> dict[str, Any]:
+    # short warmup then cosine decay: stable from random weights at a high peak learning rate
+    return {"lr_scheduler_type": "cosine", "warmup_steps": 0.05, "logging_steps": 20, "save_steps": 20,
+            "save_total_limit": 1, "weight_decay": 0.0, "dataloader_num_workers": 0}

@@ -1,0 +1,213 @@
+"""Features, analyze and push steps: thin calls into ``lm_forget.analysis`` and ``lm_forget.hub``.
+
+``analyze`` compares three lm-eval folders (pretrained, fine-tuned, forget) over the same tasks. A
+study has one forget model per cell, so for each (forget-set size, seed) the runner assembles those
+folders from the step outputs: the forget phase is the matrix *diagonal* (task A as scored by the model
+that forgot A), the matrix is every (A, B) cell. Seeds are then summarized: mean and 95% t-interval of
+each task's forget ratio across seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from lm_forget.errors import DataError
+from lm_forget.run.atomic import atomic_dir
+from lm_forget.run.graph import Step
+
+log = logging.getLogger(__name__)
+
+
+def run_features(step: Step, ctx: Any) -> dict[str, Any]:
+    """Hidden-state variance (and, for probe studies, probe) features of one model."""
+    from lm_forget.analysis.api import extract_features
+
+    config = ctx.config
+    ref = ctx.ref_for(step)
+    with atomic_dir(step.output) as tmp:
+        extract_features(ref.base, peft=ref.adapter, tasks=step.settings["tasks"], layer=step.settings["layer"],
+                         out=tmp, split=step.settings["split"], task_dirs=[str(p) for p in config.task_dir_paths],
+                         device=config.eval.device, role=step.settings["phase"], limit=step.settings["limit"],
+                         probes=step.settings.get("probes", False), dtype=config.model.dtype)
+    return {"features": str(step.output / "features.json")}
+
+
+# ------------------------------------------------------------------ assembling analyze's inputs
+
+
+def _lm_eval_run(folder: Path) -> tuple[Path, dict[str, Any]]:
+    """(results file, its JSON) of one eval step's output."""
+    from lm_forget.run.evaluate import find_results_file
+
+    path = find_results_file(folder)
+    return path, json.loads(path.read_text(encoding="utf-8"))
+
+
+def _copy_task(src_folder: Path, task: str, dest: Path, tag: str) -> None:
+    """Copy one task's results and samples out of an lm-eval run folder into ``dest`` (a phase folder).
+
+    The results JSON keeps only ``task`` so several runs (one per forget cell) can share a folder:
+    lm-eval's readers pair ``results_<ts>.json`` with ``samples_<task>_<ts>.jsonl`` by timestamp.
+    """
+    results_path, results = _lm_eval_run(src_folder)
+    ts = results_path.stem[len("results_"):]
+    samples = results_path.parent / f"samples_{task}_{ts}.jsonl"
+    if task not in results.get("configs", {}) or not samples.is_file():
+        raise DataError(f"{results_path}: no results/samples for task {task!r}; delete {src_folder.parent} to "
+                        "rerun that evaluation.")
+    kept = dict(results)
+    for section in ("results", "configs", "versions", "n-shot", "higher_is_better", "n-samples", "task_hashes"):
+        if isinstance(results.get(section), dict):
+            kept[section] = {k: v for k, v in results[section].items() if k == task}
+    new_ts = f"{ts}-{tag}"
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / f"results_{new_ts}.json").write_text(json.dumps(kept, indent=2, default=str), encoding="utf-8")
+    shutil.copyfile(samples, dest / f"samples_{task}_{new_ts}.jsonl")
+
+
+def _scores(step: Step) -> dict[str, dict[str, float]]:
+    return step.done_record().get("scores", {})
+
+
+def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int) -> dict[str, Path]:
+    """Phase folders (pretrained, finetuned, forget diagonal), features and matrix for one (size, seed)."""
+    from lm_forget.run.graph import cell_id
+
+    by_name = plan.by_name
+    config = plan.config
+    cells = {task: by_name[f"eval_forget/{cell_id(task, n, seed)}"] for task in config.tasks.forget}
+    diag = [t for t in config.tasks.forget if t in config.tasks.eval]
+    if not diag:
+        raise DataError("analyze needs tasks that are both forgotten and evaluated (tasks.forget and tasks.eval "
+                        "share none); the per-task analysis scores task A after forgetting A.")
+    folders = {p: inputs / p for p in ("pretrained", "finetuned", "forget")}
+    pre = by_name.get("eval_pretrained")
+    fine = by_name.get("eval_finetuned") or pre  # no fine-tune stage: the base model is the "fine-tuned" one
+    if pre is None:
+        raise DataError("analyze needs the eval_pretrained stage.")
+    for i, task in enumerate(diag):
+        _copy_task(pre.output, task, folders["pretrained"], f"{i}")
+        _copy_task(fine.output, task, folders["finetuned"], f"{i}")
+        _copy_task(cells[task].output, task, folders["forget"], f"{i}")
+    found: dict[str, Path] = dict(folders)
+    features = [s for s in plan.steps if s.kind == "features"]
+    if features:
+        for s in features:
+            role = s.settings["phase"]
+            if s.cell is not None:
+                if s.cell.split("/")[1:] != cell_id("x", n, seed).split("/")[1:]:
+                    continue
+                role = f"forget-{s.cell.split('/')[0]}"
+            dest = inputs / "features" / role
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(s.output / "features.json", dest / "features.json")
+        found["features"] = inputs / "features"
+    if config.eval.forget_scope == "all" and (len(config.tasks.forget) > 1 or len(config.tasks.eval) > 1):
+        found["matrix"] = write_matrix_csv(inputs / "matrix", cells, _scores(fine))
+    return found
+
+
+def write_matrix_csv(folder: Path, cells: dict[str, Step], finetuned: dict[str, Any]) -> Path:
+    """``matrix.csv`` (trained_task, eval_task, acc_forget, acc_finetuned, n) from the cells' eval results."""
+    import pandas as pd
+
+    rows = []
+    for trained, step in cells.items():
+        results_path, results = _lm_eval_run(step.output)
+        for task, acc in _scores(step).items():
+            rows.append({"trained_task": trained, "eval_task": task, "acc_forget": acc.get("acc", math.nan),
+                         "acc_finetuned": finetuned.get(task, {}).get("acc", math.nan),
+                         "n": (results.get("n-samples", {}).get(task) or {}).get("effective", math.nan)})
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=["trained_task", "eval_task", "acc_forget", "acc_finetuned", "n"]).to_csv(
+        folder / "matrix.csv", index=False)
+    return folder
+
+
+def _analysis_options(config: Any):
+    from lm_forget.analysis.api import AnalysisOptions
+
+    options = dict(config.analysis.options)
+    if config.forget.label_mode == "flip":
+        options.setdefault("outcome", "forget_ratio_flipped")
+    if "formats" in options:
+        options["formats"] = tuple(options["formats"])
+    return AnalysisOptions(**options)
+
+
+def seed_summary(reports: dict[tuple[Any, int], Path], out: Path, outcome: str) -> Path | None:
+    """Mean and 95% t-interval across seeds of each task's outcome (per forget-set size)."""
+    import pandas as pd
+    from scipy import stats
+
+    frames = []
+    for (n, seed), report in reports.items():
+        path = report / "metrics.csv"
+        if path.is_file():
+            frame = pd.read_csv(path)
+            frames.append(frame.assign(num_examples=n, seed=seed))
+    if not frames:
+        return None
+    table = pd.concat(frames, ignore_index=True)
+    rows = []
+    for (n, task, split), group in table.groupby(["num_examples", "task", "split"]):
+        values = group[outcome].dropna().to_numpy(dtype=float)
+        mean = float(values.mean()) if len(values) else math.nan
+        if len(values) > 1:
+            sem = stats.sem(values)
+            low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=sem) if sem > 0 else (mean, mean)
+        else:
+            low = high = math.nan
+        rows.append({"num_examples": n, "task": task, "split": split, "n_seeds": len(values), f"{outcome}_mean": mean,
+                     "ci95_low": low, "ci95_high": high})
+    summary = pd.DataFrame(rows)
+    summary.to_csv(out / "seeds_summary.csv", index=False)
+    (out / "seeds_summary.md").write_text(summary.to_markdown(index=False) + "\n", encoding="utf-8")
+    return out / "seeds_summary.csv"
+
+
+def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
+    """``analyze`` once per (forget-set size, seed), then the across-seed summary and an index page."""
+    from lm_forget.analysis.api import analyze
+
+    plan, config = ctx.plan, ctx.config
+    options = _analysis_options(config)
+    reports: dict[tuple[Any, int], Path] = {}
+    with atomic_dir(step.output) as tmp:
+        for n in config.forget_sizes:
+            for seed in config.seeds:
+                label = f"n{n}-s{seed}"
+                inputs = assemble_inputs(plan, tmp / "inputs" / label, n, seed)
+                report = analyze(pretrained=inputs["pretrained"], finetuned=inputs["finetuned"],
+                                 forget=inputs["forget"], out=tmp / label, features=inputs.get("features"),
+                                 matrix=inputs.get("matrix"), options=options)
+                reports[(n, seed)] = Path(report)
+        summary = seed_summary(reports, tmp, options.outcome)
+        lines = [f"# {config.name}", "", f"Model: `{config.model.name_or_path}`; label mode: "
+                 f"{config.forget.label_mode}; seeds: {config.seeds}; forget-set sizes: {config.forget_sizes}.", ""]
+        lines += [f"- [forget-set size {n}, seed {seed}]({label.relative_to(tmp)}/index.md)"
+                  for (n, seed), label in reports.items()]
+        if summary is not None:
+            lines += ["", "## Across seeds", "", (tmp / "seeds_summary.md").read_text(encoding="utf-8")]
+        (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    first = next(iter(reports.values())).name
+    return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),
+            "reports": {f"n{n}-s{s}": str(step.output / p.name) for (n, s), p in reports.items()}}
+
+
+def run_push(step: Step, ctx: Any) -> dict[str, Any]:
+    """Push one cell's forget adapter (with its model card and eval results) to the Hub."""
+    from lm_forget.hub.push import push_folder
+
+    config = ctx.config
+    task, n, seed = step.cell.split("/")
+    repo = f"{config.push.repo_prefix}-{task.removeprefix('forget_')}-{n}-{seed}"
+    folder = ctx.plan.step(step.deps[0]).output
+    url = push_folder(folder, repo, private=config.push.private, revision=config.push.revision,
+                      commit_message=f"lm-forget: forget {task} ({n}, {seed})")
+    return {"repo": repo, "url": url}

@@ -1,0 +1,508 @@
+"""The run config: one YAML file, one dataclass tree, checked completely before any work starts.
+
+Example (``configs/llama2_suite.yaml``)::
+
+    run_dir: runs/llama2_suite
+    model: {name_or_path: meta-llama/Llama-2-7b-hf}
+    tasks: {finetune: [suite], forget: [suite], eval: [suite]}
+    stages: [eval_pretrained, finetune, eval_finetuned, forget, eval_forget, features, analyze]
+    seeds: [0, 1, 2]
+    forget: {label_mode: random, num_examples: [1000], learning_rate: 1.0e-4}
+
+Every section is a dataclass below; an unknown key anywhere is an error that names the section and the
+keys it accepts, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from lm_forget.errors import ConfigError
+
+# The stages of a study, in the only order that makes sense; a config lists a subsequence of them.
+STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze", "push")
+# stage -> stages it needs in the same config (anything else may come from a model that is already fine-tuned).
+STAGE_NEEDS = {
+    "eval_finetuned": ("finetune",),
+    "eval_forget": ("forget",),
+    "analyze": ("eval_forget",),
+    "push": ("forget",),
+}
+LABEL_MODES = ("random", "flip")
+BACKENDS = ("hf", "vllm")
+
+
+@dataclass
+class ModelSettings:
+    """The pretrained model.
+
+    Attributes:
+        name_or_path: Hub id or local folder of the base model.
+        revision: Hub revision (branch, tag or commit); pin it for reproducible studies.
+        tokenizer: tokenizer id or folder when it differs from the model's.
+        dtype: torch dtype for training and evaluation (``auto``, ``bfloat16``, ``float32``...).
+    """
+
+    name_or_path: str = ""
+    revision: str | None = None
+    tokenizer: str | None = None
+    dtype: str = "auto"
+
+
+@dataclass
+class TaskSettings:
+    """Which tasks each stage uses. Entries are task names, fnmatch patterns (``forget_*``) or ``suite``.
+
+    Attributes:
+        finetune: tasks the fine-tune stage trains on, as one mixture.
+        forget: tasks to forget; each one (times seeds and example counts) is one cell of the matrix.
+        eval: tasks evaluated after every stage; the columns of the cross-task matrix.
+        task_dirs: extra folders of task YAMLs (derived tasks, the demo's tasks).
+    """
+
+    finetune: list[str] = field(default_factory=list)
+    forget: list[str] = field(default_factory=list)
+    eval: list[str] = field(default_factory=list)
+    task_dirs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DataSettings:
+    """How the binarized docs are sampled (same meaning as ``lm_forget.data.config.DataConfig``).
+
+    Attributes:
+        seed: data seed (distractors, gold positions, samples); independent of the training seeds.
+        train_size: size of each task's training pool.
+        eval_size: size of each task's held-out evaluation split.
+    """
+
+    seed: int = 0
+    train_size: int = 1000
+    eval_size: int = 1000
+
+
+@dataclass
+class TrainSettings:
+    """One training stage, handed to ``lm_forget.train.api.train``.
+
+    Attributes:
+        lora: LoRA adapters (True) or full fine-tuning (False).
+        learning_rate: peak learning rate.
+        num_train_epochs: epochs over the training docs.
+        max_steps: stop after this many optimizer steps (-1: use epochs).
+        batch_size: per-device train batch size.
+        num_examples: training docs per task (None: the whole pool).
+        seed: training seed (data order, LoRA init).
+        args: any further ``ForgetConfig`` / ``SFTConfig`` fields, passed through unchanged.
+    """
+
+    lora: bool = True
+    learning_rate: float = 2e-5
+    num_train_epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 8
+    num_examples: int | None = None
+    seed: int = 0
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ForgetSettings(TrainSettings):
+    """The forget stage: a second fine-tuning pass on random (or flipped) labels.
+
+    Attributes:
+        label_mode: ``random`` (uniform over the two choices) or ``flip`` (always the wrong choice).
+        num_examples: forget-set sizes (the first N docs of the pool), each its own cell of the study
+            (the paper: 1,000, and 100); a single number is a one-element list.
+    """
+
+    learning_rate: float = 1e-4
+    label_mode: str = "random"
+    num_examples: list[int] = field(default_factory=lambda: [1000])
+
+
+@dataclass
+class EvalSettings:
+    """lm-eval settings shared by every evaluation step.
+
+    Attributes:
+        backend: lm-eval model backend, ``hf`` (in-process, adapters swapped on one loaded base) or ``vllm``.
+        batch_size: lm-eval batch size (an int or ``auto``).
+        limit: evaluate only the first N docs (or a fraction) of each task; None: all.
+        device: ``cpu``, ``cuda``, ``cuda:0``...
+        model_args: extra lm-eval ``model_args`` (e.g. ``max_length``, ``gpu_memory_utilization``).
+        swap_adapters: evaluate LoRA adapters on one loaded base model instead of reloading it per cell.
+        num_fewshot: few-shot examples (the paper: zero-shot).
+        forget_scope: what each forgotten model is scored on: ``all`` eval tasks (the cross-task matrix)
+            or ``self``, only the task it forgot (per-task forgetting, n times cheaper).
+    """
+
+    backend: str = "hf"
+    batch_size: int | str = 8
+    limit: int | float | None = None
+    device: str = "cpu"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    swap_adapters: bool = True
+    num_fewshot: int | None = None
+    forget_scope: str = "all"
+
+
+@dataclass
+class AnalysisSettings:
+    """Features and the final analysis.
+
+    Attributes:
+        layer: hidden layer for the variance feature (-5: fifth from last, as in the paper).
+        feature_split: which docs the features are computed on (``train``: the forget pool).
+        feature_limit: at most this many docs per task for features (None: all).
+        probes: also train linear probes (right vs wrong answer) on the fine-tuned and every forgotten model.
+        options: further keyword arguments for ``lm_forget.analysis.api.analyze`` (``AnalysisOptions``).
+    """
+
+    layer: int = -5
+    feature_split: str = "train"
+    feature_limit: int | None = None
+    probes: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PushSettings:
+    """Pushing forget adapters to the Hub (stage ``push``).
+
+    Attributes:
+        repo_prefix: repos are named ``<repo_prefix>-<task>-n<N>-s<seed>`` (e.g. ``me/llama2-7b-forget``).
+        private: create private repos.
+        revision: branch to push to (None: main).
+    """
+
+    repo_prefix: str = ""
+    private: bool = True
+    revision: str | None = None
+
+
+@dataclass
+class RunConfig:
+    """A whole forgetting study.
+
+    Attributes:
+        run_dir: folder holding every step's outputs. Relative paths (here, in ``tasks.task_dirs`` and
+            ``model.name_or_path``) resolve against the current directory, as lm_eval's do.
+        name: a label for reports.
+        model: the pretrained model.
+        tasks: which tasks each stage uses.
+        stages: the stages to run, a subsequence of ``STAGES`` in that order.
+        seeds: forget seeds; the analysis reports mean and CI across them.
+        data: how docs are sampled.
+        finetune: the fine-tune stage.
+        forget: the forget stage.
+        eval: lm-eval settings.
+        analysis: features and analysis options.
+        push: Hub push options.
+        threads: torch CPU threads for this process (None: torch's default). 1 is fastest for tiny models
+            on a shared CPU, where threads mostly wait for each other.
+    """
+
+    run_dir: str = "runs/study"
+    name: str = "study"
+    model: ModelSettings = field(default_factory=ModelSettings)
+    tasks: TaskSettings = field(default_factory=TaskSettings)
+    stages: list[str] = field(default_factory=lambda: list(STAGES[:-1]))
+    seeds: list[int] = field(default_factory=lambda: [0])
+    data: DataSettings = field(default_factory=DataSettings)
+    finetune: TrainSettings = field(default_factory=lambda: TrainSettings(lora=True))
+    forget: ForgetSettings = field(default_factory=ForgetSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    push: PushSettings = field(default_factory=PushSettings)
+    threads: int | None = None
+    # where the config came from: relative paths resolve against it (not a YAML key)
+    base_dir: str = field(default=".", metadata={"internal": True})
+
+    @property
+    def run_path(self) -> Path:
+        return _resolve(self.run_dir, self.base_dir)
+
+    @property
+    def task_dir_paths(self) -> list[Path]:
+        return [_resolve(p, self.base_dir) for p in self.tasks.task_dirs]
+
+    @property
+    def model_path(self) -> str:
+        """The model id, or the absolute folder when it names a local folder."""
+        local = _resolve(self.model.name_or_path, self.base_dir)
+        return str(local) if local.exists() else self.model.name_or_path
+
+    @property
+    def forget_sizes(self) -> list[int]:
+        return list(self.forget.num_examples)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("base_dir", None)
+        return data
+
+
+def _resolve(path: str, base: str) -> Path:
+    p = Path(os.path.expandvars(path)).expanduser()
+    return p if p.is_absolute() else (Path(base) / p).resolve()
+
+
+# ---------------------------------------------------------------- dict -> dataclass, strictly
+
+
+def _from_dict(cls: type, data: Any, where: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings, got {type(data).__name__} {data!r}.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if not f.metadata.get("internal")}
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), list(known), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"{where}: unknown key {key!r}.{hint} Allowed keys: {', '.join(sorted(known))}."
+        )
+    values = {}
+    for name, value in data.items():
+        values[name] = _coerce(hints[name], value, f"{where}.{name}")
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a required field without a default
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if is_dataclass(tp):
+        return _from_dict(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {value!r} is not a valid {_type_name(tp)}.")
+    if origin is list:
+        if isinstance(value, (str, int, float)):
+            value = [value]  # a single entry is a one-element list
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}.")
+        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}.")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}.")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(f"{where}: expected an integer, got {value!r}.")
+        return int(value)
+    if tp is float:
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML reads 1e-4 (no dot) as a string
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}.")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a string, got {value!r}.")
+        return str(value)
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    return str(tp).replace("typing.", "")
+
+
+# ---------------------------------------------------------------- validation
+
+
+def validate_stages(stages: list[str]) -> None:
+    """Stages must be known, unique, in study order, and have what they need."""
+    if not stages:
+        raise ConfigError(f"stages: empty; list some of {', '.join(STAGES)} (in that order).")
+    for stage in stages:
+        if stage not in STAGES:
+            close = difflib.get_close_matches(stage, STAGES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"stages: unknown stage {stage!r}.{hint} Stages are: {', '.join(STAGES)}.")
+    seen: set[str] = set()
+    for stage in stages:
+        if stage in seen:
+            raise ConfigError(f"stages: {stage!r} is listed twice; each stage runs once.")
+        seen.add(stage)
+    for a, b in zip(stages, stages[1:], strict=False):
+        if STAGES.index(b) < STAGES.index(a):
+            raise ConfigError(
+                f"stages: {b!r} cannot come after {a!r}: a study runs {' -> '.join(STAGES)}. "
+                f"Put {b!r} before {a!r}."
+            )
+    for stage, needs in STAGE_NEEDS.items():
+        if stage in seen:
+            for need in needs:
+                if need not in seen:
+                    raise ConfigError(f"stages: {stage!r} needs {need!r} in the same config (it uses its output).")
+
+
+def expand_tasks(entries: list[str], known: list[str], where: str) -> list[str]:
+    """Expand ``suite`` and fnmatch patterns; keep plain names (checked later); drop duplicates, keep order."""
+    from lm_forget.data.api import suite_task_names
+
+    out: list[str] = []
+    for entry in entries:
+        if entry == "suite":
+            names = suite_task_names()
+        elif any(ch in entry for ch in "*?["):
+            names = [n for n in known if fnmatch.fnmatchcase(n, entry)]
+            if not names:
+                raise ConfigError(f"{where}: pattern {entry!r} matches no known task.")
+        else:
+            names = [entry]
+        out += [n for n in names if n not in out]
+    return out
+
+
+def _yaml_task_names(dirs: list[Path]) -> list[str]:
+    """Task names declared by YAMLs in ``dirs`` (for pattern expansion)."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+    names: list[str] = []
+    for root in dirs:
+        for path in sorted(root.rglob("*.yaml")) if root.is_dir() else []:
+            try:
+                cfg = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - SafeLoader
+            except (yaml.YAMLError, OSError):
+                continue
+            if isinstance(cfg, dict) and isinstance(cfg.get("task"), str):
+                names.append(cfg["task"])
+    return names
+
+
+def _check_trainer_args(config: RunConfig) -> None:
+    """``finetune.args`` / ``forget.args`` must be ``ForgetConfig`` (SFTConfig) fields: typos fail now."""
+    used = [(name, section.args) for name, section in (("finetune", config.finetune), ("forget", config.forget))
+            if section.args and name in config.stages]
+    if not used:
+        return
+    try:
+        from lm_forget.train.config import ForgetConfig
+    except ImportError:  # the trainer is optional for eval-only studies
+        return
+    known = {f.name for f in fields(ForgetConfig) if f.init}
+    for name, args in used:
+        for key in args:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"{name}.args: unknown trainer setting {key!r}.{hint} Keys here are "
+                                  "ForgetConfig / TRL SFTConfig fields (see `lm-forget train --help`).")
+
+
+def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig:
+    """Check everything that can be checked without loading a model; expand task patterns in place."""
+    validate_stages(config.stages)
+    if not config.model.name_or_path:
+        raise ConfigError("model.name_or_path: missing; name the pretrained model (Hub id or local folder).")
+    if not config.seeds:
+        raise ConfigError("seeds: empty; give at least one seed, e.g. [0].")
+    if len(set(config.seeds)) != len(config.seeds):
+        raise ConfigError(f"seeds: {config.seeds} has duplicates.")
+    if config.forget.label_mode not in LABEL_MODES:
+        raise ConfigError(f"forget.label_mode: {config.forget.label_mode!r}; use one of {LABEL_MODES}.")
+    if config.eval.forget_scope not in ("all", "self"):
+        raise ConfigError(f"eval.forget_scope: {config.eval.forget_scope!r}; use 'all' (matrix) or 'self'.")
+    if config.eval.backend not in BACKENDS:
+        raise ConfigError(f"eval.backend: {config.eval.backend!r}; use one of {BACKENDS}.")
+    for n in config.forget_sizes:
+        if n is not None and n < 1:
+            raise ConfigError(f"forget.num_examples: {n} must be a positive number of docs.")
+    _check_trainer_args(config)
+    if "push" in config.stages and not config.push.repo_prefix:
+        raise ConfigError("push.repo_prefix: needed by stage 'push' (e.g. me/llama2-7b-forget).")
+    for d in config.task_dir_paths:
+        if not d.is_dir():
+            raise ConfigError(f"tasks.task_dirs: {d} is not a folder of task YAMLs.")
+    from lm_forget.data.api import suite_task_names
+
+    known = suite_task_names() + _yaml_task_names(config.task_dir_paths)
+    needed = {
+        "finetune": "finetune" in config.stages,
+        "forget": "forget" in config.stages,
+        "eval": any(s.startswith("eval_") or s == "features" for s in config.stages),
+    }
+    for section, required in needed.items():
+        entries = getattr(config.tasks, section)
+        expanded = expand_tasks(entries, known, f"tasks.{section}")
+        setattr(config.tasks, section, expanded)
+        if required and not expanded:
+            raise ConfigError(f"tasks.{section}: empty, but the stages need it; list task names or `suite`.")
+    if check_tasks:
+        from lm_forget.data.api import resolve_task
+
+        for section in ("finetune", "forget", "eval"):
+            for name in getattr(config.tasks, section):
+                try:
+                    resolve_task(name, task_dirs=config.task_dir_paths)
+                except ConfigError as exc:
+                    raise ConfigError(f"tasks.{section}: {exc}") from None
+    return config
+
+
+def run_config_from_dict(data: dict[str, Any], *, base_dir: str | Path = ".", check_tasks: bool = True) -> RunConfig:
+    """A validated RunConfig from a parsed YAML mapping."""
+    config = _from_dict(RunConfig, data, "config")
+    config.base_dir = str(Path(base_dir).resolve())
+    return validate_config(config, check_tasks=check_tasks)
+
+
+def load_run_config(path: str | Path, *, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a run config YAML; relative paths in it resolve against the current directory."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"run config {path} not found.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}).") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a run config is a mapping of sections, got {type(data).__name__}.")
+    data.update(overrides or {})
+    try:
+        return run_config_from_dict(data, base_dir=Path.cwd())
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def default_value(cls: type, name: str) -> Any:
+    """The default of a dataclass field (for docs and tests)."""
+    f = next(f for f in fields(cls) if f.name == name)
+    if f.default is not MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]

@@ -1,0 +1,103 @@
+"""Eval steps: lm-eval's ``simple_evaluate`` with ``--log_samples``, saved exactly as lm-eval's CLI saves it.
+
+The output folder of an eval step is what ``lm_eval ... --log_samples --output_path DIR`` would have
+written (``DIR/<model>/results_<ts>.json`` + ``samples_<task>_<ts>.jsonl``), so ``lm-forget analyze``
+reads runner results and hand-made lm_eval runs alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from lm_forget.errors import DataError
+from lm_forget.run.atomic import atomic_dir
+from lm_forget.run.config import RunConfig
+from lm_forget.run.models import ModelPool, ModelRef
+
+log = logging.getLogger(__name__)
+
+
+def task_manager_for(config: RunConfig, tasks: list[str]):
+    """An lm-eval TaskManager that sees the suite and the config's task folders.
+
+    lm-eval's ~14k built-in tasks are indexed only when a task is not one of ours (seconds saved per run).
+    """
+    from lm_forget.harness import task_manager
+
+    include = [str(p) for p in config.task_dir_paths]
+    manager = task_manager(include_path=include or None, include_defaults=False)
+    if all(t in manager.all_tasks for t in tasks):
+        return manager
+    return task_manager(include_path=include or None)
+
+
+def eval_metadata(config: RunConfig) -> dict[str, Any]:
+    """What our ``custom_dataset`` reads from lm-eval's metadata: the data build settings."""
+    return {"data_seed": config.data.seed, "train_size": config.data.train_size, "eval_size": config.data.eval_size}
+
+
+def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: Path, *,
+                   pool: ModelPool | None = None, manager: Any = None) -> dict[str, Any]:
+    """Evaluate ``ref`` on ``tasks``; write lm-eval's results + samples into ``out_dir`` atomically.
+
+    Returns ``{task: {"acc": ..., "acc_norm": ...}}``.
+    """
+    import lm_eval
+    from lm_eval.loggers import EvaluationTracker
+
+    settings = config.eval
+    manager = manager or task_manager_for(config, tasks)
+    common: dict[str, Any] = dict(
+        tasks=list(tasks), task_manager=manager, limit=settings.limit, num_fewshot=settings.num_fewshot,
+        log_samples=True, metadata=eval_metadata(config), bootstrap_iters=0,
+    )
+    with atomic_dir(out_dir) as tmp:
+        tracker = EvaluationTracker(output_path=str(tmp))
+        if settings.backend == "hf" and pool is not None:
+            from lm_eval.models.huggingface import HFLM
+
+            with pool.use(ref) as (model, tokenizer):
+                lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size,
+                          **settings.model_args)
+                results = lm_eval.simple_evaluate(model=lm, model_args=ref.model_args(),
+                                                  evaluation_tracker=tracker, **common)
+        else:
+            model_args = ref.model_args()
+            if settings.backend == "vllm" and ref.adapter:
+                # lm-eval's vLLM backend takes LoRA adapters as lora_local_path, not peft=
+                model_args = model_args.replace(f"peft={ref.adapter}", f"lora_local_path={ref.adapter}")
+                model_args += ",enable_lora=True"
+            extra = ",".join(f"{k}={v}" for k, v in settings.model_args.items())
+            results = lm_eval.simple_evaluate(
+                model=settings.backend, model_args=",".join(a for a in (model_args, extra) if a),
+                batch_size=settings.batch_size, device=settings.device, evaluation_tracker=tracker, **common,
+            )
+        if results is None:  # non-zero ranks of a distributed evaluation
+            return {}
+        samples = results.pop("samples")
+        tracker.save_results_aggregated(results=results, samples=samples)
+        for task_name in results["configs"]:
+            tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+        # lm-eval logs (and swallows) write failures; a result that did not land must not count as done
+        if not list(tmp.rglob("results_*.json")):
+            raise DataError(f"lm-eval wrote no results file under {tmp}; see the log above.")
+    return summarize(results)
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """``{task: {metric: value}}`` from lm-eval's results dict (``acc,none`` -> ``acc``)."""
+    table: dict[str, Any] = {}
+    for task, metrics in results.get("results", {}).items():
+        table[task] = {k.split(",")[0]: v for k, v in metrics.items()
+                       if k.split(",")[0] in ("acc", "acc_norm") and isinstance(v, (int, float))}
+    return table
+
+
+def find_results_file(out_dir: Path) -> Path:
+    """The ``results_*.json`` of an eval step's output (one per step)."""
+    found = sorted(out_dir.rglob("results_*.json"))
+    if not found:
+        raise DataError(f"no lm-eval results_*.json under {out_dir}; rerun the step (delete its folder).")
+    return found[-1]

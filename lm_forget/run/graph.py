@@ -1,0 +1,176 @@
+"""The step graph of a study over its run directory.
+
+Each step (eval, train, features, analyze, push) owns one folder ``<run_dir>/<stage>/<label>-<key>``
+where ``key`` hashes exactly the settings its outputs depend on, including the keys of the steps it
+builds on. Change a fine-tune setting and every step downstream gets a new key (and reruns); change
+an eval batch size and nothing does. A step is done when its ``done.json`` exists, written last.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lm_forget.data.hashing import canonical_json, stable_digest
+from lm_forget.run.config import RunConfig
+
+DONE = "done.json"
+OUTPUT = "output"
+KEY_CHARS = 12
+# Eval settings that change speed, not results: left out of the keys so they can change between runs.
+_EVAL_SPEED_ONLY = ("batch_size", "device", "swap_adapters", "forget_scope")
+
+
+@dataclass
+class Step:
+    """One unit of work with its own folder.
+
+    Attributes:
+        name: readable id, unique in the plan (``forget/demo_pattern/n200/s0``).
+        kind: which executor runs it: ``eval``, ``train``, ``features``, ``analyze`` or ``push``.
+        stage: the config stage it belongs to.
+        settings: what the outputs depend on (hashed into ``key``).
+        deps: names of the steps whose outputs it reads.
+        cell: the matrix cell it belongs to (None: shared by every shard).
+        key: hash of settings and the deps' keys.
+        dir: its folder in the run directory.
+    """
+
+    name: str
+    kind: str
+    stage: str
+    settings: dict[str, Any]
+    deps: tuple[str, ...] = ()
+    cell: str | None = None
+    key: str = ""
+    dir: Path = field(default_factory=Path)
+
+    @property
+    def done_path(self) -> Path:
+        return self.dir / DONE
+
+    @property
+    def output(self) -> Path:
+        return self.dir / OUTPUT
+
+    def is_done(self) -> bool:
+        return self.done_path.is_file()
+
+    def done_record(self) -> dict[str, Any]:
+        return json.loads(self.done_path.read_text(encoding="utf-8"))
+
+
+@dataclass
+class Plan:
+    """All steps of a study, in execution order (stage by stage, so adapters of a stage share a base)."""
+
+    config: RunConfig
+    steps: list[Step]
+
+    @property
+    def by_name(self) -> dict[str, Step]:
+        return {s.name: s for s in self.steps}
+
+    @property
+    def cells(self) -> list[str]:
+        return sorted({s.cell for s in self.steps if s.cell is not None})
+
+    def step(self, name: str) -> Step:
+        return self.by_name[name]
+
+
+def cell_id(task: str, n: int | None, seed: int) -> str:
+    """The id of one forget cell: task, forget-set size, seed."""
+    return f"{task}/n{n if n is not None else 'all'}/s{seed}"
+
+
+def _model_settings(config: RunConfig) -> dict[str, Any]:
+    return {"name_or_path": config.model_path, "revision": config.model.revision,
+            "tokenizer": config.model.tokenizer, "dtype": config.model.dtype}
+
+
+def _eval_settings(config: RunConfig) -> dict[str, Any]:
+    data = {k: v for k, v in vars(config.eval).items() if k not in _EVAL_SPEED_ONLY}
+    data["data"] = vars(config.data)
+    data["task_dirs"] = [str(p) for p in config.task_dir_paths]
+    return data
+
+
+def _train_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: v for k, v in vars(section).items() if k not in exclude}
+
+
+def build_plan(config: RunConfig) -> Plan:
+    """The full step graph of ``config`` (every shard's steps; sharding filters it at execution)."""
+    stages = set(config.stages)
+    model = _model_settings(config)
+    tasks = config.tasks
+    steps: list[Step] = []
+
+    def add(name: str, kind: str, stage: str, settings: dict[str, Any], deps: tuple[str, ...] = (),
+            cell: str | None = None) -> Step:
+        by_name = {s.name: s for s in steps}
+        dep_keys = [by_name[d].key for d in deps]
+        key = stable_digest(kind, canonical_json(settings), *dep_keys)[:KEY_CHARS]
+        label = name.split("/", 1)[1].replace("/", "-") if "/" in name else "all"
+        step = Step(name=name, kind=kind, stage=stage, settings=settings, deps=deps, cell=cell, key=key,
+                    dir=config.run_path / stage / f"{label}-{key}")
+        steps.append(step)
+        return step
+
+    eval_common = {"tasks": list(tasks.eval), **_eval_settings(config)}
+    if "eval_pretrained" in stages:
+        add("eval_pretrained", "eval", "eval_pretrained", {"model": model, "phase": "pretrained", **eval_common})
+    finetune_dep: tuple[str, ...] = ()
+    if "finetune" in stages:
+        add("finetune", "train", "finetune", {
+            "model": model, "stage": "finetune", "tasks": list(tasks.finetune), "data": vars(config.data),
+            "task_dirs": [str(p) for p in config.task_dir_paths], "train": _train_settings(config.finetune),
+        })
+        finetune_dep = ("finetune",)
+    if "eval_finetuned" in stages:
+        add("eval_finetuned", "eval", "eval_finetuned", {"phase": "finetuned", **eval_common}, finetune_dep)
+
+    cells = [(task, n, seed) for task in tasks.forget for n in config.forget_sizes for seed in config.seeds]
+    forget_train = _train_settings(config.forget, exclude=("num_examples", "seed"))
+    if "forget" in stages:
+        for task, n, seed in cells:
+            cid = cell_id(task, n, seed)
+            add(f"forget/{cid}", "train", "forget", {
+                "model": model, "stage": "forget", "task": task, "num_examples": n, "seed": seed,
+                "data": vars(config.data), "task_dirs": [str(p) for p in config.task_dir_paths],
+                "train": forget_train,
+            }, finetune_dep, cell=cid)
+    if "eval_forget" in stages:
+        for task, n, seed in cells:
+            cid = cell_id(task, n, seed)
+            scope = {"tasks": [task]} if config.eval.forget_scope == "self" else {}
+            add(f"eval_forget/{cid}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
+                (f"forget/{cid}",), cell=cid)
+    if "features" in stages:
+        feature_settings = {"tasks": list(tasks.eval), "layer": config.analysis.layer,
+                            "split": config.analysis.feature_split, "limit": config.analysis.feature_limit,
+                            "data": vars(config.data), "task_dirs": [str(p) for p in config.task_dir_paths]}
+        probes = config.analysis.probes
+        add("features/pretrained", "features", "features", {"model": model, "phase": "pretrained",
+                                                            **feature_settings})
+        if "finetune" in stages:
+            add("features/finetuned", "features", "features",
+                {"phase": "finetuned", "probes": probes, **feature_settings}, finetune_dep)
+        if probes and "forget" in stages:  # probes after forgetting: is the knowledge still decodable?
+            for task, n, seed in cells:
+                cid = cell_id(task, n, seed)
+                add(f"features/forget/{cid}", "features", "features",
+                    {"phase": "forget", "probes": True, **feature_settings}, (f"forget/{cid}",), cell=cid)
+    if "analyze" in stages:
+        deps = tuple(s.name for s in steps if s.kind in ("eval", "features"))
+        add("analyze", "analyze", "analyze", {"options": config.analysis.options, "seeds": config.seeds}, deps)
+    if "push" in stages:
+        for task, n, seed in cells:
+            cid = cell_id(task, n, seed)
+            deps = (f"forget/{cid}",) + ((f"eval_forget/{cid}",) if "eval_forget" in stages else ())
+            add(f"push/{cid}", "push", "push", {"repo_prefix": config.push.repo_prefix,
+                                                "revision": config.push.revision}, deps, cell=cid)
+    return Plan(config=config, steps=steps)

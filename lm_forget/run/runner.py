@@ -1,0 +1,228 @@
+"""Execute a plan: skip done steps, lock each step, write ``done.json`` last, resume interrupted training."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lm_forget.errors import ConfigError
+from lm_forget.run.atomic import write_json_atomic, write_text_atomic
+from lm_forget.run.graph import Plan, Step
+from lm_forget.run.models import ModelPool, ModelRef, trained_ref
+from lm_forget.run.shard import shard_cells
+from lm_forget.run.training import last_checkpoint
+
+log = logging.getLogger(__name__)
+
+# statuses shown by --dry-run and returned by execute()
+DONE, RUN, RESUME, OTHER_SHARD, WAIT = "done", "will run", "will resume", "other shard", "waits for shards"
+
+
+@dataclass
+class RunContext:
+    """What executors share during one ``execute`` call."""
+
+    plan: Plan
+    pool: ModelPool
+    managers: dict[tuple[str, ...], Any] = field(default_factory=dict)
+
+    @property
+    def config(self):
+        return self.plan.config
+
+    def base_ref(self) -> ModelRef:
+        m = self.config.model
+        return ModelRef(self.config.model_path, None, m.revision, m.tokenizer, m.dtype)
+
+    def ref_for(self, step: Step) -> ModelRef:
+        """The model an eval/features step looks at: the output of the train step it depends on."""
+        train_deps = [d for d in step.deps if self.plan.step(d).kind == "train"]
+        if not train_deps:
+            return self.base_ref()
+        return trained_ref(self.base_ref(), self.plan.step(train_deps[0]).output)
+
+    def manager(self, tasks: list[str]):
+        from lm_forget.run.evaluate import task_manager_for
+
+        key = tuple(tasks)
+        if key not in self.managers:
+            self.managers[key] = task_manager_for(self.config, tasks)
+        return self.managers[key]
+
+
+def _exec_eval(step: Step, ctx: RunContext) -> dict[str, Any]:
+    from lm_forget.run.evaluate import evaluate_model
+
+    tasks = step.settings["tasks"]
+    scores = evaluate_model(ctx.config, ctx.ref_for(step), tasks, step.output, pool=ctx.pool,
+                            manager=ctx.manager(tasks))
+    return {"scores": scores, "model_args": ctx.ref_for(step).model_args()}
+
+
+def _exec_train(step: Step, ctx: RunContext) -> dict[str, Any]:
+    from lm_forget.run.training import run_train
+
+    config = ctx.config
+    init = None
+    if step.deps:  # forget continues the fine-tune output (its adapter, or its full weights)
+        init = str(ctx.plan.step(step.deps[0]).output)
+    if step.stage == "finetune":
+        return run_train(config, config.finetune, stage="finetune", tasks=step.settings["tasks"],
+                         num_examples=config.finetune.num_examples, seed=config.finetune.seed, init=None,
+                         output_dir=step.output)
+    stage = "forget" if config.forget.label_mode == "random" else "flip"
+    record = run_train(config, config.forget, stage=stage, tasks=[step.settings["task"]],
+                       num_examples=step.settings["num_examples"], seed=step.settings["seed"], init=init,
+                       output_dir=step.output)
+    ctx.pool.close()  # full fine-tuning may have replaced what a loaded model points at
+    return record
+
+
+def _exec_features(step: Step, ctx: RunContext) -> dict[str, Any]:
+    from lm_forget.run.analysis import run_features
+
+    return run_features(step, ctx)
+
+
+def _exec_analyze(step: Step, ctx: RunContext) -> dict[str, Any]:
+    from lm_forget.run.analysis import run_analysis
+
+    ctx.pool.close()
+    return run_analysis(step, ctx)
+
+
+def _exec_push(step: Step, ctx: RunContext) -> dict[str, Any]:
+    from lm_forget.run.analysis import run_push
+
+    return run_push(step, ctx)
+
+
+EXECUTORS: dict[str, Callable[[Step, RunContext], dict[str, Any]]] = {
+    "eval": _exec_eval,
+    "train": _exec_train,
+    "features": _exec_features,
+    "analyze": _exec_analyze,
+    "push": _exec_push,
+}
+
+
+def selected_steps(plan: Plan, shard: tuple[int, int] | None) -> list[Step]:
+    """The steps a shard runs: the shared ones (every shard, under a lock) plus its own cells."""
+    mine = set(shard_cells(plan.cells, shard))
+    return [s for s in plan.steps if s.cell is None or s.cell in mine]
+
+
+def status_of(step: Step, plan: Plan, selected: set[str]) -> str:
+    """One of DONE, RUN, RESUME, OTHER_SHARD, WAIT."""
+    if step.is_done():
+        return DONE
+    if step.name not in selected:
+        return OTHER_SHARD
+    if step.kind == "analyze":
+        by_name = plan.by_name
+        if any(by_name[d].cell is not None and d not in selected and not by_name[d].is_done() for d in step.deps):
+            return WAIT
+    if step.kind == "train" and last_checkpoint(step.output) is not None:
+        return RESUME
+    return RUN
+
+
+def describe(plan: Plan, shard: tuple[int, int] | None = None) -> list[dict[str, str]]:
+    """One row per step: name, status, folder (what ``--dry-run`` prints)."""
+    selected = {s.name for s in selected_steps(plan, shard)}
+    return [{"step": s.name, "status": status_of(s, plan, selected), "dir": str(s.dir)} for s in plan.steps]
+
+
+def _lock(step: Step):
+    from filelock import FileLock
+
+    step.dir.parent.mkdir(parents=True, exist_ok=True)
+    # shards of a job array share the run dir: one runs a shared step, the others wait and then skip it
+    return FileLock(str(step.dir.parent / f".{step.dir.name}.lock"))
+
+
+def run_step(step: Step, ctx: RunContext) -> dict[str, Any]:
+    """Run one step (under its lock) unless done; write its ``done.json`` last."""
+    with _lock(step):
+        if step.is_done():
+            return step.done_record()
+        missing = [d for d in step.deps if not ctx.plan.step(d).is_done()]
+        if missing:
+            raise ConfigError(f"step {step.name} needs {missing[0]}, which is not done; run the missing steps "
+                              "first (without --shard, or the shard that owns them).")
+        step.dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(step.dir / "settings.json", {"step": step.name, "key": step.key, "deps": list(step.deps),
+                                                       "settings": step.settings})
+        started = time.time()
+        outputs = EXECUTORS[step.kind](step, ctx)
+        record = {"step": step.name, "key": step.key, "kind": step.kind, "cell": step.cell,
+                  "seconds": round(time.time() - started, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  **outputs}
+        write_json_atomic(step.done_path, record)
+        return record
+
+
+def write_run_files(plan: Plan) -> None:
+    """``config.yaml`` (as resolved) and ``plan.json`` (every step and its folder) at the run dir's top."""
+    import yaml
+
+    root = plan.config.run_path
+    root.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(root / "config.yaml", yaml.safe_dump(plan.config.to_dict(), sort_keys=False))
+    rows = [{"step": s.name, "kind": s.kind, "stage": s.stage, "cell": s.cell, "key": s.key,
+             "dir": str(s.dir.relative_to(root)), "deps": list(s.deps)} for s in plan.steps]
+    write_text_atomic(root / "plan.json", json.dumps(rows, indent=2) + "\n")
+
+
+@dataclass
+class RunSummary:
+    """What ``execute`` did: per step, ``done`` (before), ``ran``, or a status from ``describe``."""
+
+    rows: list[dict[str, Any]]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.rows if r["status"] == status)
+
+
+def execute(plan: Plan, *, shard: tuple[int, int] | None = None, dry_run: bool = False,
+            pool: ModelPool | None = None, on_step: Callable[[int, int, Step, str], None] | None = None) -> RunSummary:
+    """Run the plan's steps in order: done steps are skipped, other shards' cells left alone.
+
+    ``on_step(index, total, step, event)`` is called with event ``start``, ``skip`` or ``end`` (the CLI
+    prints from it).
+    """
+    rows = describe(plan, shard)
+    if dry_run:
+        return RunSummary(rows)
+    write_run_files(plan)
+    if plan.config.threads:
+        import torch
+
+        torch.set_num_threads(plan.config.threads)
+    ctx = RunContext(plan, pool or ModelPool(device=plan.config.eval.device, swap=plan.config.eval.swap_adapters))
+    todo = [(plan.step(r["step"]), r) for r in rows if r["status"] in (RUN, RESUME, WAIT)]
+    selected = {s.name for s in selected_steps(plan, shard)}
+    for index, (step, row) in enumerate(todo, start=1):
+        if step.kind == "analyze" and status_of(step, plan, selected) == WAIT:
+            row["status"] = WAIT
+            if on_step:
+                on_step(index, len(todo), step, "skip")
+            continue
+        if on_step:
+            on_step(index, len(todo), step, "start")
+        was_done = step.is_done()  # another shard may have finished it meanwhile
+        run_step(step, ctx)
+        row["status"] = DONE if was_done else "ran"
+        if on_step:
+            on_step(index, len(todo), step, "end")
+    ctx.pool.close()
+    return RunSummary(rows)
+
+
+def run_dir_of(plan: Plan) -> Path:
+    return plan.config.run_path

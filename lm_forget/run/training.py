@@ -1,0 +1,70 @@
+"""Train steps: build a ``ForgetConfig`` from the run config and call the trainer; resume from its checkpoints."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from lm_forget.run.config import RunConfig, TrainSettings
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = "checkpoints"  # the trainer's checkpoint subfolder (lm_forget.train.config.CHECKPOINTS_SUBDIR)
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest ``checkpoint-N`` the trainer left in ``output_dir`` (None: nothing to resume)."""
+    folder = output_dir / CHECKPOINTS
+    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
+
+
+def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str],
+                         num_examples: int | None, seed: int, init: str | None, output_dir: Path,
+                         resume: bool) -> dict[str, Any]:
+    """The ``ForgetConfig`` fields of one train step (``section.args`` pass through unchanged)."""
+    kwargs: dict[str, Any] = dict(
+        model=config.model_path,
+        tasks=list(tasks),
+        stage=stage,
+        init_adapter=init,
+        num_examples=int(num_examples or config.data.train_size),
+        split_seed=config.data.seed,
+        task_dirs=[str(p) for p in config.task_dir_paths],
+        use_lora=section.lora,
+        seed=seed,
+        learning_rate=section.learning_rate,
+        num_train_epochs=section.num_train_epochs,
+        max_steps=section.max_steps,
+        per_device_train_batch_size=section.batch_size,
+        output_dir=str(output_dir),
+        resume=resume,
+        disable_tqdm=False,
+    )
+    if config.model.revision:
+        kwargs["model_init_kwargs"] = {"revision": config.model.revision}
+    if config.eval.device == "cpu":
+        kwargs["use_cpu"] = True
+    kwargs.update(section.args)
+    return kwargs
+
+
+def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str], num_examples: int | None,
+              seed: int, init: str | None, output_dir: Path) -> dict[str, Any]:
+    """Train through ``lm_forget.train.api.train``; an interrupted run continues from its last checkpoint."""
+    from lm_forget.train.api import train
+    from lm_forget.train.config import ForgetConfig
+
+    checkpoint = last_checkpoint(output_dir)
+    if checkpoint is not None:
+        log.info("resuming %s from %s", output_dir, checkpoint.name)
+    kwargs = forget_config_kwargs(config, section, stage=stage, tasks=tasks, num_examples=num_examples, seed=seed,
+                                  init=init, output_dir=output_dir, resume=checkpoint is not None)
+    result = train(ForgetConfig(**kwargs))
+    record: dict[str, Any] = {"resumed_from": checkpoint.name if checkpoint else None}
+    for name in ("output_dir", "global_step", "train_loss", "label_hash", "num_examples"):
+        value = getattr(result, name, None)
+        if value is not None:
+            record[name] = str(value) if isinstance(value, Path) else value
+    return record

@@ -1,0 +1,121 @@
+"""Run configs: bad configs fail with a clear error before any work starts; good ones load strictly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lm_forget.cli import main as cli_main
+from lm_forget.errors import ConfigError
+from lm_forget.run.config import STAGES, load_run_config, run_config_from_dict, validate_stages
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config(tmp_path: Path, **changes) -> dict:
+    data = {
+        "run_dir": str(tmp_path / "run"),
+        "model": {"name_or_path": "some/model"},
+        "tasks": {"finetune": ["forget_cola"], "forget": ["forget_cola", "forget_openbookqa"],
+                  "eval": ["forget_cola", "forget_openbookqa"]},
+        "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget"],
+    }
+    for key, value in changes.items():
+        data[key] = value
+    return data
+
+
+def _run_cli(tmp_path: Path, data: dict, *extra: str, capsys) -> tuple[int, str]:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(data))
+    code = cli_main(["run", str(path), *extra])
+    return code, capsys.readouterr().err
+
+
+def test_good_config_loads_and_expands_suite(tmp_path):
+    config = run_config_from_dict(_config(tmp_path, tasks={"finetune": ["suite"], "forget": ["forget_c*"],
+                                                           "eval": ["suite"]}))
+    assert len(config.tasks.finetune) == 21
+    assert config.tasks.forget == ["forget_commonsense_qa", "forget_cola", "forget_cb"]
+    assert config.forget.num_examples == [1000]  # a list: each size is its own cell
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"seedz": [0]}, "unknown key 'seedz'. Did you mean 'seeds'?"),
+        ({"forget": {"label_mod": "flip"}}, "config.forget: unknown key 'label_mod'"),
+        ({"eval": {"batch_size": 8, "limt": 5}}, "config.eval: unknown key 'limt'. Did you mean 'limit'?"),
+        ({"forget": {"label_mode": "invert"}}, "forget.label_mode: 'invert'"),
+        ({"seeds": ["a"]}, "seeds[0]: expected an integer"),
+    ],
+)
+def test_bad_keys_and_values(tmp_path, changes, expected):
+    with pytest.raises(ConfigError) as info:
+        run_config_from_dict(_config(tmp_path, **changes))
+    assert expected in str(info.value)
+
+
+def test_trainer_args_are_checked_against_forget_config(tmp_path):
+    with pytest.raises(ConfigError, match=r"forget.args: unknown trainer setting 'learning_rat'"):
+        run_config_from_dict(_config(tmp_path, forget={"args": {"learning_rat": 1e-3}}))
+
+
+def test_unknown_task_names_the_section_and_suggests(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        run_config_from_dict(_config(tmp_path, tasks={"finetune": ["forget_cola"], "forget": ["forget_bolq"],
+                                                      "eval": ["forget_cola"]}))
+    assert "tasks.forget" in str(info.value) and "forget_boolq" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("stages", "expected"),
+    [
+        (["forget", "finetune"], "'finetune' cannot come after 'forget'"),
+        (["eval_forget", "forget"], "'forget' cannot come after 'eval_forget'"),
+        (["finetune", "eval_forget"], "'eval_forget' needs 'forget'"),
+        (["finetune", "finetune"], "listed twice"),
+        (["finetune", "forgetting"], "unknown stage 'forgetting'"),
+        ([], "stages: empty"),
+    ],
+)
+def test_nonsensical_stage_orders(stages, expected):
+    with pytest.raises(ConfigError, match=expected):
+        validate_stages(stages)
+
+
+def test_all_stages_in_order_are_fine():
+    validate_stages(list(STAGES))
+
+
+@pytest.mark.parametrize("shard", ["5/4", "0/4", "1/0", "three/4"])
+def test_impossible_shard_fails_before_any_work(tmp_path, capsys, shard):
+    code, err = _run_cli(tmp_path, _config(tmp_path), "--shard", shard, capsys=capsys)
+    assert code == 2
+    assert f"--shard {shard}" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"modle": {"name_or_path": "x"}}, "unknown key 'modle'"),
+        ({"stages": ["forget", "finetune"]}, "'finetune' cannot come after 'forget'"),
+        ({"tasks": {"forget": ["forget_nope"], "eval": ["forget_cola"], "finetune": ["forget_cola"]}},
+         "unknown forget task 'forget_nope'"),
+    ],
+)
+def test_cli_reports_one_line_and_creates_nothing(tmp_path, capsys, changes, expected):
+    code, err = _run_cli(tmp_path, _config(tmp_path, **changes), capsys=capsys)
+    assert code == 2
+    assert expected in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("paper_*.yaml"))
+                         + [REPO / "configs" / "llama2_suite.yaml", REPO / "configs" / "matrix.yaml"])
+def test_shipped_study_configs_load(path):
+    config = load_run_config(path)
+    assert config.tasks.forget and config.tasks.eval
