@@ -26,7 +26,9 @@ IGNORE_PATTERNS = [
 ]
 #: The accuracies a card was rendered with, kept beside it so a later push keeps them
 EVAL_FILE = "eval_results.json"
-RETRIES = 3
+#: Whole-call attempts. The Hub client already retries each request on 5xx/network errors with backoff;
+#: this retries the call once more (a commit is atomic, so a failed attempt changed nothing).
+RETRIES = 2
 RETRY_WAIT_S = 1.0
 
 

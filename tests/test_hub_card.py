@@ -1,0 +1,76 @@
+"""Model cards render from hub_cards/ with ModelCardData metadata and parse back with ModelCard.load."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lm_forget.errors import DataError
+from lm_forget.hub.card import normalize_eval_sources, read_eval_accuracies, render_card
+from lm_forget.hub.cli import parse_eval_results
+
+
+@pytest.fixture()
+def run_folder(tmp_path):
+    folder = tmp_path / "forget"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    (folder / "forget_config.json").write_text(json.dumps({
+        "stage": "forget", "label_mode": "random", "model": "meta-llama/Llama-2-7b-hf",
+        "tasks": ["forget_boolq", "forget_cola"], "seed": 3, "split_seed": 0, "num_examples": 100,
+        "examples_per_task": {"forget_boolq": 100, "forget_cola": 100}, "labels_hash": "ab" * 32,
+        "datasets": ["aps/super_glue", "nyu-mll/glue"], "use_lora": True,
+        "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": ["q_proj"]},
+        "settings": {"learning_rate": 1e-4, "num_train_epochs": 3, "seed": 3}, "versions": {"trl": "1.16.0"},
+        "global_step": 42,
+    }))
+    return folder
+
+
+def test_card_metadata_and_body_without_results(run_folder, tmp_path):
+    from huggingface_hub import ModelCard
+
+    card = render_card(run_folder, repo_id="me/llama2-forget")
+    card.save(tmp_path / "README.md")
+    loaded = ModelCard.load(tmp_path / "README.md")
+    data = loaded.data
+    assert data.base_model == "meta-llama/Llama-2-7b-hf"
+    assert data.library_name == "peft" and data.pipeline_tag == "text-generation"
+    assert {"lm-forget", "unlearning", "stage-forget", "forget_boolq"} <= set(data.tags)
+    assert data.datasets == ["aps/super_glue", "nyu-mll/glue"]
+    assert data.eval_results is None  # no model-index without results
+    assert "No evaluation results were attached" in loaded.text
+    assert "https://huggingface.co/meta-llama/Llama-2-7b-hf" in loaded.text
+    assert ("lm_eval --model hf --model_args pretrained=meta-llama/Llama-2-7b-hf,peft=me/llama2-forget "
+            "--tasks forget_boolq,forget_cola") in loaded.text
+    assert "| `learning_rate` | `0.0001` |" in loaded.text
+
+
+def test_card_with_three_result_columns(run_folder, tmp_path):
+    from huggingface_hub import ModelCard
+
+    def results(**accs):
+        return {"results": {task: {"acc,none": acc, "acc_norm,none": 0.0} for task, acc in accs.items()}}
+
+    sources = {"pretrained": results(forget_boolq=0.6, forget_cola=0.5),
+               "fine-tuned": results(forget_boolq=0.8, forget_cola=0.7),
+               "self": results(forget_boolq=0.61, forget_cola=0.52)}
+    card = render_card(run_folder, repo_id="me/x", eval_results=sources)
+    card.save(tmp_path / "README.md")
+    loaded = ModelCard.load(tmp_path / "README.md")
+    values = {r.dataset_type: r.metric_value for r in loaded.data.eval_results}
+    assert values == {"forget_boolq": 0.61, "forget_cola": 0.52}  # model-index: this model only
+    assert "| Task | pretrained | fine-tuned | after forget |" in loaded.text
+    assert "| `forget_boolq` | 0.600 | 0.800 | 0.610 |" in loaded.text
+
+
+def test_eval_result_parsing(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"results": {"forget_cola": {"acc,none": 0.7}, "group": {"alias": "g"}}}))
+    assert read_eval_accuracies(path) == {"forget_cola": 0.7}
+    assert normalize_eval_sources(str(path), "flip") == {"after flip": {"forget_cola": 0.7}}
+    (tmp_path / "bad.json").write_text(json.dumps({"nope": 1}))
+    with pytest.raises(DataError, match="not an lm_eval results file"):
+        read_eval_accuracies(tmp_path / "bad.json")
+    assert parse_eval_results(["a.json", "pretrained=b.json"]) == {"self": "a.json", "pretrained": "b.json"}
