@@ -34,15 +34,7 @@ def is_lettered(choices: list[str]) -> bool:
     return len(choices) >= 2 and all(re.fullmatch(r"\s*[A-Za-z0-9]{1,2}\s*", c) for c in choices)
 
 
-def option_lines(prompt: str, choices: list[str]) -> tuple[int, list[str], list[str]]:
-    """Find the lettered option block: (index of its first line, its labels, its texts).
-
-    The block has one line per choice, either labelled by the choices themselves (choices are letters,
-    e.g. commonsense_qa) or carrying the choices' texts (e.g. logiqa's "A. <option>").
-    """
-    lines = prompt.split("\n")
-    by_label = is_lettered(choices)
-    wanted = [c.strip() for c in choices]
+def _find_block(lines: list[str], wanted: list[str], by_label: bool) -> tuple[int, list[str], list[str]] | None:
     for start in range(len(lines) - len(wanted) + 1):
         labels, texts = [], []
         for offset, expected in enumerate(wanted):
@@ -56,7 +48,28 @@ def option_lines(prompt: str, choices: list[str]) -> tuple[int, list[str], list[
             texts.append(match.group("text"))
         else:
             return start, labels, texts
+    return None
+
+
+def option_lines(prompt: str, choices: list[str]) -> tuple[int, list[str], list[str]]:
+    """Find the lettered option block: (index of its first line, its labels, its texts).
+
+    The block has one line per choice, either labelled by the choices themselves (choices are letters,
+    e.g. commonsense_qa) or carrying the choices' texts (e.g. logiqa's "A. <option>", even when an
+    option is itself a single letter).
+    """
+    lines = prompt.split("\n")
+    wanted = [c.strip() for c in choices]
+    modes = (True, False) if is_lettered(choices) else (False,)
+    for by_label in modes:
+        block = _find_block(lines, wanted, by_label)
+        if block is not None:
+            return block
     raise RewriteError(f"no lettered option block for {wanted} found in the prompt")
+
+
+def _labels_are_choices(prompt: str, choices: list[str]) -> bool:
+    return is_lettered(choices) and _find_block(prompt.split("\n"), [c.strip() for c in choices], True) is not None
 
 
 def lettered(prompt: str, choices: list[str], kept: list[int]) -> Rewritten:
@@ -64,7 +77,7 @@ def lettered(prompt: str, choices: list[str], kept: list[int]) -> Rewritten:
     start, labels, texts = option_lines(prompt, choices)
     lines = prompt.split("\n")
     lines[start : start + len(choices)] = [f"{labels[pos]} {texts[k]}" for pos, k in enumerate(kept)]
-    new_choices = [choices[0], choices[1]] if is_lettered(choices) else [choices[k] for k in kept]
+    new_choices = [choices[0], choices[1]] if _labels_are_choices(prompt, choices) else [choices[k] for k in kept]
     return Rewritten("\n".join(lines), new_choices)
 
 
