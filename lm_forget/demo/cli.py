@@ -37,6 +37,17 @@ def accuracy_table(plan) -> list[str]:
     return lines
 
 
+def _quiet_libraries() -> None:
+    """Progress bars and our own lines only: lm-eval and transformers log every request at INFO."""
+    import logging
+    import warnings
+
+    for name in ("lm_eval", "transformers", "datasets", "lm_forget.analysis", "filelock", "peft", "trl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
 def main(argv: list[str]) -> int:
     """Entry point of ``lm-forget demo``."""
     import yaml
@@ -49,6 +60,7 @@ def main(argv: list[str]) -> int:
     from lm_forget.run.runner import execute
 
     args = build_parser().parse_args(argv)
+    _quiet_libraries()
     started = time.time()
     out = Path(args.out).resolve()
     settings = demo_settings(quick=args.quick, seed=args.seed)

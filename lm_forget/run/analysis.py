@@ -182,7 +182,10 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
         for n in config.forget_sizes:
             for seed in config.seeds:
                 label = f"n{n}-s{seed}"
-                inputs = assemble_inputs(plan, tmp / "inputs" / label, n, seed)
+                # inputs live beside the output (rebuilt on every attempt), so reports cite real paths
+                folder = step.dir / "inputs" / label
+                shutil.rmtree(folder, ignore_errors=True)
+                inputs = assemble_inputs(plan, folder, n, seed)
                 report = analyze(pretrained=inputs["pretrained"], finetuned=inputs["finetuned"],
                                  forget=inputs["forget"], out=tmp / label, features=inputs.get("features"),
                                  matrix=inputs.get("matrix"), options=options)

@@ -132,5 +132,14 @@ class ModelPool:
 
     def close(self) -> None:
         """Drop the loaded model (frees its memory)."""
+        had_model = self._model is not None
         self._model = self._tokenizer = self._key = None
         self._adapters = {}
+        if had_model:
+            import gc
+
+            import torch
+
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()

@@ -68,6 +68,7 @@ def _exec_train(step: Step, ctx: RunContext) -> dict[str, Any]:
     from lm_forget.run.training import run_train
 
     config = ctx.config
+    ctx.pool.close()  # free the evaluation model's memory (a 7B on one GPU) before training loads its own
     init = None
     if step.deps:  # forget continues the fine-tune output (its adapter, or its full weights)
         init = str(ctx.plan.step(step.deps[0]).output)
@@ -79,7 +80,6 @@ def _exec_train(step: Step, ctx: RunContext) -> dict[str, Any]:
     record = run_train(config, config.forget, stage=stage, tasks=[step.settings["task"]],
                        num_examples=step.settings["num_examples"], seed=step.settings["seed"], init=init,
                        output_dir=step.output)
-    ctx.pool.close()  # full fine-tuning may have replaced what a loaded model points at
     return record
 
 

@@ -1,0 +1,65 @@
+"""``lm-forget demo --quick`` end to end, as a user runs it (subprocess): report, learned tasks, rerun skips."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lm_forget.demo.families import FAMILIES
+from lm_forget.demo.suite import family_docs
+
+pytestmark = pytest.mark.e2e
+
+
+def _demo(out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lm_forget", "demo", "--quick", "--out", str(out)],
+                          capture_output=True, text=True, timeout=280)
+
+
+def _scores(out: Path, stage: str) -> dict:
+    (done,) = out.glob(f"{stage}/*/done.json")
+    return json.loads(done.read_text())["scores"]
+
+
+def test_demo_quick_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    first = _demo(out)
+    assert first.returncode == 0, first.stderr[-3000:]
+    report_line = next(line for line in first.stdout.splitlines() if line.startswith("report: "))
+    report = Path(report_line.removeprefix("report: "))
+    assert report.is_file() and report.stat().st_size > 0
+    text = report.read_text()
+    assert "Accuracies and forgetting metrics" in text
+    assert (report.parent / "figures" / "accuracy_bars.png").stat().st_size > 0
+
+    pretrained, finetuned = _scores(out, "eval_pretrained"), _scores(out, "eval_finetuned")
+    forget = _scores(out, "eval_forget")
+    assert set(finetuned) == {"demo_category", "demo_sentiment", "demo_pattern"}
+    for task, scores in finetuned.items():
+        assert scores["acc"] >= 0.75, f"{task} not learned: {scores}"  # chance is 0.5
+    assert sum(s["acc"] for s in finetuned.values()) / 3 > sum(s["acc"] for s in pretrained.values()) / 3 + 0.2
+    # random labels on demo_sentiment make it forget: visibly below the fine-tuned accuracy
+    assert forget["demo_sentiment"]["acc"] < finetuned["demo_sentiment"]["acc"] - 0.1
+
+    second = _demo(out)  # everything done: nothing reruns, same table
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "0 step(s) ran" in second.stdout
+    assert first.stdout.split("accuracy on held-out docs")[1].split("step(s) ran")[0].rsplit("\n", 1)[0] == \
+        second.stdout.split("accuracy on held-out docs")[1].split("step(s) ran")[0].rsplit("\n", 1)[0]
+
+
+def test_demo_families_are_deterministic_and_disjoint():
+    for family in FAMILIES:
+        a = family_docs(family, seed=3, train_size=50, test_size=20)
+        b = family_docs(family, seed=3, train_size=50, test_size=20)
+        assert a == b
+        train = {d["prompt"] for d in a["train"]}
+        test = {d["prompt"] for d in a["test"]}
+        assert train and test and not train & test
+        assert all(d["choices"][d["label"]] != d["choices"][1 - d["label"]] for d in a["train"])
+    assert family_docs("pattern", seed=1, train_size=50, test_size=20) != family_docs(
+        "pattern", seed=2, train_size=50, test_size=20)
