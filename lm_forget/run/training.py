@@ -63,8 +63,11 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
                                   init=init, output_dir=output_dir, resume=checkpoint is not None)
     result = train(ForgetConfig(**kwargs))
     record: dict[str, Any] = {"resumed_from": checkpoint.name if checkpoint else None}
-    for name in ("output_dir", "global_step", "train_loss", "label_hash", "num_examples"):
+    for name in ("output_dir", "global_step", "labels_hash", "num_examples"):
         value = getattr(result, name, None)
         if value is not None:
             record[name] = str(value) if isinstance(value, Path) else value
+    loss = (getattr(result, "metrics", None) or {}).get("train_loss")
+    if loss is not None:
+        record["train_loss"] = float(loss)
     return record
