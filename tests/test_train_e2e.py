@@ -205,3 +205,27 @@ def test_cli_flags_and_yaml_parse_into_forget_config():
     assert sft.push_to_hub is False and sft.output_dir.endswith("checkpoints") and sft.completion_only_loss
     assert config.model == "meta-llama/Llama-2-7b-hf" and config.init_adapter == "out/llama2-7b-ft-boolq"
     assert config.model_init_kwargs == {"dtype": "bfloat16"}
+
+
+@pytest.mark.e2e
+def test_full_finetuning_then_forget_from_saved_weights(tiny_model_dir, tmp_path, data_env):
+    """--no-lora: the forget stage starts from the full weights the fine-tune stage saved."""
+    import torch
+    from safetensors.torch import load_file
+
+    from lm_forget.train.api import train
+
+    def config(out, **kw):
+        return _config(tiny_model_dir, out, num_examples=8, max_steps=1, use_lora="false", **kw)
+
+    ft = train(config(tmp_path / "ft", stage="finetune"))
+    assert (ft.output_dir / "model.safetensors").is_file() and not (ft.output_dir / "adapter_config.json").exists()
+    flip = train(config(tmp_path / "flip", stage="flip", init_adapter=ft.output_dir))
+    state = json.loads((flip.output_dir / "forget_config.json").read_text())
+    assert state["label_mode"] == "flip" and state["use_lora"] is False
+    assert not list(flip.output_dir.glob("*.bin"))
+    base = load_file(str(tiny_model_dir / "model.safetensors"))
+    w_ft = load_file(str(ft.output_dir / "model.safetensors"))
+    w_flip = load_file(str(flip.output_dir / "model.safetensors"))
+    key = next(k for k in w_ft if "q_proj" in k)
+    assert not torch.equal(base[key], w_ft[key]) and not torch.equal(w_ft[key], w_flip[key])
