@@ -1,0 +1,102 @@
+"""A 2 x 2 cross-task matrix on the real tiny Llama and real mirror data, run as two shards, then merged;
+adapter swapping on one loaded base gives the same numbers as loading each adapter fresh."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lm_forget.run import build_plan, execute, run_config_from_dict
+from lm_forget.run.models import ModelPool, ModelRef
+from lm_forget.run.shard import shard_cells
+
+pytestmark = pytest.mark.e2e
+
+TASKS = ["forget_openbookqa", "forget_cola"]
+TRAIN = {"lora": True, "learning_rate": 1e-3, "max_steps": 3, "batch_size": 4,
+         "args": {"lora_r": 4, "lora_alpha": 8, "save_steps": 50, "max_length": 128}}
+
+
+@pytest.fixture
+def matrix_config(tmp_path, tiny_model_dir, mirror_dir, monkeypatch):
+    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    return run_config_from_dict({
+        "run_dir": str(tmp_path / "matrix"),
+        "model": {"name_or_path": str(tiny_model_dir), "dtype": "float32"},
+        "tasks": {"finetune": TASKS, "forget": TASKS, "eval": TASKS},
+        "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "analyze"],
+        "seeds": [0],
+        "finetune": {**TRAIN, "num_examples": 16},
+        "forget": {**TRAIN, "num_examples": [16]},
+        "eval": {"limit": 12, "batch_size": 16},
+        "threads": 1,
+    })
+
+
+def _loglik(model, tokenizer, text: str) -> float:
+    import torch
+
+    ids = tokenizer(text, return_tensors="pt").input_ids
+    with torch.no_grad():
+        return float(model(input_ids=ids, labels=ids).loss)
+
+
+def test_two_shards_merge_into_the_full_matrix(matrix_config):
+    plan = build_plan(matrix_config)
+    assert plan.cells == ["forget_cola/n16/s0", "forget_openbookqa/n16/s0"]
+    assert shard_cells(plan.cells, (1, 2)) == ["forget_cola/n16/s0"]
+    by_name = plan.by_name
+
+    first = execute(plan, shard=(1, 2), pool=ModelPool())
+    assert by_name["forget/forget_cola/n16/s0"].is_done()
+    assert not by_name["forget/forget_openbookqa/n16/s0"].is_done()
+    assert not by_name["analyze"].is_done()  # waits for the other shard
+    assert {r["step"]: r["status"] for r in first.rows}["analyze"] == "waits for shards"
+
+    pool = ModelPool()
+    second = execute(plan, shard=(2, 2), pool=pool)
+    statuses = {r["step"]: r["status"] for r in second.rows}
+    assert statuses["finetune"] == statuses["eval_pretrained"] == "done"  # shared steps: skipped
+    assert statuses["forget/forget_openbookqa/n16/s0"] == "ran"
+    assert pool.loads == 1  # the one eval of this shard loaded the base once
+    assert by_name["analyze"].is_done()  # the last shard to finish merges
+
+    merged = execute(plan)  # the merge run: nothing left to do
+    assert merged.count("ran") == 0
+    (report,) = by_name["analyze"].output.glob("n16-s0/matrix_long.csv")
+    lines = report.read_text().strip().splitlines()
+    assert len(lines) == 1 + 4  # header + 2 x 2 cells
+    cells = json.loads(by_name["eval_forget/forget_cola/n16/s0"].done_path.read_text())["scores"]
+    assert set(cells) == set(TASKS)
+
+
+def test_adapter_swapping_equals_fresh_loads(matrix_config):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    plan = build_plan(matrix_config)
+    for name in ("finetune", "forget/forget_cola/n16/s0", "forget/forget_openbookqa/n16/s0"):
+        if not plan.step(name).is_done():
+            execute(plan, shard=(1, 1))
+            break
+    base = str(matrix_config.model_path)
+    adapters = [str(plan.step(f"forget/{t}/n16/s0").output) for t in ("forget_cola", "forget_openbookqa")]
+    text = "Once upon a time there was a little girl who"
+    pool = ModelPool()
+    swapped = []
+    for adapter in [*adapters, adapters[0], None]:
+        with pool.use(ModelRef(base, adapter)) as (model, tokenizer):
+            swapped.append(_loglik(model, tokenizer, text))
+    assert pool.loads == 1
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    fresh = []
+    for adapter in adapters:
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter).eval()
+        fresh.append(_loglik(model, tokenizer, text))
+    plain = _loglik(AutoModelForCausalLM.from_pretrained(base).eval(), tokenizer, text)
+    assert swapped[0] == pytest.approx(fresh[0], abs=1e-5)
+    assert swapped[1] == pytest.approx(fresh[1], abs=1e-5)
+    assert swapped[2] == pytest.approx(swapped[0], abs=1e-6)  # back to the first adapter
+    assert swapped[3] == pytest.approx(plain, abs=1e-5)  # adapters disabled = the base model
+    assert abs(swapped[0] - swapped[1]) > 1e-6  # the two adapters really differ
