@@ -5,9 +5,8 @@ analysis of what predicts forgetting. Heavy dependencies are imported lazily so 
 ``import lm_forget`` (and the interpreter start-up hook) stay instant.
 """
 
-from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at interpreter start
 
 __version__ = "0.1.0"
 
@@ -24,7 +23,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str):  # noqa: ANN202 - lazy attributes (PEP 562)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'lm_forget' has no attribute {name!r}")

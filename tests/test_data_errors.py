@@ -75,9 +75,9 @@ def test_offline_without_mirror_or_cache_says_how_to_get_data(monkeypatch, tmp_p
     monkeypatch.delenv("LM_FORGET_DATA_DIR", raising=False)
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
            "LM_FORGET_CACHE": str(tmp_path / "cache")}
+    clean = {k: v for k, v in {**os.environ, **env}.items() if k != "LM_FORGET_DATA_DIR"}
     result = subprocess.run([sys.executable, "-m", "lm_forget", "tasks", "build", "forget_rte"], capture_output=True,
-                            text=True, env={k: v for k, v in {**os.environ, **env}.items() if k != "LM_FORGET_DATA_DIR"},
-                            timeout=300)
+                            text=True, env=clean, timeout=300)
     assert result.returncode != 0
     assert "nyu-mll/glue" in result.stderr and "LM_FORGET_DATA_DIR" in result.stderr
     assert "network access" in result.stderr

@@ -16,6 +16,7 @@ from lm_forget.data.hashing import stable_digest, stable_unit
 from lm_forget.data.mirrors import SourceRef, fingerprint, mirror_file, mirror_root
 from lm_forget.data.registry import TaskSpec
 from lm_forget.data.source import (
+    cached_templates,
     config_fingerprint,
     instantiate_source_task,
     load_source_config,
@@ -90,7 +91,12 @@ def build_task(spec: TaskSpec, config: DataConfig, *, progress: bool = False) ->
     plan = plan_sources(cfg)
     task = instantiate_source_task(cfg, plan)
     raw = source_docs(task, plan)
+    with cached_templates():
+        return _build_from_docs(spec, config, task, plan, raw, progress=progress)
 
+
+def _build_from_docs(spec: TaskSpec, config: DataConfig, task, plan, raw: dict[str, Any], *,
+                     progress: bool) -> BuiltTask:
     counts = {"train": Counter(), "test": Counter()}
     eval_items = _binarize_all(task, raw["eval"], spec=spec, config=config, counts=counts["test"],
                                progress=progress, label="eval split", ref=plan.eval)

@@ -7,8 +7,11 @@ redirected through :mod:`lm_forget.data.mirrors`.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import importlib.util
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,7 +133,26 @@ def instantiate_source_task(cfg: dict[str, Any], plan: SourcePlan):
 
 
 def source_docs(task, plan: SourcePlan) -> dict[str, Any]:
-    """The processed source docs by role: ``{"train": Dataset | None, "eval": Dataset}``."""
+    """The processed source docs by role: ``{"train": list | None, "eval": list}`` of row dicts."""
     eval_docs = task.test_docs() if task.has_test_docs() else task.validation_docs()
     train_docs = task.training_docs() if plan.train is not None else None
-    return {"train": train_docs, "eval": eval_docs}
+    # plain lists: indexing an Arrow-backed Dataset row by row is ~20x slower
+    return {"train": train_docs.to_list() if train_docs is not None else None, "eval": eval_docs.to_list()}
+
+
+@contextlib.contextmanager
+def cached_templates() -> Iterator[None]:
+    """Reuse compiled Jinja templates while binarizing.
+
+    lm-eval's ``apply_template`` compiles the template string anew for every doc (~0.5 ms each, most of
+    a cold build); the compiled template renders identically, so caching it changes no output.
+    """
+    from lm_eval import utils
+
+    original = utils.env.from_string
+    cached = functools.lru_cache(maxsize=256)(original)
+    utils.env.from_string = cached
+    try:
+        yield
+    finally:
+        utils.env.from_string = original
