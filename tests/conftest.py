@@ -56,6 +56,8 @@ def _isolated_cache(tmp_path_factory) -> Path:
     """Every test session builds into its own cache (never the user's ~/.cache)."""
     cache = tmp_path_factory.mktemp("lm_forget_cache")
     os.environ["LM_FORGET_CACHE"] = str(cache)
+    if os.environ.get("LM_FORGET_DATA_DIR"):  # subprocesses may run elsewhere: make it absolute
+        os.environ["LM_FORGET_DATA_DIR"] = str(Path(os.environ["LM_FORGET_DATA_DIR"]).resolve())
     return cache
 
 
