@@ -158,3 +158,34 @@ def test_parse_plain_lm_eval_sample():
     assert row["p_gold"] == pytest.approx(e**-1 / (e**-2 + e**-1 + e**-3), rel=1e-12)
     with pytest.raises(DataError, match="x.jsonl:1: label 5 out of range"):
         parse_sample(sample | {"target": "5"}, "arc_easy", "x.jsonl:1")
+
+
+def _with_train_run(src: Path, dest: Path) -> Path:
+    """A copy of a phase folder plus a later run scoring the same docs as the forget pool (split train)."""
+    shutil.copytree(src, dest)
+    for results in list(dest.rglob("results_*.json")):
+        ts = results.stem[len("results_"):]
+        twin = results.with_name(f"results_{ts}-train.json")
+        shutil.copyfile(results, twin)
+        for samples in results.parent.glob(f"samples_*_{ts}.jsonl"):
+            lines = []
+            for line in samples.read_text().splitlines():
+                sample = json.loads(line)
+                sample["doc"]["split"] = "train"
+                sample["doc"]["id"] = sample["doc"]["id"].replace("/test/", "/train/")
+                lines.append(json.dumps(sample))
+            samples.with_name(samples.name.replace(ts, f"{ts}-train")).write_text("\n".join(lines) + "\n")
+    return dest
+
+
+@pytest.mark.e2e
+def test_test_and_train_runs_share_a_folder(evals, tmp_path):
+    phases = {p: _with_train_run(evals / p, tmp_path / p) for p in ("pretrained", "finetuned", "forget")}
+    assert {r["split"] for r in read_phase(phases["forget"]).rows} == {"test", "train"}
+    out = analyze(**phases, out=tmp_path / "report",
+                  options=AnalysisOptions(split="train", n_bootstrap=50, n_permutations=50, formats=("png",)))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted((m["task"], m["split"]) for m in metrics) == sorted(
+        (t, s) for t in TASKS.split(",") for s in ("test", "train"))
+    by = {(m["task"], m["split"]): m for m in metrics}
+    assert by[("forget_cola", "train")]["acc_forget"] == by[("forget_cola", "test")]["acc_forget"]

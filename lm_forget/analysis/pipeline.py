@@ -85,6 +85,14 @@ def example_level_tests(values, joined, opts: AnalysisOptions):
     return stats.correct_family(table) if len(table) else table
 
 
+def _model_accuracy(metrics, role: str, task: str) -> float:
+    """The model's own accuracy beside a probe: phase roles, and ``forget-<task>`` on its own task."""
+    phase = "forget" if role == f"forget-{task}" else role
+    row = metrics[metrics["task"] == task]
+    col = f"acc_{phase}"
+    return float(row[col].iloc[0]) if col in row and len(row) else math.nan
+
+
 def _summary(tests, opts: AnalysisOptions) -> list[str]:
     lines = []
     if tests is None or tests.empty:
@@ -223,10 +231,9 @@ def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, 
         import pandas as pd
 
         probe_table = pd.DataFrame(probes)
-        model_acc = {role: float(metrics[f"acc_{role}"].mean()) for role in PHASES
-                     if f"acc_{role}" in metrics and role in set(probe_table["role"])}
-        for role, acc in model_acc.items():
-            probe_table.loc[probe_table["role"] == role, "model_acc"] = acc
+        probe_table["model_acc"] = [_model_accuracy(metrics, role, task)
+                                    for role, task in zip(probe_table["role"], probe_table["task"], strict=True)]
+        model_acc = {role: float(g["model_acc"].mean()) for role, g in probe_table.groupby("role")}
         _write_table(probe_table, out, "probes")
         report.heading("Linear probes (is forgetting shallow?)")
         report.para("L2 logistic probes with early stopping on the last-token hidden state of (question, answer) "

@@ -146,34 +146,42 @@ def read_samples_file(path: Path, task_name: str) -> list[dict[str, Any]]:
 
 
 def read_phase(root: Path | str) -> PhaseSamples:
-    """Every task's per-doc rows under one lm-eval output folder (latest run wins per task)."""
+    """Every task's per-doc rows under one lm-eval output folder.
+
+    Results files are read in timestamp order; a doc scored again by a later run (same task, split and
+    doc id) replaces the earlier record, so re-runs and split-specific runs (``eval_on: train``) can share
+    a folder.
+    """
     root = Path(root)
     files = _results_files(root)
-    latest: dict[str, tuple[Path, str]] = {}
-    model = ""
-    for results_file in files:  # sorted by timestamp: later runs override earlier ones
+    by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+    phase = PhaseSamples(root=root, model="")
+    for results_file in sorted(files, key=_timestamp):
         try:
             results = json.loads(results_file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise DataError(f"{results_file}: not a readable lm-eval results JSON ({exc})") from None
-        model = str(results.get("model_name") or results.get("config", {}).get("model_args", "")) or model
-        for task, cfg in (results.get("configs") or {}).items():
+        phase.model = str(results.get("model_name") or results.get("config", {}).get("model_args", "")) or phase.model
+        ts = _timestamp(results_file)
+        for task, cfg in sorted((results.get("configs") or {}).items()):
             if (cfg or {}).get("output_type", "multiple_choice") != "multiple_choice":
                 log.info("skipping %s in %s: not multiple_choice", task, results_file)
                 continue
-            latest[task] = (results_file, _timestamp(results_file))
-    phase = PhaseSamples(root=root, model=model)
-    for task, (results_file, ts) in sorted(latest.items()):
-        samples = results_file.parent / f"samples_{task}_{ts}.jsonl"
-        if not samples.is_file():
-            raise DataError(
-                f"{results_file} lists task {task!r} but {samples.name} is missing beside it: "
-                "rerun lm_eval with --log_samples."
-            )
-        rows = read_samples_file(samples, task)
-        for row in rows:
-            phase.files.setdefault(row["task"], samples)
-        phase.rows.extend(rows)
+            samples = results_file.parent / f"samples_{task}_{ts}.jsonl"
+            if not samples.is_file():
+                raise DataError(
+                    f"{results_file} lists task {task!r} but {samples.name} is missing beside it: "
+                    "rerun lm_eval with --log_samples."
+                )
+            seen: set[tuple[str, str, str]] = set()
+            for row in read_samples_file(samples, task):
+                key = (row["task"], row["split"], row["doc_id"])
+                if key in seen:
+                    raise DataError(f"{samples}: doc {row['doc_id']} appears twice in one samples file")
+                seen.add(key)
+                by_key[key] = row
+                phase.files[row["task"]] = samples
+    phase.rows = list(by_key.values())
     if not phase.rows:
         raise DataError(f"{root}: no multiple-choice task samples found in {', '.join(map(str, files))}")
     return phase

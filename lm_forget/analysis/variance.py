@@ -79,6 +79,8 @@ def stream_variance(model, tokenizer, texts, *, layers: list[int], batch_size: i
 def variance(ctx: Context) -> list[PredictorValues]:
     out = []
     for fs in ctx.feature_sets:
+        if str(fs["role"]).startswith("forget"):
+            continue  # the paper's variance describes the model before forgetting
         layer = str(fs["primary_layer"])
         values = {t: v["variance"].get(layer, math.nan) for t, v in fs["tasks"].items()}
         out.append(PredictorValues(
