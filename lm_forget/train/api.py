@@ -49,6 +49,9 @@ def train(
     config.validate()
     if config.init_adapter:
         _check_same_base(config)
+    elif config.stage != "finetune":
+        logger.warning("--stage %s without --init_adapter: training from the base model, not a fine-tuned one",
+                       config.stage)
     docs = list(docs) if docs is not None else load_forget_docs(config)
     labels = assign_labels(docs, config.effective_label_mode, config.seed)
     digest = labels_hash(docs, labels)
@@ -149,6 +152,8 @@ def _load_model(config: ForgetConfig) -> tuple[Any, Any]:
         from peft import PeftModel
 
         # Continue the fine-tune adapter: the forgotten adapter still loads on the base model alone.
+        # Its own r/alpha/targets apply; the lora_* settings of this run are not used.
+        logger.info("continuing adapter %s (its LoRA shape applies)", config.init_adapter)
         return PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True), None
     return model, _lora_config(config, model)
 

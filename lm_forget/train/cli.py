@@ -7,6 +7,7 @@ script on several GPUs or with DeepSpeed.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from lm_forget.errors import ConfigError
@@ -45,7 +46,7 @@ def main(argv: list[str]) -> int:
 
     config = parse_config(argv)
     result = train(config)
-    if result.output_dir.is_dir():  # only the main process prints a summary that matters
+    if os.environ.get("RANK", "0") == "0":  # under accelerate/torchrun, only the main process reports
         print(f"{config.stage}: {result.global_step} steps on {result.num_examples} examples -> {result.output_dir}")
         loss = result.metrics.get("train_loss", float("nan"))
         print(f"labels hash {result.labels_hash[:16]}…; train loss {loss:.4f}")
