@@ -83,3 +83,16 @@ def test_feature_errors(tiny_model_dir, data_env, tmp_path):
     with pytest.raises(ConfigError, match="adapter_config.json"):
         extract_features(str(tiny_model_dir), peft=str(tmp_path), tasks=["forget_openbookqa"],
                          out=tmp_path / "y", device="cpu")
+
+
+def test_features_cli(tiny_model_dir, data_env, tmp_path, capsys):
+    from lm_forget.cli import main
+
+    code = main(["features", "--model", str(tiny_model_dir), "--tasks", "forget_openbookqa", "--layer=-1,0",
+                 "--limit", "8", "--batch-size", "3", "--padding-side", "left", "--device", "cpu",
+                 "--out", str(tmp_path / "f")])
+    assert code == 0 and "features written" in capsys.readouterr().out
+    record = json.loads((tmp_path / "f" / "features.json").read_text())
+    assert record["layers"] == [0, 5] and record["primary_layer"] == 5
+    assert main(["features", "--model", str(tiny_model_dir), "--tasks", "forget_nope", "--device", "cpu",
+                 "--out", str(tmp_path / "g")]) == 2

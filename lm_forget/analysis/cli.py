@@ -23,7 +23,8 @@ def features_parser() -> argparse.ArgumentParser:
     p.add_argument("--peft", default=None, help="PEFT/LoRA adapter folder applied on top of --model")
     p.add_argument("--tasks", required=True, help="comma-separated forget tasks, e.g. forget_boolq,forget_piqa")
     p.add_argument("--layer", type=_layer, default=-5,
-                   help="hidden_states index (0 = embeddings; default -5 = fifth-from-last), a list 'a,b', or 'all'")
+                   help="hidden_states index (0 = embeddings; default -5 = fifth-from-last), "
+                        "a list (--layer=-5,-1), or 'all'")
     p.add_argument("--out", required=True, type=Path, help="output folder (features.json)")
     p.add_argument("--split", default="test", choices=("train", "test"), help="docs to measure (default test)")
     p.add_argument("--role", default=None, help="name of this model in the report (default: folder name)")

@@ -12,6 +12,6 @@ def difficulty(ctx: Context) -> list[PredictorValues]:
             name=f"accuracy_{phase}", level="task",
             description=f"{phase} accuracy on the {ctx.options.split} docs (difficulty = low accuracy)",
             values=dict(zip(ctx.metrics["task"], ctx.metrics[f"acc_{phase}"], strict=True)),
-            expected="paper: does not predict forgetting")
+            expected="difficulty does not predict forgetting")
         for phase in ("finetuned", "pretrained")
     ]

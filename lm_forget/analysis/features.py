@@ -85,8 +85,9 @@ def run_features(cfg: FeatureConfig, out: Path) -> Path:
     model, tok = load_model(cfg.model, peft=cfg.peft, device=device, dtype=cfg.dtype)
     n_states = n_hidden_states(model)
     layers = resolve_layers(cfg.layer, n_states)
-    primary = resolve_layers(-5 if cfg.layer == "all" and n_states >= 5 else
-                             (cfg.layer if isinstance(cfg.layer, int) else layers[0]), n_states)[0]
+    # the layer the variance predictor uses: the (first) requested one; -5 (the paper's) for "all"
+    first = cfg.layer if isinstance(cfg.layer, int) else (cfg.layer[0] if cfg.layer != "all" else -5)
+    primary = resolve_layers(first if -n_states <= first < n_states else 0, n_states)[0]
     record = {"format": FORMAT_VERSION, "role": cfg.default_role(), "model": cfg.model, "peft": cfg.peft,
               "split": cfg.split, "layers": layers, "primary_layer": primary, "n_hidden_states": n_states,
               "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},

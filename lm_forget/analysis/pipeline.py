@@ -185,8 +185,9 @@ def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, 
         outcome = dict(zip(metrics["task"], metrics[opts.outcome], strict=True))
         for pv in (v for v in values if v.level == "task"):
             g = tests[tests["predictor"] == pv.name].set_index("method")
-            ann = "\n".join(f"{m}: {fmt(g.loc[m, 'statistic'], 2)} (p={fmt(g.loc[m, 'p'], 2)})"
-                            for m in ("pearson", "spearman") if m in g.index)
+            ann = "; ".join(f"{sym} = {fmt(g.loc[m, 'statistic'], 2)} (p = {fmt(g.loc[m, 'p'], 2)})"
+                            for m, sym in (("pearson", "r"), ("spearman", "ρ")) if m in g.index)
+            ann = ann.replace("— (p = —)", "not tested") or "not tested"
             tasks = list(outcome)
             paths = plots.predictor_scatter([pv.values.get(t, math.nan) for t in tasks],
                                             [outcome[t] for t in tasks], tasks, xlabel=pv.name,

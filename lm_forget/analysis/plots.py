@@ -68,8 +68,7 @@ def predictor_scatter(x, y, labels, *, xlabel: str, ylabel: str, annotation: str
         ax.plot(xs, slope * xs + intercept, color="k", lw=1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.text(0.02, 0.98, annotation, transform=ax.transAxes, va="top", fontsize=8,
-            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+    ax.set_title(annotation, fontsize=9)  # in the title: never hides a point
     return save(fig, stem, formats)
 
 
