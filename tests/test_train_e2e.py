@@ -229,3 +229,21 @@ def test_full_finetuning_then_forget_from_saved_weights(tiny_model_dir, tmp_path
     w_flip = load_file(str(flip.output_dir / "model.safetensors"))
     key = next(k for k in w_ft if "q_proj" in k)
     assert not torch.equal(base[key], w_ft[key]) and not torch.equal(w_ft[key], w_flip[key])
+
+
+@pytest.mark.e2e
+def test_accelerate_launch_runs_the_module(tiny_model_dir, tmp_path, mirror_dir):
+    """`accelerate launch -m lm_forget.train --config X` trains with no code of our own for the launcher."""
+    accelerate = shutil.which("accelerate")
+    assert accelerate, "accelerate's CLI is installed with the package"
+    out = tmp_path / "acc"
+    cmd = [accelerate, "launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "lm_forget.train", "--config",
+           str(REPO_ROOT / "configs" / "train_tiny_cpu.yaml"), "--model", str(tiny_model_dir), "--num_examples", "8",
+           "--max_steps", "1", "--output_dir", str(out), "--disable_tqdm", "true"]
+    env = {**os.environ, "LM_FORGET_DATA_DIR": str(mirror_dir)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "finetune: 1 steps on 8 examples" in proc.stdout
+    assert (out / "adapter_model.safetensors").is_file()
+    assert json.loads((out / "forget_config.json").read_text())["status"] == "done"
