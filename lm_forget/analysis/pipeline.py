@@ -208,13 +208,14 @@ def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, 
         ft_acc = dict(zip(metrics["task"], metrics["acc_finetuned"], strict=True))
         ratios, long = mx.ratio_matrix(mx.read_matrix_dir(matrix, split=opts.split), ft_acc,
                                        min_denominator=opts.min_denominator)
-        row_order, col_order, _, _ = mx.upgma_order(ratios)
+        row_order, col_order, row_link, col_link = mx.upgma_order(ratios)
         shares = mx.variance_shares(ratios)
         long.to_csv(out / "matrix_long.csv", index=False)
         ratios.loc[row_order, col_order].to_csv(out / "matrix_forget_ratio.csv")
         (out / "matrix_summary.json").write_text(json.dumps(shares, indent=2), encoding="utf-8")
         report.heading("Cross-task forgetting matrix")
-        png = plots.matrix_heatmap(ratios, row_order, col_order, figdir / "matrix_heatmap", opts.formats)[0]
+        png = plots.matrix_heatmap(ratios, row_order, col_order, figdir / "matrix_heatmap", opts.formats,
+                                  row_link=row_link, col_link=col_link)[0]
         report.figure(png, "Forget ratio of the evaluated task (columns) after forgetting the row task; "
                            "rows and columns ordered by UPGMA")
         if math.isfinite(shares.get("row_share", math.nan)):

@@ -72,23 +72,47 @@ def predictor_scatter(x, y, labels, *, xlabel: str, ylabel: str, annotation: str
     return save(fig, stem, formats)
 
 
-def matrix_heatmap(matrix, row_order, col_order, stem: Path, formats=("png", "pdf")) -> list[Path]:
-    """UPGMA-ordered forget-ratio heatmap (rows: trained task, columns: evaluated task)."""
+def matrix_heatmap(matrix, row_order, col_order, stem: Path, formats=("png", "pdf"), row_link=None,
+                   col_link=None) -> list[Path]:
+    """UPGMA-ordered forget-ratio heatmap (rows: trained task, columns: evaluated task), with the
+    row and column dendrograms when the linkages are given."""
+    from scipy.cluster.hierarchy import dendrogram
+
     plt = _plt()
     m = matrix.loc[row_order, col_order]
-    fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(col_order) + 2), max(3, 0.45 * len(row_order) + 1.5)))
-    im = ax.imshow(m.to_numpy(dtype=float), cmap="viridis", aspect="auto")
-    short = [str(t).removeprefix("forget_") for t in col_order]
-    ax.set_xticks(range(len(col_order)), short, rotation=60, ha="right", fontsize=8)
+    values = m.to_numpy(dtype=float)
+    width, height = max(4, 0.5 * len(col_order) + 2.5), max(3, 0.45 * len(row_order) + 2)
+    fig = plt.figure(figsize=(width, height))
+    # columns: row dendrogram | heatmap | room for the row labels | colorbar
+    grid = fig.add_gridspec(2, 4, width_ratios=[1, 6, 1.6, 0.25], height_ratios=[1, 5], wspace=0.02, hspace=0.02)
+    ax = fig.add_subplot(grid[1, 1])
+    if row_link is not None:
+        dax = fig.add_subplot(grid[1, 0])
+        dendrogram(row_link, orientation="left", ax=dax, no_labels=True, color_threshold=0,
+                   above_threshold_color="#555")
+        dax.invert_yaxis()  # leaves top-to-bottom, like the heatmap rows
+        dax.axis("off")
+    if col_link is not None:
+        dax = fig.add_subplot(grid[0, 1])
+        dendrogram(col_link, ax=dax, no_labels=True, color_threshold=0, above_threshold_color="#555")
+        dax.axis("off")
+        dax.set_title("Cross-task forget ratio (UPGMA-clustered)")
+    else:
+        ax.set_title("Cross-task forget ratio (UPGMA-clustered)")
+    im = ax.imshow(values, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(col_order)), [str(t).removeprefix("forget_") for t in col_order], rotation=60,
+                  ha="right", fontsize=8)
     ax.set_yticks(range(len(row_order)), [str(t).removeprefix("forget_") for t in row_order], fontsize=8)
+    ax.yaxis.tick_right()
+    ax.yaxis.set_label_position("right")
     ax.set_xlabel("evaluated task")
     ax.set_ylabel("task forgotten (random labels)")
-    if m.size <= 144:
-        for (i, j), v in np.ndenumerate(m.to_numpy(dtype=float)):
+    if values.size <= 144:
+        mid = np.nanmean(values) if np.isfinite(values).any() else 0.0
+        for (i, j), v in np.ndenumerate(values):
             if math.isfinite(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w")
-    fig.colorbar(im, ax=ax, label="forget ratio")
-    ax.set_title("Cross-task forget ratio (UPGMA-ordered)")
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="k" if v > mid else "w")
+    fig.colorbar(im, cax=fig.add_subplot(grid[1, 3]), label="forget ratio")
     return save(fig, stem, formats)
 
 
