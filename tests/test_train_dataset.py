@@ -90,3 +90,18 @@ def test_trl_prompt_completion_tokenization_differs_only_by_eos(real_docs, tiny_
         context_ids, answer_ids = encode_pair(tokenizer, row["prompt"], row["completion"])
         assert example["input_ids"] == context_ids + answer_ids + [tokenizer.eos_token_id]
         assert [t for t in example["labels"] if t != -100] == answer_ids + [tokenizer.eos_token_id]
+
+
+def test_mixture_takes_the_first_n_docs_of_each_task(mirror_dir, monkeypatch):
+    from lm_forget.data.api import load_docs
+    from lm_forget.train.config import ForgetConfig
+    from lm_forget.train.dataset import load_forget_docs
+
+    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    config = ForgetConfig(model="m", tasks=["forget_cola,forget_openbookqa"], num_examples=100, use_cpu=True,
+                          bf16=False, output_dir="unused")
+    docs = load_forget_docs(config)
+    assert [d["id"] for d in docs] == [d["id"] for d in load_docs("forget_cola", "train")[:100]] + [
+        d["id"] for d in load_docs("forget_openbookqa", "train")[:100]
+    ]
+    assert all(d["split"] == "train" for d in docs)
