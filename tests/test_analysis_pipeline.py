@@ -98,10 +98,35 @@ def test_cli_matrix_and_merge(planted, tmp_path):
     out = tmp_path / "report"
     code = cli_main(["analyze", "--pretrained", str(planted["pretrained"]), "--finetuned", str(planted["finetuned"]),
                      "--forget", str(planted["forget"]), "--matrix", str(merged.parent), "--out", str(out),
-                     "--n-bootstrap", "100", "--n-permutations", "100", "--formats", "png", "--correction", "bh"])
+                     "--n-bootstrap", "100", "--n-permutations", "100", "--formats", "png", "--correction", "bh",
+                     "--predictors", "confidence"])
     assert code == 0
     summary = json.loads((out / "matrix_summary.json").read_text())
     assert summary["n_rows"] == 4 and summary["col_share"] > 0.95
     assert "the evaluated task matters more" in (out / "index.md").read_text()
+    tested = {t["predictor"] for t in json.loads((out / "tests_task_level.json").read_text())}
+    assert tested == {"confidence_pretrained", "confidence_finetuned"}
+    assert cli_main(["analyze", "--pretrained", str(planted["pretrained"]), "--finetuned", str(planted["finetuned"]),
+                     "--forget", str(planted["forget"]), "--out", str(out), "--predictors", "nope"]) == 2
     assert cli_main(["analyze", "--pretrained", str(tmp_path / "none"), "--finetuned", "x", "--forget", "y",
                      "--out", str(out)]) == 2
+
+
+def test_predictor_registry_is_extensible(planted, tmp_path):
+    from lm_forget.analysis import registry
+
+    assert {"confidence", "difficulty", "variance"} <= set(registry.predictors())
+
+    @registry.register("test_constant_rank")
+    def rank(ctx):
+        return [registry.PredictorValues("task_index", "task", "index of the task",
+                                         {t: float(t[-1]) for t in ctx.metrics["task"]})]
+
+    try:
+        out = analyze(**planted, out=tmp_path / "r", options=AnalysisOptions(
+            predictors=("test_constant_rank",), n_bootstrap=50, n_permutations=50, formats=("png",)))
+        tests = json.loads((out / "tests_task_level.json").read_text())
+        assert {t["predictor"] for t in tests} == {"task_index"}
+        assert (out / "figures" / "scatter_task_index.png").is_file()
+    finally:
+        registry._REGISTRY.pop("test_constant_rank")

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import fields
 from pathlib import Path
 
-from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.options import OUTCOMES, AnalysisOptions
 
 
 def _layer(text: str):
@@ -54,6 +54,20 @@ def features_main(argv: list[str]) -> int:
     return 0
 
 
+def _field_help(cls) -> dict[str, str]:
+    """Field descriptions from a dataclass docstring's ``Attributes:`` section (one source of truth)."""
+    out: dict[str, str] = {}
+    current = None
+    for line in (cls.__doc__ or "").split("Attributes:", 1)[-1].splitlines():
+        text = line.strip()
+        head, sep, rest = text.partition(": ")
+        if sep and head.isidentifier() and line.startswith(" " * 8) and not line.startswith(" " * 12):
+            current, out[head] = head, rest
+        elif current and text:
+            out[current] += " " + text
+    return out
+
+
 def analyze_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lm-forget analyze",
                                 description="Forgetting metrics, predictor statistics, figures and report "
@@ -65,12 +79,15 @@ def analyze_parser() -> argparse.ArgumentParser:
     p.add_argument("--matrix", type=Path, default=None, help="cross-task folder: matrix.csv or <trained_task>/ runs")
     p.add_argument("--out", required=True, type=Path, help="report folder")
     defaults = AnalysisOptions()
+    docs = _field_help(AnalysisOptions)
+    choices = {"outcome": OUTCOMES, "correction": ("holm", "bh"), "split": ("test", "train")}
     for f in fields(AnalysisOptions):
-        if f.name == "formats":
-            p.add_argument("--formats", default=",".join(defaults.formats), help="figure formats (png,pdf)")
+        if f.name in ("formats", "predictors"):  # comma-separated lists
+            p.add_argument(f"--{f.name}", default=",".join(getattr(defaults, f.name)), help=docs.get(f.name))
             continue
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
-                       default=getattr(defaults, f.name), help=f"(default {getattr(defaults, f.name)})")
+        default = getattr(defaults, f.name)
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(default), default=default,
+                       choices=choices.get(f.name), help=f"{docs.get(f.name, '')} (default {default})")
     return p
 
 
@@ -79,8 +96,10 @@ def analyze_main(argv: list[str]) -> int:
     from lm_forget.analysis.api import analyze
 
     a = analyze_parser().parse_args(argv)
-    kw = {f.name: getattr(a, f.name) for f in fields(AnalysisOptions) if f.name != "formats"}
-    opts = AnalysisOptions(**kw, formats=tuple(x for x in a.formats.split(",") if x))
+    kw = {f.name: getattr(a, f.name) for f in fields(AnalysisOptions)}
+    for name in ("formats", "predictors"):
+        kw[name] = tuple(x.strip() for x in kw[name].split(",") if x.strip())
+    opts = AnalysisOptions(**kw)
     out = analyze(pretrained=a.pretrained, finetuned=a.finetuned, forget=a.forget, out=a.out,
                   features=a.features, matrix=a.matrix, options=opts)
     print(f"report: {out / 'index.md'} (and index.html)")

@@ -34,6 +34,7 @@ class AnalysisOptions:
         example_min_forgotten: example-level tests need at least this many forgotten and kept docs.
         seed: seed of bootstrap/permutation generators (results are reproducible).
         formats: figure file formats.
+        predictors: registered predictors to test (empty = all: confidence, difficulty, variance).
     """
 
     split: str = "test"
@@ -52,6 +53,7 @@ class AnalysisOptions:
     example_min_forgotten: int = 5
     seed: int = 0
     formats: tuple[str, ...] = field(default=("png", "pdf"))
+    predictors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:

@@ -137,7 +137,7 @@ def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, 
                         f"{', '.join(sorted(metrics_all['split'].unique()))}); pass --split accordingly")
     feature_sets = read_feature_sets(features) if features else []
     ctx = Context(joined=joined, metrics=metrics, options=opts, feature_sets=feature_sets)
-    values = compute(ctx)
+    values = compute(ctx, list(opts.predictors) or None)
     for pv in values:  # tasks the predictor lacks become NaN (dropped pairwise by the tests)
         if pv.level == "task":
             missing = sorted(set(metrics["task"]) - set(pv.values))
