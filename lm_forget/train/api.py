@@ -81,32 +81,42 @@ def train(
     global_step = int(trainer.state.global_step)
 
     result = TrainResult(output_dir, digest, global_step, metrics, num_examples=len(rows))
-    if trainer.is_world_process_zero():
+    main_process = trainer.is_world_process_zero()
+    if main_process:
         outputs.finish_output_dir(output_dir, config, result, rows)
-        if config.push_to_hub:
-            result.hub_url = _push(config, output_dir)
     if hasattr(trainer, "end"):
         trainer.end()  # transformers >= 5.18: finish trackers, free the process group
+    if main_process and config.push_to_hub:
+        result.hub_url = _push(config, output_dir)
     return result
 
 
 def _resume_point(config: ForgetConfig, get_last_checkpoint: Any, digest: str) -> str | None:
-    """The checkpoint to resume from, after checking the run's labels have not changed."""
+    """The checkpoint to resume from, after checking the run's labels have not changed.
+
+    An output folder that already holds a run is never silently reused: ``--resume`` continues it,
+    ``--overwrite`` replaces it.
+    """
+    import shutil
+
     from lm_forget.train.outputs import read_run_state
 
     ckpt_dir = config.checkpoint_dir
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    state = read_run_state(Path(str(config.output_dir)))
     if not config.resume:
-        if last:
+        if (last or state) and not config.overwrite:
+            what = f"checkpoints ({Path(last).name})" if last else f"a run ({state.get('status')})"
             raise ConfigError(
-                f"{ckpt_dir} already holds checkpoints ({Path(last).name}); pass --resume to continue that run "
-                "or choose another --output_dir"
+                f"{config.output_dir} already holds {what}; pass --resume to continue it, --overwrite to replace "
+                "it, or choose another --output_dir"
             )
+        if ckpt_dir.is_dir():
+            shutil.rmtree(ckpt_dir, ignore_errors=True)  # --overwrite: never mix checkpoints of two runs
         return None
     if not last:
         logger.warning("--resume: no checkpoint in %s yet, starting from the beginning", ckpt_dir)
         return None
-    state = read_run_state(Path(str(config.output_dir)))
     if state and state.get("labels_hash") not in (None, digest):
         raise ConfigError(
             f"--resume: the labels differ from the interrupted run in {config.output_dir} "

@@ -54,6 +54,8 @@ class ForgetConfig(SFTConfig):
             Visibility and branch come from ``hub_private_repo`` and ``hub_revision``.
         resume (`bool`, defaults to False):
             Continue an interrupted run from the last checkpoint in ``output_dir/checkpoints``.
+        overwrite (`bool`, defaults to False):
+            Replace a run already in ``output_dir`` (otherwise such a folder is refused).
         seed (`int`, defaults to 0):
             Seeds the random labels and the trainer (initialization, data order, dropout).
     """
@@ -86,6 +88,7 @@ class ForgetConfig(SFTConfig):
         default=None, metadata={"help": "Hub repo id to push the adapter and model card to after training."}
     )
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace a run already in output_dir."})
 
     # SFTConfig/TrainingArguments fields whose defaults differ for forgetting runs
     seed: int = field(default=0, metadata={"help": "Seeds the random labels and the trainer."})
