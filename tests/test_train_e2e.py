@@ -247,3 +247,27 @@ def test_accelerate_launch_runs_the_module(tiny_model_dir, tmp_path, mirror_dir)
     assert "finetune: 1 steps on 8 examples" in proc.stdout
     assert (out / "adapter_model.safetensors").is_file()
     assert json.loads((out / "forget_config.json").read_text())["status"] == "done"
+
+
+def test_output_folder_is_never_silently_reused(tmp_path):
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from lm_forget.errors import ConfigError
+    from lm_forget.train.api import _resume_point
+    from lm_forget.train.cli import parse_config
+
+    out = tmp_path / "run"
+    (out / "checkpoints" / "checkpoint-7").mkdir(parents=True)
+    (out / "forget_config.json").write_text(json.dumps({"status": "done", "labels_hash": "abc"}))
+
+    def config(*flags):
+        return parse_config(["--model", "m", "--tasks", "forget_cola", "--output_dir", str(out), "--use_cpu", "true",
+                             "--bf16", "false", *flags])
+
+    with pytest.raises(ConfigError, match="checkpoint-7.*--resume.*--overwrite"):
+        _resume_point(config(), get_last_checkpoint, "abc")
+    with pytest.raises(ConfigError, match="labels differ"):
+        _resume_point(config("--resume"), get_last_checkpoint, "other")
+    assert _resume_point(config("--resume"), get_last_checkpoint, "abc").endswith("checkpoint-7")
+    assert _resume_point(config("--overwrite"), get_last_checkpoint, "xyz") is None
+    assert not (out / "checkpoints").exists()
