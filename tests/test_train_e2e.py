@@ -271,3 +271,9 @@ def test_output_folder_is_never_silently_reused(tmp_path):
     assert _resume_point(config("--resume"), get_last_checkpoint, "abc").endswith("checkpoint-7")
     assert _resume_point(config("--overwrite"), get_last_checkpoint, "xyz") is None
     assert not (out / "checkpoints").exists()
+    (out / "forget_config.json").write_text(json.dumps({"status": "done", "labels_hash": "abc"}))
+    with pytest.raises(ConfigError, match="a finished run"):
+        _resume_point(config(), get_last_checkpoint, "abc")
+    # stopped before its first checkpoint: nothing to lose, it starts over
+    (out / "forget_config.json").write_text(json.dumps({"status": "training", "labels_hash": "abc"}))
+    assert _resume_point(config(), get_last_checkpoint, "abc") is None

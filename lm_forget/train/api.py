@@ -94,8 +94,8 @@ def train(
 def _resume_point(config: ForgetConfig, get_last_checkpoint: Any, digest: str) -> str | None:
     """The checkpoint to resume from, after checking the run's labels have not changed.
 
-    An output folder that already holds a run is never silently reused: ``--resume`` continues it,
-    ``--overwrite`` replaces it.
+    An output folder with checkpoints or a finished run is never silently reused: ``--resume`` continues
+    it, ``--overwrite`` replaces it.
     """
     import shutil
 
@@ -104,9 +104,11 @@ def _resume_point(config: ForgetConfig, get_last_checkpoint: Any, digest: str) -
     ckpt_dir = config.checkpoint_dir
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
     state = read_run_state(Path(str(config.output_dir)))
+    finished = bool(state) and state.get("status") == "done"
     if not config.resume:
-        if (last or state) and not config.overwrite:
-            what = f"checkpoints ({Path(last).name})" if last else f"a run ({state.get('status')})"
+        # a run that stopped before its first checkpoint has nothing to lose: it simply starts over
+        if (last or finished) and not config.overwrite:
+            what = f"checkpoints ({Path(last).name})" if last else "a finished run"
             raise ConfigError(
                 f"{config.output_dir} already holds {what}; pass --resume to continue it, --overwrite to replace "
                 "it, or choose another --output_dir"
