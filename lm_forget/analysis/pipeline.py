@@ -201,6 +201,20 @@ def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, 
         report.table(example_tests[["predictor", "task", "method", "n_forgotten", "n_kept", "statistic",
                                     "ci_low", "ci_high", "p", "p_holm", "p_bh", "note"]])
 
+    if feature_sets:
+        import pandas as pd
+
+        feats = pd.DataFrame([{"role": fs["role"], "task": task, "split": fs["split"], "layer": int(layer),
+                               "primary": int(layer) == int(fs["primary_layer"]), "n_docs": v["n_docs"],
+                               "variance": value}
+                              for fs in feature_sets for task, v in fs["tasks"].items()
+                              for layer, value in v["variance"].items()])
+        _write_table(feats, out, "features")
+        report.heading("Hidden-state variance features")
+        report.para("Trace of the covariance across docs of the hidden state at the prompt's last token "
+                    "(hidden_states index; 0 = embeddings). The primary layer feeds the variance predictor.")
+        report.table(feats[feats["primary"]].drop(columns="primary"))
+
     matrix_lines = []
     if matrix:
         from lm_forget.analysis import matrix as mx
