@@ -101,6 +101,9 @@ class TrainSettings:
         num_examples: training docs per task (None: the whole pool).
         seed: training seed (data order, LoRA init).
         args: any further ``ForgetConfig`` / ``SFTConfig`` fields, passed through unchanged.
+        launcher: run the step as ``<launcher> -m lm_forget.train --config <step>/train_config.yaml`` in a
+            subprocess, e.g. ``[accelerate, launch, --num_processes, "8"]`` for multi-GPU / DeepSpeed
+            training; empty: train in this process.
     """
 
     lora: bool = True
@@ -111,6 +114,7 @@ class TrainSettings:
     num_examples: int | None = None
     seed: int = 0
     args: dict[str, Any] = field(default_factory=dict)
+    launcher: list[str] = field(default_factory=list)
 
 
 @dataclass

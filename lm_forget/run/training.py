@@ -53,16 +53,18 @@ def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: st
 def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str], num_examples: int | None,
               seed: int, init: str | None, output_dir: Path) -> dict[str, Any]:
     """Train through ``lm_forget.train.api.train``; an interrupted run continues from its last checkpoint."""
-    from lm_forget.train.api import train
-    from lm_forget.train.config import ForgetConfig
-
     checkpoint = last_checkpoint(output_dir)
     if checkpoint is not None:
         log.info("resuming %s from %s", output_dir, checkpoint.name)
     kwargs = forget_config_kwargs(config, section, stage=stage, tasks=tasks, num_examples=num_examples, seed=seed,
                                   init=init, output_dir=output_dir, resume=checkpoint is not None)
-    result = train(ForgetConfig(**kwargs))
     record: dict[str, Any] = {"resumed_from": checkpoint.name if checkpoint else None}
+    if section.launcher:
+        return {**record, **launch_train(section.launcher, kwargs, output_dir)}
+    from lm_forget.train.api import train
+    from lm_forget.train.config import ForgetConfig
+
+    result = train(ForgetConfig(**kwargs))
     for name in ("output_dir", "global_step", "labels_hash", "num_examples"):
         value = getattr(result, name, None)
         if value is not None:
@@ -71,3 +73,33 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
     if loss is not None:
         record["train_loss"] = float(loss)
     return record
+
+
+def launch_train(launcher: list[str], kwargs: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    """Train in a subprocess under ``launcher`` (``accelerate launch ...``), reading back what it recorded.
+
+    The trainer's own entry point does the work (``python -m lm_forget.train --config``), so multi-GPU and
+    DeepSpeed come from accelerate's config, not from code here.
+    """
+    import json
+    import subprocess
+
+    import yaml
+
+    from lm_forget.errors import ConfigError
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config_path = output_dir.parent / "train_config.yaml"
+    config_path.write_text(yaml.safe_dump(kwargs, sort_keys=True), encoding="utf-8")
+    command = [*launcher, "-m", "lm_forget.train", "--config", str(config_path)]
+    log.info("launching %s", " ".join(command))
+    try:
+        subprocess.run(command, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise ConfigError(f"training launcher failed ({exc}); command: {' '.join(command)}") from None
+    state_path = output_dir / "forget_config.json"
+    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {}
+    if state.get("status") != "done":
+        raise ConfigError(f"{' '.join(command)} ended without a finished run in {output_dir}.")
+    return {"output_dir": str(output_dir), "global_step": state.get("global_step"),
+            "labels_hash": state.get("labels_hash"), "launcher": " ".join(launcher)}
