@@ -3,9 +3,10 @@
 Same cells, same tasks, same process, same run; three ways to evaluate N forget adapters:
 
 * ``swap``    -- the runner's way: one base model, ``load_adapter``/``set_adapter`` per cell, lm-eval on the
-                 PeftModel instance (``ModelPool(swap=True)``);
-* ``reload``  -- the base model (and the adapter) loaded from disk for every cell (``ModelPool(swap=False)``),
-                 what ``lm_eval.simple_evaluate(model="hf", model_args="pretrained=B,peft=A")`` does;
+                 PeftModel instance (``ModelPool(swap=True)``), lm-eval tasks built once and reused;
+* ``reload``  -- the base model (and the adapter) loaded from disk and the tasks rebuilt for every cell
+                 (``ModelPool(swap=False)``), what ``simple_evaluate(model="hf", model_args="pretrained=B,peft=A")``
+                 does per call;
 * ``cli``     -- a shell loop of ``lm_eval --model hf --model_args pretrained=B,peft=A`` (one process per
                  cell: imports, task indexing and the base load every time). ``--no-cli`` skips it.
 
@@ -68,16 +69,19 @@ def make_adapters(base: Path, root: Path, n: int) -> list[Path]:
 
 
 def run_mode(mode: str, config, base: Path, adapters: list[Path], out: Path) -> tuple[float, list[dict]]:
-    from lm_forget.run.evaluate import evaluate_model, task_manager_for
+    from lm_forget.run.evaluate import evaluate_model, load_tasks, task_manager_for
     from lm_forget.run.models import ModelPool, ModelRef
 
     manager = task_manager_for(config, TASKS)
-    pool = ModelPool(swap=mode == "swap")
+    swap = mode == "swap"
+    pool = ModelPool(swap=swap)
     scores = []
     start = time.perf_counter()
+    # the runner's way also builds the tasks once; the baseline rebuilds them per cell, as a fresh call does
+    tasks = load_tasks(manager, TASKS) if swap else None
     for i, adapter in enumerate(adapters):
         scores.append(evaluate_model(config, ModelRef(str(base), str(adapter), dtype="float32"), TASKS,
-                                     out / f"{mode}{i}", pool=pool, manager=manager))
+                                     out / f"{mode}{i}", pool=pool, manager=manager, task_objects=tasks))
     elapsed = time.perf_counter() - start
     print(f"  {mode:7s} {elapsed:7.2f} s  ({elapsed / len(adapters):.2f} s/cell, base loads: {pool.loads})",
           flush=True)

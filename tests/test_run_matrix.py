@@ -100,3 +100,15 @@ def test_adapter_swapping_equals_fresh_loads(matrix_config):
     assert swapped[2] == pytest.approx(swapped[0], abs=1e-6)  # back to the first adapter
     assert swapped[3] == pytest.approx(plain, abs=1e-5)  # adapters disabled = the base model
     assert abs(swapped[0] - swapped[1]) > 1e-6  # the two adapters really differ
+
+
+def test_data_settings_reach_the_task_loader(tmp_path, mirror_dir, monkeypatch):
+    """simple_evaluate drops `metadata` when given a TaskManager: ours must carry the data settings."""
+    from lm_forget.run.evaluate import load_tasks, task_manager_for
+
+    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    config = run_config_from_dict({"run_dir": str(tmp_path / "r"), "model": {"name_or_path": "x"},
+                                   "tasks": {"eval": ["forget_cola"]}, "stages": ["eval_pretrained"],
+                                   "data": {"train_size": 30, "eval_size": 20}})
+    (task,) = load_tasks(task_manager_for(config, ["forget_cola"]), ["forget_cola"])
+    assert (len(task.dataset["train"]), len(task.dataset["test"])) == (30, 20)

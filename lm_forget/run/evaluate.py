@@ -27,10 +27,13 @@ def task_manager_for(config: RunConfig, tasks: list[str]):
     from lm_forget.harness import task_manager
 
     include = [str(p) for p in config.task_dir_paths]
-    manager = task_manager(include_path=include or None, include_defaults=False)
+    # simple_evaluate ignores its `metadata` argument when given a TaskManager: the data settings must
+    # reach our custom_dataset through the manager itself
+    metadata = eval_metadata(config)
+    manager = task_manager(include_path=include or None, include_defaults=False, metadata=metadata)
     if all(t in manager.all_tasks for t in tasks):
         return manager
-    return task_manager(include_path=include or None)
+    return task_manager(include_path=include or None, metadata=metadata)
 
 
 def eval_metadata(config: RunConfig) -> dict[str, Any]:
@@ -38,11 +41,19 @@ def eval_metadata(config: RunConfig) -> dict[str, Any]:
     return {"data_seed": config.data.seed, "train_size": config.data.train_size, "eval_size": config.data.eval_size}
 
 
+def load_tasks(manager: Any, tasks: list[str]) -> list[Any]:
+    """lm-eval Task objects for ``tasks`` (docs loaded once; reusable across evaluations of many models)."""
+    loaded = manager.load(list(tasks))["tasks"]
+    return [loaded[name] for name in tasks]
+
+
 def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: Path, *,
-                   pool: ModelPool | None = None, manager: Any = None) -> dict[str, Any]:
+                   pool: ModelPool | None = None, manager: Any = None,
+                   task_objects: list[Any] | None = None) -> dict[str, Any]:
     """Evaluate ``ref`` on ``tasks``; write lm-eval's results + samples into ``out_dir`` atomically.
 
-    Returns ``{task: {"acc": ..., "acc_norm": ...}}``.
+    ``task_objects`` (from :func:`load_tasks`) skips rebuilding the tasks' datasets for every model: a
+    matrix evaluates the same tasks once per cell. Returns ``{task: {"acc": ..., "acc_norm": ...}}``.
     """
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
@@ -50,7 +61,8 @@ def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: 
     settings = config.eval
     manager = manager or task_manager_for(config, tasks)
     common: dict[str, Any] = dict(
-        tasks=list(tasks), task_manager=manager, limit=settings.limit, num_fewshot=settings.num_fewshot,
+        tasks=list(task_objects) if task_objects is not None else list(tasks), task_manager=manager,
+        limit=settings.limit, num_fewshot=settings.num_fewshot,
         log_samples=True, metadata=eval_metadata(config), bootstrap_iters=0,
     )
     with atomic_dir(out_dir) as tmp:

@@ -30,6 +30,7 @@ class RunContext:
     plan: Plan
     pool: ModelPool
     managers: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    task_objects: dict[tuple[str, ...], list[Any]] = field(default_factory=dict)
 
     @property
     def config(self):
@@ -54,13 +55,22 @@ class RunContext:
             self.managers[key] = task_manager_for(self.config, tasks)
         return self.managers[key]
 
+    def tasks(self, tasks: list[str]) -> list[Any]:
+        """Loaded lm-eval tasks, built once per run and reused by every evaluation of the same tasks."""
+        from lm_forget.run.evaluate import load_tasks
+
+        key = tuple(tasks)
+        if key not in self.task_objects:
+            self.task_objects[key] = load_tasks(self.manager(tasks), tasks)
+        return self.task_objects[key]
+
 
 def _exec_eval(step: Step, ctx: RunContext) -> dict[str, Any]:
     from lm_forget.run.evaluate import evaluate_model
 
     tasks = step.settings["tasks"]
     scores = evaluate_model(ctx.config, ctx.ref_for(step), tasks, step.output, pool=ctx.pool,
-                            manager=ctx.manager(tasks))
+                            manager=ctx.manager(tasks), task_objects=ctx.tasks(tasks))
     return {"scores": scores, "model_args": ctx.ref_for(step).model_args()}
 
 

@@ -60,7 +60,7 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
                                   init=init, output_dir=output_dir, resume=checkpoint is not None)
     record: dict[str, Any] = {"resumed_from": checkpoint.name if checkpoint else None}
     if section.launcher:
-        return {**record, **launch_train(section.launcher, kwargs, output_dir)}
+        return {**record, **launch_train(section.launcher, kwargs, output_dir, threads=config.threads)}
     from lm_forget.train.api import train
     from lm_forget.train.config import ForgetConfig
 
@@ -75,13 +75,15 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
     return record
 
 
-def launch_train(launcher: list[str], kwargs: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+def launch_train(launcher: list[str], kwargs: dict[str, Any], output_dir: Path, *,
+                 threads: int | None = None) -> dict[str, Any]:
     """Train in a subprocess under ``launcher`` (``accelerate launch ...``), reading back what it recorded.
 
     The trainer's own entry point does the work (``python -m lm_forget.train --config``), so multi-GPU and
     DeepSpeed come from accelerate's config, not from code here.
     """
     import json
+    import os
     import subprocess
 
     import yaml
@@ -94,7 +96,8 @@ def launch_train(launcher: list[str], kwargs: dict[str, Any], output_dir: Path) 
     command = [*launcher, "-m", "lm_forget.train", "--config", str(config_path)]
     log.info("launching %s", " ".join(command))
     try:
-        subprocess.run(command, check=True)
+        env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+        subprocess.run(command, check=True, env=env)
     except (OSError, subprocess.CalledProcessError) as exc:
         raise ConfigError(f"training launcher failed ({exc}); command: {' '.join(command)}") from None
     state_path = output_dir / "forget_config.json"
