@@ -19,13 +19,27 @@ TRAIN = {"lora": True, "learning_rate": 1e-3, "max_steps": 3, "batch_size": 4,
 
 
 @pytest.fixture
-def matrix_config(tmp_path, tiny_model_dir, mirror_dir, monkeypatch):
+def pushed(monkeypatch) -> list[dict]:
+    """Stage ``push`` calls lm_forget.hub.push.push_folder (tested against a Hub server in the hub tests)."""
+    calls: list[dict] = []
+
+    def fake_push(folder, repo_id, **kw):
+        calls.append({"folder": folder, "repo": repo_id, **kw})
+        return f"https://hub.invalid/{repo_id}"
+
+    monkeypatch.setattr("lm_forget.hub.push.push_folder", fake_push)
+    return calls
+
+
+@pytest.fixture
+def matrix_config(tmp_path, tiny_model_dir, mirror_dir, monkeypatch, pushed):
     monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
     return run_config_from_dict({
         "run_dir": str(tmp_path / "matrix"),
         "model": {"name_or_path": str(tiny_model_dir), "dtype": "float32"},
         "tasks": {"finetune": TASKS, "forget": TASKS, "eval": TASKS},
-        "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "analyze"],
+        "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "analyze", "push"],
+        "push": {"repo_prefix": "me/tiny-forget"},
         "seeds": [0],
         "finetune": {**TRAIN, "num_examples": 16},
         "forget": {**TRAIN, "num_examples": [16]},
@@ -42,7 +56,7 @@ def _loglik(model, tokenizer, text: str) -> float:
         return float(model(input_ids=ids, labels=ids).loss)
 
 
-def test_two_shards_merge_into_the_full_matrix(matrix_config):
+def test_two_shards_merge_into_the_full_matrix(matrix_config, pushed):
     plan = build_plan(matrix_config)
     assert plan.cells == ["forget_cola/n16/s0", "forget_openbookqa/n16/s0"]
     assert shard_cells(plan.cells, (1, 2)) == ["forget_cola/n16/s0"]
@@ -69,6 +83,11 @@ def test_two_shards_merge_into_the_full_matrix(matrix_config):
     assert len(lines) == 1 + 4  # header + 2 x 2 cells
     cells = json.loads(by_name["eval_forget/forget_cola/n16/s0"].done_path.read_text())["scores"]
     assert set(cells) == set(TASKS)
+    # one push per cell, each with its adapter and the card's pretrained / fine-tuned / after-forget results
+    assert sorted(c["repo"] for c in pushed) == ["me/tiny-forget-cola-n16-s0", "me/tiny-forget-openbookqa-n16-s0"]
+    for call in pushed:
+        assert (call["folder"] / "adapter_config.json").is_file()
+        assert sorted(call["eval_results"]) == ["fine-tuned", "pretrained", "self"]
 
 
 def test_adapter_swapping_equals_fresh_loads(matrix_config):

@@ -206,11 +206,16 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
 def run_push(step: Step, ctx: Any) -> dict[str, Any]:
     """Push one cell's forget adapter (with its model card and eval results) to the Hub."""
     from lm_forget.hub.push import push_folder
+    from lm_forget.run.evaluate import find_results_file
 
-    config = ctx.config
+    config, plan = ctx.config, ctx.plan
     task, n, seed = step.cell.split("/")
     repo = f"{config.push.repo_prefix}-{task.removeprefix('forget_')}-{n}-{seed}"
-    folder = ctx.plan.step(step.deps[0]).output
+    folder = plan.step(step.deps[0]).output
+    # the card's accuracy table: pretrained / fine-tuned / after forget, from this study's lm-eval results
+    columns = {"pretrained": "eval_pretrained", "fine-tuned": "eval_finetuned", "self": f"eval_forget/{step.cell}"}
+    results = {col: find_results_file(plan.step(name).output) for col, name in columns.items()
+               if name in plan.by_name and plan.step(name).is_done()}
     url = push_folder(folder, repo, private=config.push.private, revision=config.push.revision,
-                      commit_message=f"lm-forget: forget {task} ({n}, {seed})")
+                      eval_results=results or None, commit_message=f"lm-forget: forget {task} ({n}, {seed})")
     return {"repo": repo, "url": url}
