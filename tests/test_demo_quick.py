@@ -51,6 +51,16 @@ def test_demo_quick_end_to_end(tmp_path):
     assert first.stdout.split("accuracy on held-out docs")[1].split("step(s) ran")[0].rsplit("\n", 1)[0] == \
         second.stdout.split("accuracy on held-out docs")[1].split("step(s) ran")[0].rsplit("\n", 1)[0]
 
+    # killed after training finished but before done.json: the step is redone, nothing else
+    (done,) = out.glob("forget/*/done.json")
+    before = json.loads(done.read_text())
+    done.unlink()
+    third = _demo(out)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "1 step(s) ran" in third.stdout
+    after = json.loads(done.read_text())
+    assert (after["labels_hash"], after["global_step"]) == (before["labels_hash"], before["global_step"])
+
 
 def test_demo_families_are_deterministic_and_disjoint():
     for family in FAMILIES:

@@ -40,6 +40,9 @@ def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: st
         per_device_train_batch_size=section.batch_size,
         output_dir=str(output_dir),
         resume=resume,
+        # the step folder belongs to the runner: what an attempt left there without a checkpoint (even a
+        # finished run whose done.json was never written) is redone from scratch
+        overwrite=not resume,
         disable_tqdm=False,
     )
     if config.model.revision:
