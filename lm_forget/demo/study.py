@@ -44,9 +44,9 @@ class DemoSettings:
     test_size: int = 80
     forget_examples: int = 64
     finetune_epochs: float = 25.0
-    forget_epochs: float = 4.0
+    forget_epochs: float = 8.0
     finetune_lr: float = 3e-3
-    forget_lr: float = 1e-3
+    forget_lr: float = 2e-3
     batch_size: int = 16
     forget_seeds: list[int] = field(default_factory=lambda: [0])
     model: TinyModelSpec = field(default_factory=TinyModelSpec)
@@ -54,7 +54,8 @@ class DemoSettings:
 
 # the three families a tiny model learns fastest; one forget cell
 QUICK = DemoSettings(families=["category", "sentiment", "pattern"], forget=["sentiment"], train_size=64,
-                     test_size=32, forget_examples=32, finetune_epochs=20.0, forget_epochs=4.0)
+                     test_size=32, forget_examples=32, finetune_epochs=20.0, forget_epochs=4.0,
+                     forget_lr=1e-3)
 
 
 def demo_settings(quick: bool = False, **overrides: Any) -> DemoSettings:
@@ -70,7 +71,10 @@ def prepare(out: Path, settings: DemoSettings) -> dict[str, Path]:
     Their folders carry a hash of the settings, so different settings never mix in one run dir and the
     runner's step keys (which include these paths) change with them.
     """
-    key = stable_digest(canonical_json(asdict(settings)))[:10]
+    # only what the data and the initial model depend on: changing training settings reuses both
+    made_of = {k: v for k, v in asdict(settings).items()
+               if k in ("families", "seed", "train_size", "test_size", "model")}
+    key = stable_digest(canonical_json(made_of))[:10]
     tasks_dir, model_dir = out / f"tasks-{key}", out / f"model-{key}"
     if not (tasks_dir / "suite.json").is_file():
         # every file is written atomically and suite.json last, so a half-written suite is never reused
