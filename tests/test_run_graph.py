@@ -10,6 +10,7 @@ import pytest
 from lm_forget.run import build_plan, execute, run_config_from_dict
 from lm_forget.run.atomic import atomic_dir, write_json_atomic
 from lm_forget.run.shard import shard_cells
+from lm_forget.run.training import drop_incomplete_checkpoints, last_checkpoint
 
 BASE = {
     "model": {"name_or_path": "some/model"},
@@ -96,3 +97,15 @@ def test_atomic_dir_never_leaves_half_results(tmp_path):
         (tmp / "results.json").write_text("{}")
     assert json.loads((target / "results.json").read_text()) == {}
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_resume_skips_checkpoints_cut_mid_write(tmp_path):
+    folder = tmp_path / "output" / "checkpoints"
+    for step, state in ((2, "{}"), (4, "{}"), (6, None), (8, '{"global_st')):
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+        if state is not None:
+            (folder / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    assert last_checkpoint(tmp_path / "output").name == "checkpoint-4"
+    drop_incomplete_checkpoints(tmp_path / "output")
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    assert last_checkpoint(tmp_path / "nothing") is None

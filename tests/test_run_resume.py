@@ -67,7 +67,8 @@ def test_kill_during_forget_then_resume_matches_uninterrupted(tmp_path):
     deadline = time.time() + 240
     checkpoint = None
     while time.time() < deadline and proc.poll() is None:
-        found = list(run_dir.glob("forget/*/output/checkpoints/checkpoint-*"))
+        # a complete checkpoint (its last file written); a later one may be cut mid-write by the kill
+        found = list(run_dir.glob("forget/*/output/checkpoints/checkpoint-*/trainer_state.json"))
         if found:
             checkpoint = found[0]
             break

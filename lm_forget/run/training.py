@@ -13,11 +13,37 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"  # the trainer's checkpoint subfolder (lm_forget.train.config.CHECKPOINTS_SUBDIR)
 
 
-def last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest ``checkpoint-N`` the trainer left in ``output_dir`` (None: nothing to resume)."""
+def _checkpoints(output_dir: Path) -> list[Path]:
     folder = output_dir / CHECKPOINTS
     found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def is_complete_checkpoint(path: Path) -> bool:
+    """True when the Trainer finished writing ``path``: ``trainer_state.json``, its last file, parses."""
+    import json
+
+    try:
+        json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete ``checkpoint-N`` the trainer left in ``output_dir`` (None: nothing to resume)."""
+    complete = [p for p in _checkpoints(output_dir) if is_complete_checkpoint(p)]
+    return complete[-1] if complete else None
+
+
+def drop_incomplete_checkpoints(output_dir: Path) -> None:
+    """Delete checkpoints a kill interrupted mid-write (the trainer would otherwise resume from the newest)."""
+    import shutil
+
+    for path in _checkpoints(output_dir):
+        if not is_complete_checkpoint(path):
+            log.warning("removing incomplete checkpoint %s (interrupted while being written)", path)
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str],
@@ -56,6 +82,7 @@ def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: st
 def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str], num_examples: int | None,
               seed: int, init: str | None, output_dir: Path) -> dict[str, Any]:
     """Train through ``lm_forget.train.api.train``; an interrupted run continues from its last checkpoint."""
+    drop_incomplete_checkpoints(output_dir)
     checkpoint = last_checkpoint(output_dir)
     if checkpoint is not None:
         log.info("resuming %s from %s", output_dir, checkpoint.name)
