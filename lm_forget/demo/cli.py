@@ -42,7 +42,8 @@ def _quiet_libraries() -> None:
     import logging
     import warnings
 
-    for name in ("lm_eval", "transformers", "datasets", "lm_forget.analysis", "filelock", "peft", "trl"):
+    for name in ("lm_eval", "transformers", "datasets", "filelock", "peft", "trl", "lm_forget.analysis",
+                 "lm_forget.train", "lm_forget.run", "lm_forget.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
