@@ -81,10 +81,13 @@ def matrix_heatmap(matrix, row_order, col_order, stem: Path, formats=("png", "pd
     plt = _plt()
     m = matrix.loc[row_order, col_order]
     values = m.to_numpy(dtype=float)
-    width, height = max(4, 0.5 * len(col_order) + 2.5), max(3, 0.45 * len(row_order) + 2)
-    fig = plt.figure(figsize=(width, height))
-    # columns: row dendrogram | heatmap | room for the row labels | colorbar
-    grid = fig.add_gridspec(2, 4, width_ratios=[1, 6, 1.6, 0.25], height_ratios=[1, 5], wspace=0.02, hspace=0.02)
+    row_labels = [str(t).removeprefix("forget_") for t in row_order]
+    # widths in inches: row dendrogram | heatmap | the row labels (8 pt ~ 0.075 in/char) | colorbar + its label
+    widths = [0.9, max(2.5, 0.5 * len(col_order) + 0.5), 0.075 * max(map(len, row_labels)) + 0.25, 0.2, 0.7]
+    height = max(3, 0.45 * len(row_order) + 2)
+    fig = plt.figure(figsize=(sum(widths) + 0.4, height))
+    grid = fig.add_gridspec(2, 5, width_ratios=widths, height_ratios=[1, 5], wspace=0.0, hspace=0.02,
+                            left=0.06, right=0.98)
     ax = fig.add_subplot(grid[1, 1])
     if row_link is not None:
         dax = fig.add_subplot(grid[1, 0])
@@ -102,11 +105,10 @@ def matrix_heatmap(matrix, row_order, col_order, stem: Path, formats=("png", "pd
     im = ax.imshow(values, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(col_order)), [str(t).removeprefix("forget_") for t in col_order], rotation=60,
                   ha="right", fontsize=8)
-    ax.set_yticks(range(len(row_order)), [str(t).removeprefix("forget_") for t in row_order], fontsize=8)
+    ax.set_yticks(range(len(row_order)), row_labels, fontsize=8)
     ax.yaxis.tick_right()
-    ax.yaxis.set_label_position("right")
     ax.set_xlabel("evaluated task")
-    ax.set_ylabel("task forgotten (random labels)")
+    fig.text(0.015, 0.42, "task forgotten (random labels)", rotation=90, va="center", ha="center")
     if values.size <= 144:
         mid = np.nanmean(values) if np.isfinite(values).any() else 0.0
         for (i, j), v in np.ndenumerate(values):
