@@ -8,7 +8,6 @@ library itself never invents splits.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -68,12 +67,3 @@ def build_suite_mirror(target: Path, roots: list[Path], specs=SUITE) -> dict[str
         how[spec.name] = f"parity split of {donors[0]}"
     return how
 
-
-def copy_mirror_file(source: Path, dest_root: Path, ref: SourceRef, transform=None) -> Path:
-    """Copy one mirror split (optionally transforming its rows) into ``dest_root``."""
-    rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if transform is not None:
-        rows = transform(rows)
-    dest = ref.mirror_dir(dest_root) / f"{ref.split}.jsonl"
-    _write_rows(dest, [json.dumps(r, ensure_ascii=False) + "\n" for r in rows])
-    return dest

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -113,7 +112,3 @@ def load_docs(task: str, split: str = "train", *, task_dirs: Sequence[str | Path
     built = load_task(task, task_dirs=task_dirs, seed=seed, train_size=train_size, eval_size=eval_size)
     return built.splits[split]
 
-
-def default_task_dirs() -> list[str]:
-    """Task folders from ``LM_FORGET_TASKS_DIR``."""
-    return [p for p in os.environ.get("LM_FORGET_TASKS_DIR", "").split(os.pathsep) if p.strip()]
