@@ -115,6 +115,17 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return repo
 
+    def _snapshot_for_read(self, repo_id: str, revision: str, head: bool = False):
+        """(repo, commit sha, files) of a readable repo at ``revision``, or None after answering 404."""
+        repo = self._repo_for_read(repo_id, head=head)
+        if repo is None:
+            return None
+        found = repo.files_at(revision)
+        if found is None:
+            self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound", head=head)
+            return None
+        return repo, *found
+
     def _repo_for_write(self, repo_id: str) -> Repo | None:
         user = self._user()
         if user is None:
@@ -197,26 +208,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"url": f"{self.server.url}/{repo_id}", "name": repo_id})
 
     def _repo_info(self, repo_id: str, revision: str) -> None:
-        repo = self._repo_for_read(repo_id)
-        if repo is None:
+        snapshot = self._snapshot_for_read(repo_id, revision)
+        if snapshot is None:
             return
-        found = repo.files_at(revision)
-        if found is None:
-            return self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
-        sha, files = found
+        repo, sha, files = snapshot
         self._send(200, {
             "id": repo_id, "modelId": repo_id, "sha": sha, "private": repo.private,
             "siblings": [{"rfilename": p} for p in sorted(files)], "tags": [],
         })
 
     def _tree(self, repo_id: str, revision: str, prefix: str, recursive: bool) -> None:
-        repo = self._repo_for_read(repo_id)
-        if repo is None:
+        snapshot = self._snapshot_for_read(repo_id, revision)
+        if snapshot is None:
             return
-        found = repo.files_at(revision)
-        if found is None:
-            return self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
-        _, files = found
+        _, _, files = snapshot
         base = prefix.rstrip("/") + "/" if prefix else ""
         entries: dict[str, dict[str, Any]] = {}
         for path, content in sorted(files.items()):
@@ -289,13 +294,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {})
 
     def _resolve(self, repo_id: str, revision: str, path: str, head: bool) -> None:
-        repo = self._repo_for_read(repo_id, head=head)
-        if repo is None:
+        snapshot = self._snapshot_for_read(repo_id, revision, head=head)
+        if snapshot is None:
             return
-        found = repo.files_at(revision)
-        if found is None:
-            return self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound", head=head)
-        sha, files = found
+        _, sha, files = snapshot
         if path not in files:
             return self._send(404, {"error": "Entry not found"}, head=head, headers={
                 "X-Error-Code": "EntryNotFound", "X-Error-Message": "Entry not found", "X-Repo-Commit": sha})

@@ -45,9 +45,10 @@ def _write_table(frame, out: Path, stem: str) -> None:
 
 
 def _settings(opts: AnalysisOptions) -> stats.TestSettings:
-    return stats.TestSettings(n_bootstrap=opts.n_bootstrap, n_permutations=opts.n_permutations,
-                              confidence_level=opts.confidence_level, min_n_test=opts.min_n_test,
-                              min_n_warn=opts.min_n_warn, seed=opts.seed)
+    """The test settings named in ``opts`` (same field names; nothing copied by hand that could drift)."""
+    from dataclasses import fields
+
+    return stats.TestSettings(**{f.name: getattr(opts, f.name) for f in fields(stats.TestSettings)})
 
 
 def task_level_tests(values, metrics, opts: AnalysisOptions):
