@@ -35,12 +35,11 @@ PAIRS = {
 
 def _original_yaml(task: str, mirror: Path, out: Path) -> str:
     """A copy of the built-in task that reads the local mirror (lm-eval cannot reach the Hub here)."""
-    from lm_forget.data.build import _plan_fields
     from lm_forget.data.registry import get_suite_spec
-    from lm_forget.data.source import source_config_path
+    from lm_forget.data.source import source_config_path, split_fields
 
     spec = get_suite_spec(PAIRS[task])
-    fields = _plan_fields(spec)
+    fields = split_fields(spec)
     base = mirror / fields["dataset_path"] / (fields.get("dataset_name") or "default")
     files = {p.stem: str(p.resolve()) for p in base.glob("*.jsonl")}
     name = f"orig_{task}"

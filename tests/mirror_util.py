@@ -11,15 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lm_forget.data.build import _plan_fields
 from lm_forget.data.mirrors import SourceRef
 from lm_forget.data.registry import SUITE, TaskSpec
-from lm_forget.data.source import plan_sources
+from lm_forget.data.source import plan_sources, split_fields
 
 
 def needed_refs(spec: TaskSpec) -> list[SourceRef]:
     """The source splits a suite task reads."""
-    return plan_sources(_plan_fields(spec)).refs()
+    return plan_sources(split_fields(spec)).refs()
 
 
 def _find(ref: SourceRef, roots: list[Path]) -> Path | None:

@@ -19,7 +19,8 @@ from lm_forget.data.registry import (
 )
 from lm_forget.errors import ConfigError
 
-__all__ = ["load_docs", "load_task", "resolve_task", "suite_task_names", "docs_from_kwargs", "spec_from_kwargs"]
+__all__ = ["load_docs", "load_task", "resolve_task", "suite_task_names", "docs_from_kwargs", "spec_from_kwargs",
+           "yaml_tasks"]
 
 
 def spec_from_kwargs(kwargs: dict[str, Any]) -> TaskSpec:
@@ -83,12 +84,16 @@ def _scan_yaml_tasks(dirs: tuple[Path, ...]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def yaml_tasks(task_dirs: Sequence[str | Path] = ()) -> dict[str, dict[str, Any]]:
+    """``{task name: dataset_kwargs}`` of forget tasks in the suite folder, LM_FORGET_TASKS_DIR, ``task_dirs``."""
+    return _scan_yaml_tasks(tuple(_task_dirs(task_dirs)))
+
+
 def resolve_task(name: str, *, task_dirs: Sequence[str | Path] = ()) -> dict[str, Any]:
     """The dataset_kwargs that build task ``name``: suite registry first, then task YAML folders."""
     if get_suite_spec(name) is not None:
         return {"forget_task": name}
-    dirs = tuple(_task_dirs(task_dirs))
-    found = _scan_yaml_tasks(dirs)
+    found = yaml_tasks(task_dirs)
     if name in found:
         return found[name]
     raise unknown_task_error(name, sorted(set(suite_task_names()) | set(found)))

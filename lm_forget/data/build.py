@@ -22,6 +22,7 @@ from lm_forget.data.source import (
     load_source_config,
     plan_sources,
     source_docs,
+    split_fields,
 )
 from lm_forget.errors import DataError
 
@@ -109,12 +110,8 @@ def _build_from_docs(spec: TaskSpec, config: DataConfig, task, plan, raw: dict[s
                                     progress=progress, label="train split", ref=plan.train)
         source_rows = {"train": len(raw["train"]), "test": len(raw["eval"])}
 
-    train_kept = drop_within([p[1] for p in train_items], counts["train"])
-    eval_kept = drop_within([p[1] for p in eval_items], counts["test"])
-    eval_kept = drop_overlap(eval_kept, train_kept, counts["test"])
-    keep_train, keep_eval = {id(b) for b in train_kept}, {id(b) for b in eval_kept}
-    train_items = [p for p in train_items if id(p[1]) in keep_train]
-    eval_items = [p for p in eval_items if id(p[1]) in keep_eval]
+    train_items = drop_within(train_items, counts["train"])
+    eval_items = drop_overlap(drop_within(eval_items, counts["test"]), train_items, counts["test"])
 
     splits = {
         "train": _sample(train_items, spec=spec, split="train", size=config.train_size, seed=config.seed),
@@ -156,10 +153,7 @@ def _build_from_docs(spec: TaskSpec, config: DataConfig, task, plan, raw: dict[s
 def load_or_build(spec: TaskSpec, config: DataConfig, *, refresh: bool = False,
                   progress: bool = False) -> BuiltTask:
     """Docs from the cache, building (under a lock) only on a miss or with ``refresh``."""
-    from lm_forget.data.source import source_config_path
-
-    source_config_path(spec)  # fail early and clearly when the source YAML is gone
-    plan = plan_sources(_plan_fields(spec))
+    plan = plan_sources(split_fields(spec))
     key = cache_key(spec, config, [fingerprint(ref) for ref in plan.refs()])
     if not refresh and (hit := cache.read_entry(spec.name, key)) is not None:
         return BuiltTask(spec.name, *hit)
@@ -171,25 +165,3 @@ def load_or_build(spec: TaskSpec, config: DataConfig, *, refresh: bool = False,
         cache.write_entry(spec.name, key, built.splits, built.report)
         return built
 
-
-def _plan_fields(spec: TaskSpec) -> dict[str, Any]:
-    """The split fields of the source YAML, read without resolving ``!function`` (fast, no lm_eval import)."""
-    import yaml
-
-    from lm_forget.data.source import source_config_path
-
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    _Loader.add_constructor("!function", lambda loader, node: None)
-    path = source_config_path(spec)
-    merged: dict[str, Any] = {}
-    chain = [path]
-    while chain:
-        current = chain.pop()
-        data = yaml.load(current.read_text(encoding="utf-8"), Loader=_Loader) or {}  # noqa: S506
-        includes = data.pop("include", None)
-        merged = {**data, **merged}
-        for inc in [includes] if isinstance(includes, str) else (includes or []):
-            chain.append(current.parent / inc)
-    return merged

@@ -46,12 +46,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from lm_forget.data.api import _scan_yaml_tasks, _task_dirs
+    from lm_forget.data.api import yaml_tasks
 
     print(f"{'task':24} {'source (lm-eval)':18} {'domain':24} prompt rewrite")
     for spec in SUITE:
         print(f"{spec.name:24} {spec.source_task:18} {spec.domain:24} {spec.rewrite}")
-    derived = {k: v for k, v in _scan_yaml_tasks(tuple(_task_dirs(args.task_dir))).items()
+    derived = {k: v for k, v in yaml_tasks(args.task_dir).items()
                if k not in set(suite_task_names())}
     for name, kwargs in sorted(derived.items()):
         print(f"{name:24} {str(kwargs.get('source_task', '-')):18} {'derived':24} {kwargs.get('rewrite', '-')}")
@@ -61,9 +61,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _expand(names: list[str], task_dirs: list[str]) -> list[str]:
-    from lm_forget.data.api import _scan_yaml_tasks, _task_dirs
+    from lm_forget.data.api import yaml_tasks
 
-    known = list(dict.fromkeys([*suite_task_names(), *_scan_yaml_tasks(tuple(_task_dirs(task_dirs)))]))
+    known = list(dict.fromkeys([*suite_task_names(), *yaml_tasks(task_dirs)]))
     out: list[str] = []
     for name in names:
         if any(ch in name for ch in "*?["):
