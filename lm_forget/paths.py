@@ -40,9 +40,3 @@ def cache_root() -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         hf_home = os.path.join(xdg, "huggingface")
     return Path(hf_home).expanduser() / "lm_forget"
-
-
-def user_task_dirs() -> list[Path]:
-    """Extra task folders from ``LM_FORGET_TASKS_DIR`` (os.pathsep-separated), e.g. for derived tasks."""
-    raw = os.environ.get("LM_FORGET_TASKS_DIR", "")
-    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]

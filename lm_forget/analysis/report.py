@@ -65,9 +65,6 @@ class Report:
     def figure(self, png: Path, caption: str) -> None:
         self.blocks.append(("fig", (Path(png), caption)))
 
-    def figures(self) -> list[Path]:
-        return [payload[0] for kind, payload in self.blocks if kind == "fig"]
-
     def to_markdown(self, out_dir: Path) -> str:
         parts = [f"# {self.title}"]
         for kind, payload in self.blocks:

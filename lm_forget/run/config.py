@@ -20,7 +20,7 @@ import fnmatch
 import os
 import types
 import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -502,11 +502,3 @@ def load_run_config(path: str | Path, *, overrides: dict[str, Any] | None = None
         return run_config_from_dict(data, base_dir=Path.cwd())
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-
-
-def default_value(cls: type, name: str) -> Any:
-    """The default of a dataclass field (for docs and tests)."""
-    f = next(f for f in fields(cls) if f.name == name)
-    if f.default is not MISSING:
-        return f.default
-    return f.default_factory()  # type: ignore[misc]

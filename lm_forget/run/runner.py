@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError
@@ -232,7 +231,3 @@ def execute(plan: Plan, *, shard: tuple[int, int] | None = None, dry_run: bool =
             on_step(index, len(todo), step, "end")
     ctx.pool.close()
     return RunSummary(rows)
-
-
-def run_dir_of(plan: Plan) -> Path:
-    return plan.config.run_path
