@@ -102,8 +102,10 @@ class TrainSettings:
         seed: training seed (data order, LoRA init).
         args: any further ``ForgetConfig`` / ``SFTConfig`` fields, passed through unchanged.
         launcher: run the step as ``<launcher> -m lm_forget.train --config <step>/train_config.yaml`` in a
-            subprocess, e.g. ``[accelerate, launch, --num_processes, "8"]`` for multi-GPU / DeepSpeed
-            training; empty: train in this process.
+            subprocess, e.g. ``[zero3]`` (a shipped accelerate config: ddp, cpu_ddp, fsdp2, zero3,
+            zero3_offload; see configs/accelerate/), ``[zero3, --num_processes, "4"]``, a path to your own
+            accelerate YAML, or a full command such as ``[accelerate, launch, --multi_gpu]``; empty: train in
+            this process.
     """
 
     lora: bool = True

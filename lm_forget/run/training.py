@@ -90,7 +90,10 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
                                   init=init, output_dir=output_dir, resume=checkpoint is not None)
     record: dict[str, Any] = {"resumed_from": checkpoint.name if checkpoint else None}
     if section.launcher:
-        return {**record, **launch_train(section.launcher, kwargs, output_dir, threads=config.threads)}
+        from lm_forget.run.launchers import resolve_launcher
+
+        launcher = resolve_launcher(section.launcher)
+        return {**record, **launch_train(launcher, kwargs, output_dir, threads=config.threads)}
     from lm_forget.train.api import train
     from lm_forget.train.config import ForgetConfig
 
