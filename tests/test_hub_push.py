@@ -243,14 +243,20 @@ def test_a_stalled_hub_fails_in_bounded_time_and_says_what_landed(hub, run_folde
     out, _ = run_folder
     hub.state.stall = {"create"}
     start = time.monotonic()
-    with pytest.raises(HubError, match=r"did not answer within 0\.5 s; nothing was committed"):
+    with pytest.raises(HubError, match=r"did not answer within the 0\.5 s request deadline; nothing was committed"):
         push_folder(out, "alice/stalled", timeout=0.5)
     assert time.monotonic() - start < 10
+
+    hub.state.stall = {"preupload"}  # retried by the client (6 tries), then: still nothing committed
+    start = time.monotonic()
+    with pytest.raises(HubError, match="nothing was committed"):
+        push_folder(out, "alice/stalled", timeout=0.5)
+    assert time.monotonic() - start < 15 and hub.commit_count("alice/stalled") == 1
 
     hub.state.stall = set()
     hub.state.stall_after_commit = True  # the commit lands, the answer never comes
     start = time.monotonic()
-    with pytest.raises(HubError, match="the commit may have landed") as info:
+    with pytest.raises(HubError, match="the commit was sent and may have landed") as info:
         push_folder(out, "alice/landed", timeout=0.5)
     assert time.monotonic() - start < 15  # the client's own retries: a few deadlines, never forever
     assert "--timeout" in str(info.value)

@@ -22,13 +22,13 @@ def add_to_collection(title: str, repo_id: str, note: str, *, private: bool = Tr
 
     namespace = repo_id.split("/")[0] if "/" in repo_id else None
     seconds = resolve_timeout(timeout)
-    with hub_deadline(seconds):
+    with hub_deadline(seconds) as requests:
         api = HfApi()
         collection = _call(lambda: api.create_collection(title, namespace=namespace, description=description,
                                                          private=private, exists_ok=True),
-                           f"create collection {title!r}", seconds)
+                           f"create collection {title!r}", seconds, requests)
         _call(lambda: api.add_collection_item(collection.slug, item_id=repo_id, item_type=item_type, note=note,
                                               exists_ok=True),
-              f"add {repo_id} to collection {collection.slug}", seconds)
+              f"add {repo_id} to collection {collection.slug}", seconds, requests)
     logger.info("added %s to collection %s", repo_id, collection.slug)
     return str(collection.slug)

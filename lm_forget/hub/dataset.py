@@ -125,14 +125,14 @@ def push_suite(repo_id: str, tasks: Sequence[str], config: DataConfig, *, task_d
                        "`hf auth login`, then push again.")
     operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=data) for p, data in upload.files.items()]
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode("utf-8")))
-    with hub_deadline(seconds):
+    with hub_deadline(seconds) as requests:
         api = HfApi()
         _call(lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True),
-              f"create dataset repo {repo_id}", seconds)
+              f"create dataset repo {repo_id}", seconds, requests)
         info = _call(lambda: api.create_commit(
             repo_id=repo_id, repo_type="dataset", operations=operations,
             commit_message=commit_message or f"lm-forget suite: {len(upload.rows)} tasks"),
-            f"commit {len(operations)} files to dataset {repo_id}", seconds, committing=True)
+            f"commit {len(operations)} files to dataset {repo_id}", seconds, requests)
     url = str(getattr(info, "commit_url", info))
     logger.info("pushed %d tasks to %s", len(upload.rows), url)
     return url

@@ -48,24 +48,42 @@ def resolve_timeout(timeout: float | None) -> float:
     return float(timeout)
 
 
+class RequestLog:
+    """The paths of the requests sent inside a :func:`hub_deadline` block (to tell what a timeout interrupted)."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def record(self, request: object) -> None:
+        self.paths.append(str(getattr(getattr(request, "url", None), "path", "")))
+
+    def sent_commit(self) -> bool:
+        """True once a commit request went out (it may then have landed whatever the client saw)."""
+        return any("/commit/" in path for path in self.paths)
+
+
 @contextmanager
-def hub_deadline(seconds: float) -> Iterator[None]:
-    """Within the block every huggingface_hub request times out after ``seconds``."""
+def hub_deadline(seconds: float) -> Iterator[RequestLog]:
+    """Within the block every huggingface_hub request times out after ``seconds``; yields the request log."""
+    log = RequestLog()
     try:
         from huggingface_hub.utils import _http, set_client_factory
     except ImportError:  # huggingface_hub < 1.0 (requests): its own per-call timeouts apply
         logger.warning("this huggingface_hub has no set_client_factory; Hub requests run without a deadline")
-        yield
+        log.paths.append("/commit/")  # unknown: assume the worst when reporting
+        yield log
         return
     previous = getattr(_http, "_GLOBAL_CLIENT_FACTORY", _http.default_client_factory)
 
     def factory():  # noqa: ANN202 - the client type is whatever the installed hub client uses
         client = previous()
         client.timeout = seconds
+        hooks = dict(client.event_hooks)
+        client.event_hooks = {**hooks, "request": [*hooks.get("request", []), log.record]}
         return client
 
     set_client_factory(factory)
     try:
-        yield
+        yield log
     finally:
         set_client_factory(previous)

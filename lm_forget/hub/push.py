@@ -20,7 +20,7 @@ from typing import Any
 from lm_forget.errors import ConfigError, HubError
 from lm_forget.hub.base_model import require_hub_base_model
 from lm_forget.hub.card import EvalSource, normalize_eval_sources, render_card
-from lm_forget.hub.deadline import HubTimeout, hub_deadline, resolve_timeout
+from lm_forget.hub.deadline import HubTimeout, RequestLog, hub_deadline, resolve_timeout
 from lm_forget.hub.files import files_to_upload
 
 logger = logging.getLogger(__name__)
@@ -90,17 +90,17 @@ def push_folder(
     operations = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p)) for p in uploaded]
     operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in generated.items()]
     message = commit_message or f"Upload lm-forget run {folder.name}"
-    with hub_deadline(seconds):
+    with hub_deadline(seconds) as requests:
         api = HfApi()
         _call(lambda: api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model"),
-              f"create repo {repo_id}", seconds)
+              f"create repo {repo_id}", seconds, requests)
         if revision:
             _call(lambda: api.create_branch(repo_id, branch=revision, exist_ok=True), f"create branch {revision}",
-                  seconds)
+                  seconds, requests)
         info = _call(
             lambda: api.create_commit(repo_id=repo_id, operations=operations, commit_message=message,
                                       revision=revision),
-            f"commit {len(operations)} files of {folder} to {repo_id}", seconds, committing=True,
+            f"commit {len(operations)} files of {folder} to {repo_id}", seconds, requests,
         )
     for name, data in generated.items():  # the folder now shows what the Hub holds
         _write_atomic(folder / name, data)
@@ -121,11 +121,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _call(fn: Any, what: str, seconds: float, *, committing: bool = False) -> Any:
+def _call(fn: Any, what: str, seconds: float, requests: RequestLog | None = None) -> Any:
     """Run a Hub call; retry transient failures (5xx, network); turn the rest into a HubError.
 
-    A timeout is never retried: the deadline is the user's bound on the whole wait. A commit that timed out
-    may have landed (the Hub can apply it after the answer was lost), so its message says so.
+    A timeout is not retried by us (the client already retried it). When a commit request had gone out
+    before the timeout it may have landed (the Hub can apply it after the answer was lost): the message
+    says which.
     """
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -143,12 +144,12 @@ def _call(fn: Any, what: str, seconds: float, *, committing: bool = False) -> An
                 raise HubError(f"cannot {what}: HTTP {status}: {_server_message(exc)}") from None
         except Exception as exc:
             if isinstance(exc, HubTimeout) or HubTimeout.matches(exc):
-                landed = ("the commit may have landed: check the repo's history on the Hub before pushing "
-                          "again (pushing again is safe, it adds at most one identical commit)"
-                          if committing else "nothing was committed")
+                landed = ("the commit was sent and may have landed: check the repo's history on the Hub before "
+                          "pushing again (pushing again is safe: it adds at most one identical commit)"
+                          if requests is None or requests.sent_commit() else "nothing was committed")
                 raise HubError(
-                    f"cannot {what}: the Hub did not answer within {seconds:g} s; {landed}. Raise the deadline "
-                    "with --timeout SECONDS or LM_FORGET_HUB_TIMEOUT."
+                    f"cannot {what}: the Hub did not answer within the {seconds:g} s request deadline; {landed}. "
+                    "Raise the deadline with --timeout SECONDS or LM_FORGET_HUB_TIMEOUT."
                 ) from None
             # network failures: OSError, or the Hub client's HTTP library's transport errors
             if not (isinstance(exc, OSError) or type(exc).__module__.split(".")[0].startswith(("httpx", "requests"))):
