@@ -106,3 +106,14 @@ def test_lm_eval_hub_and_wandb_arguments_pass_through(tmp_path, monkeypatch):
     assert args["token"] == TOKEN and "token" not in config.eval.hf_hub_log_args  # read at run time only
     tracker = EvaluationTracker(output_path=str(tmp_path / "out"), **args)  # lm-eval accepts every key
     assert tracker.push_results_to_hub and tracker.details_repo == "alice/tiny-details"
+
+
+def test_logging_destinations_do_not_change_step_keys(tmp_path):
+    """Adding lm-eval hub/W&B logging to a finished study must not make its eval steps run again."""
+    from lm_forget.run.graph import build_plan
+
+    stages = ["eval_pretrained", "finetune", "eval_finetuned"]
+    plain = build_plan(run_config_from_dict(_config(tmp_path, stages=stages)))
+    logged = build_plan(run_config_from_dict(_config(tmp_path, stages=stages, eval={
+        "hf_hub_log_args": {"hub_results_org": "alice"}, "wandb_args": {"project": "p"}})))
+    assert [s.key for s in plain.steps] == [s.key for s in logged.steps]
