@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from lm_forget.hub.deadline import hub_deadline, resolve_timeout
-from lm_forget.hub.push import _call
+from lm_forget.hub.push import hub_call
 
 logger = logging.getLogger(__name__)
 
@@ -24,10 +24,10 @@ def add_to_collection(title: str, repo_id: str, note: str, *, private: bool = Tr
     seconds = resolve_timeout(timeout)
     with hub_deadline(seconds) as requests:
         api = HfApi()
-        collection = _call(lambda: api.create_collection(title, namespace=namespace, description=description,
+        collection = hub_call(lambda: api.create_collection(title, namespace=namespace, description=description,
                                                          private=private, exists_ok=True),
                            f"create collection {title!r}", seconds, requests)
-        _call(lambda: api.add_collection_item(collection.slug, item_id=repo_id, item_type=item_type, note=note,
+        hub_call(lambda: api.add_collection_item(collection.slug, item_id=repo_id, item_type=item_type, note=note,
                                               exists_ok=True),
               f"add {repo_id} to collection {collection.slug}", seconds, requests)
     logger.info("added %s to collection %s", repo_id, collection.slug)

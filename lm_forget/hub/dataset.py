@@ -113,7 +113,7 @@ def push_suite(repo_id: str, tasks: Sequence[str], config: DataConfig, *, task_d
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     from lm_forget.errors import ConfigError, HubError
-    from lm_forget.hub.push import _call
+    from lm_forget.hub.push import hub_call
 
     if not tasks:
         raise ConfigError("no tasks to push; name them (default: every suite task, 'forget_*')")
@@ -127,9 +127,9 @@ def push_suite(repo_id: str, tasks: Sequence[str], config: DataConfig, *, task_d
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode("utf-8")))
     with hub_deadline(seconds) as requests:
         api = HfApi()
-        _call(lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True),
+        hub_call(lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True),
               f"create dataset repo {repo_id}", seconds, requests)
-        info = _call(lambda: api.create_commit(
+        info = hub_call(lambda: api.create_commit(
             repo_id=repo_id, repo_type="dataset", operations=operations,
             commit_message=commit_message or f"lm-forget suite: {len(upload.rows)} tasks"),
             f"commit {len(operations)} files to dataset {repo_id}", seconds, requests)

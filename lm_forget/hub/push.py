@@ -92,12 +92,12 @@ def push_folder(
     message = commit_message or f"Upload lm-forget run {folder.name}"
     with hub_deadline(seconds) as requests:
         api = HfApi()
-        _call(lambda: api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model"),
+        hub_call(lambda: api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model"),
               f"create repo {repo_id}", seconds, requests)
         if revision:
-            _call(lambda: api.create_branch(repo_id, branch=revision, exist_ok=True), f"create branch {revision}",
+            hub_call(lambda: api.create_branch(repo_id, branch=revision, exist_ok=True), f"create branch {revision}",
                   seconds, requests)
-        info = _call(
+        info = hub_call(
             lambda: api.create_commit(repo_id=repo_id, operations=operations, commit_message=message,
                                       revision=revision),
             f"commit {len(operations)} files of {folder} to {repo_id}", seconds, requests,
@@ -121,7 +121,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _call(fn: Any, what: str, seconds: float, requests: RequestLog | None = None) -> Any:
+def hub_call(fn: Any, what: str, seconds: float, requests: RequestLog | None = None) -> Any:
     """Run a Hub call; retry transient failures (5xx, network); turn the rest into a HubError.
 
     A timeout is not retried by us (the client already retried it). When a commit request had gone out
