@@ -404,6 +404,12 @@ def _request_kind(method: str, parts: list[str]) -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a client that hung up is normal
+            super().handle_error(request, client_address)
+
     def __init__(self, state: HubState) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state
@@ -449,6 +455,12 @@ def serve(monkeypatch: Any, tmp_path: Any, tokens: dict[str, str], token: str | 
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf_home" / "token"))
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf_home" / "stored_tokens"))
     monkeypatch.setenv("HF_ENDPOINT", server.url)
+    # both read the endpoint once (at import): they may still hold an earlier server's address
+    import datasets.config
+    from huggingface_hub import hf_api
+
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", server.url)
+    monkeypatch.setattr(hf_api.api, "endpoint", server.url)  # behind huggingface_hub.create_repo & co.
     if token is None:
         monkeypatch.delenv("HF_TOKEN", raising=False)
     else:

@@ -20,7 +20,7 @@ def hub(monkeypatch, tmp_path, mirror_dir):
     server.stop()
 
 
-def test_suite_dataset_round_trip(hub, tmp_path, capsys, monkeypatch):
+def test_suite_dataset_round_trip(hub, tmp_path, capsys):
     import datasets
     from huggingface_hub import DatasetCard, snapshot_download
 
@@ -48,9 +48,6 @@ def test_suite_dataset_round_trip(hub, tmp_path, capsys, monkeypatch):
     assert configs["forget_cola"] == [{"split": "train", "path": "forget_cola/train-00000-of-00001.parquet"},
                                       {"split": "test", "path": "forget_cola/test-00000-of-00001.parquet"}]
     assert card.data.license == "other" and "multiple-choice" in card.data.task_categories
-    import datasets.config
-
-    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
     by_config = datasets.load_dataset("alice/lm-forget-suite", "forget_cola", cache_dir=str(tmp_path / "ds2"))
     assert by_config["test"].to_list() == load_docs("forget_cola", "test")  # straight from the (test) Hub
     assert by_config["train"].to_list() == load_docs("forget_cola", "train")

@@ -117,3 +117,23 @@ def test_logging_destinations_do_not_change_step_keys(tmp_path):
     logged = build_plan(run_config_from_dict(_config(tmp_path, stages=stages, eval={
         "hf_hub_log_args": {"hub_results_org": "alice"}, "wandb_args": {"project": "p"}})))
     assert [s.key for s in plain.steps] == [s.key for s in logged.steps]
+
+
+def test_eval_step_pushes_lm_eval_results_with_hf_hub_log_args(hub, tmp_path, tiny_model_dir, mirror_dir, monkeypatch):
+    """lm-eval's own EvaluationTracker pushes results and samples to the Hub, as `lm_eval --hf_hub_log_args`."""
+    from lm_forget.run.evaluate import evaluate_model
+    from lm_forget.run.models import ModelRef
+
+    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    config = run_config_from_dict(_config(tmp_path, model={"name_or_path": str(tiny_model_dir)},
+                                          stages=["eval_pretrained"], tasks={"eval": ["forget_cola"]}, eval={
+        "limit": 4, "batch_size": 4, "hf_hub_log_args": {
+            "hub_results_org": "alice", "details_repo_name": "tiny-details", "results_repo_name": "tiny-details",
+            "push_results_to_hub": True, "push_samples_to_hub": True, "public_repo": True}}))
+    scores = evaluate_model(config, ModelRef(base=config.model_path), ["forget_cola"], tmp_path / "out")
+    assert set(scores) == {"forget_cola"}
+    files = hub.files("alice/tiny-details", kind="dataset")
+    assert "README.md" in files  # lm-eval's recreate_metadata_card ran, as its CLI does
+    assert [p for p in files if "/results_" in p] and [p for p in files if "/samples_forget_cola_" in p]
+    assert list((tmp_path / "out").rglob("results_*.json"))  # the step's own folder is written as before
+    assert all(TOKEN.encode() not in content for content in files.values())
