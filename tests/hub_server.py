@@ -6,20 +6,31 @@ It implements the routes the real ``huggingface_hub`` client (2.x) calls for ``c
 ``hf_hub_download``/``snapshot_download`` (``resolve`` with ``X-Repo-Commit`` and ``ETag``). Every file is
 stored as a regular git blob (preupload answers ``uploadMode: regular``), so no LFS/Xet endpoints are needed.
 
-Tokens map to user names; writes need a token of the namespace's owner. ``fail_commits`` makes the next
-N commit requests fail with HTTP 500 *before* anything is stored, like an interrupted upload.
+Model and dataset repos (``/api/models/...``, ``/api/datasets/...``, ``/datasets/<id>/resolve/...``) and
+collections (``create_collection``, ``add_collection_item``, ``get_collection``) are served.
+
+Tokens map to user names; writes need a token of the namespace's owner. Faults: ``fail_commits`` makes the
+next N commit requests fail with HTTP 500 *before* anything is stored, like an interrupted upload;
+``stall`` holds every request of the named kinds (``create``, ``branch``, ``preupload``, ``commit``,
+``collection``, ``read``) unanswered until ``release`` is set, like a server that accepted the connection
+and hangs; ``stall_after_commit`` stores a commit, then withholds the answer (the commit landed, the
+client cannot know).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+#: A stalled request gives up after this long even if never released (so a failing test cannot hang)
+STALL_MAX_S = 30.0
 
 
 def git_blob_oid(content: bytes) -> str:
@@ -47,15 +58,23 @@ class HubState:
     def __init__(self, tokens: dict[str, str]) -> None:
         self.tokens = dict(tokens)
         self.repos: dict[str, Repo] = {}
+        self.datasets: dict[str, Repo] = {}
+        self.collections: dict[str, dict[str, Any]] = {}  # slug -> {title, owner, private, items}
         self.fail_commits = 0
+        self.stall: set[str] = set()
+        self.stall_after_commit = False
+        self.release = threading.Event()
         self.requests: list[tuple[str, str]] = []  # (method, path): routes the client really used
         self.lock = threading.Lock()
 
-    def new_repo(self, repo_id: str, private: bool) -> Repo:
+    def repos_of(self, kind: str) -> dict[str, Repo]:
+        return self.datasets if kind == "dataset" else self.repos
+
+    def new_repo(self, repo_id: str, private: bool, kind: str = "model") -> Repo:
         repo = Repo(repo_id, private)
         sha = self.commit(repo, {}, "initial commit", None)
         repo.branches["main"] = sha
-        self.repos[repo_id] = repo
+        self.repos_of(kind)[repo_id] = repo
         return repo
 
     @staticmethod
@@ -71,6 +90,7 @@ class HubState:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    kind = "model"  # repo type of the request being served
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests capture logs
         return
@@ -109,7 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, {"error": message}, headers=headers, head=head)
 
     def _repo_for_read(self, repo_id: str, head: bool = False) -> Repo | None:
-        repo = self.state.repos.get(repo_id)
+        repo = self.state.repos_of(self.kind).get(repo_id)
         if repo is None or (repo.private and self._user() != repo_id.split("/")[0]):
             self._error(404, "Repository not found", "RepoNotFound", head=head)
             return None
@@ -134,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
         if repo_id.split("/")[0] != user:
             self._error(403, f"You don't have the rights to write to {repo_id}")
             return None
-        repo = self.state.repos.get(repo_id)
+        repo = self.state.repos_of(self.kind).get(repo_id)
         if repo is None:
             self._error(404, "Repository not found", "RepoNotFound")
         return repo
@@ -156,11 +176,22 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.requests.append((method, url.path))
         body = self._body() if method == "POST" else b""
+        kind = _request_kind(method, parts)
+        if kind in self.state.stall:  # hang outside the lock: other requests still get served
+            self.state.release.wait(STALL_MAX_S)
+        delay_reply = kind == "commit" and self.state.stall_after_commit
+        wire = self.wfile
+        if delay_reply:
+            self.wfile = io.BytesIO()  # type: ignore[assignment]
         try:
             with self.state.lock:
                 self._dispatch(method, parts, query, body)
         except Exception as exc:  # a bug here should show up as a clear 500 in the test
             self._error(500, f"test hub server error: {exc!r}")
+        if delay_reply:  # the work is done; the answer comes only when released
+            answer, self.wfile = self.wfile.getvalue(), wire  # type: ignore[attr-defined]
+            self.state.release.wait(STALL_MAX_S)
+            self.wfile.write(answer)
 
     def _dispatch(self, method: str, parts: list[str], query: dict[str, list[str]], body: bytes) -> None:
         if method == "GET" and parts == ["api", "whoami-v2"]:
@@ -171,7 +202,12 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"warnings": []})
         if method == "POST" and parts == ["api", "repos", "create"]:
             return self._create_repo(json.loads(body or b"{}"))
-        if len(parts) >= 4 and parts[:2] == ["api", "models"]:
+        if len(parts) >= 2 and parts[:2] == ["api", "collections"]:
+            return self._collections(method, parts[2:], json.loads(body or b"{}") if body else {})
+        self.kind = "dataset" if (parts[:2] == ["api", "datasets"] or parts[:1] == ["datasets"]) else "model"
+        if parts[:1] == ["datasets"]:
+            parts = parts[1:]
+        if len(parts) >= 4 and parts[0] == "api" and parts[1] in ("models", "datasets"):
             repo_id, rest = f"{parts[2]}/{parts[3]}", parts[4:]
             if method == "GET" and not rest:
                 return self._repo_info(repo_id, "main")
@@ -199,12 +235,14 @@ class _Handler(BaseHTTPRequestHandler):
         if namespace != user:
             return self._error(403, f"You don't have the rights to create a repo in {namespace}")
         repo_id = f"{namespace}/{payload['name']}"
-        if repo_id in self.state.repos:  # the Hub's 409 still carries the url (create_repo(exist_ok) reads it)
+        self.kind = payload.get("type") or "model"
+        # the Hub's 409 still carries the url (create_repo(exist_ok) reads it)
+        if repo_id in self.state.repos_of(self.kind):
             return self._send(409, {"error": "You already created this model repo",
                                     "url": f"{self.server.url}/{repo_id}"},
                               headers={"X-Error-Message": "You already created this model repo"})
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
-        self.state.new_repo(repo_id, private)
+        self.state.new_repo(repo_id, private, self.kind)
         self._send(200, {"url": f"{self.server.url}/{repo_id}", "name": repo_id})
 
     def _repo_info(self, repo_id: str, revision: str) -> None:
@@ -306,8 +344,71 @@ class _Handler(BaseHTTPRequestHandler):
                    headers={"X-Repo-Commit": sha, "ETag": f'"{git_blob_oid(content)}"'})
 
 
+    def _collections(self, method: str, parts: list[str], payload: dict[str, Any]) -> None:
+        collections = self.state.collections
+        if method == "POST" and not parts:
+            user = self._user()
+            if user is None:
+                return self._error(401, "Invalid credentials in Authorization header")
+            namespace = payload.get("namespace") or user
+            if namespace != user:
+                return self._error(403, f"You don't have the rights to create a collection in {namespace}")
+            for slug, found in collections.items():
+                if found["owner"] == namespace and found["title"] == payload["title"]:
+                    return self._send(409, {"error": "Collection already exists", "slug": slug},
+                                      headers={"X-Error-Message": "Collection already exists"})
+            words = "-".join("".join(c if c.isalnum() else " " for c in payload["title"].lower()).split())
+            slug = f"{namespace}/{words}-{hashlib.sha1(payload['title'].encode()).hexdigest()[:24]}"
+            collections[slug] = {"title": payload["title"], "owner": namespace, "items": [],
+                                 "private": bool(payload.get("private")), "description": payload.get("description")}
+            return self._send(200, self._collection_json(slug))
+        slug = "/".join(parts[:2])
+        found = collections.get(slug)
+        if found is None or (found["private"] and self._user() != found["owner"]):
+            return self._error(404, "Collection not found")
+        if method == "GET" and len(parts) == 2:
+            return self._send(200, self._collection_json(slug))
+        if method == "POST" and parts[2:] == ["items"]:
+            if self._user() != found["owner"]:
+                return self._error(403, f"You don't have the rights to edit {slug}")
+            item = payload["item"]
+            if item["type"] not in ("model", "dataset", "space", "paper", "collection"):
+                return self._error(400, f"invalid item type {item['type']!r}")
+            if any(i["id"] == item["id"] and i["type"] == item["type"] for i in found["items"]):
+                return self._error(409, "Item already in the collection")
+            found["items"].append({"id": item["id"], "type": item["type"], "note": payload.get("note")})
+            return self._send(200, self._collection_json(slug))
+        return self._error(404, f"route not implemented by the test hub: {method} collections/{'/'.join(parts)}")
+
+    def _collection_json(self, slug: str) -> dict[str, Any]:
+        found = self.state.collections[slug]
+        items = [{"_id": f"{slug}#{i}", "id": item["id"], "type": item["type"], "position": i,
+                  **({"note": {"text": item["note"]}} if item["note"] else {})}
+                 for i, item in enumerate(found["items"])]
+        return {"slug": slug, "title": found["title"], "owner": {"name": found["owner"], "type": "user"},
+                "items": items, "lastUpdated": "2026-01-01T00:00:00.000Z", "position": 0,
+                "private": found["private"], "theme": "blue", "upvotes": 0, "description": found["description"]}
+
+
+def _request_kind(method: str, parts: list[str]) -> str:
+    """What a request does, for stall injection."""
+    if parts[:2] == ["api", "collections"]:
+        return "collection"
+    if parts == ["api", "repos", "create"]:
+        return "create"
+    if method == "POST" and len(parts) >= 5 and parts[0] == "api":
+        return {"commit": "commit", "preupload": "preupload", "branch": "branch"}.get(parts[4], "other")
+    return "read"
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a client that hung up is normal
+            super().handle_error(request, client_address)
 
     def __init__(self, state: HubState) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -329,14 +430,41 @@ class HubServer:
         return self
 
     def stop(self) -> None:
+        self.state.release.set()  # let stalled handlers finish
         self._server.shutdown()
         self._server.server_close()
 
-    def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
+    def files(self, repo_id: str, revision: str = "main", kind: str = "model") -> dict[str, bytes]:
         """The files of ``repo_id`` at ``revision`` (for assertions)."""
-        found = self.state.repos[repo_id].files_at(revision)
+        found = self.state.repos_of(kind)[repo_id].files_at(revision)
         assert found is not None, f"no revision {revision} in {repo_id}"
         return found[1]
 
     def commit_count(self, repo_id: str) -> int:
         return len(self.state.repos[repo_id].commits)
+
+
+def serve(monkeypatch: Any, tmp_path: Any, tokens: dict[str, str], token: str | None) -> HubServer:
+    """Start a HubServer and point the real client at it (``HF_TOKEN`` = ``token``; no token file anywhere)."""
+    from huggingface_hub import constants
+
+    server = HubServer(tokens).start()
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    template = server.url + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf_home" / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf_home" / "stored_tokens"))
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    # both read the endpoint once (at import): they may still hold an earlier server's address
+    import datasets.config
+    from huggingface_hub import hf_api
+
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", server.url)
+    monkeypatch.setattr(hf_api.api, "endpoint", server.url)  # behind huggingface_hub.create_repo & co.
+    if token is None:
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("HF_TOKEN", token)
+    # the client's own backoff (1, 2, 4, 8, 8 s between tries) would make the failure tests slow
+    monkeypatch.setattr("huggingface_hub.utils._http.time.sleep", lambda seconds: None)
+    return server

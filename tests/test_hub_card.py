@@ -56,13 +56,57 @@ def test_card_with_three_result_columns(run_folder, tmp_path):
     sources = {"pretrained": results(forget_boolq=0.6, forget_cola=0.5),
                "fine-tuned": results(forget_boolq=0.8, forget_cola=0.7),
                "self": results(forget_boolq=0.61, forget_cola=0.52)}
-    card = render_card(run_folder, repo_id="me/x", eval_results=sources)
+    card = render_card(run_folder, repo_id="me/x", eval_results=sources, suite_dataset="me/lm-forget-suite")
     card.save(tmp_path / "README.md")
-    loaded = ModelCard.load(tmp_path / "README.md")
-    values = {r.dataset_type: r.metric_value for r in loaded.data.eval_results}
-    assert values == {"forget_boolq": 0.61, "forget_cola": 0.52}  # model-index: this model only
+    loaded = ModelCard.load(tmp_path / "README.md")  # huggingface_hub parses model-index into EvalResults
+    values = {(r.dataset_type, r.dataset_config, r.dataset_split): r.metric_value for r in loaded.data.eval_results}
+    assert values == {("me/lm-forget-suite", "forget_boolq", "test"): 0.61,  # model-index: this model only,
+                      ("me/lm-forget-suite", "forget_cola", "test"): 0.52}  # citing the suite's Hub dataset
     assert "| Task | pretrained | fine-tuned | after forget |" in loaded.text
     assert "| `forget_boolq` | 0.600 | 0.800 | 0.610 |" in loaded.text
+
+    # without a Hub dataset to cite, no model-index (its dataset ids must be Hub ids), the table stays
+    bare = render_card(run_folder, repo_id="me/x", eval_results=sources)
+    assert bare.data.eval_results is None and "| `forget_boolq` | 0.600 | 0.800 | 0.610 |" in bare.text
+
+
+def test_trl_tags_match_the_trainer():
+    from trl import SFTTrainer
+
+    from lm_forget.hub.card import TRL_TAGS
+
+    assert list(SFTTrainer._tag_names) == TRL_TAGS
+
+
+def test_base_model_is_always_a_hub_id(run_folder, tmp_path):
+    from lm_forget.errors import ConfigError
+    from lm_forget.hub.base_model import hub_base_model, require_hub_base_model
+
+    snapshot = tmp_path / "hub" / "models--meta-llama--Llama-2-7b-hf" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    assert hub_base_model(str(snapshot)) == "meta-llama/Llama-2-7b-hf"  # HF cache layout
+    named = tmp_path / "copy"
+    named.mkdir()
+    (named / "config.json").write_text(json.dumps({"_name_or_path": "gpt2"}))
+    assert hub_base_model(str(named)) == "gpt2"  # config records its Hub id
+    (named / "config.json").write_text(json.dumps({"_name_or_path": str(tmp_path / "elsewhere")}))
+    assert hub_base_model(str(named)) is None
+    with pytest.raises(ConfigError, match="--base-model-id ORG/NAME"):
+        require_hub_base_model(str(named))
+    assert require_hub_base_model(str(named), "org/model") == "org/model"
+    with pytest.raises(ConfigError, match="not a Hub model id"):
+        hub_base_model(None, "/abs/path")
+
+    # a card for a run trained from a local path: base_model left out (not the path), PEFT's tags kept
+    state = json.loads((run_folder / "forget_config.json").read_text())
+    (run_folder / "forget_config.json").write_text(json.dumps({**state, "model": str(named)}))
+    (run_folder / "README.md").write_text(f"---\nbase_model: {named}\ntags:\n- base_model:adapter:{named}\n"
+                                          "- lora\n- transformers\n- custom\n---\n# PEFT card\n")
+    data = render_card(run_folder, repo_id="me/x").data
+    assert data.base_model is None and not [t for t in data.tags if t.startswith("base_model:")]
+    assert {"lora", "transformers", "custom", "trl", "sft", "lm-forget"} <= set(data.tags)
+    data = render_card(run_folder, repo_id="me/x", base_model_id="org/model").data
+    assert data.base_model == "org/model" and "base_model:adapter:org/model" in data.tags
 
 
 def test_eval_result_parsing(tmp_path):

@@ -39,7 +39,7 @@ def matrix_config(tmp_path, tiny_model_dir, mirror_dir, monkeypatch, pushed):
         "model": {"name_or_path": str(tiny_model_dir), "dtype": "float32"},
         "tasks": {"finetune": TASKS, "forget": TASKS, "eval": TASKS},
         "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "analyze", "push"],
-        "push": {"repo_prefix": "me/tiny-forget"},
+        "push": {"repo_prefix": "me/tiny-forget", "base_model_id": "lm-forget-tests/stories260K"},
         "seeds": [0],
         "finetune": {**TRAIN, "num_examples": 16},
         "forget": {**TRAIN, "num_examples": [16]},

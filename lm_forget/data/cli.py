@@ -1,4 +1,4 @@
-"""``lm-forget tasks list | show NAME | build NAME... | derive SOURCE... | path``."""
+"""``lm-forget tasks list | show NAME | build NAME... | derive SOURCE... | path | push REPO_ID``."""
 
 from __future__ import annotations
 
@@ -42,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="folder for the YAMLs (default: first LM_FORGET_TASKS_DIR entry, else ./forget_tasks)")
     _add_data_options(derive)
     sub.add_parser("path", help="print the folder of the suite's YAMLs (for lm_eval --include_path)")
+    push = sub.add_parser("push", help="push the built suite to the Hub as a dataset (one config per task)")
+    push.add_argument("repo_id", help="Hub dataset repo id, e.g. me/lm-forget-suite")
+    push.add_argument("names", nargs="*", default=["forget_*"], help="tasks or patterns (default: 'forget_*')")
+    push.add_argument("--private", action="store_true", help="create the dataset repo as private")
+    push.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                      help="network deadline of each Hub request (default: LM_FORGET_HUB_TIMEOUT or 60)")
+    _add_data_options(push)
     return parser
 
 
@@ -143,12 +150,26 @@ def _derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _push(args: argparse.Namespace) -> int:
+    from lm_forget.hub.dataset import push_suite
+
+    config = DataConfig(seed=args.seed, train_size=args.train_size, eval_size=args.eval_size)
+    names = _expand(args.names, args.task_dir)
+    url = push_suite(args.repo_id, names, config, task_dirs=args.task_dir, private=args.private,
+                     timeout=args.timeout)
+    print(f"pushed {len(names)} tasks -> {url}\nload one: datasets.load_dataset({args.repo_id!r}, {names[0]!r})")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Entry point of ``lm-forget tasks``."""
+    from lm_forget.hub.cli import refuse_token_flags
+
+    refuse_token_flags(argv)
     args = _parser().parse_args(argv)
     if args.action == "path":
         from lm_forget.paths import task_configs_dir
 
         print(task_configs_dir())
         return 0
-    return {"list": _list, "show": _show, "build": _build, "derive": _derive}[args.action](args)
+    return {"list": _list, "show": _show, "build": _build, "derive": _derive, "push": _push}[args.action](args)

@@ -8,15 +8,21 @@ lm_eval ``results.json`` files.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError, DataError
+from lm_forget.hub.base_model import hub_base_model
 from lm_forget.paths import hub_cards_dir
+
+logger = logging.getLogger(__name__)
 
 TEMPLATE_NAME = "adapter_card.md"
 CARD_TAGS = ["lm-forget", "unlearning", "forgetting", "random-labels"]
+#: The tags TRL's SFTTrainer puts on its cards (``SFTTrainer._tag_names``; a test keeps them in sync)
+TRL_TAGS = ["trl", "sft"]
 #: Column title of a run's own results, per stage
 STAGE_COLUMNS = {"finetune": "fine-tuned", "forget": "after forget", "flip": "after flip"}
 LABEL_DESCRIPTIONS = {
@@ -71,12 +77,21 @@ def render_card(
     repo_id: str | None = None,
     eval_results: EvalSource | Mapping[str, EvalSource] | None = None,
     license: str = "other",
+    base_model_id: str | None = None,
+    suite_dataset: str | None = None,
 ) -> Any:
-    """A ``ModelCard`` for the run in ``folder`` (reads its forget_config.json)."""
+    """A ``ModelCard`` for the run in ``folder`` (reads its forget_config.json).
+
+    ``base_model`` is a Hub id (``base_model_id``, the model itself, or what its local folder records) or
+    left out; ``suite_dataset`` is the Hub dataset of the suite (``lm-forget tasks push``): the model-index
+    cites it, one config per task. Without it the card has the table but no model-index (whose dataset ids
+    must be Hub ids).
+    """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     folder = Path(folder)
     state = _read_json(folder / "forget_config.json")
+    hub_base = hub_base_model(state.get("model"), base_model_id or state.get("base_model_id"))
     stage = state.get("stage", "forget")
     model_id = repo_id or folder.name
     is_adapter = (folder / "adapter_config.json").is_file()
@@ -88,8 +103,9 @@ def render_card(
         EvalResult(
             task_type="multiple-choice",
             task_name="Multiple choice (binarized)",
-            dataset_type=task,
-            dataset_name=task,
+            dataset_type=suite_dataset,
+            dataset_name=f"lm-forget {task}",
+            dataset_config=task,
             dataset_split="test",
             metric_type="accuracy",
             metric_name="acc",
@@ -98,13 +114,13 @@ def render_card(
             source_url="https://github.com/EleutherAI/lm-evaluation-harness",
         )
         for task, acc in sorted(own.items())
-    ]
-    tags = [*CARD_TAGS, f"stage-{stage}", *state.get("tasks", [])]
+    ] if suite_dataset else []
+    tags = library_tags(folder, hub_base, is_adapter) + [*CARD_TAGS, f"stage-{stage}", *state.get("tasks", [])]
     card_data = ModelCardData(
-        base_model=state.get("model"),
+        base_model=hub_base,
         library_name="peft" if is_adapter else "transformers",
         pipeline_tag="text-generation",
-        tags=tags,
+        tags=list(dict.fromkeys(tags)),
         datasets=state.get("datasets") or None,
         license=license,
         model_name=model_id,
@@ -118,7 +134,7 @@ def render_card(
     training_settings = [(k, settings[k]) for k in CARD_SETTINGS if k in settings]
     training_settings += [("use_lora", state.get("use_lora")), ("lora", state.get("lora")),
                           ("global_step", state.get("global_step"))]
-    base = state.get("model")
+    base = hub_base or state.get("model")
     model_args = f"pretrained={base},peft={model_id}" if is_adapter else f"pretrained={model_id}"
     eval_command = f"lm_eval --model hf --model_args {model_args} --tasks {','.join(state.get('tasks', []))}"
     if is_adapter:
@@ -136,8 +152,8 @@ def render_card(
         card_data,
         template_path=str(hub_cards_dir() / TEMPLATE_NAME),
         model_id=model_id,
-        base_model_on_hub=bool(base) and not Path(str(base)).expanduser().exists() and not str(base).startswith(
-            ("/", ".", "~")),
+        base_model_text=base,
+        base_model_on_hub=hub_base is not None,
         summary=_summary(stage, state),
         artifact="LoRA adapter" if is_adapter else "model",
         stage=stage,
@@ -156,6 +172,32 @@ def render_card(
         versions=sorted((state.get("versions") or {}).items()),
         usage=usage,
     )
+
+
+def library_tags(folder: Path, hub_base: str | None, is_adapter: bool) -> list[str]:
+    """The tags PEFT's and TRL's own cards carry (``base_model:adapter:<id>``, ``lora``, ``trl``, ``sft``...).
+
+    Tags already in the folder's card (PEFT writes one on save) are kept, except ``base_model:*`` tags,
+    which are rebuilt from the Hub id (PEFT's would name a local path).
+    """
+    tags: list[str] = []
+    card = folder / "README.md"
+    if card.is_file():
+        from huggingface_hub import ModelCard
+
+        try:
+            tags += [t for t in (ModelCard.load(card).data.tags or []) if not str(t).startswith("base_model:")]
+        except Exception as exc:  # a hand-edited card must not block rendering a new one
+            logger.debug("could not read the tags of %s: %s", card, exc)
+    if is_adapter:
+        if hub_base:
+            tags.append(f"base_model:adapter:{hub_base}")
+        peft_type = str(_read_json(folder / "adapter_config.json").get("peft_type") or "lora")
+        tags += [peft_type.lower(), "transformers"]
+    elif hub_base:
+        tags.append(f"base_model:finetune:{hub_base}")
+    tags += TRL_TAGS
+    return list(dict.fromkeys(str(t) for t in tags))
 
 
 def _summary(stage: str, state: Mapping[str, Any]) -> str:

@@ -1,8 +1,11 @@
-"""Push a run folder to the Hugging Face Hub with ``huggingface_hub`` (create_repo + upload_folder).
+"""Push a finished run folder to the Hugging Face Hub with ``huggingface_hub`` (create_repo + create_commit).
 
-The token comes from where the Hub client looks (``HF_TOKEN``, ``hf auth login``); lm-forget never
-reads it into a message, a log line or a file. A push is one commit: a failed attempt leaves the
-revision as it was, so retrying is safe.
+Only what is meant (an allow-list, :mod:`lm_forget.hub.files`), only when finished (``status: done`` in
+forget_config.json), never hanging (every Hub call under a network deadline, :mod:`lm_forget.hub.deadline`).
+Everything is checked and the card rendered in memory before the first request, and the folder is only
+updated (README.md, eval_results.json) after the commit landed: a failed push leaves it exactly as it was.
+The token comes from where the Hub client looks (``HF_TOKEN``, ``hf auth login``); lm-forget never reads it
+into a message, a log line or a file.
 """
 
 from __future__ import annotations
@@ -15,21 +18,37 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError, HubError
+from lm_forget.hub.base_model import require_hub_base_model
 from lm_forget.hub.card import EvalSource, normalize_eval_sources, render_card
+from lm_forget.hub.deadline import HubTimeout, RequestLog, hub_deadline, resolve_timeout
+from lm_forget.hub.files import files_to_upload
 
 logger = logging.getLogger(__name__)
 
-#: Never uploaded: checkpoints and anything pickled (training_args.bin, optimizer/RNG states).
-IGNORE_PATTERNS = [
-    "checkpoints/*", "checkpoint-*", "*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt", "*.tmp",
-    "runs/*", ".cache/*",
-]
 #: The accuracies a card was rendered with, kept beside it so a later push keeps them
 EVAL_FILE = "eval_results.json"
 #: Whole-call attempts. The Hub client already retries each request on 5xx/network errors with backoff;
 #: this retries the call once more (a commit is atomic, so a failed attempt changed nothing).
 RETRIES = 2
 RETRY_WAIT_S = 1.0
+
+
+def check_pushable(folder: Path) -> dict[str, Any]:
+    """The run record of ``folder``; refuses a folder that is not a run, or a run that did not finish."""
+    state_file = folder / "forget_config.json"
+    if not state_file.is_file():
+        raise ConfigError(f"{folder} is not an lm-forget run folder (no forget_config.json); pass the --output_dir "
+                          "of `lm-forget train`")
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"{state_file} is not valid JSON ({exc}); rerun the training to rewrite it") from None
+    if state.get("status") != "done":
+        raise ConfigError(
+            f"{folder} holds a run that did not finish (forget_config.json status: {state.get('status')!r}); "
+            "nothing was pushed. Finish it first (`lm-forget train ... --resume`), then push."
+        )
+    return state
 
 
 def push_folder(
@@ -40,41 +59,51 @@ def push_folder(
     revision: str | None = None,
     eval_results: EvalSource | Mapping[str, EvalSource] | None = None,
     commit_message: str | None = None,
+    base_model_id: str | None = None,
+    suite_dataset: str | None = None,
+    timeout: float | None = None,
 ) -> str:
-    """Render the card (with ``eval_results`` if given), then upload ``folder`` as one commit; returns its URL."""
-    from huggingface_hub import HfApi, get_token
+    """Upload the allowed files of ``folder`` and its card (with ``eval_results``) as one commit; returns its URL.
+
+    ``timeout`` (seconds; default ``LM_FORGET_HUB_TIMEOUT`` or 60) bounds every Hub request.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     folder = Path(folder)
-    if not (folder / "forget_config.json").is_file():
-        raise ConfigError(f"{folder} is not an lm-forget run folder (no forget_config.json); pass the --output_dir "
-                          "of `lm-forget train`")
+    state = check_pushable(folder)
+    base = require_hub_base_model(state.get("model"), base_model_id or state.get("base_model_id"))
+    seconds = resolve_timeout(timeout)
     if eval_results is None and (folder / EVAL_FILE).is_file():
         eval_results = json.loads((folder / EVAL_FILE).read_text(encoding="utf-8"))  # from an earlier push
-    card = render_card(folder, repo_id=repo_id, eval_results=eval_results)
+    card = render_card(folder, repo_id=repo_id, eval_results=eval_results, base_model_id=base,
+                       suite_dataset=suite_dataset)
+    generated = {"README.md": str(card).encode("utf-8")}
     if eval_results is not None:
-        stage = json.loads((folder / "forget_config.json").read_text(encoding="utf-8")).get("stage", "forget")
-        columns = normalize_eval_sources(eval_results, stage)
-        (folder / EVAL_FILE).write_text(json.dumps(_as_results(columns), indent=2) + "\n", encoding="utf-8")
-    card.save(folder / "README.md")
+        columns = normalize_eval_sources(eval_results, state.get("stage", "forget"))
+        generated[EVAL_FILE] = (json.dumps(_as_results(columns), indent=2) + "\n").encode("utf-8")
+    uploaded, skipped = files_to_upload(folder)
+    if skipped:
+        logger.info("not uploaded (not on the allow-list): %s", ", ".join(skipped))
     if not get_token():
         raise HubError(f"no Hugging Face token found, so {repo_id} cannot be written. Set HF_TOKEN or run "
                        "`hf auth login`, then push again.")
-    api = HfApi()
+    operations = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p)) for p in uploaded]
+    operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in generated.items()]
     message = commit_message or f"Upload lm-forget run {folder.name}"
-    _call(lambda: api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model"),
-          f"create repo {repo_id}")
-    if revision:
-        _call(lambda: api.create_branch(repo_id, branch=revision, exist_ok=True), f"create branch {revision}")
-    info = _call(
-        lambda: api.upload_folder(
-            repo_id=repo_id,
-            folder_path=str(folder),
-            revision=revision,
-            commit_message=message,
-            ignore_patterns=IGNORE_PATTERNS,
-        ),
-        f"upload {folder} to {repo_id}",
-    )
+    with hub_deadline(seconds) as requests:
+        api = HfApi()
+        hub_call(lambda: api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model"),
+              f"create repo {repo_id}", seconds, requests)
+        if revision:
+            hub_call(lambda: api.create_branch(repo_id, branch=revision, exist_ok=True), f"create branch {revision}",
+                  seconds, requests)
+        info = hub_call(
+            lambda: api.create_commit(repo_id=repo_id, operations=operations, commit_message=message,
+                                      revision=revision),
+            f"commit {len(operations)} files of {folder} to {repo_id}", seconds, requests,
+        )
+    for name, data in generated.items():  # the folder now shows what the Hub holds
+        _write_atomic(folder / name, data)
     url = str(getattr(info, "commit_url", info))
     logger.info("pushed %s to %s", folder, url)
     return url
@@ -86,8 +115,19 @@ def _as_results(columns: Mapping[str, Mapping[str, float]]) -> dict[str, dict[st
             for column, accs in columns.items()}
 
 
-def _call(fn: Any, what: str) -> Any:
-    """Run a Hub call; retry transient failures (5xx, network); turn the rest into a HubError."""
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def hub_call(fn: Any, what: str, seconds: float, requests: RequestLog | None = None) -> Any:
+    """Run a Hub call; retry transient failures (5xx, network); turn the rest into a HubError.
+
+    A timeout is not retried by us (the client already retried it). When a commit request had gone out
+    before the timeout it may have landed (the Hub can apply it after the answer was lost): the message
+    says which.
+    """
     from huggingface_hub.errors import HfHubHTTPError
 
     for attempt in range(1, RETRIES + 1):
@@ -103,8 +143,16 @@ def _call(fn: Any, what: str) -> Any:
             if status is None or status < 500 or attempt == RETRIES:
                 raise HubError(f"cannot {what}: HTTP {status}: {_server_message(exc)}") from None
         except Exception as exc:
+            if isinstance(exc, HubTimeout) or HubTimeout.matches(exc):
+                landed = ("the commit was sent and may have landed: check the repo's history on the Hub before "
+                          "pushing again (pushing again is safe: it adds at most one identical commit)"
+                          if requests is None or requests.sent_commit() else "nothing was committed")
+                raise HubError(
+                    f"cannot {what}: the Hub did not answer within the {seconds:g} s request deadline; {landed}. "
+                    "Raise the deadline with --timeout SECONDS or LM_FORGET_HUB_TIMEOUT."
+                ) from None
             # network failures: OSError, or the Hub client's HTTP library's transport errors
-            if not (isinstance(exc, OSError) or type(exc).__module__.split(".")[0].startswith("httpx")):
+            if not (isinstance(exc, OSError) or type(exc).__module__.split(".")[0].startswith(("httpx", "requests"))):
                 raise
             if attempt == RETRIES:
                 raise HubError(f"cannot {what}: network error ({exc.__class__.__name__})") from None

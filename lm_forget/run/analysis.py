@@ -216,6 +216,15 @@ def run_push(step: Step, ctx: Any) -> dict[str, Any]:
     columns = {"pretrained": "eval_pretrained", "fine-tuned": "eval_finetuned", "self": f"eval_forget/{step.cell}"}
     results = {col: find_results_file(plan.step(name).output) for col, name in columns.items()
                if name in plan.by_name and plan.step(name).is_done()}
-    url = push_folder(folder, repo, private=config.push.private, revision=config.push.revision,
-                      eval_results=results or None, commit_message=f"lm-forget: forget {task} ({n}, {seed})")
-    return {"repo": repo, "url": url}
+    push = config.push
+    url = push_folder(folder, repo, private=push.private, revision=push.revision,
+                      eval_results=results or None, commit_message=f"lm-forget: forget {task} ({n}, {seed})",
+                      base_model_id=push.base_model_id, suite_dataset=push.suite_dataset, timeout=push.timeout)
+    out = {"repo": repo, "url": url}
+    if push.collection:
+        from lm_forget.hub.collection import add_to_collection
+
+        out["collection"] = add_to_collection(
+            push.collection, repo, f"{config.name}: forgot {task} ({n}, {seed}); cell {step.cell}",
+            private=push.private, description=f"lm-forget study {config.name}", timeout=push.timeout)
+    return out

@@ -144,6 +144,9 @@ class EvalSettings:
         limit: evaluate only the first N docs (or a fraction) of each task; None: all.
         device: ``cpu``, ``cuda``, ``cuda:0``...
         model_args: extra lm-eval ``model_args`` (e.g. ``max_length``, ``gpu_memory_utilization``).
+        hf_hub_log_args: lm-eval's ``--hf_hub_log_args`` as a mapping (``hub_results_org``,
+            ``push_results_to_hub``...); the token comes from ``HF_TOKEN``, never from here.
+        wandb_args: lm-eval's ``--wandb_args`` as a mapping (``project``, ``name``...), for ``wandb.init``.
         swap_adapters: evaluate LoRA adapters on one loaded base model instead of reloading it per cell.
         num_fewshot: few-shot examples (the paper: zero-shot).
         forget_scope: what each forgotten model is scored on: ``all`` eval tasks (the cross-task matrix)
@@ -155,6 +158,8 @@ class EvalSettings:
     limit: int | float | None = None
     device: str = "cpu"
     model_args: dict[str, Any] = field(default_factory=dict)
+    hf_hub_log_args: dict[str, Any] = field(default_factory=dict)
+    wandb_args: dict[str, Any] = field(default_factory=dict)
     swap_adapters: bool = True
     num_fewshot: int | None = None
     forget_scope: str = "all"
@@ -187,11 +192,20 @@ class PushSettings:
         repo_prefix: repos are named ``<repo_prefix>-<task>-n<N>-s<seed>`` (e.g. ``me/llama2-7b-forget``).
         private: create private repos.
         revision: branch to push to (None: main).
+        base_model_id: Hub id of the base model when ``model.name_or_path`` is a local folder that does not
+            record one (the Hub needs ``base_model`` to be a Hub id).
+        suite_dataset: Hub dataset of the suite (``lm-forget tasks push``), cited by the cards' model-index.
+        collection: title of a Hub collection grouping the study's adapters (created once; None: none).
+        timeout: network deadline in seconds for each Hub request (None: ``LM_FORGET_HUB_TIMEOUT`` or 60).
     """
 
     repo_prefix: str = ""
     private: bool = True
     revision: str | None = None
+    base_model_id: str | None = None
+    suite_dataset: str | None = None
+    collection: str | None = None
+    timeout: float | None = None
 
 
 @dataclass
@@ -419,14 +433,35 @@ def _check_trainer_args(config: RunConfig) -> None:
         from lm_forget.train.config import ForgetConfig
     except ImportError:  # the trainer is optional for eval-only studies
         return
+    from lm_forget.train.config import refuse_token_settings
+
     known = {f.name for f in fields(ForgetConfig) if f.init}
     for name, args in used:
+        refuse_token_settings(args, f"{name}.args.")
         for key in args:
             if key not in known:
                 close = difflib.get_close_matches(key, sorted(known), n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
                 raise ConfigError(f"{name}.args: unknown trainer setting {key!r}.{hint} Keys here are "
                                   "ForgetConfig / TRL SFTConfig fields (see `lm-forget train --help`).")
+
+
+def _check_hub_log_args(args: dict[str, Any]) -> None:
+    """``eval.hf_hub_log_args`` must be lm-eval ``EvaluationTracker`` arguments, and never carry the token."""
+    if "token" in args:
+        raise ConfigError("eval.hf_hub_log_args.token is not accepted: tokens never go in a config file "
+                          "(config files get copied and shared). Set HF_TOKEN or run `hf auth login` instead.")
+    if not args:
+        return
+    import inspect
+
+    from lm_eval.loggers import EvaluationTracker
+
+    known = set(inspect.signature(EvaluationTracker).parameters) - {"output_path", "token"}
+    for key in args:
+        if key not in known:
+            raise ConfigError(f"eval.hf_hub_log_args: unknown key {key!r}; lm-eval's EvaluationTracker takes "
+                              f"{', '.join(sorted(known))} (output_path is the step folder).")
 
 
 def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig:
@@ -448,6 +483,11 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         if n is not None and n < 1:
             raise ConfigError(f"forget.num_examples: {n} must be a positive number of docs.")
     _check_trainer_args(config)
+    _check_hub_log_args(config.eval.hf_hub_log_args)
+    if "push" in config.stages:  # a card naming a local path would be refused at the end of the study
+        from lm_forget.hub.base_model import require_hub_base_model
+
+        require_hub_base_model(config.model_path, config.push.base_model_id)
     if "push" in config.stages and not config.push.repo_prefix:
         raise ConfigError("push.repo_prefix: needed by stage 'push' (e.g. me/llama2-7b-forget).")
     for d in config.task_dir_paths:

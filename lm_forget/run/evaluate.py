@@ -66,7 +66,7 @@ def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: 
         log_samples=True, metadata=eval_metadata(config), bootstrap_iters=0,
     )
     with atomic_dir(out_dir) as tmp:
-        tracker = EvaluationTracker(output_path=str(tmp))
+        tracker = EvaluationTracker(output_path=str(tmp), **hub_log_args(settings.hf_hub_log_args))
         if settings.backend == "hf" and pool is not None:
             from lm_eval.models.huggingface import HFLM
 
@@ -89,13 +89,41 @@ def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: 
         if results is None:  # non-zero ranks of a distributed evaluation
             return {}
         samples = results.pop("samples")
+        if settings.wandb_args:
+            log_to_wandb(settings.wandb_args, results, samples)
         tracker.save_results_aggregated(results=results, samples=samples)
         for task_name in results["configs"]:
             tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+        if tracker.push_results_to_hub or tracker.push_samples_to_hub:  # as lm_eval's CLI does
+            tracker.recreate_metadata_card()
         # lm-eval logs (and swallows) write failures; a result that did not land must not count as done
         if not list(tmp.rglob("results_*.json")):
             raise DataError(f"lm-eval wrote no results file under {tmp}; see the log above.")
     return summarize(results)
+
+
+def hub_log_args(args: dict[str, Any]) -> dict[str, Any]:
+    """``eval.hf_hub_log_args`` for lm-eval's ``EvaluationTracker``; the token only from ``HF_TOKEN``, as its CLI."""
+    import os
+
+    out = dict(args)
+    if os.environ.get("HF_TOKEN"):
+        out["token"] = os.environ["HF_TOKEN"]
+    return out
+
+
+def log_to_wandb(wandb_args: dict[str, Any], results: dict[str, Any], samples: dict[str, Any]) -> None:
+    """lm-eval's own W&B logging (what ``lm_eval --wandb_args`` does); a logging failure never fails the step."""
+    from lm_eval.loggers import WandbLogger
+
+    try:
+        wandb_logger = WandbLogger(dict(wandb_args))
+        wandb_logger.post_init(results)
+        wandb_logger.log_eval_result()
+        wandb_logger.log_eval_samples(samples)
+        wandb_logger.run.finish()
+    except Exception as exc:  # noqa: BLE001 - as lm_eval's CLI: W&B trouble is logged, the results still land
+        log.warning("logging to W&B failed: %s", exc)
 
 
 def summarize(results: dict[str, Any]) -> dict[str, Any]:

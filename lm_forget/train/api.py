@@ -243,6 +243,7 @@ def _push(config: ForgetConfig, output_dir: Path) -> str:
             str(config.push_to_hub),
             private=bool(config.hub_private_repo),
             revision=config.hub_revision,
+            base_model_id=config.base_model_id,
             commit_message=f"lm-forget {config.stage} on {', '.join(config.tasks)}",
         )
     except HubError as exc:

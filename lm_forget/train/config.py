@@ -18,6 +18,18 @@ from lm_forget.train.labels import LABEL_MODES, STAGE_LABEL_MODES
 
 #: Subfolder of ``output_dir`` that holds Trainer checkpoints (never pushed: they contain pickles).
 CHECKPOINTS_SUBDIR = "checkpoints"
+#: Token-bearing TrainingArguments fields: refused, since the Trainer pickles its arguments (training_args.bin)
+TOKEN_FIELDS = ("hub_token", "push_to_hub_token")
+
+
+def refuse_token_settings(settings: dict[str, Any], where: str = "--") -> None:
+    """Refuse a token passed as a setting, naming the setting but never echoing its value."""
+    for name in TOKEN_FIELDS:
+        if settings.get(name):
+            raise ConfigError(
+                f"{where}{name} is not accepted: a token given as a setting ends up in shell history, "
+                "training_args.bin and logs. Set HF_TOKEN or run `hf auth login` instead (nothing was written)."
+            )
 
 
 @dataclass
@@ -52,6 +64,9 @@ class ForgetConfig(SFTConfig):
         push_to_hub (`str`, *optional*):
             Hub repo id (``me/llama2-7b-forget-boolq``) to push the adapter and its model card to after training.
             Visibility and branch come from ``hub_private_repo`` and ``hub_revision``.
+        base_model_id (`str`, *optional*):
+            Hub id of ``model`` when that is a local folder which does not record one (a Hugging Face cache
+            snapshot or a ``config.json`` ``_name_or_path`` does): the card's ``base_model`` must be a Hub id.
         resume (`bool`, defaults to False):
             Continue an interrupted run from the last checkpoint in ``output_dir/checkpoints``.
         overwrite (`bool`, defaults to False):
@@ -87,6 +102,9 @@ class ForgetConfig(SFTConfig):
     push_to_hub: str | None = field(  # type: ignore[assignment]  # a repo id here, not TrainingArguments' bool
         default=None, metadata={"help": "Hub repo id to push the adapter and model card to after training."}
     )
+    base_model_id: str | None = field(
+        default=None, metadata={"help": "Hub id of --model when it is a local folder (the card's base_model)."}
+    )
     resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in output_dir."})
     overwrite: bool = field(default=False, metadata={"help": "Replace a run already in output_dir."})
 
@@ -119,6 +137,11 @@ class ForgetConfig(SFTConfig):
             raise ConfigError(f"unknown --stage {self.stage!r}; use one of {', '.join(STAGE_LABEL_MODES)}")
         if self.num_examples < 1:
             raise ConfigError(f"--num_examples must be at least 1, got {self.num_examples}")
+        refuse_token_settings(vars(self))
+        if self.base_model_id:
+            from lm_forget.hub.base_model import hub_base_model
+
+            hub_base_model(None, self.base_model_id)  # spelled like a Hub id, or a clear error now
         super().__post_init__()
 
     @property
@@ -139,6 +162,10 @@ class ForgetConfig(SFTConfig):
             raise ConfigError("no tasks: pass --tasks forget_<task> [...] (or `tasks:` in the YAML config)")
         if not self.output_dir:
             raise ConfigError("no output folder: pass --output_dir DIR")
+        if self.push_to_hub:  # a card naming a local path would be refused after training: say so now
+            from lm_forget.hub.base_model import require_hub_base_model
+
+            require_hub_base_model(self.model, self.base_model_id)
 
     def to_sft_config(self) -> SFTConfig:
         """A plain ``SFTConfig`` for the trainer: checkpoints under ``output_dir/checkpoints``, no Trainer push.
@@ -150,6 +177,7 @@ class ForgetConfig(SFTConfig):
         names -= {"gradient_checkpointing", "gradient_checkpointing_kwargs"}
         kwargs: dict[str, Any] = {name: getattr(self, name) for name in names}
         kwargs.update(push_to_hub=False, hub_model_id=None, output_dir=str(self.checkpoint_dir))
+        kwargs.update({name: None for name in TOKEN_FIELDS if name in kwargs})  # never pickled into checkpoints
         kwargs["completion_only_loss"] = True  # our dataset is pre-tokenized with a completion mask
         return SFTConfig(**kwargs)
 

@@ -68,6 +68,7 @@ def _state(config: ForgetConfig, digest: str, rows: Sequence[Mapping[str, Any]])
         "format": "lm-forget/forget_config/v1",
         "status": "training",
         "model": config.model,
+        "base_model_id": config.base_model_id,
         "tasks": list(config.tasks),
         "stage": config.stage,
         "label_mode": config.effective_label_mode,

@@ -1,0 +1,71 @@
+"""The Hub id of a run's base model: the Hub rejects card metadata like ``base_model: /local/path``.
+
+A local folder names its Hub model in one of two ways: it is a Hugging Face cache snapshot
+(``.../models--org--name/snapshots/<sha>``), or its ``config.json`` records ``_name_or_path`` as a Hub id.
+Otherwise the user says it with ``--base-model-id``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from lm_forget.errors import ConfigError
+
+#: ``name`` or ``org/name`` as the Hub spells repo ids (huggingface_hub's validate_repo_id rules)
+REPO_ID_RE = re.compile(r"^(?:[\w\-.]{1,96}/)?[\w\-.]{1,96}$")
+_SNAPSHOT_RE = re.compile(r"^models--(?P<org>[^/]+?)--(?P<name>[^/]+)$")
+
+
+def is_hub_id(value: str | None) -> bool:
+    """True when ``value`` is spelled like a Hub repo id and is not an existing local path."""
+    if not value or value.startswith(("/", ".", "~")) or "--" in value or ".." in value:
+        return False
+    return REPO_ID_RE.fullmatch(value) is not None and not Path(value).expanduser().exists()
+
+
+def local_hub_id(folder: str | Path) -> str | None:
+    """The Hub id a local model folder came from, or None when it does not say."""
+    path = Path(folder).expanduser()
+    parts = path.resolve().parts if path.exists() else path.parts
+    for i, part in enumerate(parts[:-2]):
+        match = _SNAPSHOT_RE.match(part)
+        if match and parts[i + 1] == "snapshots":
+            org = match["org"]
+            return f"{org}/{match['name']}" if org else match["name"]
+    config = path / "config.json"
+    if config.is_file():
+        try:
+            name = json.loads(config.read_text(encoding="utf-8")).get("_name_or_path")
+        except (OSError, ValueError):
+            return None
+        if isinstance(name, str) and is_hub_id(name):
+            return name
+    return None
+
+
+def hub_base_model(model: str | None, override: str | None = None) -> str | None:
+    """The Hub id to publish as ``base_model``: ``override``, ``model`` itself, or what its folder records."""
+    if override:
+        if not is_hub_id(override):
+            raise ConfigError(f"base model id {override!r} (--base-model-id) is not a Hub model id; spell it org/name, "
+                              "e.g. meta-llama/Llama-2-7b-hf")
+        return override
+    if not model:
+        return None
+    if is_hub_id(model):
+        return model
+    return local_hub_id(model)
+
+
+def require_hub_base_model(model: str | None, override: str | None = None) -> str:
+    """Like :func:`hub_base_model`, but a local path with no Hub id is refused (before anything is pushed)."""
+    found = hub_base_model(model, override)
+    if found is None:
+        raise ConfigError(
+            f"the base model is the local folder {model!r}, which names no Hub model (not a Hugging Face cache "
+            "snapshot, no Hub id in its config.json `_name_or_path`). The Hub needs `base_model` to be a Hub id "
+            "so that others can load the adapter: pass --base-model-id ORG/NAME (the model it is a copy of)."
+        )
+    return found
