@@ -250,14 +250,19 @@ def test_accelerate_launch_runs_the_module(tiny_model_dir, tmp_path, mirror_dir)
 
 
 def test_output_folder_is_never_silently_reused(tmp_path):
+    import torch
+    from safetensors.torch import save_file
     from transformers.trainer_utils import get_last_checkpoint
 
     from lm_forget.errors import ConfigError
     from lm_forget.train.api import _resume_point
     from lm_forget.train.cli import parse_config
+    from lm_forget.train.outputs import previous_dir, set_aside_previous
 
     out = tmp_path / "run"
     (out / "checkpoints" / "checkpoint-7").mkdir(parents=True)
+    (out / "checkpoints" / "checkpoint-7" / "trainer_state.json").write_text("{}")  # a complete checkpoint
+    save_file({"w": torch.zeros(2)}, str(out / "checkpoints" / "checkpoint-7" / "adapter_model.safetensors"))
     (out / "forget_config.json").write_text(json.dumps({"status": "done", "labels_hash": "abc"}))
 
     def config(*flags):
@@ -270,7 +275,9 @@ def test_output_folder_is_never_silently_reused(tmp_path):
         _resume_point(config("--resume"), get_last_checkpoint, "other")
     assert _resume_point(config("--resume"), get_last_checkpoint, "abc").endswith("checkpoint-7")
     assert _resume_point(config("--overwrite"), get_last_checkpoint, "xyz") is None
-    assert not (out / "checkpoints").exists()
+    set_aside_previous(out)  # what train() does with --overwrite before writing: the old run moves aside whole
+    assert not out.exists() and (previous_dir(out) / "checkpoints" / "checkpoint-7").is_dir()
+    out.mkdir()
     (out / "forget_config.json").write_text(json.dumps({"status": "done", "labels_hash": "abc"}))
     with pytest.raises(ConfigError, match="a finished run"):
         _resume_point(config(), get_last_checkpoint, "abc")

@@ -35,13 +35,41 @@ def analyze(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, featu
             matrix: Path | None = None, options: AnalysisOptions | None = None) -> Path:
     """Metrics, predictor tests, matrix, probes, figures and report from lm-eval ``--output_path`` folders.
 
-    Returns the report folder ``out`` (``index.md``, ``index.html``, tables, ``figures/``).
+    Returns the report folder ``out`` (``index.md``, ``index.html``, tables, ``figures/``). The report is
+    built in a temporary folder beside ``out`` and renamed into place: an interrupted or failed run leaves
+    the previous report (or nothing), never half of one.
     """
     from lm_forget.analysis.pipeline import run_analysis
+    from lm_forget.run.atomic import atomic_dir, disk_full_error, recover_dir
 
-    return run_analysis(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=Path(forget),
-                        out=Path(out), features=Path(features) if features else None,
-                        matrix=Path(matrix) if matrix else None, options=options)
+    out = Path(out)
+    recover_dir(out)
+    _check_replaceable(out)
+    try:
+        with atomic_dir(out, keep_on_error=False) as tmp:
+            run_analysis(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=Path(forget), out=tmp,
+                         features=Path(features) if features else None, matrix=Path(matrix) if matrix else None,
+                         options=options)
+    except OSError as exc:
+        error = disk_full_error(exc, out, "free space there or pass another --out; the previous report is kept")
+        if error is None:
+            raise
+        raise error from exc
+    return out
+
+
+def _check_replaceable(out: Path) -> None:
+    """The report replaces ``out`` whole: refuse a file or a folder of other things (they would be deleted)."""
+    from lm_forget.errors import ConfigError
+
+    if not out.exists():
+        return
+    if out.is_dir() and (not any(out.iterdir()) or (out / "index.md").is_file()):
+        return
+    raise ConfigError(
+        f"--out {out} exists and is not an lm-forget report folder (no index.md), and the report replaces the "
+        "whole folder; nothing was written. Pass a new or empty folder, or a previous report's folder."
+    )
 
 
 def merge_matrix(shard_dirs: Sequence[str | Path], out: Path) -> Path:

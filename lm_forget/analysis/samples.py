@@ -67,6 +67,51 @@ def _results_files(root: Path) -> list[Path]:
     return files
 
 
+#: model_args keys that say which weights were scored (batch size, dtype, device do not change the model)
+MODEL_IDENTITY_KEYS = ("pretrained", "peft", "lora_local_path", "delta", "revision", "subfolder")
+
+
+def _model_args(results: dict[str, Any]) -> dict[str, str]:
+    args = (results.get("config") or {}).get("model_args") or ""
+    if isinstance(args, str):
+        pairs = dict(part.split("=", 1) for part in args.split(",") if "=" in part)
+    else:
+        pairs = {str(k): str(v) for k, v in dict(args).items()}
+    return {k: pairs[k].strip().rstrip("/") for k in MODEL_IDENTITY_KEYS if pairs.get(k) not in (None, "", "None")}
+
+
+def model_identity(results: dict[str, Any]) -> str:
+    """The weights a results JSON scored, from lm-eval's ``config.model_args`` (string or dict)."""
+    return ",".join(f"{k}={v}" for k, v in _model_args(results).items()) or "(no model_args recorded)"
+
+
+def check_one_model(loaded: dict[Path, dict[str, Any]], root: Path) -> None:
+    """A phase folder holds one base model's results, and each task is scored by one model.
+
+    A later results file would otherwise silently replace another model's records of the same docs. One
+    adapter per task stays allowed: a forget phase scores each task after forgetting that task (the study
+    runner's layout).
+    """
+    def clash(what: str, a: Path, b: Path) -> DataError:
+        return DataError(
+            f"{root} holds lm-eval results of two different models{what}: {a.name} has model_args "
+            f"{model_identity(loaded[a])!r} but {b.name} has {model_identity(loaded[b])!r}. A phase folder must hold "
+            "one model's results: move the other model's results_*.json and samples_*.jsonl to a folder of its own."
+        )
+
+    first_of_base: dict[str, Path] = {}
+    first_of_task: dict[str, Path] = {}
+    for path, results in loaded.items():
+        base = _model_args(results).get("pretrained", "")
+        if first_of_base and base not in first_of_base:
+            raise clash("", next(iter(first_of_base.values())), path)
+        first_of_base.setdefault(base, path)
+        for task in results.get("configs") or {}:
+            other = first_of_task.setdefault(task, path)
+            if model_identity(loaded[other]) != model_identity(results):
+                raise clash(f" for task {task}", other, path)
+
+
 def _timestamp(results_file: Path) -> str:
     return results_file.stem[len("results_"):]
 
@@ -156,11 +201,14 @@ def read_phase(root: Path | str) -> PhaseSamples:
     files = _results_files(root)
     by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
     phase = PhaseSamples(root=root, model="")
+    loaded: dict[Path, dict[str, Any]] = {}
     for results_file in sorted(files, key=_timestamp):
         try:
-            results = json.loads(results_file.read_text(encoding="utf-8"))
+            loaded[results_file] = json.loads(results_file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise DataError(f"{results_file}: not a readable lm-eval results JSON ({exc})") from None
+    check_one_model(loaded, root)
+    for results_file, results in loaded.items():
         phase.model = str(results.get("model_name") or results.get("config", {}).get("model_args", "")) or phase.model
         ts = _timestamp(results_file)
         for task, cfg in sorted((results.get("configs") or {}).items()):

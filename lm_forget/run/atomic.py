@@ -6,7 +6,9 @@ Every file goes to a temporary name beside its target and is moved into place wi
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -14,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -44,18 +48,63 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 @contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a fresh temp folder beside ``target``; on success it replaces ``target`` in one rename.
+def atomic_dir(target: Path, *, keep_on_error: bool = True) -> Iterator[Path]:
+    """Yield a fresh temp folder beside ``target``; on success it replaces ``target`` (see :func:`replace_dir`).
 
     On failure (or a kill) the temp folder is left behind under a ``.tmp-`` name that nothing reads, and
-    is cleared by the next attempt.
+    is cleared by the next attempt (``keep_on_error=False``: deleted at once on an exception).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    recover_dir(target)
     for stale in target.parent.glob(f".tmp-{target.name}-*"):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_umask())
-    yield tmp
+    try:
+        yield tmp
+    except BaseException:
+        if not keep_on_error:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_dir(tmp, target)
+
+
+def _aside(target: Path) -> Path:
+    return target.parent / f".old-{target.name}"
+
+
+def replace_dir(src: Path, target: Path) -> None:
+    """Move folder ``src`` to ``target`` by renames only: ``target`` is always the old folder or the new one.
+
+    The old folder is renamed aside (``.old-<name>``) before the new one moves in and deleted after; a kill
+    between those two renames leaves it there, and :func:`recover_dir` (run by the next attempt) puts it back.
+    """
+    aside = _aside(target)
     if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+        if aside.exists():
+            shutil.rmtree(aside)
+        os.replace(target, aside)
+    os.replace(src, target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def recover_dir(target: Path) -> None:
+    """Undo a :func:`replace_dir` a kill cut between its two renames (the old folder comes back)."""
+    aside = _aside(target)
+    if not aside.exists():
+        return
+    if target.exists():  # the new folder had landed: only the deletion of the old one was cut short
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+    os.replace(aside, target)
+    log.warning("restored %s: an interrupted replacement had moved it aside", target)
+
+
+def disk_full_error(exc: OSError, where: Path | str, fix: str) -> Exception | None:
+    """A readable error for a full disk (or quota) while writing under ``where``; None for other OSErrors."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    from lm_forget.errors import LmForgetError
+
+    target = exc.filename or where
+    return LmForgetError(f"no space left on the device (disk full or quota exceeded) while writing {target}: {fix}")

@@ -48,6 +48,7 @@ def train(
 
     config.validate()
     if config.init_adapter:
+        _check_finished(Path(str(config.init_adapter)))
         _check_same_base(config)
     elif config.stage != "finetune":
         logger.warning("--stage %s without --init_adapter: training from the base model, not a fine-tuned one",
@@ -71,19 +72,27 @@ def train(
         peft_config=peft_config,
         callbacks=list(callbacks) or None,
     )
-    if trainer.is_world_process_zero():
-        outputs.write_run_state(output_dir, config, digest, rows)
-    logger.info("training %s (%s labels) on %d examples from %s", config.stage, config.effective_label_mode,
-                len(rows), ", ".join(config.tasks))
-    train_output = trainer.train(resume_from_checkpoint=resume_from)
-    metrics = dict(train_output.metrics)
-    trainer.save_model(str(output_dir))
-    global_step = int(trainer.state.global_step)
+    try:
+        if trainer.is_world_process_zero():
+            if config.overwrite and resume_from is None:
+                outputs.set_aside_previous(output_dir)  # old and new files never mix, the old run is kept
+            outputs.write_run_state(output_dir, config, digest, rows)
+        logger.info("training %s (%s labels) on %d examples from %s", config.stage, config.effective_label_mode,
+                    len(rows), ", ".join(config.tasks))
+        train_output = trainer.train(resume_from_checkpoint=resume_from)
+        metrics = dict(train_output.metrics)
+        trainer.save_model(str(output_dir))
+        global_step = int(trainer.state.global_step)
 
-    result = TrainResult(output_dir, digest, global_step, metrics, num_examples=len(rows))
-    main_process = trainer.is_world_process_zero()
-    if main_process:
-        outputs.finish_output_dir(output_dir, config, result, rows)
+        result = TrainResult(output_dir, digest, global_step, metrics, num_examples=len(rows))
+        main_process = trainer.is_world_process_zero()
+        if main_process:
+            outputs.finish_output_dir(output_dir, config, result, rows)
+    except OSError as exc:
+        error = _disk_full(exc, config)
+        if error is None:
+            raise
+        raise error from exc
     if hasattr(trainer, "end"):
         trainer.end()  # transformers >= 5.18: finish trackers, free the process group
     if main_process and config.push_to_hub:
@@ -92,40 +101,67 @@ def train(
 
 
 def _resume_point(config: ForgetConfig, get_last_checkpoint: Any, digest: str) -> str | None:
-    """The checkpoint to resume from, after checking the run's labels have not changed.
+    """The newest complete checkpoint to resume from, after checking the run's labels have not changed.
 
     An output folder with checkpoints or a finished run is never silently reused: ``--resume`` continues
-    it, ``--overwrite`` replaces it.
+    it (from its last *complete* checkpoint: ones a kill or a full disk cut short are removed),
+    ``--overwrite`` replaces it (the old run is moved aside first, see ``outputs.set_aside_previous``).
     """
-    import shutil
-
-    from lm_forget.train.outputs import read_run_state
+    from lm_forget.train.checkpoints import last_complete_checkpoint
+    from lm_forget.train.outputs import previous_dir, read_run_state
 
     ckpt_dir = config.checkpoint_dir
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
-    state = read_run_state(Path(str(config.output_dir)))
+    output_dir = Path(str(config.output_dir))
+    state = read_run_state(output_dir)
     finished = bool(state) and state.get("status") == "done"
     if not config.resume:
         # a run that stopped before its first checkpoint has nothing to lose: it simply starts over
         if (last or finished) and not config.overwrite:
             what = f"checkpoints ({Path(last).name})" if last else "a finished run"
+            kept = previous_dir(output_dir)
+            note = f" (the finished run it was replacing is kept in {kept})" if kept.exists() and not finished else ""
             raise ConfigError(
-                f"{config.output_dir} already holds {what}; pass --resume to continue it, --overwrite to replace "
-                "it, or choose another --output_dir"
+                f"{config.output_dir} already holds {what}{note}; pass --resume to continue it, --overwrite to "
+                "replace it, or choose another --output_dir"
             )
-        if ckpt_dir.is_dir():
-            shutil.rmtree(ckpt_dir, ignore_errors=True)  # --overwrite: never mix checkpoints of two runs
         return None
-    if not last:
-        logger.warning("--resume: no checkpoint in %s yet, starting from the beginning", ckpt_dir)
-        return None
-    if state and state.get("labels_hash") not in (None, digest):
+    if last and state and state.get("labels_hash") not in (None, digest):
         raise ConfigError(
             f"--resume: the labels differ from the interrupted run in {config.output_dir} "
             "(different tasks, seed, stage or data); resume with the same settings or use a new --output_dir"
         )
+    last = last_complete_checkpoint(ckpt_dir, get_last_checkpoint)
+    if not last:
+        logger.warning("--resume: no complete checkpoint in %s yet, starting from the beginning", ckpt_dir)
+        return None
     logger.info("resuming from %s", last)
     return last
+
+
+def _disk_full(exc: OSError, config: ForgetConfig) -> Exception | None:
+    """The 'disk full' error of a run, saying what is kept and how to continue (None: another OSError)."""
+    from lm_forget.run.atomic import disk_full_error
+    from lm_forget.train.checkpoints import newest_complete
+
+    last = newest_complete(config.checkpoint_dir)
+    kept = f"the last complete checkpoint, {last.name}, is kept" if last else "no checkpoint was complete yet"
+    return disk_full_error(exc, config.output_dir or "", (
+        f"{kept}. Free space on that disk (or move {config.output_dir} to a disk with room), then rerun the same "
+        "command with --resume to continue; the checkpoint the full disk cut short is discarded."
+    ))
+
+
+def _check_finished(init: Path) -> None:
+    """Refuse to continue from a run that was interrupted (its forget_config.json is not ``done``)."""
+    from lm_forget.train.outputs import read_run_state
+
+    state = read_run_state(init) if init.is_dir() else None
+    if state and state.get("status") != "done":
+        raise ConfigError(
+            f"--init_adapter {init} is an unfinished run (status {state.get('status')!r}: it was interrupted); "
+            f"finish it first by rerunning its command with --resume (--output_dir {init})"
+        )
 
 
 def _load_tokenizer(config: ForgetConfig) -> Any:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RUN_STATE_FILE = "forget_config.json"
+CHECKPOINTS = "checkpoints"  #: lm_forget.train.config.CHECKPOINTS_SUBDIR (not imported: that module imports trl)
 LABELS_FILE = "labels.jsonl"
 #: Written by Trainer.save_model (a pickle of the arguments); never left where it could be pushed.
 PICKLE_FILES = ("training_args.bin",)
@@ -116,11 +117,66 @@ def finish_output_dir(output_dir: Path, config: ForgetConfig, result: TrainResul
             "dropout": peft_cfg.get("lora_dropout"),
             "target_modules": sorted(peft_cfg.get("target_modules") or []),
         }
-    state.update(status="done", global_step=result.global_step, metrics=_jsonable(result.metrics))
+    # "done" is written last: a kill while the card is written leaves a run that --resume finishes
+    state.update(status="saving", global_step=result.global_step, metrics=_jsonable(result.metrics))
     _write_json(output_dir / RUN_STATE_FILE, state)
     _write_labels(output_dir / LABELS_FILE, rows)
     render_card(output_dir).save(output_dir / "README.md")
+    _write_json(output_dir / RUN_STATE_FILE, {**state, "status": "done"})
+    discard_previous(output_dir)
     logger.info("wrote %s", output_dir)
+
+
+def previous_dir(output_dir: Path) -> Path:
+    """Where ``--overwrite`` keeps the run it replaces until the new one is done."""
+    return output_dir.parent / f".{output_dir.name}.previous"
+
+
+def is_run_folder(output_dir: Path) -> bool:
+    """True when ``output_dir`` holds an lm-forget run (finished or not)."""
+    return (output_dir / RUN_STATE_FILE).is_file() or (output_dir / CHECKPOINTS).is_dir()
+
+
+def set_aside_previous(output_dir: Path) -> Path | None:
+    """``--overwrite``: move the run in ``output_dir`` aside (one rename) so old and new files never mix.
+
+    A finished run stays in :func:`previous_dir` until the new run is done (then it is deleted); a kill in
+    between leaves the old run there and ``output_dir`` marked unfinished. What an earlier interrupted
+    overwrite left in ``output_dir`` is unfinished work and is dropped; the finished run it replaced is kept.
+    """
+    import shutil
+
+    if not is_run_folder(output_dir):
+        return None
+    previous = previous_dir(output_dir)
+    state = read_run_state(output_dir) or {}
+    if previous.exists() and state.get("status") != "done":
+        logger.warning("--overwrite: dropping the unfinished run in %s (the run it replaced stays in %s)",
+                       output_dir, previous)
+        shutil.rmtree(output_dir)
+        return previous
+    if previous.exists():
+        shutil.rmtree(previous)
+    output_dir.rename(previous)
+    logger.info("--overwrite: moved the previous run to %s; it is deleted when this run is done", previous)
+    return previous
+
+
+def discard_previous(output_dir: Path) -> None:
+    """Delete the run ``--overwrite`` set aside (called once the new run is done)."""
+    import shutil
+
+    previous = previous_dir(output_dir)
+    if previous.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def is_done(output_dir: Path) -> bool:
+    """True when ``output_dir`` holds a finished run (its forget_config.json says ``done``)."""
+    try:
+        return (read_run_state(output_dir) or {}).get("status") == "done"
+    except (OSError, ValueError):
+        return False
 
 
 def _write_labels(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
