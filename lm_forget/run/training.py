@@ -20,14 +20,10 @@ def _checkpoints(output_dir: Path) -> list[Path]:
 
 
 def is_complete_checkpoint(path: Path) -> bool:
-    """True when the Trainer finished writing ``path``: ``trainer_state.json``, its last file, parses."""
-    import json
+    """True when the Trainer finished writing ``path`` (the trainer's own completeness check)."""
+    from lm_forget.train.checkpoints import incomplete_reason
 
-    try:
-        json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return True
+    return incomplete_reason(path) is None
 
 
 def last_checkpoint(output_dir: Path) -> Path | None:
