@@ -32,8 +32,11 @@ def extract_features(model: str, *, peft: str | None, tasks: list[str], layer: i
 
 
 def analyze(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, features: Path | None = None,
-            matrix: Path | None = None, options: AnalysisOptions | None = None) -> Path:
+            matrix: Path | None = None, control: Path | None = None, options: AnalysisOptions | None = None) -> Path:
     """Metrics, predictor tests, matrix, probes, figures and report from lm-eval ``--output_path`` folders.
+
+    ``control``: lm-eval folder of a control forget cell (no targeted forgetting, e.g. continued training on
+    gold labels) on the same docs: the baseline of the example-level associations.
 
     Returns the report folder ``out`` (``index.md``, ``index.html``, tables, ``figures/``).
     """
@@ -41,7 +44,8 @@ def analyze(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, featu
 
     return run_analysis(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=Path(forget),
                         out=Path(out), features=Path(features) if features else None,
-                        matrix=Path(matrix) if matrix else None, options=options)
+                        matrix=Path(matrix) if matrix else None, control=Path(control) if control else None,
+                        options=options)
 
 
 def merge_matrix(shard_dirs: Sequence[str | Path], out: Path) -> Path:
