@@ -11,9 +11,11 @@ import pandas as pd
 from lm_forget.analysis.api import analyze
 from lm_forget.analysis.control import NO_BASELINE
 from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.pipeline import render
 from lm_forget.analysis.results import compute_results
 from lm_forget.analysis.simulate import PlantedTask, correlated_tasks, simulate_noise, simulate_phases, write_study
 from lm_forget.analysis.verdicts import verdict
+from lm_forget.cli import main as cli_main
 
 FAST = AnalysisOptions(n_bootstrap=500, n_permutations=500, n_power=200, predictors=("confidence",),
                        formats=("png",))
@@ -97,3 +99,29 @@ def test_pure_noise_forgetting_is_no_stronger_than_its_control(tmp_path):
     ex = res.control_excess[res.control_excess["predictor"] == "confidence_finetuned"]
     assert len(ex) == 4 and ((ex["excess_lo"] <= 0) & (ex["excess_hi"] >= 0)).sum() >= 3
     assert (res.control_deciles["flip_control"].iloc[0] > 2 * res.control_deciles["flip_control"].iloc[-1])
+    out = tmp_path / "report"
+    assert cli_main(["analyze", "--pretrained", str(folders["pretrained"]), "--finetuned", str(folders["finetuned"]),
+                     "--forget", str(folders["forget"]), "--control", str(control), "--out", str(out),
+                     "--n-bootstrap", "200", "--n-permutations", "200", "--n-power", "100", "--formats", "png",
+                     "--predictors", "confidence"]) == 0
+    md = (out / "index.md").read_text()
+    assert "against the control cell" in md and NO_BASELINE not in md
+    assert (out / "control_flip_by_decile.csv").is_file() and (out / "control_excess.json").is_file()
+
+
+def test_several_forget_seeds_pool_into_one_headline_test(tmp_path):
+    tasks = correlated_tasks(12, rho=0.95, seed=5, n_docs=200)
+    folders = write_study(tmp_path / "seeds", simulate_phases(tasks, seed=5, forget_seeds=(1, 2)))
+    forgets = [folders.pop("forget"), folders.pop("forget_s1"), folders.pop("forget_s2")]
+    res = compute_results(**folders, forget=forgets, options=FAST)
+    head = res.tests[(res.tests["role"] == "primary") & (res.tests["predictor"] == "confidence_finetuned")].iloc[0]
+    assert head["outcome"] == "forget_ratio (mean of 3 seeds)" and head["ci_method"].startswith("hierarchical")
+    assert head["ci_low"] <= head["statistic"] <= head["ci_high"] and verdict(head, FAST) == "significant"
+    seeds = res.tests[res.tests["role"].str.startswith("sensitivity (seed")]
+    assert len(seeds) == 3 * 2 and seeds["p_holm"].isna().all()  # 3 seeds x 2 task-level confidence predictors
+    assert sorted(res.metrics_all["seed"].unique()) == sorted(map(str, forgets))
+    mean = np.mean([res.metrics_all.loc[(res.metrics_all["seed"] == str(f)) & (res.metrics_all["task"] == "forget_p00"),
+                                        "forget_ratio"].iloc[0] for f in forgets])
+    assert res.outcome["forget_p00"] == mean
+    md = (render(res, tmp_path / "report") / "index.md").read_text()
+    assert "confidence_finetuned vs forget_ratio (mean of 3 seeds) (n=12 tasks)" in md and "hierarchical" in md

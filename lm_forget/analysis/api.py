@@ -31,18 +31,21 @@ def extract_features(model: str, *, peft: str | None, tasks: list[str], layer: i
     return Path(out)
 
 
-def analyze(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, features: Path | None = None,
-            matrix: Path | None = None, control: Path | None = None, options: AnalysisOptions | None = None) -> Path:
+def analyze(*, pretrained: Path, finetuned: Path, forget: Path | Sequence[Path], out: Path,
+            features: Path | None = None, matrix: Path | None = None, control: Path | None = None,
+            options: AnalysisOptions | None = None) -> Path:
     """Metrics, predictor tests, matrix, probes, figures and report from lm-eval ``--output_path`` folders.
 
     ``control``: lm-eval folder of a control forget cell (no targeted forgetting, e.g. continued training on
     gold labels) on the same docs: the baseline of the example-level associations.
+    ``forget``: one folder, or a list (one per forget seed): the headline tests then pool the seeds.
 
     Returns the report folder ``out`` (``index.md``, ``index.html``, tables, ``figures/``).
     """
     from lm_forget.analysis.pipeline import run_analysis
 
-    return run_analysis(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=Path(forget),
+    forget = Path(forget) if isinstance(forget, str | Path) else [Path(f) for f in forget]
+    return run_analysis(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=forget,
                         out=Path(out), features=Path(features) if features else None,
                         matrix=Path(matrix) if matrix else None, control=Path(control) if control else None,
                         options=options)

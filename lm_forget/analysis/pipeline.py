@@ -64,7 +64,9 @@ def interval_table(metrics):
 
     names = ["acc_pretrained", "acc_finetuned", "acc_forget", "forget_gap", "forget_drop", "forget_ratio",
              "forget_ratio_flipped"]
-    rows = [{"task": r["task"], "split": r["split"], "n": r["n"]} | {k: cell(r, k) for k in names}
+    seed = ["seed"] if "seed" in metrics else []
+    rows = [{"task": r["task"], "split": r["split"], "n": r["n"]} | {k: r[k] for k in seed}
+            | {k: cell(r, k) for k in names}
             | {"behaviour": r["behaviour"] + (f" ({r['behaviour_candidates']})" if r["behaviour"] == "inconclusive"
                                               else ""), "at_chance": r["at_chance"], "ratio_note": r["ratio_note"]}
             for _, r in metrics.iterrows()]
@@ -122,8 +124,8 @@ def _model_accuracy(metrics, role: str, task: str) -> float:
     return float(row[col].iloc[0]) if col in row and len(row) else math.nan
 
 
-def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, features: Path | None = None,
-                 matrix: Path | None = None, control: Path | None = None,
+def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path | list[Path], out: Path,
+                 features: Path | None = None, matrix: Path | None = None, control: Path | None = None,
                  options: AnalysisOptions | None = None) -> Path:
     """Run the whole analysis and write the report folder; returns ``out``."""
     res = compute_results(pretrained=pretrained, finetuned=finetuned, forget=forget, features=features,
@@ -172,20 +174,22 @@ def render(res: AnalysisResults, out: Path, *, features: Path | None = None, mat
                 f"(one per hypothesis); power = power to detect rho = {opts.power_rho}; equivalence bound "
                 f"|rho| = {opts.equivalence_rho}.")
     if len(tests):
-        report.table(tests[["predictor", "method", "role", "n", "statistic", "ci_low", "ci_high", "p", "min_p",
-                            "p_holm", "p_bh", "power", "equivalence", "note"]])
-        outcome = dict(zip(metrics["task"], metrics[opts.outcome], strict=True))
+        report.table(tests[["predictor", "method", "role", "n", "statistic", "ci_low", "ci_high", "ci_method", "p",
+                            "min_p", "p_holm", "p_bh", "power", "equivalence", "note"]])
+        outcome = res.outcome
+        pooled = res.n_seeds > 1  # error bars: the per-task doc-bootstrap CI (one seed only)
         for pv in (v for v in values if v.level == "task"):
-            g = tests[tests["predictor"] == pv.name].set_index("method")
+            g = tests[(tests["predictor"] == pv.name) & tests["role"].isin(["primary", "sensitivity"])]
+            g = g.set_index("method")
             ann = "; ".join(f"{sym} = {fmt(g.loc[m, 'statistic'], 2)} (p = {fmt(g.loc[m, 'p'], 2)})"
                             for m, sym in (("pearson", "r"), ("spearman", "ρ")) if m in g.index)
             ann = ann.replace("— (p = —)", "not tested") or "not tested"
             tasks = list(outcome)
-            lo = dict(zip(metrics["task"], metrics.get(f"{opts.outcome}_lo", metrics[opts.outcome]), strict=True))
-            hi = dict(zip(metrics["task"], metrics.get(f"{opts.outcome}_hi", metrics[opts.outcome]), strict=True))
+            lo = dict(zip(metrics["task"], metrics[f"{opts.outcome}_lo"], strict=True))
+            hi = dict(zip(metrics["task"], metrics[f"{opts.outcome}_hi"], strict=True))
             paths = plots.predictor_scatter([pv.values.get(t, math.nan) for t in tasks],
                                             [outcome[t] for t in tasks], tasks, xlabel=pv.name,
-                                            yerr=([lo[t] for t in tasks], [hi[t] for t in tasks]),
+                                            yerr=None if pooled else ([lo[t] for t in tasks], [hi[t] for t in tasks]),
                                             ylabel=OUTCOME_LABELS[opts.outcome], annotation=ann,
                                             stem=figdir / f"scatter_{pv.name}", formats=opts.formats)
             report.figure(paths[0], f"{OUTCOME_LABELS[opts.outcome]} vs {pv.name}: {pv.description}")

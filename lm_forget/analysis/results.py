@@ -38,6 +38,8 @@ class AnalysisResults:
     control: Path | None = None
     control_deciles: Any = None
     control_excess: Any = None
+    outcome: dict[str, float] = field(default_factory=dict)  # the headline outcome per task (seed mean if pooled)
+    n_seeds: int = 1
 
 
 def example_level_tests(values, joined, opts: AnalysisOptions):
@@ -82,21 +84,65 @@ def _control(results: AnalysisResults, control: Path) -> None:
                                         for pv in results.values if pv.level == "example"], ignore_index=True)
 
 
-def compute_results(*, pretrained: Path, finetuned: Path, forget: Path, features: Path | None = None,
+def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path]) -> None:
+    """Several forget seeds: headline tests on seed-averaged outcomes with a hierarchical bootstrap CI;
+    per-seed primary tests as sensitivity rows; metrics of every seed in ``metrics_all`` (column ``seed``)."""
+    import numpy as np
+    import pandas as pd
+
+    from lm_forget.analysis.pooled import hierarchical_spearman_ci, pooled_outcomes
+    from lm_forget.analysis.samples import read_phase
+    from lm_forget.analysis.verdicts import PRIMARY, equivalence
+
+    opts, phases = results.options, results.phases
+    per_seed, draws, alls = [results.metrics], [first_draws], [results.metrics_all.assign(seed=str(forgets[0]))]
+    for folder in forgets[1:]:
+        joined = join_phases(phases | {"forget": read_phase(folder)})
+        m_all, d = task_metrics(joined, opts, keep_draws=True)
+        alls.append(m_all.assign(seed=str(folder)))
+        per_seed.append(m_all[m_all["split"] == opts.split].reset_index(drop=True))
+        draws.append(d)
+    mean, cube = pooled_outcomes(per_seed, draws, opts)
+    name = f"{opts.outcome} (mean of {len(forgets)} seeds)"
+    tests = task_level_tests(results.values, mean, opts, outcome_name=name)
+    tasks = list(mean)
+    for i, row in tests.iterrows():
+        if row["role"] != "primary" or not np.isfinite(row["statistic"]):
+            continue
+        pv = next(v for v in results.values if v.name == row["predictor"] and v.level == "task")
+        x = np.array([pv.values.get(t, np.nan) for t in tasks], dtype=float)
+        keep = np.isfinite(x)
+        lo, hi = hierarchical_spearman_ci(x[keep], cube[keep], opts)
+        tests.loc[i, ["ci_low", "ci_high", "ci_method"]] = [lo, hi, "hierarchical (tasks, seeds, docs)"]
+        tests.loc[i, "equivalence"] = equivalence(tests.loc[i], opts)
+    sens = []
+    for folder, m in zip(forgets, per_seed, strict=True):
+        t = task_level_tests(results.values, dict(zip(m["task"], m[opts.outcome], strict=True)), opts)
+        t = t[t["method"] == PRIMARY].assign(role=f"sensitivity (seed {folder.name})", p_holm=np.nan,
+                                             p_bh=np.nan, equivalence="")
+        sens.append(t)
+    results.tests = pd.concat([tests, *sens], ignore_index=True)
+    results.metrics_all = pd.concat(alls, ignore_index=True)
+    results.outcome, results.n_seeds = mean, len(forgets)
+
+
+def compute_results(*, pretrained: Path, finetuned: Path, forget: Path | list[Path], features: Path | None = None,
                     matrix: Path | None = None, control: Path | None = None,
                     options: AnalysisOptions | None = None) -> AnalysisResults:
-    """Read the phases and compute every table of the report."""
+    """Read the phases and compute every table of the report. ``forget``: one folder, or one per forget seed
+    (the headline tests then pool the seeds; the example level uses the first)."""
     from lm_forget.analysis.features import read_feature_sets
     from lm_forget.analysis.samples import read_phase
 
     opts = options or AnalysisOptions()
-    folders = {"pretrained": pretrained, "finetuned": finetuned, "forget": forget}
+    forgets = [Path(f) for f in forget] if isinstance(forget, list | tuple) else [forget]
+    folders = {"pretrained": pretrained, "finetuned": finetuned, "forget": forgets[0]}
     for name, folder in folders.items():
         if folder is None:
             raise DataError(f"missing phase {name}: pass --{name} DIR (an lm_eval --log_samples output folder)")
     phases = {name: read_phase(folder) for name, folder in folders.items()}
     joined = join_phases(phases)
-    metrics_all = task_metrics(joined, opts)
+    metrics_all, first_draws = task_metrics(joined, opts, keep_draws=True)
     metrics = metrics_all[metrics_all["split"] == opts.split].reset_index(drop=True)
     if metrics.empty:
         raise DataError(f"no docs of split {opts.split!r} in the samples (splits present: "
@@ -112,7 +158,10 @@ def compute_results(*, pretrained: Path, finetuned: Path, forget: Path, features
     outcome = dict(zip(metrics["task"], metrics[opts.outcome], strict=True))
     results = AnalysisResults(options=opts, phases=phases, joined=joined, metrics_all=metrics_all, metrics=metrics,
                               values=values, tests=task_level_tests(values, outcome, opts),
-                              example_tests=example_level_tests(values, joined, opts), feature_sets=feature_sets)
+                              example_tests=example_level_tests(values, joined, opts), feature_sets=feature_sets,
+                              outcome=outcome)
+    if len(forgets) > 1:
+        _pooled(results, first_draws, forgets)
     if matrix:
         _matrix(results, matrix)
     if control:

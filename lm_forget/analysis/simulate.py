@@ -73,8 +73,10 @@ def _p_gold(correct: np.ndarray, conf: float, rng: np.random.Generator) -> np.nd
     return np.where(correct, right, 1 - right)
 
 
-def simulate_phases(tasks: list[PlantedTask], *, seed: object, pairing: float = 0.7) -> dict[str, dict]:
-    """Per-phase docs of a copula study (see the module docstring)."""
+def simulate_phases(tasks: list[PlantedTask], *, seed: object, pairing: float = 0.7,
+                    forget_seeds: tuple[int, ...] = ()) -> dict[str, dict]:
+    """Per-phase docs of a copula study (see the module docstring); ``forget_seeds`` adds phases
+    ``forget_s<k>``: further forget passes of the same expected accuracy on the same docs."""
     from scipy.stats import norm
 
     phases: dict[str, dict] = {"pretrained": {}, "finetuned": {}, "forget": {}}
@@ -91,6 +93,13 @@ def simulate_phases(tasks: list[PlantedTask], *, seed: object, pairing: float = 
             conf = t.confidence if phase == "finetuned" else 0.6
             p = _p_gold(correct, conf, rng)
             phases[phase][t.name] = list(zip(ids, labels.tolist(), p.tolist(), correct.tolist(), strict=True))
+        for k in forget_seeds:
+            extra = stable_rng("planted-forget", seed, t.name, k)
+            z = math.sqrt(pairing) * shared + math.sqrt(1 - pairing) * extra.standard_normal(n)
+            correct = norm.cdf(z) < t.acc_forget
+            p = _p_gold(correct, 0.6, extra)
+            phases.setdefault(f"forget_s{k}", {})[t.name] = list(zip(ids, labels.tolist(), p.tolist(),
+                                                                       correct.tolist(), strict=True))
     return phases
 
 

@@ -60,12 +60,13 @@ def task_level_tests(values, outcome: dict[str, float], opts: AnalysisOptions, *
         if n >= opts.min_n_test:
             table.loc[primary & (table["n"] == n), "power"] = stats.spearman_power(
                 int(n), opts.power_rho, opts.alpha, settings)
-    table["equivalence"] = [_equivalence(r, opts) if r["role"] == "primary" else ""
+    table["equivalence"] = [equivalence(r, opts) if r["role"] == "primary" else ""
                             for _, r in table.iterrows()]
     return table
 
 
-def _equivalence(row, opts: AnalysisOptions) -> str:
+def equivalence(row, opts: AnalysisOptions) -> str:
+    """The equivalence statement of a primary row's CI against ``equivalence_rho``."""
     eq = opts.equivalence_rho
     lo, hi = row["ci_low"], row["ci_high"]
     if not (math.isfinite(lo) and math.isfinite(hi)):
