@@ -98,6 +98,8 @@ def excess_association(scope, predictor, opts: AnalysisOptions, *, name: str):
 def control_lines(excess, opts: AnalysisOptions) -> list[str]:
     """Summary sentences: in how many tasks the association exceeds the control's."""
     lines = []
+    if excess.empty:
+        return ["Control cell given, but no example-level predictor to compare against it."]
     for name, g in excess.groupby("predictor", sort=True):
         ok = g[np.isfinite(g["excess_lo"]) & np.isfinite(g["excess_hi"])]
         beyond = ok[(ok["excess_lo"] > 0) | (ok["excess_hi"] < 0)]

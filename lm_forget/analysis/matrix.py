@@ -142,11 +142,15 @@ def upgma_order(matrix) -> tuple[list[str], list[str], object, object]:
 
     Missing cells are filled with their column mean (rows) / row mean (columns) for clustering only.
     """
+    import warnings
+
     from scipy.cluster.hierarchy import leaves_list, linkage
 
     values = matrix.to_numpy(dtype=float)
-    rows = np.where(np.isnan(values), np.nanmean(values, axis=0, keepdims=True), values)
-    cols = np.where(np.isnan(values), np.nanmean(values, axis=1, keepdims=True), values).T
+    with warnings.catch_warnings():  # an all-NaN (undefined) column has no mean: nan_to_num below makes it 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rows = np.where(np.isnan(values), np.nanmean(values, axis=0, keepdims=True), values)
+        cols = np.where(np.isnan(values), np.nanmean(values, axis=1, keepdims=True), values).T
     rows, cols = np.nan_to_num(rows), np.nan_to_num(cols)
     row_link = linkage(rows, method="average", metric="euclidean") if len(rows) > 1 else None
     col_link = linkage(cols, method="average", metric="euclidean") if len(cols) > 1 else None

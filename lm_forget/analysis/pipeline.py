@@ -41,7 +41,8 @@ CHOICES = [
     "A non-significant rho is called 'no association' only when its CI excludes |rho| >= equivalence_rho; else "
     "'inconclusive', with the simulated power of the primary test to detect rho = power_rho at that n.",
     "Example level: among docs the fine-tuned model gets right, 'forgotten' = wrong after forgetting; "
-    "point-biserial r (bootstrap CI) and AUC (Mann-Whitney U); with --control, AUC minus the control cell's "
+    "AUC (Mann-Whitney U; primary, corrected over predictor x task) and point-biserial r (bootstrap CI; "
+    "sensitivity); with --control, AUC minus the control cell's "
     "AUC (paired bootstrap over docs); without, the association has no baseline.",
     "Cross-task matrix: UPGMA = scipy average linkage on Euclidean distances; variance shares from an additive "
     "two-way sum-of-squares decomposition over the largest complete sub-matrix (emptiest row/column dropped "
@@ -198,7 +199,7 @@ def render(res: AnalysisResults, out: Path, *, features: Path | None = None, mat
         report.para("Docs the fine-tuned model answers correctly; forgotten = wrong after forgetting. "
                     "AUC > 0.5: forgotten docs have higher values of the predictor. "
                     + ("Compared against the control cell below." if res.control else NO_BASELINE))
-        report.table(example_tests[["predictor", "task", "method", "n_forgotten", "n_kept", "statistic",
+        report.table(example_tests[["predictor", "task", "method", "role", "n_forgotten", "n_kept", "statistic",
                                     "ci_low", "ci_high", "p", "p_holm", "p_bh", "note"]])
 
     if feature_sets:

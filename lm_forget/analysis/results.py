@@ -43,7 +43,10 @@ class AnalysisResults:
 
 
 def example_level_tests(values, joined, opts: AnalysisOptions):
-    """Within each task: forgotten (of the docs the fine-tuned model got right) vs per-doc predictors."""
+    """Within each task: forgotten (of the docs the fine-tuned model got right) vs per-doc predictors.
+
+    One hypothesis per (predictor, task); its primary test is the AUC (Mann-Whitney U), the point-biserial r
+    a sensitivity row; Holm / BH run over the primary rows."""
     import pandas as pd
 
     scope = joined[(joined["split"] == opts.split) & joined["correct_finetuned"]]
@@ -56,7 +59,15 @@ def example_level_tests(values, joined, opts: AnalysisOptions):
                                               min_per_group=opts.example_min_forgotten):
                 rows.append({"predictor": pv.name, "task": task} | r)
     table = pd.DataFrame(rows)
-    return stats.correct_family(table) if len(table) else table
+    if table.empty:
+        return table
+    table["role"] = ["primary" if m == "auc" else "sensitivity" for m in table["method"]]
+    primary = table["role"] == "primary"
+    table["p_holm"] = float("nan")
+    table["p_bh"] = float("nan")
+    table.loc[primary, "p_holm"] = stats.holm(table.loc[primary, "p"].to_numpy())
+    table.loc[primary, "p_bh"] = stats.benjamini_hochberg(table.loc[primary, "p"].to_numpy())
+    return table
 
 
 def _matrix(results: AnalysisResults, matrix: Path) -> None:
@@ -80,8 +91,10 @@ def _control(results: AnalysisResults, control: Path) -> None:
     results.control_deciles = flip_by_decile(scope, opts)
     import pandas as pd
 
-    results.control_excess = pd.concat([excess_association(scope, pv.values, opts, name=pv.name)
-                                        for pv in results.values if pv.level == "example"], ignore_index=True)
+    parts = [excess_association(scope, pv.values, opts, name=pv.name) for pv in results.values
+             if pv.level == "example"]
+    results.control_excess = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["predictor", "task", "excess", "excess_lo", "excess_hi"])
 
 
 def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path]) -> None:
