@@ -105,8 +105,10 @@ def summary_lines(tests, opts: AnalysisOptions) -> list[str]:
         if word == "not tested":
             lines.append(f"{name}: not tested ({r['note'] or 'no finite values'}).")
             continue
-        head = (f"{name} vs {r['outcome']} (n={n} tasks): Spearman rho = {fmt(r['statistic'], 2)} "
-                f"[{fmt(r['ci_low'], 2)}, {fmt(r['ci_high'], 2)}], permutation p = {fmt(r['p'], 3)}, "
+        ci = (f"[{fmt(r['ci_low'], 2)}, {fmt(r['ci_high'], 2)}]" if math.isfinite(r["ci_low"])
+              and math.isfinite(r["ci_high"]) else "(no bootstrap CI: the resamples are degenerate at this n)")
+        head = (f"{name} vs {r['outcome']} (n={n} tasks): Spearman rho = {fmt(r['statistic'], 2)} {ci}, "
+                f"permutation p = {fmt(r['p'], 3)}, "
                 f"{opts.correction}-adjusted p = {fmt(r[pcol], 3)}")
         power = f"power to detect rho = {opts.power_rho} at n={n}: {r['power']:.0%}"
         null_claim = _is_null_claim(r["expected"])
