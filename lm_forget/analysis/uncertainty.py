@@ -57,7 +57,3 @@ class Interval:
         lo, hi = percentile_ci(draws, level)
         return cls(float(value), lo, hi)
 
-
-def hierarchical_indices(n_units: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_resamples, n_units) resampled unit indices (tasks or seeds) for a multi-level bootstrap."""
-    return resample_indices(n_units, n_resamples, rng)
