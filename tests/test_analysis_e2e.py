@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -96,7 +97,14 @@ def test_analyze_cli_on_real_lm_eval_output(evals, tiny_model_dir, env, tmp_path
     assert {t["predictor"] for t in tests} >= {"confidence_pretrained", "confidence_finetuned",
                                                 "accuracy_finetuned", "accuracy_pretrained", "variance_finetuned"}
     assert all("skipped" in t["note"] for t in tests)  # n = 2 tasks: no test means anything
-    assert json.loads((out / "matrix_summary.json").read_text())["n_rows"] == 2
+    # a 30-doc random adapter is rarely reliably above chance: ratios may be undefined, and must then say why
+    cells = list(csv.DictReader((out / "matrix_long.csv").open()))
+    assert len(cells) == 4 and all(float(c["forget_drop_lo"]) <= float(c["forget_drop"]) <= float(c["forget_drop_hi"])
+                                   for c in cells)
+    defined = [c for c in cells if c["forget_ratio"] not in ("", "nan")]
+    assert all(c["ratio_note"].startswith("undefined") for c in cells if c not in defined)
+    summary = json.loads((out / "matrix_summary.json").read_text())
+    assert summary["n_rows"] * summary["n_cols"] <= len(defined)
     probes = json.loads((out / "probes.json").read_text())
     assert {p["layer"] for p in probes} == {1, 3} and all("model_acc" in p for p in probes)
 

@@ -31,9 +31,14 @@ def extract_features(model: str, *, peft: str | None, tasks: list[str], layer: i
     return Path(out)
 
 
-def analyze(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, features: Path | None = None,
-            matrix: Path | None = None, options: AnalysisOptions | None = None) -> Path:
+def analyze(*, pretrained: Path, finetuned: Path, forget: Path | Sequence[Path], out: Path,
+            features: Path | None = None, matrix: Path | None = None, control: Path | None = None,
+            options: AnalysisOptions | None = None) -> Path:
     """Metrics, predictor tests, matrix, probes, figures and report from lm-eval ``--output_path`` folders.
+
+    ``control``: lm-eval folder of a control forget cell (no targeted forgetting, e.g. continued training on
+    gold labels) on the same docs: the baseline of the example-level associations.
+    ``forget``: one folder, or a list (one per forget seed): the headline tests then pool the seeds.
 
     Returns the report folder ``out`` (``index.md``, ``index.html``, tables, ``figures/``). The report is
     built in a temporary folder beside ``out`` and renamed into place: an interrupted or failed run leaves
@@ -43,13 +48,14 @@ def analyze(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, featu
     from lm_forget.run.atomic import atomic_dir, disk_full_error, recover_dir
 
     out = Path(out)
+    forget = Path(forget) if isinstance(forget, str | Path) else [Path(f) for f in forget]
     recover_dir(out)
     _check_replaceable(out)
     try:
         with atomic_dir(out, keep_on_error=False) as tmp:
-            run_analysis(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=Path(forget), out=tmp,
+            run_analysis(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=forget, out=tmp,
                          features=Path(features) if features else None, matrix=Path(matrix) if matrix else None,
-                         options=options)
+                         control=Path(control) if control else None, options=options)
     except OSError as exc:
         error = disk_full_error(exc, out, "free space there or pass another --out; the previous report is kept")
         if error is None:

@@ -74,9 +74,13 @@ def analyze_parser() -> argparse.ArgumentParser:
                                             "from lm_eval --log_samples output folders.")
     p.add_argument("--pretrained", required=True, type=Path, help="lm_eval --output_path of the pretrained model")
     p.add_argument("--finetuned", required=True, type=Path, help="... of the fine-tuned model")
-    p.add_argument("--forget", required=True, type=Path, help="... of the model after forgetting")
+    p.add_argument("--forget", required=True, type=Path, nargs="+",
+                   help="... of the model after forgetting (several folders = several forget seeds, pooled)")
     p.add_argument("--features", type=Path, default=None, help="folder of lm-forget features outputs")
     p.add_argument("--matrix", type=Path, default=None, help="cross-task folder: matrix.csv or <trained_task>/ runs")
+    p.add_argument("--control", type=Path, default=None,
+                   help="lm_eval --output_path of a control forget cell (e.g. continued training on gold labels): "
+                        "baseline of the example-level associations")
     p.add_argument("--out", required=True, type=Path, help="report folder")
     defaults = AnalysisOptions()
     docs = _field_help(AnalysisOptions)
@@ -100,7 +104,8 @@ def analyze_main(argv: list[str]) -> int:
     for name in ("formats", "predictors"):
         kw[name] = tuple(x.strip() for x in kw[name].split(",") if x.strip())
     opts = AnalysisOptions(**kw)
-    out = analyze(pretrained=a.pretrained, finetuned=a.finetuned, forget=a.forget, out=a.out,
-                  features=a.features, matrix=a.matrix, options=opts)
+    forget = a.forget[0] if len(a.forget) == 1 else a.forget
+    out = analyze(pretrained=a.pretrained, finetuned=a.finetuned, forget=forget, out=a.out,
+                  features=a.features, matrix=a.matrix, control=a.control, options=opts)
     print(f"report: {out / 'index.md'} (and index.html)")
     return 0

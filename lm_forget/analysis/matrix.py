@@ -78,21 +78,63 @@ def merge_matrix(shard_dirs, out: Path | str, *, split: str = "test") -> Path:
     return path
 
 
-def ratio_matrix(table, finetuned_acc: dict[str, float], *, chance: float = 0.5, min_denominator: float = 0.05):
+def ratio_matrix(table, finetuned_acc: dict[str, float], *, chance: float = 0.5, min_denominator: float = 0.05,
+                 finetuned_n: dict[str, int] | None = None, opts=None):
     """Forget-ratio matrix (rows trained task, columns eval task), filling fine-tuned accuracies from
-    ``finetuned_acc`` where the table has none."""
-    from lm_forget.analysis.metrics import forget_ratio
+    ``finetuned_acc`` where the table has none; the long table gains the absolute drop, both with CIs, and
+    ``ratio_note`` (why a cell's ratio is undefined: the same rule as the per-task ratio)."""
+    from lm_forget.analysis.options import AnalysisOptions
 
+    opts = opts or AnalysisOptions(min_denominator=min_denominator)
     table = table.copy()
     fill = table["eval_task"].map(finetuned_acc)
-    table["acc_finetuned"] = table["acc_finetuned"].where(table["acc_finetuned"].notna(), fill)
+    from_phase = table["acc_finetuned"].isna()
+    table["acc_finetuned"] = table["acc_finetuned"].where(~from_phase, fill)
     if table["acc_finetuned"].isna().any():
         missing = sorted(table.loc[table["acc_finetuned"].isna(), "eval_task"].unique())
         raise DataError(f"matrix: no fine-tuned accuracy for eval task(s) {', '.join(missing)}: "
                         "evaluate the fine-tuned model on them (--finetuned) or add acc_finetuned to matrix.csv")
-    table["forget_ratio"] = [forget_ratio(ft, fg, chance=chance, min_denominator=min_denominator)
-                             for ft, fg in zip(table["acc_finetuned"], table["acc_forget"], strict=True)]
+    n_ft = table["n"].where(~from_phase, table["eval_task"].map(finetuned_n or {}))
+    cells = [cell_intervals(ft, fg, n, nf, chance, opts, seed_tag=(a, b))
+             for a, b, ft, fg, n, nf in zip(table["trained_task"], table["eval_task"], table["acc_finetuned"],
+                                            table["acc_forget"], table["n"], n_ft, strict=True)]
+    for key in cells[0] if cells else ():
+        table[key] = [c[key] for c in cells]
     return table.pivot(index="trained_task", columns="eval_task", values="forget_ratio"), table
+
+
+def cell_intervals(acc_ft: float, acc_fg: float, n, n_ft, chance: float, opts, *, seed_tag=()) -> dict:
+    """Drop and forget ratio of one matrix cell with bootstrap CIs.
+
+    ``matrix.csv`` carries accuracies and n, not docs, so the two accuracies are resampled as independent
+    binomials (a parametric bootstrap): this ignores the positive pairing of the same docs, which makes the
+    interval of the difference wider, never narrower, than the paired one.
+    """
+    from lm_forget.analysis.metrics import accuracy_ci, forget_ratio, ratio_definition
+    from lm_forget.analysis.uncertainty import percentile_ci, stable_rng
+
+    out = {"forget_drop": acc_ft - acc_fg, "forget_drop_lo": math.nan, "forget_drop_hi": math.nan,
+           "forget_ratio": math.nan, "forget_ratio_lo": math.nan, "forget_ratio_hi": math.nan, "ratio_note": ""}
+    known = all(isinstance(v, int | float | np.integer | np.floating) and math.isfinite(v) and v > 0
+                for v in (n, n_ft))
+    if not known:
+        ratio = forget_ratio(acc_ft, acc_fg, chance=chance, min_denominator=opts.min_denominator)
+        note = "" if math.isfinite(ratio) else "undefined: fine-tuned accuracy below chance + min_denominator"
+        return out | {"forget_ratio": ratio, "ratio_note": note or "no n in matrix.csv: no CI"}
+    n, n_ft = int(n), int(n_ft)
+    note = ratio_definition(accuracy_ci(round(acc_ft * n_ft), n_ft, opts.confidence_level)[1], chance, opts)
+    rng = stable_rng(opts.seed, "matrix", *seed_tag)
+    b_ft = rng.binomial(n_ft, acc_ft, opts.n_bootstrap) / n_ft
+    b_fg = rng.binomial(n, acc_fg, opts.n_bootstrap) / n
+    out["forget_drop_lo"], out["forget_drop_hi"] = percentile_ci(b_ft - b_fg, opts.confidence_level)
+    out["ratio_note"] = note
+    if not note:
+        den = b_ft - chance
+        with np.errstate(divide="ignore", invalid="ignore"):
+            draws = np.where(den > 0, (b_ft - b_fg) / np.where(den > 0, den, 1.0), np.nan)
+        out["forget_ratio"] = (acc_ft - acc_fg) / (acc_ft - chance)
+        out["forget_ratio_lo"], out["forget_ratio_hi"] = percentile_ci(draws, opts.confidence_level)
+    return out
 
 
 def upgma_order(matrix) -> tuple[list[str], list[str], object, object]:
@@ -100,11 +142,15 @@ def upgma_order(matrix) -> tuple[list[str], list[str], object, object]:
 
     Missing cells are filled with their column mean (rows) / row mean (columns) for clustering only.
     """
+    import warnings
+
     from scipy.cluster.hierarchy import leaves_list, linkage
 
     values = matrix.to_numpy(dtype=float)
-    rows = np.where(np.isnan(values), np.nanmean(values, axis=0, keepdims=True), values)
-    cols = np.where(np.isnan(values), np.nanmean(values, axis=1, keepdims=True), values).T
+    with warnings.catch_warnings():  # an all-NaN (undefined) column has no mean: nan_to_num below makes it 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rows = np.where(np.isnan(values), np.nanmean(values, axis=0, keepdims=True), values)
+        cols = np.where(np.isnan(values), np.nanmean(values, axis=1, keepdims=True), values).T
     rows, cols = np.nan_to_num(rows), np.nan_to_num(cols)
     row_link = linkage(rows, method="average", metric="euclidean") if len(rows) > 1 else None
     col_link = linkage(cols, method="average", metric="euclidean") if len(cols) > 1 else None
@@ -113,22 +159,78 @@ def upgma_order(matrix) -> tuple[list[str], list[str], object, object]:
     return row_order, col_order, row_link, col_link
 
 
+def complete_submatrix(matrix):
+    """The largest complete sub-matrix found greedily: drop the emptiest row or column (most NaN cells, rows
+    first on ties), repeat until no NaN is left. One unlearnable evaluated task (a NaN column) costs one
+    column, not every row."""
+    m = matrix.copy()
+    while m.size and m.isna().to_numpy().any():
+        row_nan, col_nan = m.isna().sum(axis=1), m.isna().sum(axis=0)
+        # fraction of the line that is missing, so a short side is not always preferred
+        r, c = row_nan.idxmax(), col_nan.idxmax()
+        m = m.drop(index=r) if row_nan[r] / m.shape[1] >= col_nan[c] / m.shape[0] else m.drop(columns=c)
+    return m
+
+
 def variance_shares(matrix) -> dict[str, float]:
-    """How much of the forget-ratio variance the trained task (rows) vs the evaluated task (columns)
-    explains: an additive two-way decomposition (sums of squares) on the complete cells."""
-    m = matrix.dropna(axis=0, how="any").dropna(axis=1, how="any").to_numpy(dtype=float)
-    out = {"n_rows": m.shape[0], "n_cols": m.shape[1] if m.ndim == 2 else 0}
+    """How much of the cell variance the trained task (rows) vs the evaluated task (columns) explains: an
+    additive two-way decomposition (sums of squares) over the largest complete sub-matrix."""
+    sub = complete_submatrix(matrix)
+    m = sub.to_numpy(dtype=float)
+    out = {"n_rows": int(m.shape[0]), "n_cols": int(m.shape[1]) if m.ndim == 2 else 0,
+           "dropped_rows": sorted(map(str, set(matrix.index) - set(sub.index))),
+           "dropped_cols": sorted(map(str, set(matrix.columns) - set(sub.columns)))}
+    nan = {"row_share": math.nan, "col_share": math.nan, "residual_share": math.nan}
     if m.size == 0 or min(m.shape) < 2:
-        return out | {"row_share": math.nan, "col_share": math.nan, "residual_share": math.nan}
+        return out | nan
     grand = m.mean()
     ss_total = float(((m - grand) ** 2).sum())
     ss_rows = float(m.shape[1] * ((m.mean(axis=1) - grand) ** 2).sum())
     ss_cols = float(m.shape[0] * ((m.mean(axis=0) - grand) ** 2).sum())
     if ss_total == 0:
-        return out | {"row_share": math.nan, "col_share": math.nan, "residual_share": math.nan}
+        return out | nan
     diag = [matrix.loc[t, t] for t in matrix.index if t in matrix.columns]
     off = matrix.to_numpy(dtype=float)[[[r != c for c in matrix.columns] for r in matrix.index]]
     return out | {"row_share": ss_rows / ss_total, "col_share": ss_cols / ss_total,
                   "residual_share": 1 - (ss_rows + ss_cols) / ss_total,
                   "diagonal_mean": float(np.nanmean(diag)) if diag else math.nan,
                   "off_diagonal_mean": float(np.nanmean(off)) if off.size else math.nan}
+
+
+def _side(shares: dict) -> str:
+    if not math.isfinite(shares.get("row_share", math.nan)):
+        return ""
+    return "evaluated task" if shares["col_share"] > shares["row_share"] else "forgotten (trained) task"
+
+
+def decompose(long) -> dict:
+    """Variance shares of the forget-ratio and of the absolute-drop matrices, and whether the side that
+    "matters more" depends on the normalisation (an artefact of dividing by acc_ft - chance per column)."""
+    ratio = long.pivot(index="trained_task", columns="eval_task", values="forget_ratio")
+    # the same cells for both, so that only the normalisation differs between the two decompositions
+    drop = long.pivot(index="trained_task", columns="eval_task", values="forget_drop").where(ratio.notna())
+    out = {"forget_ratio": variance_shares(ratio), "forget_drop": variance_shares(drop)}
+    a, b = _side(out["forget_ratio"]), _side(out["forget_drop"])
+    out["normalisation_artefact"] = bool(a and b and a != b)
+    out["side_ratio"], out["side_drop"] = a, b
+    return out
+
+
+def decomposition_lines(dec: dict) -> list[str]:
+    """The summary sentences of :func:`decompose`."""
+    r, d = dec["forget_ratio"], dec["forget_drop"]
+    if not math.isfinite(r.get("row_share", math.nan)):
+        return ["Cross-task matrix too small or incomplete for a variance decomposition "
+                f"(largest complete sub-matrix {r['n_rows']}x{r['n_cols']})."]
+    dropped = r["dropped_rows"] + r["dropped_cols"]
+    where = (f"largest complete sub-matrix {r['n_rows']}x{r['n_cols']}"
+             + (f", without {', '.join(dropped)} (undefined cells)" if dropped else ""))
+    line = (f"Cross-task matrix ({where}): forget ratio: the evaluated task explains {r['col_share']:.0%} of the "
+            f"variance, the forgotten task {r['row_share']:.0%} (residual {r['residual_share']:.0%}); absolute "
+            f"drop acc_ft - acc_forget: {d['col_share']:.0%} / {d['row_share']:.0%} (residual "
+            f"{d['residual_share']:.0%}).")
+    if dec["normalisation_artefact"]:
+        return [line + f" The two disagree: the ratio says the {dec['side_ratio']} matters more, the absolute "
+                       f"drop says the {dec['side_drop']} does -> NORMALISATION ARTEFACT: dividing by "
+                       "acc_ft - chance of the evaluated task moves variance between rows and columns; no verdict."]
+    return [line + f" Both say the {dec['side_ratio']} matters more."]

@@ -1,15 +1,21 @@
-"""Forgetting metrics per task and split: accuracies with Wilson CIs, forget gap, forget ratios, behaviour."""
+"""Forgetting metrics per task and split: accuracies (Wilson CIs), and paired-bootstrap CIs over docs for the
+forget gap, the forget drop, both forget ratios and the behaviour category."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
 
 BEHAVIOURS = {
-    "kept": "forget ~ fine-tuned (acc_ft - acc_forget <= same_margin)",
-    "to_pretrained": "drops to or below pretrained (acc_forget <= acc_pretrained + pretrained_margin)",
-    "partial": "drops but stays above pretrained",
+    "kept": "forget ~ fine-tuned (the drop acc_ft - acc_forget is <= same_margin over its whole CI)",
+    "to_pretrained": "drops to or below pretrained (drop CI above same_margin, acc_forget - acc_pretrained "
+                     "<= pretrained_margin over its whole CI)",
+    "partial": "drops but stays above pretrained (both CIs on the other side of their thresholds)",
+    "inconclusive": "the intervals span two or more categories (listed in behaviour_candidates)",
 }
 
 
@@ -29,19 +35,21 @@ def forget_gap(acc_forget: float, chance: float = 0.5) -> float:
 
 
 def forget_ratio(acc_ft: float, acc_forget: float, *, chance: float = 0.5, min_denominator: float = 0.05) -> float:
-    """Random-label forget ratio (acc_ft - acc_forget) / (acc_ft - chance); NaN when the denominator is tiny."""
+    """Random-label forget ratio (acc_ft - acc_forget) / (acc_ft - chance); NaN unless the fine-tuned model is
+    above chance by at least ``min_denominator`` (a model that never learned a task cannot forget it)."""
     den = acc_ft - chance
-    return (acc_ft - acc_forget) / den if abs(den) >= min_denominator else math.nan
+    return (acc_ft - acc_forget) / den if den >= min_denominator else math.nan
 
 
 def forget_ratio_flipped(acc_ft: float, acc_forget: float, *, min_denominator: float = 0.05) -> float:
-    """Flipped-label forget ratio (acc_ft - acc_forget) / (acc_ft - (1 - acc_ft))."""
+    """Flipped-label forget ratio (acc_ft - acc_forget) / (acc_ft - (1 - acc_ft)); NaN unless the
+    denominator is at least ``min_denominator`` (positive)."""
     den = acc_ft - (1.0 - acc_ft)
-    return (acc_ft - acc_forget) / den if abs(den) >= min_denominator else math.nan
+    return (acc_ft - acc_forget) / den if den >= min_denominator else math.nan
 
 
 def behaviour(acc_pre: float, acc_ft: float, acc_forget: float, opts: AnalysisOptions) -> str:
-    """The seed's three behaviours, with the thresholds of ``opts`` (see ``BEHAVIOURS``)."""
+    """The seed's three behaviours of point estimates, with the thresholds of ``opts`` (see ``BEHAVIOURS``)."""
     if acc_ft - acc_forget <= opts.same_margin:
         return "kept"
     if acc_forget <= acc_pre + opts.pretrained_margin:
@@ -49,24 +57,88 @@ def behaviour(acc_pre: float, acc_ft: float, acc_forget: float, opts: AnalysisOp
     return "partial"
 
 
-def task_metrics(joined, opts: AnalysisOptions):
-    """One row per (task, split): n, accuracies with CIs, gap, ratios, behaviour, mean confidences."""
+def behaviour_candidates(drop: Interval, above_pre: Interval, opts: AnalysisOptions) -> list[str]:
+    """Every category compatible with the intervals of the drop and of acc_forget - acc_pretrained."""
+    cats = []
+    if drop.low <= opts.same_margin:
+        cats.append("kept")
+    if drop.high > opts.same_margin:
+        if above_pre.low <= opts.pretrained_margin:
+            cats.append("to_pretrained")
+        if above_pre.high > opts.pretrained_margin:
+            cats.append("partial")
+    return cats
+
+
+def ratio_definition(acc_ft_low: float, chance: float, opts: AnalysisOptions) -> str:
+    """Why a forget ratio is undefined (empty when it is defined): the fine-tuned model must be reliably
+    above chance, i.e. its accuracy's lower CI bound above chance + ``min_denominator``."""
+    if not math.isfinite(acc_ft_low):
+        return "undefined: no fine-tuned accuracy"
+    if acc_ft_low <= chance + opts.min_denominator:
+        return (f"undefined: fine-tuned accuracy not reliably above chance (lower CI bound {acc_ft_low:.3f} "
+                f"<= chance {chance:.2f} + min_denominator {opts.min_denominator})")
+    return ""
+
+
+def _ratio_draws(ft: np.ndarray, fg: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, (ft - fg) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _interval_row(name: str, iv: Interval) -> dict:
+    return {name: iv.value, f"{name}_lo": iv.low, f"{name}_hi": iv.high}
+
+
+def group_metrics(g, task: str, split: str, opts: AnalysisOptions, phases=("pretrained", "finetuned", "forget"),
+                  seed_tag: object = "") -> dict:
+    """The metrics row of one (task, split) group of joined docs (see :func:`task_metrics`)."""
+    n = len(g)
+    level = opts.confidence_level
+    chance = float((1.0 / g["n_choices"]).mean())  # 0.5 for the binarized suite
+    row = {"task": task, "split": split, "n": n, "chance": chance}
+    for phase in phases:
+        acc, lo, hi = accuracy_ci(int(g[f"correct_{phase}"].sum()), n, level)
+        row |= {f"acc_{phase}": acc, f"acc_{phase}_lo": lo, f"acc_{phase}_hi": hi,
+                f"confidence_{phase}": float(g[f"p_gold_{phase}"].mean())}
+    idx = resample_indices(n, opts.n_bootstrap, stable_rng(opts.seed, task, split, seed_tag))
+    boot = resampled_means({p: g[f"correct_{p}"].to_numpy(dtype=float) for p in phases}, idx)
+    ft, fg, pre = row["acc_finetuned"], row["acc_forget"], row["acc_pretrained"]
+    b_ft, b_fg, b_pre = boot["finetuned"], boot["forget"], boot["pretrained"]
+    gap = Interval.of(forget_gap(fg, chance), b_fg - chance, level)
+    drop = Interval.of(ft - fg, b_ft - b_fg, level)
+    above_pre = Interval.of(fg - pre, b_fg - b_pre, level)
+    row |= _interval_row("forget_gap", gap) | _interval_row("forget_drop", drop)
+    note = ratio_definition(row["acc_finetuned_lo"], chance, opts)
+    for name, den, den_b in (("forget_ratio", ft - chance, b_ft - chance),
+                             ("forget_ratio_flipped", 2 * ft - 1, 2 * b_ft - 1)):
+        if note:
+            row |= {name: math.nan, f"{name}_lo": math.nan, f"{name}_hi": math.nan}
+        else:
+            row |= _interval_row(name, Interval.of((ft - fg) / den, _ratio_draws(b_ft, b_fg, den_b), level))
+    row["ratio_note"] = note
+    cats = behaviour_candidates(drop, above_pre, opts)
+    row["behaviour"] = cats[0] if len(cats) == 1 else "inconclusive"
+    row["behaviour_candidates"] = "|".join(cats)
+    m = opts.chance_margin
+    row["at_chance"] = ("yes" if -m <= gap.low and gap.high <= m else
+                        "no" if gap.low > m or gap.high < -m else "inconclusive")
+    row["_boot"] = boot
+    return row
+
+
+def task_metrics(joined, opts: AnalysisOptions, *, keep_draws: bool = False):
+    """One row per (task, split): n, accuracies with Wilson CIs, gap / drop / ratios with paired-bootstrap CIs,
+    ratio_note (why a ratio is undefined), behaviour decided from the intervals, at_chance, mean confidences.
+
+    ``keep_draws``: also return {(task, split): {phase: bootstrap accuracies}} for pooled analyses.
+    """
     import pandas as pd
 
-    rows = []
+    rows, draws = [], {}
     for (task, split), g in joined.groupby(["task", "split"], sort=True):
-        n = len(g)
-        chance = float((1.0 / g["n_choices"]).mean())  # 0.5 for the binarized suite
-        row = {"task": task, "split": split, "n": n, "chance": chance}
-        for phase in ("pretrained", "finetuned", "forget"):
-            acc, lo, hi = accuracy_ci(int(g[f"correct_{phase}"].sum()), n, opts.confidence_level)
-            row |= {f"acc_{phase}": acc, f"acc_{phase}_lo": lo, f"acc_{phase}_hi": hi,
-                    f"confidence_{phase}": float(g[f"p_gold_{phase}"].mean())}
-        ft, fg, pre = row["acc_finetuned"], row["acc_forget"], row["acc_pretrained"]
-        row["forget_gap"] = forget_gap(fg, chance)
-        row["forget_ratio"] = forget_ratio(ft, fg, chance=chance, min_denominator=opts.min_denominator)
-        row["forget_ratio_flipped"] = forget_ratio_flipped(ft, fg, min_denominator=opts.min_denominator)
-        row["behaviour"] = behaviour(pre, ft, fg, opts)
-        row["at_chance"] = abs(fg - chance) <= opts.chance_margin
+        row = group_metrics(g, task, split, opts)
+        draws[(task, split)] = row.pop("_boot")
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return (frame, draws) if keep_draws else frame

@@ -19,11 +19,15 @@ class AnalysisOptions:
         outcome: task-level forgetting measure the predictors are tested against: ``forget_ratio``
             (random labels, denominator acc_ft - chance), ``forget_ratio_flipped`` (denominator
             acc_ft - (1 - acc_ft)) or ``forget_gap`` (acc_forget - chance).
-        same_margin: behaviour "kept" when acc_ft - acc_forget <= this (forget ~ fine-tuned).
-        pretrained_margin: behaviour "to_pretrained" when acc_forget <= acc_pretrained + this.
-        chance_margin: a task is flagged "at chance" when |acc_forget - chance| <= this.
-        min_denominator: forget ratios whose denominator is below this are undefined (NaN): a model
-            that never learned the task above chance cannot forget it.
+        same_margin: behaviour "kept" when the whole CI of acc_ft - acc_forget is <= this.
+        pretrained_margin: behaviour "to_pretrained" when the whole CI of acc_forget - acc_pretrained is
+            <= this (and the drop CI is above same_margin); intervals spanning two categories give
+            "inconclusive".
+        chance_margin: at_chance "yes" when the whole CI of acc_forget - chance lies within +-this, "no"
+            when it lies outside, else "inconclusive".
+        min_denominator: forget ratios are defined only when the fine-tuned accuracy's lower CI bound
+            exceeds chance + this; otherwise NaN with the reason in ``ratio_note`` (a model that never
+            reliably learned the task cannot forget it). Matrix cells use the same rule.
         alpha: significance level for the corrected p-values and the summary.
         correction: family-wise correction shown as the headline: ``holm`` or ``bh`` (both are tabled).
         confidence_level: level of bootstrap and binomial (Wilson) intervals.
@@ -33,6 +37,10 @@ class AnalysisOptions:
         min_n_warn: fewer observations than this: the test runs with a small-n warning.
         example_min_forgotten: example-level tests need at least this many forgotten and kept docs.
         seed: seed of bootstrap/permutation generators (results are reproducible).
+        equivalence_rho: a non-significant Spearman rho is called "no association" only when its CI
+            excludes |rho| >= this; otherwise the result is inconclusive.
+        power_rho: the report gives the power of the primary test to detect this Spearman rho at the n.
+        n_power: simulated data sets for that power.
         formats: figure file formats.
         predictors: registered predictors to test (empty = all: confidence, difficulty, variance).
     """
@@ -52,6 +60,9 @@ class AnalysisOptions:
     min_n_warn: int = 10
     example_min_forgotten: int = 5
     seed: int = 0
+    equivalence_rho: float = 0.3
+    power_rho: float = 0.5
+    n_power: int = 2000
     formats: tuple[str, ...] = field(default=("png", "pdf"))
     predictors: tuple[str, ...] = ()
 

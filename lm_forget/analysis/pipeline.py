@@ -1,4 +1,4 @@
-"""``analyze``: phases -> joined docs -> metrics -> predictors -> tests -> matrix -> probes -> figures -> report."""
+"""``analyze``: :func:`results.compute_results` (the numbers), then :func:`render` (tables, figures, report)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import logging
 import math
 from pathlib import Path
 
-from lm_forget.analysis import plots, stats
-from lm_forget.analysis.join import PHASES, join_phases
-from lm_forget.analysis.metrics import BEHAVIOURS, task_metrics
+from lm_forget.analysis import plots
+from lm_forget.analysis.control import NO_BASELINE
+from lm_forget.analysis.join import PHASES
+from lm_forget.analysis.metrics import BEHAVIOURS
 from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.registry import Context, compute
 from lm_forget.analysis.report import Report, fmt, markdown_table
-from lm_forget.errors import DataError
+from lm_forget.analysis.results import AnalysisResults, compute_results
+from lm_forget.analysis.verdicts import summary_lines
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +24,29 @@ OUTCOME_LABELS = {"forget_ratio": "forget ratio (random labels)",
 
 # Choices beyond the paper's definitions, printed in every report (and in docs/analysis.md).
 CHOICES = [
-    "Accuracy = lm-eval's per-doc `acc` (argmax of summed loglikelihoods); CIs are Wilson binomial intervals.",
+    "Accuracy = lm-eval's per-doc `acc` (argmax of summed loglikelihoods); accuracy CIs are Wilson binomial "
+    "intervals (a percentile bootstrap of one proportion degenerates at 0/n and n/n).",
+    "Forget gap, drop, forget ratios and behaviours: paired bootstrap over docs (one resample of doc indices "
+    "shared by all phases, numpy Generator seeded from a SHA-256 of seed/task/split), percentile intervals.",
     "Chance = mean of 1/n_choices over docs (0.5 for the binarized suite).",
-    "Forget ratios with |denominator| < min_denominator are undefined (NaN) and left out of the tests.",
+    "Forget ratios are defined only when the fine-tuned accuracy's lower CI bound exceeds chance + "
+    "min_denominator; otherwise NaN, the reason in ratio_note, and left out of the tests.",
+    "Behaviours are decided from the intervals; an interval spanning two categories gives 'inconclusive'.",
     "Confidence = softmax over the two summed loglikelihoods, P(gold); task value = mean over docs.",
     "Task-level predictors and the outcome are all measured on one split (options.split).",
+    "Task-level verdicts: one pre-declared primary test per hypothesis (predictor x outcome), Spearman rho with "
+    "a two-sided permutation p (scipy.stats.permutation_test, exact when n! <= n_permutations); Pearson and "
+    "Kendall are sensitivity rows. Holm / BH over the primary rows only. CIs: paired scipy.stats.bootstrap "
+    "(BCa, percentile if BCa is degenerate).",
+    "A non-significant rho is called 'no association' only when its CI excludes |rho| >= equivalence_rho; else "
+    "'inconclusive', with the simulated power of the primary test to detect rho = power_rho at that n.",
     "Example level: among docs the fine-tuned model gets right, 'forgotten' = wrong after forgetting; "
-    "tested with point-biserial r (bootstrap CI) and AUC (Mann-Whitney U).",
-    "Multiple testing: one family per level (every predictor x method); Holm and BH both tabled.",
-    "Bootstrap: scipy.stats.bootstrap, paired, BCa (percentile if BCa is degenerate). Permutation: "
-    "scipy.stats.permutation_test, pairings, two-sided.",
-    "Cross-task matrix: UPGMA = scipy average linkage on Euclidean distances; variance shares from an "
-    "additive two-way sum-of-squares decomposition over complete rows/columns.",
+    "AUC (Mann-Whitney U; primary, corrected over predictor x task) and point-biserial r (bootstrap CI; "
+    "sensitivity); with --control, AUC minus the control cell's "
+    "AUC (paired bootstrap over docs); without, the association has no baseline.",
+    "Cross-task matrix: UPGMA = scipy average linkage on Euclidean distances; variance shares from an additive "
+    "two-way sum-of-squares decomposition over the largest complete sub-matrix (emptiest row/column dropped "
+    "first), for the forget ratio and for the absolute drop; cell CIs are a binomial parametric bootstrap.",
 ]
 
 
@@ -44,46 +56,65 @@ def _write_table(frame, out: Path, stem: str) -> None:
     (out / f"{stem}.md").write_text(markdown_table(frame) + "\n", encoding="utf-8")
 
 
-def _settings(opts: AnalysisOptions) -> stats.TestSettings:
-    """The test settings named in ``opts`` (same field names; nothing copied by hand that could drift)."""
-    from dataclasses import fields
-
-    return stats.TestSettings(**{f.name: getattr(opts, f.name) for f in fields(stats.TestSettings)})
-
-
-def task_level_tests(values, metrics, opts: AnalysisOptions):
-    """Outcome vs every task-level predictor, across tasks; one family, Holm + BH."""
+def interval_table(metrics):
+    """The metrics table for the report: every estimate as "value [low, high]"."""
     import pandas as pd
 
-    outcome = dict(zip(metrics["task"], metrics[opts.outcome], strict=True))
-    rows = []
-    for pv in values:
-        if pv.level != "task":
-            continue
-        tasks = [t for t in outcome if t in pv.values]
-        x = [pv.values[t] for t in tasks]
-        y = [outcome[t] for t in tasks]
-        for r in stats.correlate(x, y, _settings(opts)):
-            rows.append({"predictor": pv.name, "outcome": opts.outcome, "expected": pv.expected} | r)
-    table = pd.DataFrame(rows)
-    return stats.correct_family(table) if len(table) else table
+    def cell(row, name):
+        return f"{fmt(row[name])} [{fmt(row[name + '_lo'])}, {fmt(row[name + '_hi'])}]"
+
+    names = ["acc_pretrained", "acc_finetuned", "acc_forget", "forget_gap", "forget_drop", "forget_ratio",
+             "forget_ratio_flipped"]
+    seed = ["seed"] if "seed" in metrics else []
+    rows = [{"task": r["task"], "split": r["split"], "n": r["n"]} | {k: r[k] for k in seed}
+            | {k: cell(r, k) for k in names}
+            | {"behaviour": r["behaviour"] + (f" ({r['behaviour_candidates']})" if r["behaviour"] == "inconclusive"
+                                              else ""), "at_chance": r["at_chance"], "ratio_note": r["ratio_note"]}
+            for _, r in metrics.iterrows()]
+    return pd.DataFrame(rows)
 
 
-def example_level_tests(values, joined, opts: AnalysisOptions):
-    """Within each task: forgotten (of the docs the fine-tuned model got right) vs per-doc predictors."""
-    import pandas as pd
+def _render_matrix(res: AnalysisResults, report: Report, out: Path, figdir: Path) -> list[str]:
+    from lm_forget.analysis import matrix as mx
 
-    scope = joined[(joined["split"] == opts.split) & joined["correct_finetuned"]]
-    rows = []
-    for pv in values:
-        if pv.level != "example":
-            continue
-        for task, g in scope.groupby("task", sort=True):
-            for r in stats.binary_association(g["forgotten"], pv.values.loc[g.index], _settings(opts),
-                                              min_per_group=opts.example_min_forgotten):
-                rows.append({"predictor": pv.name, "task": task} | r)
-    table = pd.DataFrame(rows)
-    return stats.correct_family(table) if len(table) else table
+    opts, ratios, long, dec = res.options, res.matrix_ratios, res.matrix_long, res.matrix_decomposition
+    row_order, col_order, row_link, col_link = mx.upgma_order(ratios)
+    long.to_csv(out / "matrix_long.csv", index=False)
+    ratios.loc[row_order, col_order].to_csv(out / "matrix_forget_ratio.csv")
+    summary = dec["forget_ratio"] | {k: v for k, v in dec.items() if k != "forget_ratio"}  # ratio shares on top
+    (out / "matrix_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    report.heading("Cross-task forgetting matrix")
+    png = plots.matrix_heatmap(ratios, row_order, col_order, figdir / "matrix_heatmap", opts.formats,
+                               row_link=row_link, col_link=col_link)[0]
+    report.figure(png, "Forget ratio of the evaluated task (columns) after forgetting the row task; rows and "
+                       "columns ordered by UPGMA; per-cell CIs in the table below")
+    report.table(long.assign(forget_ratio_ci=[f"[{fmt(a)}, {fmt(b)}]" for a, b in
+                                              zip(long["forget_ratio_lo"], long["forget_ratio_hi"], strict=True)],
+                             forget_drop_ci=[f"[{fmt(a)}, {fmt(b)}]" for a, b in
+                                             zip(long["forget_drop_lo"], long["forget_drop_hi"], strict=True)])
+                 [["trained_task", "eval_task", "n", "acc_finetuned", "acc_forget", "forget_drop", "forget_drop_ci",
+                   "forget_ratio", "forget_ratio_ci", "ratio_note"]])
+    lines = mx.decomposition_lines(dec)
+    report.bullets(lines)
+    return lines
+
+
+def _render_control(res: AnalysisResults, report: Report, out: Path) -> list[str]:
+    from lm_forget.analysis.control import control_lines
+
+    _write_table(res.control_deciles, out, "control_flip_by_decile")
+    _write_table(res.control_excess, out, "control_excess")
+    report.heading("Example level against a control cell (no targeted forgetting)")
+    report.para(f"Control: {res.control}. Flip rate = share of fine-tuned-correct docs wrong after the forget "
+                "pass (forget) or after the control pass (control), by decile of the fine-tuned confidence "
+                f"(Wilson {int(res.options.confidence_level * 100)}% CIs).")
+    report.table(res.control_deciles)
+    report.para("AUC of each example-level predictor for 'forgotten', under forgetting and under the control, and "
+                "the excess (difference; paired bootstrap over docs).")
+    report.table(res.control_excess)
+    lines = control_lines(res.control_excess, res.options)
+    report.bullets(lines)
+    return lines
 
 
 def _model_accuracy(metrics, role: str, task: str) -> float:
@@ -94,59 +125,19 @@ def _model_accuracy(metrics, role: str, task: str) -> float:
     return float(row[col].iloc[0]) if col in row and len(row) else math.nan
 
 
-def _summary(tests, opts: AnalysisOptions) -> list[str]:
-    lines = []
-    if tests is None or tests.empty:
-        return ["No task-level test could run (see the notes in the tests table)."]
-    pcol = "p_holm" if opts.correction == "holm" else "p_bh"
-    for name, g in tests.groupby("predictor", sort=True):
-        by = {r["method"]: r for _, r in g.iterrows()}
-        p, s = by.get("pearson"), by.get("spearman")
-        if p is None or not math.isfinite(p["statistic"]):
-            note = p["note"] if p is not None else "no Pearson row"
-            lines.append(f"{name}: not tested ({note}).")
-            continue
-        held = any(math.isfinite(r[pcol]) and r[pcol] < opts.alpha for r in (p, s) if r is not None)
-        verdict = "significant" if held else "not significant"
-        lines.append(
-            f"{name} vs {opts.outcome} (n={p['n']} tasks): Pearson r = {fmt(p['statistic'], 2)} "
-            f"[{fmt(p['ci_low'], 2)}, {fmt(p['ci_high'], 2)}], Spearman rho = {fmt(s['statistic'], 2)} "
-            f"[{fmt(s['ci_low'], 2)}, {fmt(s['ci_high'], 2)}]; {opts.correction}-adjusted p = "
-            f"{fmt(p[pcol], 3)} / {fmt(s[pcol], 3)} -> {verdict} at alpha = {opts.alpha}. "
-            f"Paper: {p['expected']}.{(' ' + p['note']) if p['note'] else ''}")
-    return lines
-
-
-def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, features: Path | None = None,
-                 matrix: Path | None = None, options: AnalysisOptions | None = None) -> Path:
+def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path | list[Path], out: Path,
+                 features: Path | None = None, matrix: Path | None = None, control: Path | None = None,
+                 options: AnalysisOptions | None = None) -> Path:
     """Run the whole analysis and write the report folder; returns ``out``."""
-    from lm_forget.analysis.features import read_feature_sets
-    from lm_forget.analysis.samples import read_phase
+    res = compute_results(pretrained=pretrained, finetuned=finetuned, forget=forget, features=features,
+                          matrix=matrix, control=control, options=options)
+    return render(res, Path(out), features=features, matrix=matrix)
 
-    opts = options or AnalysisOptions()
-    out = Path(out)
-    folders = {"pretrained": pretrained, "finetuned": finetuned, "forget": forget}
-    for name, folder in folders.items():
-        if folder is None:
-            raise DataError(f"missing phase {name}: pass --{name} DIR (an lm_eval --log_samples output folder)")
-    phases = {name: read_phase(folder) for name, folder in folders.items()}
-    joined = join_phases(phases)
-    metrics_all = task_metrics(joined, opts)
-    metrics = metrics_all[metrics_all["split"] == opts.split].reset_index(drop=True)
-    if metrics.empty:
-        raise DataError(f"no docs of split {opts.split!r} in the samples (splits present: "
-                        f"{', '.join(sorted(metrics_all['split'].unique()))}); pass --split accordingly")
-    feature_sets = read_feature_sets(features) if features else []
-    ctx = Context(joined=joined, metrics=metrics, options=opts, feature_sets=feature_sets)
-    values = compute(ctx, list(opts.predictors) or None)
-    for pv in values:  # tasks the predictor lacks become NaN (dropped pairwise by the tests)
-        if pv.level == "task":
-            missing = sorted(set(metrics["task"]) - set(pv.values))
-            if missing:
-                log.warning("%s has no value for %s", pv.name, ", ".join(missing))
-    tests = task_level_tests(values, metrics, opts)
-    example_tests = example_level_tests(values, joined, opts)
 
+def render(res: AnalysisResults, out: Path, *, features: Path | None = None, matrix: Path | None = None) -> Path:
+    """Write the tables, figures and report of ``res`` into ``out``."""
+    opts, phases, joined, metrics_all, metrics = res.options, res.phases, res.joined, res.metrics_all, res.metrics
+    values, tests, example_tests, feature_sets = res.values, res.tests, res.example_tests, res.feature_sets
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / "figures"
     _write_table(metrics_all, out, "metrics")
@@ -162,13 +153,13 @@ def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, 
                 + (f"; features = {features}" if features else "") + (f"; matrix = {matrix}" if matrix else ""))
     summary_at = len(report.blocks)
     report.heading("Accuracies and forgetting metrics")
-    report.para(f"Behaviours (thresholds): kept = {BEHAVIOURS['kept']} with same_margin = {opts.same_margin}; "
-                f"to_pretrained = {BEHAVIOURS['to_pretrained']} with pretrained_margin = "
-                f"{opts.pretrained_margin}; partial = otherwise. at_chance: |acc_forget - chance| <= "
-                f"{opts.chance_margin}. Ratios need |denominator| >= {opts.min_denominator}.")
-    show = ["task", "split", "n", "acc_pretrained", "acc_finetuned", "acc_forget", "forget_gap", "forget_ratio",
-            "forget_ratio_flipped", "behaviour", "at_chance"]
-    report.table(metrics_all[show])
+    report.para(f"Behaviours (thresholds, decided from {int(opts.confidence_level * 100)}% intervals): kept = "
+                f"{BEHAVIOURS['kept']} with same_margin = {opts.same_margin}; to_pretrained = "
+                f"{BEHAVIOURS['to_pretrained']} with pretrained_margin = {opts.pretrained_margin}; partial = "
+                f"{BEHAVIOURS['partial']}; inconclusive = {BEHAVIOURS['inconclusive']}. at_chance: the CI of "
+                f"acc_forget - chance within +-{opts.chance_margin}. Ratios need the fine-tuned accuracy's lower "
+                f"CI bound above chance + {opts.min_denominator}. Cells: value [low, high].")
+    report.table(interval_table(metrics_all))
     report.figure(plots.accuracy_bars(metrics, figdir / "accuracy_bars", opts.formats)[0],
                   f"Accuracy per task on the {opts.split} docs: pretrained / fine-tuned / after forgetting "
                   "(95% Wilson CI; dashed: chance)")
@@ -178,28 +169,37 @@ def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, 
 
     report.heading("Predictors of forgetting (task level)")
     report.para(f"Outcome: {OUTCOME_LABELS[opts.outcome]} on the {opts.split} docs, one point per task. "
-                f"p = scipy's analytic p-value, p_perm = permutation test, CI = bootstrap "
-                f"{int(opts.confidence_level * 100)}% interval; p_holm / p_bh corrected over all rows.")
+                f"Primary test (the verdict): Spearman; Pearson and Kendall are sensitivity rows. p = two-sided "
+                f"permutation p (exact for small n), min_p = smallest attainable p at this n, CI = bootstrap "
+                f"{int(opts.confidence_level * 100)}% interval; p_holm / p_bh corrected over the primary rows "
+                f"(one per hypothesis); power = power to detect rho = {opts.power_rho}; equivalence bound "
+                f"|rho| = {opts.equivalence_rho}.")
     if len(tests):
-        report.table(tests[["predictor", "method", "n", "statistic", "ci_low", "ci_high", "p", "p_perm",
-                            "p_holm", "p_bh", "note"]])
-        outcome = dict(zip(metrics["task"], metrics[opts.outcome], strict=True))
+        report.table(tests[["predictor", "method", "role", "n", "statistic", "ci_low", "ci_high", "ci_method", "p",
+                            "min_p", "p_holm", "p_bh", "power", "equivalence", "note"]])
+        outcome = res.outcome
+        pooled = res.n_seeds > 1  # error bars: the per-task doc-bootstrap CI (one seed only)
         for pv in (v for v in values if v.level == "task"):
-            g = tests[tests["predictor"] == pv.name].set_index("method")
+            g = tests[(tests["predictor"] == pv.name) & tests["role"].isin(["primary", "sensitivity"])]
+            g = g.set_index("method")
             ann = "; ".join(f"{sym} = {fmt(g.loc[m, 'statistic'], 2)} (p = {fmt(g.loc[m, 'p'], 2)})"
                             for m, sym in (("pearson", "r"), ("spearman", "ρ")) if m in g.index)
             ann = ann.replace("— (p = —)", "not tested") or "not tested"
             tasks = list(outcome)
+            lo = dict(zip(metrics["task"], metrics[f"{opts.outcome}_lo"], strict=True))
+            hi = dict(zip(metrics["task"], metrics[f"{opts.outcome}_hi"], strict=True))
             paths = plots.predictor_scatter([pv.values.get(t, math.nan) for t in tasks],
                                             [outcome[t] for t in tasks], tasks, xlabel=pv.name,
+                                            yerr=None if pooled else ([lo[t] for t in tasks], [hi[t] for t in tasks]),
                                             ylabel=OUTCOME_LABELS[opts.outcome], annotation=ann,
                                             stem=figdir / f"scatter_{pv.name}", formats=opts.formats)
             report.figure(paths[0], f"{OUTCOME_LABELS[opts.outcome]} vs {pv.name}: {pv.description}")
     if len(example_tests):
         report.heading("Predictors of forgetting (example level, within task)")
         report.para("Docs the fine-tuned model answers correctly; forgotten = wrong after forgetting. "
-                    "AUC > 0.5: forgotten docs have higher values of the predictor.")
-        report.table(example_tests[["predictor", "task", "method", "n_forgotten", "n_kept", "statistic",
+                    "AUC > 0.5: forgotten docs have higher values of the predictor. "
+                    + ("Compared against the control cell below." if res.control else NO_BASELINE))
+        report.table(example_tests[["predictor", "task", "method", "role", "n_forgotten", "n_kept", "statistic",
                                     "ci_low", "ci_high", "p", "p_holm", "p_bh", "note"]])
 
     if feature_sets:
@@ -216,32 +216,8 @@ def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, 
                     "(hidden_states index; 0 = embeddings). The primary layer feeds the variance predictor.")
         report.table(feats[feats["primary"]].drop(columns="primary"))
 
-    matrix_lines = []
-    if matrix:
-        from lm_forget.analysis import matrix as mx
-
-        ft_acc = dict(zip(metrics["task"], metrics["acc_finetuned"], strict=True))
-        ratios, long = mx.ratio_matrix(mx.read_matrix_dir(matrix, split=opts.split), ft_acc,
-                                       min_denominator=opts.min_denominator)
-        row_order, col_order, row_link, col_link = mx.upgma_order(ratios)
-        shares = mx.variance_shares(ratios)
-        long.to_csv(out / "matrix_long.csv", index=False)
-        ratios.loc[row_order, col_order].to_csv(out / "matrix_forget_ratio.csv")
-        (out / "matrix_summary.json").write_text(json.dumps(shares, indent=2), encoding="utf-8")
-        report.heading("Cross-task forgetting matrix")
-        png = plots.matrix_heatmap(ratios, row_order, col_order, figdir / "matrix_heatmap", opts.formats,
-                                  row_link=row_link, col_link=col_link)[0]
-        report.figure(png, "Forget ratio of the evaluated task (columns) after forgetting the row task; "
-                           "rows and columns ordered by UPGMA")
-        if math.isfinite(shares.get("row_share", math.nan)):
-            side = "evaluated task" if shares["col_share"] > shares["row_share"] else "forgotten (trained) task"
-            matrix_lines.append(
-                f"Cross-task matrix ({shares['n_rows']}x{shares['n_cols']} complete): the evaluated task explains "
-                f"{shares['col_share']:.0%} of the forget-ratio variance, the forgotten task {shares['row_share']:.0%} "
-                f"(residual {shares['residual_share']:.0%}) -> the {side} matters more.")
-        else:
-            matrix_lines.append("Cross-task matrix too small or incomplete for a variance decomposition.")
-        report.bullets(matrix_lines)
+    matrix_lines = _render_matrix(res, report, out, figdir) if matrix else []
+    control_lines_ = _render_control(res, report, out) if res.control else [NO_BASELINE]
 
     probes = [dict(p, role=fs["role"]) for fs in feature_sets for p in fs.get("probes", [])]
     if probes:
@@ -263,10 +239,12 @@ def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path, out: Path, 
 
     report.heading("Choices beyond the paper's definitions", level=2)
     report.bullets(CHOICES)
-    summary = _summary(tests, opts) + matrix_lines
+    summary = summary_lines(tests, opts) + matrix_lines + control_lines_
     counts = metrics["behaviour"].value_counts().to_dict()
-    summary.insert(0, "Behaviours on the " + opts.split + " docs: "
-                   + ", ".join(f"{k}: {counts.get(k, 0)}" for k in BEHAVIOURS) + f" (of {len(metrics)} tasks).")
+    undefined = int((metrics["ratio_note"] != "").sum())
+    summary.insert(0, "Behaviours on the " + opts.split + " docs (from intervals): "
+                   + ", ".join(f"{k}: {counts.get(k, 0)}" for k in BEHAVIOURS) + f" (of {len(metrics)} tasks)."
+                   + (f" Forget ratio undefined for {undefined} task(s) (see ratio_note)." if undefined else ""))
     report.blocks[summary_at:summary_at] = [("h", (2, "Summary")), ("ul", summary)]
     report.write(out)
     log.info("report written to %s", out / "index.md")

@@ -52,12 +52,17 @@ def accuracy_bars(metrics, stem: Path, formats=("png", "pdf"), title: str = "") 
 
 
 def predictor_scatter(x, y, labels, *, xlabel: str, ylabel: str, annotation: str, stem: Path,
-                      formats=("png", "pdf")) -> list[Path]:
-    """Outcome vs predictor per task, least-squares fit line, r / rho / p annotated."""
+                      formats=("png", "pdf"), yerr=None) -> list[Path]:
+    """Outcome vs predictor per task (error bars: the outcome's CI, ``yerr`` = (lows, highs)), least-squares
+    fit line, rho / p annotated."""
     plt = _plt()
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
     fig, ax = plt.subplots(figsize=(5, 4))
+    if yerr is not None:
+        lo, hi = (np.asarray(v, dtype=float)[ok] for v in yerr)
+        err = np.vstack([np.nan_to_num(y[ok] - lo), np.nan_to_num(hi - y[ok])]).clip(min=0)
+        ax.errorbar(x[ok], y[ok], yerr=err, fmt="none", ecolor="#9ecae1", capsize=2, lw=1)
     ax.scatter(x[ok], y[ok], color="#1f77b4")
     for xi, yi, name in zip(x[ok], y[ok], np.asarray(labels)[ok], strict=True):
         ax.annotate(str(name).removeprefix("forget_"), (xi, yi), fontsize=7, xytext=(3, 3),

@@ -1,0 +1,182 @@
+"""The compute half of ``analyze``: phases -> joined docs -> metrics -> predictors -> tests -> matrix ->
+control, into one :class:`AnalysisResults` (no files, no figures; ``pipeline`` renders it)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lm_forget.analysis import stats
+from lm_forget.analysis.join import join_phases
+from lm_forget.analysis.metrics import task_metrics
+from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.registry import Context, PredictorValues, compute
+from lm_forget.analysis.verdicts import settings_of, task_level_tests
+from lm_forget.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalysisResults:
+    """Everything the report shows, as tables (pandas) and dicts."""
+
+    options: AnalysisOptions
+    phases: dict[str, Any]
+    joined: Any
+    metrics_all: Any
+    metrics: Any
+    values: list[PredictorValues]
+    tests: Any
+    example_tests: Any
+    feature_sets: list[dict] = field(default_factory=list)
+    matrix_long: Any = None
+    matrix_ratios: Any = None
+    matrix_decomposition: dict | None = None
+    control: Path | None = None
+    control_deciles: Any = None
+    control_excess: Any = None
+    outcome: dict[str, float] = field(default_factory=dict)  # the headline outcome per task (seed mean if pooled)
+    n_seeds: int = 1
+
+
+def example_level_tests(values, joined, opts: AnalysisOptions):
+    """Within each task: forgotten (of the docs the fine-tuned model got right) vs per-doc predictors.
+
+    One hypothesis per (predictor, task); its primary test is the AUC (Mann-Whitney U), the point-biserial r
+    a sensitivity row; Holm / BH run over the primary rows."""
+    import pandas as pd
+
+    scope = joined[(joined["split"] == opts.split) & joined["correct_finetuned"]]
+    rows = []
+    for pv in values:
+        if pv.level != "example":
+            continue
+        for task, g in scope.groupby("task", sort=True):
+            for r in stats.binary_association(g["forgotten"], pv.values.loc[g.index], settings_of(opts),
+                                              min_per_group=opts.example_min_forgotten):
+                rows.append({"predictor": pv.name, "task": task} | r)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["role"] = ["primary" if m == "auc" else "sensitivity" for m in table["method"]]
+    primary = table["role"] == "primary"
+    table["p_holm"] = float("nan")
+    table["p_bh"] = float("nan")
+    table.loc[primary, "p_holm"] = stats.holm(table.loc[primary, "p"].to_numpy())
+    table.loc[primary, "p_bh"] = stats.benjamini_hochberg(table.loc[primary, "p"].to_numpy())
+    return table
+
+
+def _matrix(results: AnalysisResults, matrix: Path) -> None:
+    from lm_forget.analysis import matrix as mx
+
+    metrics, opts = results.metrics, results.options
+    ft_acc = dict(zip(metrics["task"], metrics["acc_finetuned"], strict=True))
+    ft_n = dict(zip(metrics["task"], metrics["n"], strict=True))
+    results.matrix_ratios, results.matrix_long = mx.ratio_matrix(
+        mx.read_matrix_dir(matrix, split=opts.split), ft_acc, finetuned_n=ft_n, opts=opts)
+    results.matrix_decomposition = mx.decompose(results.matrix_long)
+
+
+def _control(results: AnalysisResults, control: Path) -> None:
+    from lm_forget.analysis.control import excess_association, flip_by_decile, join_control
+
+    opts = results.options
+    joined = join_control(results.joined, control)
+    scope = joined[(joined["split"] == opts.split) & joined["correct_finetuned"] & joined["has_control"]]
+    results.control = control
+    results.control_deciles = flip_by_decile(scope, opts)
+    import pandas as pd
+
+    parts = [excess_association(scope, pv.values, opts, name=pv.name) for pv in results.values
+             if pv.level == "example"]
+    results.control_excess = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["predictor", "task", "excess", "excess_lo", "excess_hi"])
+
+
+def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path]) -> None:
+    """Several forget seeds: headline tests on seed-averaged outcomes with a hierarchical bootstrap CI;
+    per-seed primary tests as sensitivity rows; metrics of every seed in ``metrics_all`` (column ``seed``)."""
+    import numpy as np
+    import pandas as pd
+
+    from lm_forget.analysis.pooled import hierarchical_spearman_ci, pooled_outcomes
+    from lm_forget.analysis.samples import read_phase
+    from lm_forget.analysis.verdicts import PRIMARY, equivalence
+
+    opts, phases = results.options, results.phases
+    per_seed, draws, alls = [results.metrics], [first_draws], [results.metrics_all.assign(seed=str(forgets[0]))]
+    for folder in forgets[1:]:
+        joined = join_phases(phases | {"forget": read_phase(folder)})
+        m_all, d = task_metrics(joined, opts, keep_draws=True)
+        alls.append(m_all.assign(seed=str(folder)))
+        per_seed.append(m_all[m_all["split"] == opts.split].reset_index(drop=True))
+        draws.append(d)
+    mean, cube = pooled_outcomes(per_seed, draws, opts)
+    name = f"{opts.outcome} (mean of {len(forgets)} seeds)"
+    tests = task_level_tests(results.values, mean, opts, outcome_name=name)
+    tasks = list(mean)
+    for i, row in tests.iterrows():
+        if row["role"] != "primary" or not np.isfinite(row["statistic"]):
+            continue
+        pv = next(v for v in results.values if v.name == row["predictor"] and v.level == "task")
+        x = np.array([pv.values.get(t, np.nan) for t in tasks], dtype=float)
+        keep = np.isfinite(x)
+        lo, hi = hierarchical_spearman_ci(x[keep], cube[keep], opts)
+        tests.loc[i, ["ci_low", "ci_high", "ci_method"]] = [lo, hi, "hierarchical (tasks, seeds, docs)"]
+        tests.loc[i, "equivalence"] = equivalence(tests.loc[i], opts)
+    sens = []
+    for folder, m in zip(forgets, per_seed, strict=True):
+        t = task_level_tests(results.values, dict(zip(m["task"], m[opts.outcome], strict=True)), opts)
+        t = t[t["method"] == PRIMARY].assign(role=f"sensitivity (seed {folder.name})", p_holm=np.nan,
+                                             p_bh=np.nan, equivalence="")
+        sens.append(t)
+    results.tests = pd.concat([tests, *sens], ignore_index=True)
+    results.metrics_all = pd.concat(alls, ignore_index=True)
+    results.outcome, results.n_seeds = mean, len(forgets)
+
+
+def compute_results(*, pretrained: Path, finetuned: Path, forget: Path | list[Path], features: Path | None = None,
+                    matrix: Path | None = None, control: Path | None = None,
+                    options: AnalysisOptions | None = None) -> AnalysisResults:
+    """Read the phases and compute every table of the report. ``forget``: one folder, or one per forget seed
+    (the headline tests then pool the seeds; the example level uses the first)."""
+    from lm_forget.analysis.features import read_feature_sets
+    from lm_forget.analysis.samples import read_phase
+
+    opts = options or AnalysisOptions()
+    forgets = [Path(f) for f in forget] if isinstance(forget, list | tuple) else [forget]
+    folders = {"pretrained": pretrained, "finetuned": finetuned, "forget": forgets[0]}
+    for name, folder in folders.items():
+        if folder is None:
+            raise DataError(f"missing phase {name}: pass --{name} DIR (an lm_eval --log_samples output folder)")
+    phases = {name: read_phase(folder) for name, folder in folders.items()}
+    joined = join_phases(phases)
+    metrics_all, first_draws = task_metrics(joined, opts, keep_draws=True)
+    metrics = metrics_all[metrics_all["split"] == opts.split].reset_index(drop=True)
+    if metrics.empty:
+        raise DataError(f"no docs of split {opts.split!r} in the samples (splits present: "
+                        f"{', '.join(sorted(metrics_all['split'].unique()))}); pass --split accordingly")
+    feature_sets = read_feature_sets(features) if features else []
+    ctx = Context(joined=joined, metrics=metrics, options=opts, feature_sets=feature_sets)
+    values = compute(ctx, list(opts.predictors) or None)
+    for pv in values:  # tasks the predictor lacks become NaN (dropped pairwise by the tests)
+        if pv.level == "task":
+            missing = sorted(set(metrics["task"]) - set(pv.values))
+            if missing:
+                log.warning("%s has no value for %s", pv.name, ", ".join(missing))
+    outcome = dict(zip(metrics["task"], metrics[opts.outcome], strict=True))
+    results = AnalysisResults(options=opts, phases=phases, joined=joined, metrics_all=metrics_all, metrics=metrics,
+                              values=values, tests=task_level_tests(values, outcome, opts),
+                              example_tests=example_level_tests(values, joined, opts), feature_sets=feature_sets,
+                              outcome=outcome)
+    if len(forgets) > 1:
+        _pooled(results, first_draws, forgets)
+    if matrix:
+        _matrix(results, matrix)
+    if control:
+        _control(results, control)
+    return results
