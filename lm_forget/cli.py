@@ -11,7 +11,7 @@ import logging
 import sys
 
 from lm_forget import __version__
-from lm_forget.errors import LmForgetError
+from lm_forget.errors import DEBUG_ENV, run_command
 
 # name -> (module:function, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -31,7 +31,8 @@ def _usage() -> str:
     lines = [
         f"lm-forget {__version__} - study how language models forget",
         "",
-        "usage: lm-forget <command> [options]   (lm-forget <command> --help for details)",
+        "usage: lm-forget [--debug] <command> [options]   (lm-forget <command> --help for details)",
+        f"       --debug (or {DEBUG_ENV}=1): show full tracebacks instead of one-line errors",
         "",
         "commands:",
     ]
@@ -53,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in {"-V", "--version"}:
         print(f"lm-forget {__version__}")
         return 0
+    if argv[0] == "--debug":
+        import os
+
+        os.environ[DEBUG_ENV] = "1"
+        return main(argv[1:])
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         import difflib
@@ -63,16 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(_resolve(COMMANDS[name][0])(rest) or 0)
-    except LmForgetError as exc:
-        print(f"lm-forget {name}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except BrokenPipeError:  # e.g. `lm-forget tasks list | head`
-        return 0
-    except KeyboardInterrupt:
-        print(f"lm-forget {name}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(f"lm-forget {name}", _resolve(COMMANDS[name][0]), rest)
 
 
 if __name__ == "__main__":  # pragma: no cover

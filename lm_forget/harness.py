@@ -58,4 +58,29 @@ def eval_main(argv: list[str]) -> int:
         cli_evaluate()
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except ValueError as exc:
+        if "not found" not in str(exc).lower() or "task" not in str(exc).lower():
+            raise
+        raise _unknown_tasks_error(str(exc)) from None
     return 0
+
+
+def _unknown_tasks_error(message: str):
+    """lm-eval's 'Tasks not found: a, b' as one line with near names from the suite and the task folders."""
+    import difflib
+    import re
+
+    from lm_forget.data.api import yaml_tasks
+    from lm_forget.errors import ConfigError
+
+    found = re.search(r"not found:\s*(.+?)(?:\.\s|\s*$)", message.split("\n")[0])
+    missing = [m.strip() for m in (found.group(1) if found else "").split(",") if m.strip()]
+    known = sorted(yaml_tasks())
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hints.append(f"{name!r} (did you mean: {', '.join(close)}?)" if close else repr(name))
+    what = ", ".join(hints) if hints else message.split("\n")[0]
+    return ConfigError(f"lm-eval has no task {what}. `lm-forget tasks list` shows the forget tasks, "
+                       "`lm-forget eval ls tasks` all of lm-eval's; derived tasks need LM_FORGET_TASKS_DIR or "
+                       "--include_path.")

@@ -8,6 +8,9 @@ from typing import Any
 from lm_forget.data import prompts
 from lm_forget.data.hashing import content_key, stable_int
 from lm_forget.data.normalize import dedup_key, normalize_text
+from lm_forget.errors import DataError
+
+_NULL_PROBE = "@@lm-forget-null-probe@@"
 
 
 class DropDoc(Exception):
@@ -42,8 +45,22 @@ def _gold_index(task, doc: dict[str, Any], text: Any, choices: list[str]) -> int
     return int(target)
 
 
+def check_nulls(task, source_doc: dict[str, Any]) -> None:
+    """A DataError when lm-eval's prompt, choices or target read a field that is null (it would say "None")."""
+    for key in [k for k, v in source_doc.items() if v is None]:
+        probe = {**source_doc, key: _NULL_PROBE}
+        try:
+            rendered = repr([task.doc_to_text(probe), task.doc_to_choice(probe), task.doc_to_target(probe)])
+        except Exception:  # the field is read, and a string does not fit where it is
+            rendered = _NULL_PROBE
+        if _NULL_PROBE in rendered:
+            raise DataError(f"field {key!r} is null but lm-eval's prompt reads it (it would render as 'None'); "
+                            "fill it in or remove the row")
+
+
 def binarize_doc(task, source_doc: dict[str, Any], *, task_name: str, seed: int, rewrite: str) -> Binarized:
     """Binarize ``source_doc`` as lm-eval's ``task`` renders it; raises DropDoc when it can't be."""
+    check_nulls(task, source_doc)
     text = task.doc_to_text(source_doc)
     choices = [str(c) for c in task.doc_to_choice(source_doc)]
     gold = _gold_index(task, source_doc, text, choices)

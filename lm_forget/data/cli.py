@@ -135,15 +135,14 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _derive(args: argparse.Namespace) -> int:
-    from lm_forget.data.derive import derive_task
+    from lm_forget.data.derive import derive_tasks
 
     out = args.out
     if out is None:
         env = [p for p in os.environ.get("LM_FORGET_TASKS_DIR", "").split(os.pathsep) if p.strip()]
         out = Path(env[0]) if env else Path("forget_tasks")
     config = DataConfig(seed=args.seed, train_size=args.train_size, eval_size=args.eval_size)
-    for source in args.sources:
-        path, built = derive_task(source, out.expanduser(), config=config, progress=True)
+    for path, built in derive_tasks(args.sources, out.expanduser(), config=config, progress=True):
         print(_format_report(built.report))
         print(f"  wrote {path}")
     print(f"\nUse them: lm_eval --include_path {out} --tasks ...   (or export LM_FORGET_TASKS_DIR={out.resolve()})")

@@ -1,29 +1,40 @@
-"""``lm-forget tasks derive``: make a forget task from any lm-eval multiple-choice task."""
+"""``lm-forget tasks derive``: make a forget task from any lm-eval multiple-choice task.
+
+Several sources are derived all or nothing: every name and ``output_type`` is checked first, then every
+task is built, and only then are the YAMLs written, so one bad name never leaves a half-written folder.
+"""
 
 from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lm_forget.data.build import BuiltTask, load_or_build
 from lm_forget.data.config import DataConfig
 from lm_forget.data.registry import SUITE_PREFIX, TaskSpec
-from lm_forget.data.source import lm_eval_tasks_dir
+from lm_forget.data.source import lm_eval_tasks_dir, split_fields
 from lm_forget.data.yamls import render_derived_yaml
 from lm_forget.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-def find_source_config(source: str) -> str:
-    """The YAML path of lm-eval task ``source`` (relative to lm_eval/tasks when built in)."""
+def _manager():
     from lm_eval.tasks import TaskManager
+
+    return TaskManager()
+
+
+def find_source_config(source: str, manager: Any = None) -> str:
+    """The YAML path of lm-eval task ``source`` (relative to lm_eval/tasks when built in)."""
     from lm_eval.tasks._index import Kind
 
     if source.startswith(SUITE_PREFIX):
         raise ConfigError(f"{source!r} is already a forget task; derive from its lm-eval source task instead.")
-    manager = TaskManager()
+    manager = manager or _manager()
     entry = manager.task_index.get(source)
     if entry is None:
         close = difflib.get_close_matches(source, manager.all_subtasks, n=3, cutoff=0.6)
@@ -42,12 +53,35 @@ def find_source_config(source: str) -> str:
     return str(path.relative_to(builtin)) if path.is_relative_to(builtin) else str(path)
 
 
-def derive_task(source: str, out_dir: Path, *, config: DataConfig | None = None,
-                progress: bool = False) -> tuple[Path, BuiltTask]:
-    """Build ``forget_<source>`` from lm-eval task ``source`` and write its YAML into ``out_dir``."""
-    spec = TaskSpec(name=SUITE_PREFIX + source, source_task=source, source_config=find_source_config(source),
-                    domain="derived", rewrite="auto")
-    built = load_or_build(spec, config or DataConfig(), progress=progress)  # validates source and data first
+def check_source(source: str, manager: Any = None) -> TaskSpec:
+    """The spec of ``forget_<source>``, after checking the name and ``output_type`` (no data is read)."""
+    spec = TaskSpec(name=SUITE_PREFIX + source, source_task=source,
+                    source_config=find_source_config(source, manager), domain="derived", rewrite="auto")
+    output_type = split_fields(spec).get("output_type")
+    if output_type != "multiple_choice":
+        raise ConfigError(
+            f"{source!r} has output_type {output_type!r}; only multiple_choice tasks can be binarized into "
+            "forget tasks (two choices, one gold). Pick a multiple-choice task (`lm_eval ls tasks`)."
+        )
+    return spec
+
+
+def check_sources(sources: Sequence[str]) -> list[TaskSpec]:
+    """Specs for every source, or a ConfigError listing every bad name (nothing built or written)."""
+    manager = _manager()
+    specs, problems = [], []
+    for source in dict.fromkeys(sources):
+        try:
+            specs.append(check_source(source, manager))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        more = f" ({len(problems)} of {len(set(sources))} names are bad; nothing was written.)"
+        raise ConfigError(" ".join(problems) + (more if len(sources) > 1 else " Nothing was written."))
+    return specs
+
+
+def _write(spec: TaskSpec, built: BuiltTask, out_dir: Path) -> Path:
     multi_context = any(doc["continuation"] for doc in built.splits["test"])
     spec = TaskSpec(**{**spec.__dict__, "multi_context": multi_context})
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -56,4 +90,18 @@ def derive_task(source: str, out_dir: Path, *, config: DataConfig | None = None,
     tmp.write_text(render_derived_yaml(spec), encoding="utf-8")
     tmp.replace(target)
     log.info("wrote %s", target)
-    return target, built
+    return target
+
+
+def derive_tasks(sources: Sequence[str], out_dir: Path, *, config: DataConfig | None = None,
+                 progress: bool = False) -> list[tuple[Path, BuiltTask]]:
+    """Build ``forget_<source>`` for every source, then write their YAMLs into ``out_dir`` (all or nothing)."""
+    specs = check_sources(sources)
+    built = [load_or_build(spec, config or DataConfig(), progress=progress) for spec in specs]
+    return [(_write(spec, task, out_dir), task) for spec, task in zip(specs, built, strict=True)]
+
+
+def derive_task(source: str, out_dir: Path, *, config: DataConfig | None = None,
+                progress: bool = False) -> tuple[Path, BuiltTask]:
+    """Build ``forget_<source>`` from lm-eval task ``source`` and write its YAML into ``out_dir``."""
+    return derive_tasks([source], out_dir, config=config, progress=progress)[0]

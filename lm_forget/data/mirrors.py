@@ -71,42 +71,74 @@ def fingerprint(ref: SourceRef) -> str:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL file; a malformed row is a DataError naming the file and line."""
-    rows: list[dict[str, Any]] = []
-    with path.open("r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}:{number}: malformed JSON row ({exc.msg} at column {exc.colno}). "
-                    "Each line must be one JSON object in the dataset's Hugging Face schema."
-                ) from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}.")
-            rows.append(row)
+    return [row for _, row in read_jsonl_lines(path)]
+
+
+def read_jsonl_lines(path: Path, suspects: set[int] | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) for each non-blank line of a JSONL file; a malformed row is a DataError.
+
+    ``suspects`` collects the lines that may hold a lone surrogate (for :func:`rows.check_rows`).
+    """
+    from lm_forget.data.rows import may_hold_surrogate
+
+    rows: list[tuple[int, dict[str, Any]]] = []
+    try:
+        with path.open("r", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataError(
+                        f"{path}:{number}: malformed JSON row ({exc.msg} at column {exc.colno}). "
+                        "Each line must be one JSON object in the dataset's Hugging Face schema."
+                    ) from None
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}. "
+                                    "Each line must be one JSON object in the dataset's Hugging Face schema.")
+                rows.append((number, row))
+                if suspects is not None and may_hold_surrogate(line):
+                    suspects.add(number)
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: the file is not valid UTF-8 ({exc.reason} at byte {exc.start}). "
+                        "Save the mirror as UTF-8 JSON Lines.") from None
     return rows
 
 
 def load_split(ref: SourceRef, dataset_kwargs: dict[str, Any] | None = None):
-    """Load one source split as a ``datasets.Dataset`` (mirror if configured, else the Hub)."""
+    """Load one source split as a ``datasets.Dataset`` (mirror if configured, else the Hub), rows checked."""
     import datasets
 
+    from lm_forget.data.rows import check_null_text, check_rows
+
     root = mirror_root()
-    if root is not None:
-        path = mirror_file(ref, root)
-        log.debug("loading %s from mirror %s", ref.describe(), path)
-        if path.suffix == ".parquet":
-            return datasets.Dataset.from_parquet(str(path))
-        rows = read_jsonl(path)
-        if not rows:
-            raise DataError(f"{path}: the mirror file is empty; it must hold the rows of {ref.describe()}.")
+    if root is None:
+        dataset = _load_from_hub(ref, dataset_kwargs or {})
+        check_null_text(dataset, ref.describe())
+        return dataset
+    path = mirror_file(ref, root)
+    log.debug("loading %s from mirror %s", ref.describe(), path)
+    if path.suffix == ".parquet":
         try:
-            return datasets.Dataset.from_list(rows)
-        except Exception as exc:  # arrow type conflicts between rows
-            raise DataError(f"{path}: rows do not share one schema ({exc}). Check the file's field types.") from None
-    return _load_from_hub(ref, dataset_kwargs or {})
+            dataset = datasets.Dataset.from_parquet(str(path))
+        except Exception as exc:
+            raise DataError(f"{path}: not a readable parquet file ({type(exc).__name__}: {exc}). "
+                            "Rewrite it, or use a .jsonl mirror.") from None
+        check_null_text(dataset, str(path))
+        return dataset
+    suspects: set[int] = set()
+    numbered = read_jsonl_lines(path, suspects)
+    if not numbered:
+        raise DataError(f"{path}: the mirror file is empty; it must hold the rows of {ref.describe()}.")
+    lines, rows = [n for n, _ in numbered], [r for _, r in numbered]
+    check_rows(path, rows, lines, suspects=suspects)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    try:  # by column, so a field the first row lacks is not lost for the others
+        return datasets.Dataset.from_dict({key: [row.get(key) for row in rows] for key in columns})
+    except Exception as exc:  # arrow type conflicts the row check does not see (e.g. int overflow)
+        raise DataError(f"{path}: rows do not share one schema ({exc}). Check the file's field types.") from None
 
 
 def _load_from_hub(ref: SourceRef, dataset_kwargs: dict[str, Any]):

@@ -30,6 +30,7 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)  #: Trainer's train metrics (loss, runtime, ...)
     num_examples: int = 0  #: training examples actually used (all tasks)
     hub_url: str | None = None  #: commit URL when pushed
+    truncated_examples: int = 0  #: examples whose prompt was cut from the left to fit the token limit
 
 
 def train(
@@ -43,7 +44,7 @@ def train(
     from trl import SFTTrainer
 
     from lm_forget.train import outputs
-    from lm_forget.train.dataset import build_examples, load_forget_docs, to_sft_dataset
+    from lm_forget.train.dataset import build_examples, load_forget_docs, max_tokens, to_sft_dataset
     from lm_forget.train.labels import assign_labels, labels_hash
 
     config.validate()
@@ -62,7 +63,7 @@ def train(
     resume_from = _resume_point(config, get_last_checkpoint, digest)
     tokenizer = _load_tokenizer(config)
     model, peft_config = _load_model(config)
-    dataset = to_sft_dataset(rows, tokenizer)
+    dataset = to_sft_dataset(rows, tokenizer, max_tokens(config.max_length, model))
 
     trainer = SFTTrainer(
         model=model,
@@ -84,7 +85,8 @@ def train(
         trainer.save_model(str(output_dir))
         global_step = int(trainer.state.global_step)
 
-        result = TrainResult(output_dir, digest, global_step, metrics, num_examples=len(rows))
+        result = TrainResult(output_dir, digest, global_step, metrics, num_examples=len(rows),
+                             truncated_examples=sum(1 for row in rows if row.get("truncated_tokens")))
         main_process = trainer.is_world_process_zero()
         if main_process:
             outputs.finish_output_dir(output_dir, config, result, rows)
@@ -172,7 +174,7 @@ def _load_tokenizer(config: ForgetConfig) -> Any:
         raise ConfigError(f"base model folder {model} does not exist; pass an existing folder or a Hub id to --model")
     try:
         return AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # OSError, HFValidationError, a corrupt tokenizer.json (tokenizers' Exception)
         raise ConfigError(
             f"cannot load the tokenizer of base model {config.model!r}: {_first_line(exc)}. "
             "Pass a Hub id or a local folder with config.json and tokenizer files to --model"
@@ -190,9 +192,10 @@ def _load_model(config: ForgetConfig) -> tuple[Any, Any]:
     try:
         model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=config.trust_remote_code,
                                                      **init_kwargs)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # OSError, HFValidationError, a corrupt or truncated weights file (SafetensorError)
         raise ConfigError(
-            f"cannot load model {source!r}: {_first_line(exc)}. Pass a Hub id or a local model folder"
+            f"cannot load model {source!r}: {type(exc).__name__}: {_first_line(exc)}. Pass a Hub id or a local "
+            "model folder with config.json and intact weights (re-download or re-save a corrupt file)"
         ) from exc
     if not config.use_lora:
         return model, None
@@ -202,7 +205,14 @@ def _load_model(config: ForgetConfig) -> tuple[Any, Any]:
         # Continue the fine-tune adapter: the forgotten adapter still loads on the base model alone.
         # Its own r/alpha/targets apply; the lora_* settings of this run are not used.
         logger.info("continuing adapter %s (its LoRA shape applies)", config.init_adapter)
-        return PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True), None
+        try:
+            return PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True), None
+        except Exception as exc:  # shapes that do not fit the base, a corrupt adapter file
+            raise ConfigError(
+                f"--init_adapter {config.init_adapter!r} does not load on base model {config.model!r}: "
+                f"{type(exc).__name__}: {_mismatch_line(exc)}. Pass the adapter trained on this --model (the "
+                "fine-tune stage's output folder)"
+            ) from exc
     return model, _lora_config(config, model)
 
 
@@ -287,6 +297,12 @@ def _push(config: ForgetConfig, output_dir: Path) -> str:
             f"{exc} The trained adapter is kept in {output_dir}; push it later with "
             f"`lm-forget push {output_dir} {config.push_to_hub}`."
         ) from exc
+
+
+def _mismatch_line(exc: BaseException) -> str:
+    """torch's 'size mismatch for <param>: ...' line (its first line only says 'Error(s) in loading')."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    return next((line for line in lines if line.startswith("size mismatch")), _first_line(exc))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -7,7 +7,9 @@ script on several GPUs or with DeepSpeed.
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from pathlib import Path
 
 from lm_forget.errors import ConfigError
@@ -26,18 +28,65 @@ def make_parser():
 
 
 def parse_config(argv: list[str]):
-    """A ForgetConfig from ``argv`` (``--config`` YAML + flags)."""
+    """A ForgetConfig from ``argv`` (``--config`` YAML + flags); unknown keys get a did-you-mean."""
     argv = list(argv)
+    parser = make_parser()
     if "--config" in argv:
         index = argv.index("--config")
         if index + 1 >= len(argv) or not Path(argv[index + 1]).is_file():
             missing = argv[index + 1] if index + 1 < len(argv) else "(none)"
             raise ConfigError(f"--config {missing}: no such file; see configs/ for examples")
+        _check_yaml_keys(Path(argv[index + 1]), parser)
+    _check_flags(argv, parser)
     try:
-        (config,) = make_parser().parse_args_and_config(argv)
-    except ValueError as exc:  # unknown YAML keys, bad values
+        (config,) = parser.parse_args_and_config(argv)
+    except ValueError as exc:  # unknown flags, bad values
+        flags = re.findall(r"'--([A-Za-z0-9_.-]+)'", str(exc)) if "not used" in str(exc) else []
+        if flags:
+            raise ConfigError(" ".join(_unknown(f"flag --{f}", f, parser) for f in flags)
+                              + " `lm-forget train --help` lists them.") from None
         raise ConfigError(f"invalid training config: {exc}") from exc
     return config
+
+
+def _known(parser) -> list[str]:
+    return sorted({action.dest for action in parser._actions if action.dest != "help"} | {"env"})
+
+
+def _unknown(what: str, key: str, parser) -> str:
+    close = difflib.get_close_matches(key.replace("-", "_"), _known(parser), n=1)
+    return f"unknown {what}." + (f" Did you mean {close[0]!r}?" if close else "")
+
+
+def _check_flags(argv: list[str], parser) -> None:
+    """Unknown ``--flags`` with a did-you-mean (HfArgumentParser reports them only after building the config)."""
+    options = {option for action in parser._actions for option in action.option_strings} | {"--config"}
+    bad = [arg.split("=", 1)[0] for arg in argv if arg.startswith("--") and arg.split("=", 1)[0] not in options]
+    if bad:
+        raise ConfigError(" ".join(_unknown(f"flag {flag}", flag[2:], parser) for flag in bad)
+                          + " `lm-forget train --help` lists them.")
+
+
+def _check_yaml_keys(path: Path, parser) -> None:
+    """Every key of the training YAML must be a ForgetConfig/SFTConfig field (TRL would reject it later)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f":{where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', None) or exc}); "
+                          "see configs/train_tiny_cpu.yaml for the format") from None
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings (key: value), got a {type(data).__name__}")
+    known = set(_known(parser))
+    bad = [str(key) for key in data if str(key) not in known]
+    if bad:
+        raise ConfigError(f"{path}: " + " ".join(_unknown(f"key {key!r}", key, parser) for key in bad)
+                          + " Keys are ForgetConfig / SFTConfig fields (`lm-forget train --help`).")
 
 
 def main(argv: list[str]) -> int:

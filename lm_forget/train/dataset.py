@@ -5,6 +5,13 @@ continuation lm-eval scores. Tokenization follows lm-eval's ``_encode_pair`` for
 (encode context+continuation, split at the length of the encoded context, trailing context
 whitespace moved into the continuation) and adds no EOS: TRL's own prompt-completion tokenization
 would append one, training a token lm-eval never scores (see docs/training.md).
+
+Examples longer than the token limit (``max_length``, capped at the model's positions) are truncated
+the way lm-eval's HFLM scores them: the context loses tokens from the *left*, the continuation is kept
+whole. lm-eval at ``max_length=M`` scores the window ``(context + continuation)[-(M + 1):]``, so a
+training sequence truncated to ``L`` tokens is exactly lm-eval's window at ``M = L - 1``. Every
+truncated example is still trained on and counted (``truncated_tokens`` on its row, the log, and
+``forget_config.json``); none is dropped.
 """
 
 from __future__ import annotations
@@ -87,26 +94,63 @@ def _encode(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer.encode(text, **kwargs))
 
 
-def tokenize_examples(rows: Sequence[Mapping[str, Any]], tokenizer: Any) -> list[dict[str, list[int]]]:
-    """``input_ids`` + ``completion_mask`` per row; SFTTrainer turns the mask into loss labels."""
+#: model config attributes that bound the sequence length, in lm-eval HFLM's order
+_POSITION_ATTRS = ("n_positions", "max_position_embeddings", "n_ctx")
+
+
+def max_tokens(max_length: int | None, model: Any) -> int | None:
+    """The training token limit: ``max_length`` capped at the model's positions (None: no limit known)."""
+    model_config = getattr(model, "config", None)
+    positions = next((getattr(model_config, a) for a in _POSITION_ATTRS if getattr(model_config, a, None)), None)
+    limits = [int(n) for n in (max_length, positions) if n]
+    return min(limits) if limits else None
+
+
+def tokenize_examples(rows: Sequence[Mapping[str, Any]], tokenizer: Any,
+                      max_length: int | None = None) -> list[dict[str, list[int]]]:
+    """``input_ids`` + ``completion_mask`` per row; SFTTrainer turns the mask into loss labels.
+
+    Over ``max_length`` tokens, the context is cut from the left (lm-eval's rule) and the row (a dict)
+    gets ``truncated_tokens``; an answer that alone fills ``max_length`` is a DataError.
+    """
     out = []
+    truncated = dropped = 0
     for row in rows:
         if not row["prompt"]:
             raise DataError(f"doc {row['id']} has an empty prompt; lm-eval cannot score it either")
         context_ids, continuation_ids = encode_pair(tokenizer, row["prompt"], row["completion"])
         if not continuation_ids:
             raise DataError(f"doc {row['id']}: the completion {row['completion']!r} encodes to no tokens")
+        if max_length is not None and len(context_ids) + len(continuation_ids) > max_length:
+            room = max_length - len(continuation_ids)
+            if room < 1:
+                raise DataError(
+                    f"doc {row['id']}: its answer alone is {len(continuation_ids)} tokens, leaving no room for "
+                    f"the prompt within max_length {max_length}; raise --max_length (the model allows "
+                    "more?) or train on another task"
+                )
+            cut = len(context_ids) - room
+            context_ids = context_ids[cut:]
+            truncated, dropped = truncated + 1, dropped + cut
+            if isinstance(row, dict):
+                row["truncated_tokens"] = cut
         out.append(
             {
                 "input_ids": context_ids + continuation_ids,
                 "completion_mask": [0] * len(context_ids) + [1] * len(continuation_ids),
             }
         )
+    if truncated:
+        logger.warning(
+            "%d of %d training examples are longer than %d tokens: their prompts were truncated from the left "
+            "as lm-eval scores them (%d prompt tokens in all); all are trained on", truncated, len(out),
+            max_length, dropped,
+        )
     return out
 
 
-def to_sft_dataset(rows: Sequence[Mapping[str, Any]], tokenizer: Any) -> Dataset:
+def to_sft_dataset(rows: Sequence[Mapping[str, Any]], tokenizer: Any, max_length: int | None = None) -> Dataset:
     """A ``datasets.Dataset`` SFTTrainer accepts as already processed (no re-tokenization, no EOS)."""
     from datasets import Dataset
 
-    return Dataset.from_list(tokenize_examples(rows, tokenizer))
+    return Dataset.from_list(tokenize_examples(rows, tokenizer, max_length))

@@ -77,6 +77,7 @@ def _state(config: ForgetConfig, digest: str, rows: Sequence[Mapping[str, Any]])
         "split_seed": config.split_seed,
         "num_examples": config.num_examples,
         "examples_per_task": per_task,
+        "truncated_examples": sum(1 for row in rows if row.get("truncated_tokens")),  # prompt cut from the left
         "labels_hash": digest,
         "labels_file": LABELS_FILE,
         "datasets": source_datasets(config.tasks),
