@@ -136,7 +136,7 @@ def bench_hook(runs: int = 25) -> dict:
         total = 0
         for line in err.splitlines():
             match = pattern.search(line)
-            if match and match.group(3).strip() in {"lm_forget", "lm_forget._startup"}:
+            if match and match.group(3).strip() in {"lm_forget", "lm_forget._startup", "_lm_forget_startup"}:
                 total = max(total, int(match.group(2)))
         costs.append(total)
     start = time.perf_counter_ns()

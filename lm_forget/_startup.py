@@ -1,30 +1,38 @@
-"""Interpreter start-up hook (loaded from ``lm_forget_startup.pth``).
+"""What the start-up hook does once ``lm_eval.tasks.manager`` is imported: the ``TaskManager`` patch.
 
-lm-eval 0.4.13 has no entry point for external tasks, so this arms a post-import patch: only when
-``lm_eval.tasks.manager`` is imported does ``TaskManager.__init__`` learn to add lm-forget's
-``task_configs`` (and ``LM_FORGET_TASKS_DIR``) to its include paths. Importing this module must stay
-near-free: ``os`` and ``sys`` only (not even importlib.abc, which costs ~10 ms), never lm_eval.
-Set ``LM_FORGET_DISABLE_HOOK=1`` to switch it off.
+lm-eval 0.4.13 has no entry point for external tasks. The top-level ``_lm_forget_startup`` module (armed by
+``lm_forget_startup.pth``, never importing this package) calls :func:`patch_task_manager` right after
+lm-eval's manager module executes. From then on ``TaskManager.__init__`` treats the suite like lm-eval's
+built-ins: whenever ``include_defaults`` is true it adds the suite's ``task_configs`` (and
+``LM_FORGET_TASKS_DIR``) ahead of the caller's ``include_path``; with ``include_defaults=False`` it changes
+nothing. Top-level imports stay ``os``/``sys`` only: :func:`suite_include_paths` is used by light code paths.
 """
 
 
 import os
-import sys
 
-TARGET_MODULE = "lm_eval.tasks.manager"
-DISABLE_ENV = "LM_FORGET_DISABLE_HOOK"
+TASKS_DIR_ENV = "LM_FORGET_TASKS_DIR"
+_INDEX_LOGGER = "lm_eval.tasks._index"  # where lm-eval reports a task name that replaces another
 _PATCHED_FLAG = "_lm_forget_patched"
 _EXPECTED_PARAMS = ("self", "verbosity", "include_path", "include_defaults", "metadata")
 
 
-def suite_include_paths() -> list[str]:
-    """The task folders lm-forget contributes: the shipped suite, then ``LM_FORGET_TASKS_DIR`` entries."""
+def shipped_task_dir() -> str:
+    """The folder holding the suite's YAMLs (inside the wheel, or beside the package in an editable install)."""
     here = os.path.dirname(os.path.abspath(__file__))
     shipped = os.path.join(here, "task_configs")
-    if not os.path.isdir(shipped):
-        shipped = os.path.join(os.path.dirname(here), "task_configs")
-    extra = [p for p in os.environ.get("LM_FORGET_TASKS_DIR", "").split(os.pathsep) if p.strip()]
-    return [shipped, *(os.path.abspath(os.path.expanduser(p)) for p in extra)]
+    return shipped if os.path.isdir(shipped) else os.path.join(os.path.dirname(here), "task_configs")
+
+
+def tasks_dir_paths() -> list[str]:
+    """The folders named by ``LM_FORGET_TASKS_DIR`` (``os.pathsep``-separated), absolute, in order."""
+    extra = [p for p in os.environ.get(TASKS_DIR_ENV, "").split(os.pathsep) if p.strip()]
+    return [os.path.abspath(os.path.expanduser(p.strip())) for p in extra]
+
+
+def suite_include_paths() -> list[str]:
+    """The task folders lm-forget contributes: the shipped suite, then ``LM_FORGET_TASKS_DIR`` entries."""
+    return [shipped_task_dir(), *tasks_dir_paths()]
 
 
 def merge_include_paths(user: object, ours: list[str]) -> list[str]:
@@ -45,6 +53,81 @@ def merge_include_paths(user: object, ours: list[str]) -> list[str]:
             seen.add(key)
             merged.append(path)
     return merged
+
+
+def _inside(path: str, folders: list[str]) -> str | None:
+    real = os.path.realpath(path)
+    for folder in folders:
+        root = os.path.realpath(folder)
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return folder
+    return None
+
+
+def shadowing_error(overrides: list[tuple[str, str, str]], task_dirs: list[str]) -> str | None:
+    """The refusal message for ``(name, new file, replaced file)`` overrides coming from ``task_dirs``, if any."""
+    lines = []
+    for name, new, old in overrides:
+        folder = _inside(new, task_dirs)
+        if folder is None:
+            continue  # an explicit include_path overriding a task is lm-eval's documented behaviour
+        if _inside(old, [shipped_task_dir()]):
+            what = "lm-forget's suite task"
+        elif _inside(old, task_dirs):
+            what = "the task of another LM_FORGET_TASKS_DIR folder"
+        else:
+            what = "lm-eval's built-in task"
+        lines.append(f"  - '{name}' in {new} (from {TASKS_DIR_ENV} folder {folder}) would replace {what} {old}")
+    if not lines:
+        return None
+    return (
+        f"lm-forget: a {TASKS_DIR_ENV} folder defines task names that already exist, and lm-forget does not replace "
+        "tasks silently:\n" + "\n".join(lines) + "\nRename the task (its `task:` field), or remove the folder from "
+        f"{TASKS_DIR_ENV}; to override a task on purpose, pass the folder to lm_eval with --include_path instead."
+    )
+
+
+def call_refusing_shadows(build, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """``build(*args, **kwargs)`` (a TaskManager or its ``__init__``); ConfigError if an ``LM_FORGET_TASKS_DIR``
+    task replaced a built-in, suite or other tasks-dir task while lm-eval indexed the folders.
+
+    lm-eval's index detects the replacement itself and logs it (name, new file, old file) at WARNING;
+    we read those records, so the check costs nothing and sees exactly what lm-eval did.
+    """
+    task_dirs = tasks_dir_paths()
+    if not task_dirs:
+        return build(*args, **kwargs)
+    import logging
+
+    overrides: list[tuple[str, str, str]] = []
+    logger = logging.getLogger(_INDEX_LOGGER)
+    reported = logger.isEnabledFor(logging.WARNING) and not logger.disabled
+    saved = (logger.level, logger.disabled)
+
+    def spy(record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 3 and "overrides existing" in str(record.msg) \
+                and args[1] is not None and args[2] is not None:
+            overrides.append((str(args[0]), str(args[1]), str(args[2])))
+        return reported  # records the user's logging config would have dropped stay dropped
+
+    if not reported:  # e.g. lm_eval logging set to ERROR: hear the record anyway, show nothing more
+        logger.disabled = False
+        logger.setLevel(logging.WARNING)
+    logger.addFilter(spy)
+    try:
+        result = build(*args, **kwargs)
+    finally:
+        logger.removeFilter(spy)
+        if not reported:
+            logger.setLevel(saved[0])
+            logger.disabled = saved[1]
+    message = shadowing_error(overrides, task_dirs)
+    if message:
+        from lm_forget.errors import ConfigError
+
+        raise ConfigError(message)
+    return result
 
 
 def patch_task_manager(module: object) -> bool:
@@ -74,13 +157,17 @@ def patch_task_manager(module: object) -> bool:
         return False
 
     signature = inspect.signature(init)
+    defaults_on = signature.parameters["include_defaults"].default
 
     def __init__(self, *args, **kwargs):  # noqa: N807 - mirrors the method being wrapped
         bound = signature.bind(self, *args, **kwargs)
-        bound.arguments["include_path"] = merge_include_paths(
-            bound.arguments.get("include_path"), suite_include_paths()
-        )
-        return init(*bound.args, **bound.kwargs)
+        if not bound.arguments.get("include_defaults", defaults_on):
+            # like lm-eval's built-ins, the suite is a default: include_defaults=False indexes only include_path
+            return init(self, *args, **kwargs)
+        user_path = bound.arguments.get("include_path")
+        bound.arguments["include_path"] = merge_include_paths(user_path, suite_include_paths())
+        call_refusing_shadows(init, *bound.args, **bound.kwargs)
+        self.include_path = user_path  # what lm-eval records is what its caller passed
 
     __init__.__wrapped__ = init  # type: ignore[attr-defined]
     __init__.__doc__ = init.__doc__
@@ -89,50 +176,8 @@ def patch_task_manager(module: object) -> bool:
     return True
 
 
-class _PatchingLoader:
-    """Wraps the real loader of the target module and patches it right after it executes."""
-
-    def __init__(self, wrapped) -> None:  # type: ignore[no-untyped-def]
-        self._wrapped = wrapped
-
-    def create_module(self, spec):  # type: ignore[no-untyped-def]
-        return self._wrapped.create_module(spec)
-
-    def exec_module(self, module) -> None:  # type: ignore[no-untyped-def]
-        self._wrapped.exec_module(module)  # type: ignore[attr-defined]
-        try:
-            patch_task_manager(module)
-        except Exception as exc:  # never break lm_eval because of us
-            import warnings
-
-            warnings.warn(f"lm-forget: start-up hook failed ({exc!r}); forget_* tasks not registered.", stacklevel=2)
-
-
-class _ManagerFinder:
-    """Finds nothing itself: it only wraps the loader of ``lm_eval.tasks.manager`` once."""
-
-    def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
-        if fullname != TARGET_MODULE:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _PatchingLoader(spec.loader)
-                return spec
-        return None
-
-
 def install() -> None:
-    """Arm the hook (idempotent). A no-op when disabled via ``LM_FORGET_DISABLE_HOOK``."""
-    if os.environ.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
-        return
-    if any(isinstance(f, _ManagerFinder) for f in sys.meta_path):
-        return
-    already = sys.modules.get(TARGET_MODULE)
-    if already is not None:
-        patch_task_manager(already)
-        return
-    sys.meta_path.insert(0, _ManagerFinder())
+    """Arm the start-up hook in this interpreter (what ``lm_forget_startup.pth`` does; idempotent)."""
+    from _lm_forget_startup import install as arm
+
+    arm()

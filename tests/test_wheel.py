@@ -25,7 +25,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "lm_forget_startup.pth" in names
+    assert "lm_forget_startup.pth" in names and "_lm_forget_startup.py" in names
     assert "lm_forget/task_configs/_forget_template.yaml" in names
     assert sum(n.startswith("lm_forget/task_configs/forget_") for n in names) == 21
     assert "lm_forget/task_configs/lm_forget_suite.yaml" in names
@@ -42,12 +42,18 @@ def test_plain_install_registers_the_suite(tmp_path, wheel):
     (target / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
                     str(wheel)], check=True, capture_output=True, timeout=600)
-    probe = ("import json, lm_forget; from lm_eval.tasks import TaskManager; "
-             "tm = TaskManager(include_defaults=False); "
+    probe = ("import json, sys; at_start = [m for m in ('lm_forget', 'lm_eval') if m in sys.modules]; "
+             "hook = sys.modules['_lm_forget_startup'].__file__; "
+             "from lm_eval.tasks import TaskManager; import lm_forget, lm_forget._startup as s; "
+             "tm = lm_forget.task_manager(include_defaults=False); "
              "tasks = [t for t in tm.all_tasks if t.startswith('forget_')]; "
-             "print(json.dumps({'file': lm_forget.__file__, 'tasks': tasks}))")
+             "print(json.dumps({'file': lm_forget.__file__, 'hook': hook, 'at_start': at_start, "
+             "'patched': hasattr(TaskManager.__init__, '__wrapped__'), 'suite': s.shipped_task_dir(), "
+             "'tasks': tasks}))")
     result = subprocess.run([str(python), "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["file"].startswith(str(target)), "imported from the wheel, not the checkout"
+    assert out["hook"].startswith(str(target)) and out["at_start"] == [], "the .pth imports only the tiny module"
+    assert out["patched"] and out["suite"].startswith(str(target))
     assert len(out["tasks"]) == 21
