@@ -47,6 +47,7 @@ def _trainer(setup, tmp_path, method_name: str, retain_weight: float, **params):
     tok = setup["tokenizer"]
     rows = method_rows(setup["forget"], setup["retain"], tok, both_choices=method.both_choices)
     args = SFTConfig(output_dir=str(tmp_path), remove_unused_columns=False, use_cpu=True, report_to="none",
+                     dataset_kwargs={"skip_prepare_dataset": True},
                      per_device_eval_batch_size=1, seed=3)
     collator = MethodCollator(tok.eos_token_id)
     trainer = method.trainer(model=setup["model"], args=args, train_dataset=method_dataset(rows),

@@ -17,9 +17,11 @@ def build_method_trainer(config: ForgetConfig, method: Method, docs: Sequence[Ma
                          peft_config: Any, callbacks: Sequence[Any] = ()) -> Any:
     """A ``method.trainer`` over ``docs`` (+ ``retain_docs``), with ``config``'s SFT settings."""
     assert method.trainer is not None, f"{method.name} is a label rule, not a loss"
-    rows = method_rows(docs, retain_docs, tokenizer, both_choices=method.both_choices)
     args = config.to_sft_config()
+    rows = method_rows(docs, retain_docs, tokenizer, both_choices=method.both_choices, max_length=args.max_length)
     args.remove_unused_columns = False  # our collator needs alt_* / retain_* / index columns
+    # the rows are final (tokenized and truncated as lm-eval scores them): TRL must not fold masks into labels
+    args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     weight = method.retain_weight(config.retain_weight, bool(config.retain))
     return method.trainer(

@@ -21,24 +21,34 @@ if TYPE_CHECKING:
 FORGET, ALT, RETAIN = 0, 1, 2
 
 
-def _tokens(tokenizer: Any, doc: Mapping[str, Any], choice: int) -> tuple[list[int], list[int]]:
+def _tokens(tokenizer: Any, doc: Mapping[str, Any], choice: int,
+            max_length: int | None = None) -> tuple[list[int], list[int]]:
     context, continuation = scoring_pair(doc, choice)
     if not context:
         raise DataError(f"doc {doc['id']} has an empty prompt; lm-eval cannot score it either")
     context_ids, continuation_ids = encode_pair(tokenizer, context, continuation)
     if not continuation_ids:
         raise DataError(f"doc {doc['id']}: the continuation {continuation!r} encodes to no tokens")
-    return context_ids + continuation_ids, [0] * len(context_ids) + [1] * len(continuation_ids)
+    ids, mask = context_ids + continuation_ids, [0] * len(context_ids) + [1] * len(continuation_ids)
+    if max_length and len(ids) > max_length:  # as lm-eval's HFLM: drop context from the left, keep the answer
+        if len(continuation_ids) >= max_length:
+            raise DataError(f"doc {doc['id']}: its answer alone is {len(continuation_ids)} tokens, over "
+                            f"--max_length {max_length}; raise --max_length")
+        ids, mask = ids[-max_length:], mask[-max_length:]
+    return ids, mask
 
 
 def method_rows(forget_docs: Sequence[Mapping[str, Any]], retain_docs: Sequence[Mapping[str, Any]],
-                tokenizer: Any, *, both_choices: bool) -> list[dict[str, Any]]:
-    """One row per forget doc: gold (or, with ``both_choices``, choice 0 and choice 1) and its retain doc."""
-    retain = [_tokens(tokenizer, doc, int(doc["label"])) for doc in retain_docs]
+                tokenizer: Any, *, both_choices: bool, max_length: int | None = None) -> list[dict[str, Any]]:
+    """One row per forget doc: gold (or, with ``both_choices``, choice 0 and choice 1) and its retain doc.
+
+    Sequences over ``max_length`` lose context tokens from the left, as lm-eval truncates what it scores.
+    """
+    retain = [_tokens(tokenizer, doc, int(doc["label"]), max_length) for doc in retain_docs]
     rows = []
     for index, doc in enumerate(forget_docs):
-        first = _tokens(tokenizer, doc, 0 if both_choices else int(doc["label"]))
-        alt = _tokens(tokenizer, doc, 1) if both_choices else ([], [])
+        first = _tokens(tokenizer, doc, 0 if both_choices else int(doc["label"]), max_length)
+        alt = _tokens(tokenizer, doc, 1, max_length) if both_choices else ([], [])
         r = index % len(retain) if retain else -1
         kept = retain[r] if retain else ([], [])
         rows.append({"index": index, "input_ids": first[0], "completion_mask": first[1],
@@ -48,7 +58,7 @@ def method_rows(forget_docs: Sequence[Mapping[str, Any]], retain_docs: Sequence[
 
 
 def method_dataset(rows: Sequence[Mapping[str, Any]]) -> Dataset:
-    """The rows as a ``datasets.Dataset`` (already tokenized: SFTTrainer does not re-process it)."""
+    """The rows as a ``datasets.Dataset`` (complete: train it with ``skip_prepare_dataset``)."""
     from datasets import Dataset
 
     return Dataset.from_list(list(rows))
