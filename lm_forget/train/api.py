@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lm_forget.data.hashing import canonical_json, stable_digest
 from lm_forget.errors import ConfigError, HubError
 
 if TYPE_CHECKING:
@@ -56,7 +57,13 @@ def train(
                        config.stage)
     docs = list(docs) if docs is not None else load_forget_docs(config)
     labels = assign_labels(docs, config.effective_label_mode, config.seed)
+    method = config.forget_method
+    loss_method = method is not None and not method.is_label_rule
+    retain_docs = _retain_docs(config, docs) if loss_method else []
     digest = labels_hash(docs, labels)
+    if loss_method:  # the method, its parameters and the retain set are part of what a resume must match
+        digest = stable_digest(digest, config.method, canonical_json(config.method_args or {}),
+                               config.retain_weight, *(d["id"] for d in retain_docs))
     rows = build_examples(docs, labels)
     output_dir = Path(str(config.output_dir))
 
@@ -65,21 +72,28 @@ def train(
     model, peft_config = _load_model(config)
     dataset = to_sft_dataset(rows, tokenizer, max_tokens(config.max_length, model))
 
-    trainer = SFTTrainer(
-        model=model,
-        args=config.to_sft_config(),
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=list(callbacks) or None,
-    )
+    if loss_method:
+        from lm_forget.train.methods.build import build_method_trainer
+
+        trainer = build_method_trainer(config, method, docs, retain_docs, model=model, tokenizer=tokenizer,
+                                       peft_config=peft_config, callbacks=callbacks)
+    else:
+        trainer = SFTTrainer(
+            model=model,
+            args=config.to_sft_config(),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=list(callbacks) or None,
+        )
     try:
         if trainer.is_world_process_zero():
             if config.overwrite and resume_from is None:
                 outputs.set_aside_previous(output_dir)  # old and new files never mix, the old run is kept
             outputs.write_run_state(output_dir, config, digest, rows)
-        logger.info("training %s (%s labels) on %d examples from %s", config.stage, config.effective_label_mode,
-                    len(rows), ", ".join(config.tasks))
+        logger.info("training %s (%s) on %d examples from %s", config.stage,
+                    method.name if method else f"{config.effective_label_mode} labels", len(rows),
+                    ", ".join(config.tasks))
         train_output = trainer.train(resume_from_checkpoint=resume_from)
         metrics = dict(train_output.metrics)
         trainer.save_model(str(output_dir))
@@ -100,6 +114,16 @@ def train(
     if main_process and config.push_to_hub:
         result.hub_url = _push(config, output_dir)
     return result
+
+
+def _retain_docs(config: ForgetConfig, docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The retain set when the method trains a retain term (see ``lm_forget.train.methods.retain``)."""
+    from lm_forget.train.methods.retain import load_retain_docs
+
+    method = config.forget_method
+    if method is None or not method.uses_retain(config.retain_weight, bool(config.retain)):
+        return []
+    return load_retain_docs(config, docs)
 
 
 def _resume_point(config: ForgetConfig, get_last_checkpoint: Any, digest: str) -> str | None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from trl import SFTConfig
 
 from lm_forget.errors import ConfigError
 from lm_forget.train.labels import LABEL_MODES, STAGE_LABEL_MODES
+
+if TYPE_CHECKING:
+    from lm_forget.train.methods import Method
 
 #: Subfolder of ``output_dir`` that holds Trainer checkpoints (never pushed: they contain pickles).
 CHECKPOINTS_SUBDIR = "checkpoints"
@@ -45,6 +48,19 @@ class ForgetConfig(SFTConfig):
             ``finetune`` trains on the true labels, ``forget`` on random labels, ``flip`` on the wrong choice.
         label_mode (`str`, *optional*):
             Override the stage's label mode with any registered one (see ``lm_forget.train.labels``).
+        method (`str`, *optional*):
+            Forgetting method (``lm_forget.train.methods``): ``random_labels`` (= stage ``forget``, the default),
+            ``flipped_labels`` (= stage ``flip``), ``uniform``, ``grad_ascent``, ``grad_diff``, ``npo``, ``simnpo``,
+            ``rmu``. Not allowed with stage ``finetune``. See docs/methods.md.
+        method_args (`dict` or JSON `str`, *optional*):
+            The method's own hyper-parameters, e.g. ``{"beta": 0.1}`` for npo.
+        retain (`list[str]`):
+            Retain-set tasks (methods with a retain term); default: the other tasks ``init_adapter`` was
+            fine-tuned on.
+        retain_size (`int`, *optional*):
+            Retain docs in all (default: as many as forget docs).
+        retain_weight (`float`, *optional*):
+            Weight of the retain term (default: the method's; rmu's alpha).
         init_adapter (`str`, *optional*):
             Output of the previous stage (folder or Hub id). With LoRA its adapter is trained further, so the
             result still loads on the base model alone; with ``--no-lora`` the full weights are loaded from it.
@@ -86,6 +102,17 @@ class ForgetConfig(SFTConfig):
     label_mode: str | None = field(
         default=None, metadata={"help": f"Override the stage's label mode: one of {sorted(LABEL_MODES)}."}
     )
+    method: str | None = field(
+        default=None, metadata={"help": "Forgetting method (default: the stage's label rule); see docs/methods.md."}
+    )
+    method_args: dict[str, Any] | str | None = field(
+        default=None, metadata={"help": "The method's hyper-parameters as a JSON object, e.g. '{\"beta\": 0.1}'."}
+    )
+    retain: list[str] = field(
+        default_factory=list, metadata={"help": "Retain-set tasks (default: the other fine-tuned tasks)."}
+    )
+    retain_size: int | None = field(default=None, metadata={"help": "Retain docs (default: as many as forget docs)."})
+    retain_weight: float | None = field(default=None, metadata={"help": "Retain-term weight (default: the method's)."})
     init_adapter: str | None = field(
         default=None, metadata={"help": "Previous stage's output (adapter or full model) to start from."}
     )
@@ -142,12 +169,38 @@ class ForgetConfig(SFTConfig):
             from lm_forget.hub.base_model import hub_base_model
 
             hub_base_model(None, self.base_model_id)  # spelled like a Hub id, or a clear error now
+        self.retain = [t.strip() for item in self.retain for t in str(item).split(",") if t.strip()]
+        if self.method is not None:
+            if self.stage == "finetune":
+                raise ConfigError(f"--method {self.method} forgets; use it with --stage forget, not finetune")
+            method = self.forget_method
+            assert method is not None
+            self.method = method.name  # aliases resolve to the registered name
+            if self.label_mode is not None and not method.is_label_rule:
+                raise ConfigError(f"--label_mode applies to label rules, not to --method {method.name}; drop it")
+            method.parse_params(self.method_args)  # unknown or bad hyper-parameters fail at parse time
+        if self.retain_size is not None and self.retain_size < 1:
+            raise ConfigError(f"--retain_size must be at least 1, got {self.retain_size}")
         super().__post_init__()
+
+    @property
+    def forget_method(self) -> Method | None:
+        """The registered forgetting method of this run (None for fine-tuning)."""
+        from lm_forget.train.methods import get_method
+
+        if self.method is not None:
+            return get_method(self.method)
+        return None if self.stage == "finetune" else get_method(self.stage)
 
     @property
     def effective_label_mode(self) -> str:
         """The label mode this run trains with."""
-        return self.label_mode or STAGE_LABEL_MODES[self.stage]
+        if self.label_mode:
+            return self.label_mode
+        method = self.forget_method
+        if method is None:
+            return STAGE_LABEL_MODES[self.stage]
+        return method.label_mode or "true"  # loss methods score the gold answer
 
     @property
     def checkpoint_dir(self) -> Path:
