@@ -32,15 +32,18 @@ class ProbeConfig:
     seed: int = 0
 
 
-def pair_texts(docs: list[dict]) -> tuple[list[str], np.ndarray]:
-    """Both (context + continuation) texts per doc, in order [choice 0, choice 1], and right(1)/wrong(0)."""
+def pair_texts(docs: list[dict]) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """Both (context, continuation) pairs per doc, in order [choice 0, choice 1], and right(1)/wrong(0).
+
+    Pairs, not joined strings: ``hidden.scored_ids`` encodes them as lm-eval scores them.
+    """
     from lm_forget.data.docs import scoring_pair
 
     texts, labels = [], []
     for doc in docs:
         for i in (0, 1):
             context, continuation = scoring_pair(doc, i)
-            texts.append(context + continuation)
+            texts.append((context, continuation))
             labels.append(int(i == int(doc["label"])))
     return texts, np.asarray(labels)
 
