@@ -104,6 +104,9 @@ class TrainSettings:
         launcher: run the step as ``<launcher> -m lm_forget.train --config <step>/train_config.yaml`` in a
             subprocess, e.g. ``[accelerate, launch, --num_processes, "8"]`` for multi-GPU / DeepSpeed
             training; empty: train in this process.
+        dynamics_every: score the forget pool during training every this many optimizer steps (>= 1)
+            or this fraction of an epoch (< 1), as lm-eval scores it, into ``<step>/output/dynamics.parquet``
+            (in-process training only); None: off.
     """
 
     lora: bool = True
@@ -115,6 +118,7 @@ class TrainSettings:
     seed: int = 0
     args: dict[str, Any] = field(default_factory=dict)
     launcher: list[str] = field(default_factory=list)
+    dynamics_every: float | None = None
 
 
 @dataclass
@@ -442,6 +446,11 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         raise ConfigError(f"eval.forget_scope: {config.eval.forget_scope!r}; use 'all' (matrix) or 'self'.")
     if config.eval.backend not in BACKENDS:
         raise ConfigError(f"eval.backend: {config.eval.backend!r}; use one of {BACKENDS}.")
+    for name in ("finetune", "forget"):
+        section = getattr(config, name)
+        if section.dynamics_every is not None and (section.dynamics_every <= 0 or section.launcher):
+            raise ConfigError(f"{name}.dynamics_every: {section.dynamics_every!r}; give a positive number of steps "
+                              "(or a fraction of an epoch < 1), with in-process training (no launcher).")
     for n in config.forget_sizes:
         if n is not None and n < 1:
             raise ConfigError(f"forget.num_examples: {n} must be a positive number of docs.")

@@ -99,7 +99,9 @@ def _eval_settings(config: RunConfig) -> dict[str, Any]:
 
 
 def _train_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {k: v for k, v in vars(section).items() if k not in exclude}
+    # dynamics off keeps the keys of studies written before the option existed
+    return {k: v for k, v in vars(section).items() if k not in exclude
+            and not (k == "dynamics_every" and v is None)}
 
 
 def build_plan(config: RunConfig) -> Plan:
