@@ -35,8 +35,8 @@ def study(tmp_path_factory, tiny_model_dir, mirror_dir):
             "tasks": {"finetune": TASKS, "forget": ["forget_cola"], "eval": TASKS},
             "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "analyze"],
             "seeds": [0],
-            "finetune": {**TRAIN, "num_examples": 8},
-            "forget": {**TRAIN, "num_examples": [N]},
+            "finetune": {**TRAIN, "num_examples": 8, "dynamics_every": 1},
+            "forget": {**TRAIN, "num_examples": [N], "dynamics_every": 1},
             "eval": {"limit": 5, "batch_size": 16},  # held-out limited; the forget set is scored whole
             "threads": 1,
         })
@@ -101,3 +101,22 @@ def test_verdicts_and_flag_on_planted_outputs(tmp_path):
     assert "t_kept (N=100, seed 0): forgetting did not take: forget-set accuracy 0.900 ±" in lines
     assert "t_gone (N=400" not in lines.split("| t_gone")[0]  # only the failed pass is flagged
     assert "not evaluated" in lines  # phases without outputs say so, no number is invented
+
+
+def test_dynamics_recorded_in_both_phases_and_reported(study):
+    import pandas as pd
+
+    cid = f"forget_cola/n{N}/s0"
+    learn = pd.read_parquet(study.step("finetune").output / "dynamics.parquet")
+    forget = pd.read_parquet(study.step(f"forget/{cid}").output / "dynamics.parquet")
+    trained = [json.loads(line)["id"] for line in
+               (study.step(f"forget/{cid}").output / "labels.jsonl").read_text().splitlines()]
+    assert set(learn["phase"]) == {"finetune"} and set(forget["phase"]) == {"forget"}
+    assert sorted(learn["step"].unique()) == sorted(forget["step"].unique()) == [0, 1, 2]  # every step
+    # the fine-tune pass scores the forget pool (not its own 8 training docs), the forget pass its trained docs
+    assert set(learn["doc_id"]) == set(forget["doc_id"]) == set(trained)
+    out = study.step("analyze").output
+    assert "## Learning order vs forgetting order" in (out / "index.md").read_text()
+    stats = pd.read_csv(out / "protocol" / f"dynamics-n{N}-s0" / "order_stats.csv").set_index("task")
+    assert stats.loc["forget_cola", "n_docs"] == N and not stats.loc["forget_cola", "in_pooled"]
+    assert "undefined" in stats.loc["pooled", "note"]  # 12 docs < 100: no pooled statistic is invented

@@ -71,9 +71,9 @@ def _spearman_ci(x, y, options: DynamicsOptions) -> tuple[float, float, float]:
     import numpy as np
     from scipy import stats
 
-    rho = float(stats.spearmanr(x, y).statistic)
     if len(x) < 3 or np.unique(x).size < 2 or np.unique(y).size < 2:
-        return rho, math.nan, math.nan
+        return math.nan, math.nan, math.nan  # undefined: too few docs, or one order is constant
+    rho = float(stats.spearmanr(x, y).statistic)
     res = stats.bootstrap((np.asarray(x), np.asarray(y)), lambda a, b: stats.spearmanr(a, b).statistic,
                           paired=True, vectorized=False, n_resamples=options.n_resamples, method="percentile",
                           random_state=np.random.default_rng(options.seed))

@@ -157,3 +157,29 @@ def write_protocol_section(cells: Sequence[ProtocolCell], out: Path,
     lines += ["", f"Table as CSV: `{(out / 'forget_set.csv').name}`.", ""]
     (out / "forget_set.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return lines
+
+
+def write_dynamics_section(inputs: dict[str, tuple[Path, list[Path]]], out: Path,
+                           options: Any = None) -> list[str]:
+    """Learning vs forgetting order per (size, seed): ``out/dynamics-<label>/``; the report's markdown lines."""
+    import pandas as pd
+
+    from lm_forget.analysis.dynamics import DynamicsOptions, analyze_dynamics
+
+    options = options or DynamicsOptions()
+    if not inputs:
+        return []
+    lines = ["## Learning order vs forgetting order", "",
+             f"Learned at: first fine-tuning step from which P(gold vs distractor) stays >= {options.threshold:g}; "
+             "forgotten at: first forgetting step from which it stays below. Spearman rank correlation per task "
+             f"(bootstrap 95% CI); tasks with fewer than {options.min_docs} qualifying docs are reported but not "
+             "pooled. (The order analysis and the 0.6 threshold follow a secondary reading of the paper.)", ""]
+    for label, (finetune, cells) in inputs.items():
+        forget = pd.concat([pd.read_parquet(p) for p in cells], ignore_index=True)
+        learn = pd.read_parquet(finetune)
+        frame = pd.concat([learn[learn["doc_id"].isin(set(forget["doc_id"]))], forget], ignore_index=True)
+        paths = analyze_dynamics(frame, out / f"dynamics-{label}", options)
+        stats = pd.read_csv(paths["stats"])
+        lines += [f"### {label}", "", stats.to_markdown(index=False, floatfmt=".3f"), "",
+                  f"![learned vs forgotten]({paths['figure'].relative_to(out.parent)})", ""]
+    return lines

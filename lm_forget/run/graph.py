@@ -244,3 +244,22 @@ def protocol_cells(plan: Plan) -> list[Any]:
                     cell.other_tasks = [t for t in held.settings["tasks"] if t != task]
                 cells.append(cell)
     return cells
+
+
+def dynamics_inputs(plan: Plan) -> dict[str, tuple[Path, list[Path]]]:
+    """Per ``n<N>-s<seed>``: the fine-tune ``dynamics.parquet`` and the forget cells' (those that exist)."""
+    from lm_forget.train.dynamics import DYNAMICS_FILE
+
+    by_name = plan.by_name
+    finetune = by_name.get("finetune")
+    if finetune is None or not (finetune.output / DYNAMICS_FILE).is_file():
+        return {}
+    found = {}
+    for n in plan.config.forget_sizes:
+        for seed in plan.config.seeds:
+            cells = [by_name[f"forget/{cell_id(t, n, seed)}"].output / DYNAMICS_FILE for t in plan.config.tasks.forget
+                     if f"forget/{cell_id(t, n, seed)}" in by_name]
+            cells = [p for p in cells if p.is_file()]
+            if cells:
+                found[f"n{n}-s{seed}"] = (finetune.output / DYNAMICS_FILE, cells)
+    return found
