@@ -170,7 +170,8 @@ class AnalysisSettings:
         layer: hidden layer for the variance feature (-5: fifth from last, as in the paper).
         feature_split: which docs the features are computed on (``train``: the forget pool).
         feature_limit: at most this many docs per task for features (None: all).
-        probes: also train linear probes (right vs wrong answer) on the fine-tuned and every forgotten model.
+        probes: also train linear probes (right vs wrong answer, plus a shuffled-label control probe) on the
+            pretrained, the fine-tuned and every forgotten model.
         options: further keyword arguments for ``lm_forget.analysis.api.analyze`` (``AnalysisOptions``).
     """
 

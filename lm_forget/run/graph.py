@@ -159,7 +159,10 @@ def build_plan(config: RunConfig) -> Plan:
                             "split": config.analysis.feature_split, "limit": config.analysis.feature_limit,
                             "data": vars(config.data), "task_dirs": [str(p) for p in config.task_dir_paths]}
         probes = config.analysis.probes
+        # probes on the pretrained model too: "forgetting is shallow" vs "the probe decodes what the
+        # pretrained model already knew" (the key changes only when probes are on)
         add("features/pretrained", "features", "features", {"model": model, "phase": "pretrained",
+                                                            **({"probes": True} if probes else {}),
                                                             **feature_settings})
         if "finetune" in stages:
             add("features/finetuned", "features", "features",
