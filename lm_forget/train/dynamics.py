@@ -40,14 +40,17 @@ def choice_requests(docs: Sequence[Mapping[str, Any]]) -> list[Any]:
 
 
 def score_docs(model: Any, tokenizer: Any, docs: Sequence[Mapping[str, Any]], *,
-               batch_size: int = 16) -> list[float]:
-    """P(gold vs distractor) per doc = sigmoid(ll_gold - ll_other), from lm-eval HFLM's loglikelihood."""
+               batch_size: int = 16, lm: Any = None) -> list[float]:
+    """P(gold vs distractor) per doc = sigmoid(ll_gold - ll_other), from lm-eval HFLM's loglikelihood.
+
+    ``lm``: an HFLM already wrapping ``model`` (reused across scorings of one training run).
+    """
     from lm_eval.models.huggingface import HFLM
 
     was_training = model.training
     model.eval()
     try:
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+        lm = lm or HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
         results = lm.loglikelihood(choice_requests(docs), disable_tqdm=True)
     finally:
         model.train(was_training)
@@ -83,13 +86,18 @@ class DynamicsCallback(TrainerCallback):
         self.interval = 1
         self.rows: list[dict[str, Any]] = []
         self._scored: set[int] = set()
+        self._lm: Any = None
 
     def _score(self, model: Any, step: int) -> None:
         if step in self._scored:
             return
         self._scored.add(step)
-        for doc, p in zip(self.docs, score_docs(model, self.tokenizer, self.docs, batch_size=self.batch_size),
-                          strict=True):
+        if self._lm is None or self._lm.model is not model:
+            from lm_eval.models.huggingface import HFLM
+
+            self._lm = HFLM(pretrained=model, tokenizer=self.tokenizer, batch_size=self.batch_size)
+        scores = score_docs(model, self.tokenizer, self.docs, batch_size=self.batch_size, lm=self._lm)
+        for doc, p in zip(self.docs, scores, strict=True):
             self.rows.append({"task": doc["task"], "doc_id": doc["id"], "phase": self.phase, "step": step,
                               "p_gold": p})
 
