@@ -101,6 +101,8 @@ def run_features(cfg: FeatureConfig, out: Path) -> Path:
         log.info("%s: variance at hidden_states[%d] = %.4g over %d docs", task, primary,
                  acc[primary].trace if primary in acc else math.nan, len(docs))
     if cfg.probes:
+        from lm_forget.analysis.probes import control_labels, with_controls
+
         probe_layers = resolve_layers(cfg.probe_layers, n_states)
         pcfg = ProbeConfig(seed=cfg.probe_seed)
         for task in cfg.tasks:
@@ -112,9 +114,11 @@ def run_features(cfg: FeatureConfig, out: Path) -> Path:
                                         progress=f"probe states {task}/{split}")
                 split_states[split] = (states, labels)
             (tr, ytr), (te, yte) = split_states["train"], split_states["test"]
+            ctr, cte = control_labels(ytr, cfg.probe_seed), control_labels(yte, cfg.probe_seed + 1)
             for layer in probe_layers:
                 row = {"task": task, "layer": layer} | train_probe(tr[layer], ytr, te[layer], yte, pcfg)
-                record["probes"].append(row)
+                control = train_probe(tr[layer], ctr, te[layer], cte, pcfg)  # same features, shuffled labels
+                record["probes"].append(with_controls(row, control))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / FEATURES_FILE

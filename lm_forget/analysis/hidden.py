@@ -49,12 +49,30 @@ def last_real_index(attention_mask):
     return width - 1 - attention_mask.flip(1).int().argmax(dim=1)
 
 
-def last_token_states(model, tokenizer, texts: Sequence[str], *, layers: list[int], batch_size: int = 16,
+Text = str | tuple[str, str]
+
+
+def scored_ids(tokenizer, text: Text) -> list[int]:
+    """Token ids exactly as lm-eval's HFLM scores them and our trainer trains on them.
+
+    A string is a context (the prompt): HFLM's context encoding, BOS included where the tokenizer adds
+    one (Llama). A ``(context, continuation)`` pair is the whole scored sequence, context ids + continuation
+    ids as HFLM's ``_encode_pair`` splits them.
+    """
+    from lm_forget.train.dataset import encode_pair
+
+    if isinstance(text, str):
+        return encode_pair(tokenizer, text, "")[0]
+    context_ids, continuation_ids = encode_pair(tokenizer, text[0], text[1])
+    return context_ids + continuation_ids
+
+
+def last_token_states(model, tokenizer, texts: Sequence[Text], *, layers: list[int], batch_size: int = 16,
                       padding_side: str = "right", device: str = "cpu", max_length: int | None = None,
                       progress: str | None = None) -> Iterator[dict[int, object]]:
     """Yield, per batch, ``{layer: tensor (batch, hidden)}`` at the last real token of each text.
 
-    Texts are tokenized without special tokens (lm-eval's default for most models: no BOS added).
+    Texts are encoded by :func:`scored_ids` (the ids lm-eval scores, BOS included where HFLM adds it).
     Over-long texts are truncated from the left, keeping the last token.
     """
     import torch
@@ -62,16 +80,15 @@ def last_token_states(model, tokenizer, texts: Sequence[str], *, layers: list[in
 
     body = _body(model)
     tokenizer.padding_side = padding_side
-    tokenizer.truncation_side = "left"
     limit = max_length or getattr(model.config, "max_position_embeddings", None)
     starts = range(0, len(texts), batch_size)
     for start in tqdm(starts, desc=progress, disable=progress is None, leave=False):
-        chunk = list(texts[start:start + batch_size])
-        enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False,
-                        truncation=limit is not None, max_length=limit)
-        mask = enc["attention_mask"].to(device)
-        if int(mask.sum(1).min()) == 0:
+        ids = [scored_ids(tokenizer, t) for t in texts[start:start + batch_size]]
+        if any(not row for row in ids):
             raise ValueError("an empty text has no last token")
+        ids = [row[-limit:] if limit else row for row in ids]
+        enc = tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+        mask = enc["attention_mask"].to(device)
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
         with torch.inference_mode():
             out = body(input_ids=enc["input_ids"].to(device), attention_mask=mask, position_ids=positions,

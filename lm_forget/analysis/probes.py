@@ -32,15 +32,18 @@ class ProbeConfig:
     seed: int = 0
 
 
-def pair_texts(docs: list[dict]) -> tuple[list[str], np.ndarray]:
-    """Both (context + continuation) texts per doc, in order [choice 0, choice 1], and right(1)/wrong(0)."""
+def pair_texts(docs: list[dict]) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """Both (context, continuation) pairs per doc, in order [choice 0, choice 1], and right(1)/wrong(0).
+
+    Pairs, not joined strings: ``hidden.scored_ids`` encodes them as lm-eval scores them.
+    """
     from lm_forget.data.docs import scoring_pair
 
     texts, labels = [], []
     for doc in docs:
         for i in (0, 1):
             context, continuation = scoring_pair(doc, i)
-            texts.append(context + continuation)
+            texts.append((context, continuation))
             labels.append(int(i == int(doc["label"])))
     return texts, np.asarray(labels)
 
@@ -76,3 +79,31 @@ def collect_states(model, tokenizer, texts, *, layers, batch_size, device, paddi
         for layer, h in states.items():
             parts[layer].append(h.detach().to("cpu").float().numpy())
     return {layer: np.concatenate(p) for layer, p in parts.items()}
+
+
+def control_labels(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A control task (Hewitt & Liang's selectivity): the docs' gold positions permuted across docs.
+
+    Same features, same label balance, labels unrelated to the input: what a probe decodes here it
+    memorizes, not reads. Pairs stay [choice 0, choice 1] with exactly one "right" per doc.
+    """
+    gold = np.asarray(labels).reshape(-1, 2).argmax(1)
+    shuffled = np.random.default_rng(seed).permutation(gold)
+    out = np.zeros((len(shuffled), 2), dtype=int)
+    out[np.arange(len(shuffled)), shuffled] = 1
+    return out.reshape(-1)
+
+
+def with_controls(row: dict, control: dict) -> dict:
+    """A probe row plus exact 95% intervals, the control probe's accuracy and selectivity (probe - control)."""
+    from lm_forget.analysis.protocol_report import accuracy_ci
+
+    out = dict(row)
+    for name, result in (("probe", row), ("control", control)):
+        n = result["n_test_pairs"] // 2
+        k = round(result["probe_doc_acc"] * n)
+        ci = accuracy_ci([1] * k + [0] * (n - k))
+        out[f"{name}_doc_acc"] = ci["acc"]
+        out[f"{name}_doc_acc_low"], out[f"{name}_doc_acc_high"] = ci["low"], ci["high"]
+    out["selectivity"] = out["probe_doc_acc"] - out["control_doc_acc"]
+    return out

@@ -26,7 +26,7 @@ def accuracy_table(plan) -> list[str]:
     by_name = plan.by_name
     columns = [("pretrained", by_name.get("eval_pretrained")), ("fine-tuned", by_name.get("eval_finetuned"))]
     columns += [(f"forget {s.cell.split('/')[0].removeprefix('demo_')}", s) for s in plan.steps
-                if s.stage == "eval_forget"]
+                if s.stage == "eval_forget" and s.name.startswith("eval_forget/")]
     columns = [(label, s) for label, s in columns if s is not None and s.is_done()]
     scores = {label: s.done_record().get("scores", {}) for label, s in columns}
     lines = ["| task | " + " | ".join(label for label, _ in columns) + " |",

@@ -197,6 +197,11 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
                   for (n, seed), label in reports.items()]
         if summary is not None:
             lines += ["", "## Across seeds", "", (tmp / "seeds_summary.md").read_text(encoding="utf-8")]
+        from lm_forget.analysis.protocol_report import write_dynamics_section, write_protocol_section
+        from lm_forget.run.graph import dynamics_inputs, protocol_cells
+
+        lines += ["", *write_protocol_section(protocol_cells(plan), tmp / "protocol")]
+        lines += write_dynamics_section(dynamics_inputs(plan), tmp / "protocol")
         (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     first = next(iter(reports.values())).name
     return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),

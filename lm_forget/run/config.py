@@ -106,6 +106,9 @@ class TrainSettings:
             zero3_offload; see configs/accelerate/), ``[zero3, --num_processes, "4"]``, a path to your own
             accelerate YAML, or a full command such as ``[accelerate, launch, --multi_gpu]``; empty: train in
             this process.
+        dynamics_every: score the forget pool during training every this many optimizer steps (>= 1)
+            or this fraction of an epoch (< 1), as lm-eval scores it, into ``<step>/output/dynamics.parquet``
+            (in-process training only); None: off.
     """
 
     lora: bool = True
@@ -117,6 +120,7 @@ class TrainSettings:
     seed: int = 0
     args: dict[str, Any] = field(default_factory=dict)
     launcher: list[str] = field(default_factory=list)
+    dynamics_every: float | None = None
 
 
 @dataclass
@@ -173,7 +177,8 @@ class AnalysisSettings:
         layer: hidden layer for the variance feature (-5: fifth from last, as in the paper).
         feature_split: which docs the features are computed on (``train``: the forget pool).
         feature_limit: at most this many docs per task for features (None: all).
-        probes: also train linear probes (right vs wrong answer) on the fine-tuned and every forgotten model.
+        probes: also train linear probes (right vs wrong answer, plus a shuffled-label control probe) on the
+            pretrained, the fine-tuned and every forgotten model.
         options: further keyword arguments for ``lm_forget.analysis.api.analyze`` (``AnalysisOptions``).
     """
 
@@ -479,6 +484,11 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         raise ConfigError(f"eval.forget_scope: {config.eval.forget_scope!r}; use 'all' (matrix) or 'self'.")
     if config.eval.backend not in BACKENDS:
         raise ConfigError(f"eval.backend: {config.eval.backend!r}; use one of {BACKENDS}.")
+    for name in ("finetune", "forget"):
+        section = getattr(config, name)
+        if section.dynamics_every is not None and (section.dynamics_every <= 0 or section.launcher):
+            raise ConfigError(f"{name}.dynamics_every: {section.dynamics_every!r}; give a positive number of steps "
+                              "(or a fraction of an epoch < 1), with in-process training (no launcher).")
     for n in config.forget_sizes:
         if n is not None and n < 1:
             raise ConfigError(f"forget.num_examples: {n} must be a positive number of docs.")

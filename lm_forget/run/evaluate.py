@@ -19,26 +19,28 @@ from lm_forget.run.models import ModelPool, ModelRef
 log = logging.getLogger(__name__)
 
 
-def task_manager_for(config: RunConfig, tasks: list[str]):
+def task_manager_for(config: RunConfig, tasks: list[str], docs: dict[str, Any] | None = None):
     """An lm-eval TaskManager that sees the suite and the config's task folders.
 
     lm-eval's ~14k built-in tasks are indexed only when a task is not one of ours (seconds saved per run).
+    ``docs`` overrides the metadata (``{"eval_on": "train", "train_size": N}``: score the forget set).
     """
     from lm_forget.harness import task_manager
 
     include = [str(p) for p in config.task_dir_paths]
     # simple_evaluate ignores its `metadata` argument when given a TaskManager: the data settings must
     # reach our custom_dataset through the manager itself
-    metadata = eval_metadata(config)
+    metadata = eval_metadata(config, docs)
     manager = task_manager(include_path=include or None, include_defaults=False, metadata=metadata)
     if all(t in manager.all_tasks for t in tasks):
         return manager
     return task_manager(include_path=include or None, metadata=metadata)
 
 
-def eval_metadata(config: RunConfig) -> dict[str, Any]:
-    """What our ``custom_dataset`` reads from lm-eval's metadata: the data build settings."""
-    return {"data_seed": config.data.seed, "train_size": config.data.train_size, "eval_size": config.data.eval_size}
+def eval_metadata(config: RunConfig, docs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What our ``custom_dataset`` reads from lm-eval's metadata: the data build settings (+ ``docs``)."""
+    return {"data_seed": config.data.seed, "train_size": config.data.train_size, "eval_size": config.data.eval_size,
+            **(docs or {})}
 
 
 def load_tasks(manager: Any, tasks: list[str]) -> list[Any]:
@@ -49,21 +51,24 @@ def load_tasks(manager: Any, tasks: list[str]) -> list[Any]:
 
 def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: Path, *,
                    pool: ModelPool | None = None, manager: Any = None,
-                   task_objects: list[Any] | None = None) -> dict[str, Any]:
+                   task_objects: list[Any] | None = None, docs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate ``ref`` on ``tasks``; write lm-eval's results + samples into ``out_dir`` atomically.
 
     ``task_objects`` (from :func:`load_tasks`) skips rebuilding the tasks' datasets for every model: a
-    matrix evaluates the same tasks once per cell. Returns ``{task: {"acc": ..., "acc_norm": ...}}``.
+    matrix evaluates the same tasks once per cell. ``docs`` overrides the data metadata (see
+    :func:`task_manager_for`; a given ``manager`` must have been built with the same).
+    Returns ``{task: {"acc": ..., "acc_norm": ...}}``.
     """
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
 
     settings = config.eval
-    manager = manager or task_manager_for(config, tasks)
+    manager = manager or task_manager_for(config, tasks, docs)
     common: dict[str, Any] = dict(
         tasks=list(task_objects) if task_objects is not None else list(tasks), task_manager=manager,
-        limit=settings.limit, num_fewshot=settings.num_fewshot,
-        log_samples=True, metadata=eval_metadata(config), bootstrap_iters=0,
+        # a forget set is scored whole: exactly the N docs the forget model was trained on
+        limit=None if docs else settings.limit, num_fewshot=settings.num_fewshot,
+        log_samples=True, metadata=eval_metadata(config, docs), bootstrap_iters=0,
     )
     with atomic_dir(out_dir) as tmp:
         tracker = EvaluationTracker(output_path=str(tmp), **hub_log_args(settings.hf_hub_log_args))

@@ -100,7 +100,9 @@ def _eval_settings(config: RunConfig) -> dict[str, Any]:
 
 
 def _train_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {k: v for k, v in vars(section).items() if k not in exclude}
+    # dynamics off keeps the keys of studies written before the option existed
+    return {k: v for k, v in vars(section).items() if k not in exclude
+            and not (k == "dynamics_every" and v is None)}
 
 
 def build_plan(config: RunConfig) -> Plan:
@@ -111,19 +113,20 @@ def build_plan(config: RunConfig) -> Plan:
     steps: list[Step] = []
 
     def add(name: str, kind: str, stage: str, settings: dict[str, Any], deps: tuple[str, ...] = (),
-            cell: str | None = None) -> Step:
+            cell: str | None = None, folder: str | None = None) -> Step:
         by_name = {s.name: s for s in steps}
         dep_keys = [by_name[d].key for d in deps]
         key = stable_digest(kind, canonical_json(settings), *dep_keys)[:KEY_CHARS]
         label = name.split("/", 1)[1].replace("/", "-") if "/" in name else "all"
         step = Step(name=name, kind=kind, stage=stage, settings=settings, deps=deps, cell=cell, key=key,
-                    dir=config.run_path / stage / f"{label}-{key}")
+                    dir=config.run_path / (folder or stage) / f"{label}-{key}")
         steps.append(step)
         return step
 
     eval_common = {"tasks": list(tasks.eval), **_eval_settings(config)}
     if "eval_pretrained" in stages:
         add("eval_pretrained", "eval", "eval_pretrained", {"model": model, "phase": "pretrained", **eval_common})
+        _add_forget_set_evals(add, config, "pretrained", model, eval_common)
     finetune_dep: tuple[str, ...] = ()
     if "finetune" in stages:
         add("finetune", "train", "finetune", {
@@ -133,6 +136,7 @@ def build_plan(config: RunConfig) -> Plan:
         finetune_dep = ("finetune",)
     if "eval_finetuned" in stages:
         add("eval_finetuned", "eval", "eval_finetuned", {"phase": "finetuned", **eval_common}, finetune_dep)
+        _add_forget_set_evals(add, config, "finetuned", model, eval_common, finetune_dep)
 
     cells = [(task, n, seed) for task in tasks.forget for n in config.forget_sizes for seed in config.seeds]
     forget_train = _train_settings(config.forget, exclude=("num_examples", "seed"))
@@ -150,12 +154,16 @@ def build_plan(config: RunConfig) -> Plan:
             scope = {"tasks": [task]} if config.eval.forget_scope == "self" else {}
             add(f"eval_forget/{cid}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
                 (f"forget/{cid}",), cell=cid)
+        _add_forget_set_evals(add, config, "forget", model, eval_common)
     if "features" in stages:
         feature_settings = {"tasks": list(tasks.eval), "layer": config.analysis.layer,
                             "split": config.analysis.feature_split, "limit": config.analysis.feature_limit,
                             "data": vars(config.data), "task_dirs": [str(p) for p in config.task_dir_paths]}
         probes = config.analysis.probes
+        # probes on the pretrained model too: "forgetting is shallow" vs "the probe decodes what the
+        # pretrained model already knew" (the key changes only when probes are on)
         add("features/pretrained", "features", "features", {"model": model, "phase": "pretrained",
+                                                            **({"probes": True} if probes else {}),
                                                             **feature_settings})
         if "finetune" in stages:
             add("features/finetuned", "features", "features",
@@ -175,3 +183,87 @@ def build_plan(config: RunConfig) -> Plan:
             add(f"push/{cid}", "push", "push", {"repo_prefix": config.push.repo_prefix,
                                                 "revision": config.push.revision}, deps, cell=cid)
     return Plan(config=config, steps=steps)
+
+
+FORGET_SET = "eval_forgetset"  # folder of the forget-set evaluations (stage folders keep the held-out ones)
+
+
+def forget_set_name(phase: str, n: int | None, cid: str | None = None) -> str:
+    """Step name of a forget-set evaluation: ``eval_forgetset/<cell>`` or ``eval_forgetset/<phase>/n<N>``."""
+    return f"{FORGET_SET}/{cid}" if cid is not None else f"{FORGET_SET}/{phase}/n{n if n is not None else 'all'}"
+
+
+def _add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[str, Any],
+                          eval_common: dict[str, Any], deps: tuple[str, ...] = ()) -> None:
+    """Score exactly the docs each forget model was trained on (``eval_on=train``, ``train_size=N``).
+
+    Pools nest (the first N docs of any larger pool), so per forget-set size N the pretrained and the
+    fine-tuned model are scored once on each forgotten task's first N docs, and each forget cell
+    (``phase`` forget) on its own N docs.
+    """
+    forget_tasks = list(config.tasks.forget)
+    if not forget_tasks or "forget" not in config.stages:
+        return
+    common = {k: v for k, v in eval_common.items() if k not in ("tasks", "limit")}  # scored whole
+    for n in config.forget_sizes:
+        pool = {"eval_on": "train", "train_size": int(n or config.data.train_size)}
+        if phase != "forget":
+            settings = {"model": model} if phase == "pretrained" else {}
+            add(forget_set_name(phase, n), "eval", f"eval_{phase}",
+                {**settings, "phase": phase, **common, "tasks": forget_tasks, "forget_set": pool}, deps,
+                folder=FORGET_SET)
+            continue
+        for task in forget_tasks:
+            for seed in config.seeds:
+                cid = cell_id(task, n, seed)
+                add(forget_set_name(phase, n, cid), "eval", "eval_forget",
+                    {"phase": phase, **common, "tasks": [task], "forget_set": pool}, (f"forget/{cid}",),
+                    cell=cid, folder=FORGET_SET)
+
+
+def protocol_cells(plan: Plan) -> list[Any]:
+    """Per forget cell, the lm-eval folders of its forget-set and held-out evaluations (analysis input)."""
+    from lm_forget.analysis.protocol_report import ProtocolCell
+
+    by_name = plan.by_name
+    config = plan.config
+    cells = []
+    for task in config.tasks.forget:
+        for n in config.forget_sizes:
+            for seed in config.seeds:
+                cid = cell_id(task, n, seed)
+                cell = ProtocolCell(task=task, n=n, seed=seed)
+                names = {"forget_set": {"pretrained": forget_set_name("pretrained", n),
+                                        "finetuned": forget_set_name("finetuned", n),
+                                        "forget": forget_set_name("forget", n, cid)},
+                         "held_out": {"pretrained": "eval_pretrained", "finetuned": "eval_finetuned",
+                                      "forget": f"eval_forget/{cid}"}}
+                for kind, phases in names.items():
+                    for phase, name in phases.items():
+                        step = by_name.get(name)
+                        if step is not None and step.is_done():
+                            getattr(cell, kind)[phase] = step.output
+                held = by_name.get(f"eval_forget/{cid}")
+                if held is not None:
+                    cell.other_tasks = [t for t in held.settings["tasks"] if t != task]
+                cells.append(cell)
+    return cells
+
+
+def dynamics_inputs(plan: Plan) -> dict[str, tuple[Path, list[Path]]]:
+    """Per ``n<N>-s<seed>``: the fine-tune ``dynamics.parquet`` and the forget cells' (those that exist)."""
+    from lm_forget.train.dynamics import DYNAMICS_FILE
+
+    by_name = plan.by_name
+    finetune = by_name.get("finetune")
+    if finetune is None or not (finetune.output / DYNAMICS_FILE).is_file():
+        return {}
+    found = {}
+    for n in plan.config.forget_sizes:
+        for seed in plan.config.seeds:
+            cells = [by_name[f"forget/{cell_id(t, n, seed)}"].output / DYNAMICS_FILE for t in plan.config.tasks.forget
+                     if f"forget/{cell_id(t, n, seed)}" in by_name]
+            cells = [p for p in cells if p.is_file()]
+            if cells:
+                found[f"n{n}-s{seed}"] = (finetune.output / DYNAMICS_FILE, cells)
+    return found

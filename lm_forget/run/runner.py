@@ -46,21 +46,21 @@ class RunContext:
             return self.base_ref()
         return trained_ref(self.base_ref(), self.plan.step(train_deps[0]).output)
 
-    def manager(self, tasks: list[str]):
+    def manager(self, tasks: list[str], docs: dict[str, Any] | None = None):
         from lm_forget.run.evaluate import task_manager_for
 
-        key = tuple(tasks)
+        key = (*tasks, *sorted((docs or {}).items()))
         if key not in self.managers:
-            self.managers[key] = task_manager_for(self.config, tasks)
+            self.managers[key] = task_manager_for(self.config, tasks, docs)
         return self.managers[key]
 
-    def tasks(self, tasks: list[str]) -> list[Any]:
+    def tasks(self, tasks: list[str], docs: dict[str, Any] | None = None) -> list[Any]:
         """Loaded lm-eval tasks, built once per run and reused by every evaluation of the same tasks."""
         from lm_forget.run.evaluate import load_tasks
 
-        key = tuple(tasks)
+        key = (*tasks, *sorted((docs or {}).items()))
         if key not in self.task_objects:
-            self.task_objects[key] = load_tasks(self.manager(tasks), tasks)
+            self.task_objects[key] = load_tasks(self.manager(tasks, docs), tasks)
         return self.task_objects[key]
 
 
@@ -68,8 +68,9 @@ def _exec_eval(step: Step, ctx: RunContext) -> dict[str, Any]:
     from lm_forget.run.evaluate import evaluate_model
 
     tasks = step.settings["tasks"]
+    docs = step.settings.get("forget_set")  # forget-set steps: the trained docs, not the held-out split
     scores = evaluate_model(ctx.config, ctx.ref_for(step), tasks, step.output, pool=ctx.pool,
-                            manager=ctx.manager(tasks), task_objects=ctx.tasks(tasks))
+                            manager=ctx.manager(tasks, docs), task_objects=ctx.tasks(tasks, docs), docs=docs)
     return {"scores": scores, "model_args": ctx.ref_for(step).model_args()}
 
 

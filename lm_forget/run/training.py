@@ -93,7 +93,9 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
     from lm_forget.train.api import train
     from lm_forget.train.config import ForgetConfig
 
-    result = train(ForgetConfig(**kwargs))
+    forget_config = ForgetConfig(**kwargs)
+    callbacks = dynamics_callbacks(config, section, forget_config, stage=stage)
+    result = train(forget_config, callbacks=callbacks)
     for name in ("output_dir", "global_step", "labels_hash", "num_examples"):
         value = getattr(result, name, None)
         if value is not None:
@@ -135,3 +137,27 @@ def launch_train(launcher: list[str], kwargs: dict[str, Any], output_dir: Path, 
         raise ConfigError(f"{' '.join(command)} ended without a finished run in {output_dir}.")
     return {"output_dir": str(output_dir), "global_step": state.get("global_step"),
             "labels_hash": state.get("labels_hash"), "launcher": " ".join(launcher)}
+
+
+def dynamics_callbacks(config: RunConfig, section: TrainSettings, forget_config: Any, *, stage: str) -> list[Any]:
+    """The ``DynamicsCallback`` of a train step when ``dynamics_every`` is set: it scores the forget pool.
+
+    Fine-tune: each forgotten task's largest forget set; forget: the cell's own trained docs. Doc ids are
+    the same in both, so learned-at (fine-tune) and forgotten-at (forget) join per doc.
+    """
+    if not section.dynamics_every:
+        return []
+    from lm_forget.data.api import load_docs
+    from lm_forget.train.dataset import load_forget_docs
+    from lm_forget.train.dynamics import DynamicsCallback
+
+    if stage == "finetune":
+        n = max(int(x or config.data.train_size) for x in config.forget_sizes)
+        docs = [d for task in config.tasks.forget
+                for d in load_docs(task, "train", task_dirs=config.task_dir_paths, seed=config.data.seed,
+                                   train_size=max(1000, n))[:n]]
+    else:
+        docs = load_forget_docs(forget_config)
+    return [DynamicsCallback(docs, None, phase="finetune" if stage == "finetune" else "forget",
+                             every=section.dynamics_every, output_dir=forget_config.output_dir,
+                             batch_size=section.batch_size)]

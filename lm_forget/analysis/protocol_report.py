@@ -1,0 +1,185 @@
+"""The report's protocol section: accuracy on the forget set beside held-out and other-task accuracy.
+
+The abstract's central contrast: a model trained to forget "learns to generate near-random predictions
+for individual examples in the 'training' set used for forgetting", while held-out behaviour varies by
+task. Per forget cell (task, forget-set size N, seed) this module tabulates, from lm-eval samples files,
+
+- accuracy on exactly the N trained docs, for the pretrained, fine-tuned and forget models,
+- accuracy on the held-out split of the same task (same three models),
+- the forget model's accuracy on the other evaluated tasks (docs pooled),
+
+each with an exact (Clopper-Pearson) 95% interval, and a verdict on the forget set that is valid at any
+n: ``near chance`` when the whole interval lies within ``0.5 ± margin``, ``did not take`` when its lower
+bound is above ``0.5 + margin`` (flagged in the report), otherwise ``inconclusive at n=N``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lm_forget.errors import DataError
+
+PHASES = ("pretrained", "finetuned", "forget")
+#: Forget-set accuracy within 0.5 ± this counts as "near chance" (the abstract's "near-random").
+NEAR_CHANCE_MARGIN = 0.1
+CONFIDENCE = 0.95
+
+
+@dataclass
+class ProtocolCell:
+    """Where one forget cell's lm-eval outputs are.
+
+    Attributes:
+        task: the forgotten task.
+        n: forget-set size.
+        seed: forget seed.
+        forget_set: phase -> lm-eval output folder scoring the forget set (``eval_on=train``).
+        held_out: phase -> lm-eval output folder scoring the held-out split (the forget phase: the cell's).
+        other_tasks: tasks besides ``task`` the forget model was scored on (empty: ``forget_scope: self``).
+    """
+
+    task: str
+    n: int | None
+    seed: int
+    forget_set: dict[str, Path] = field(default_factory=dict)
+    held_out: dict[str, Path] = field(default_factory=dict)
+    other_tasks: list[str] = field(default_factory=list)
+
+
+def doc_correct(folder: Path, task: str) -> dict[str, int]:
+    """doc id -> 1/0 (lm-eval's per-doc ``acc``) from ``samples_<task>_*.jsonl`` under ``folder``."""
+    files = sorted(Path(folder).rglob(f"samples_{task}_*.jsonl"))
+    if not files:
+        raise DataError(f"no samples_{task}_*.jsonl under {folder}: delete that step's folder to rerun its "
+                        "evaluation (lm-eval must run with --log_samples).")
+    out: dict[str, int] = {}
+    for line in files[-1].read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            out[str(row["doc"]["id"])] = int(float(row["acc"]) > 0.5)
+    return out
+
+
+def accuracy_ci(correct: Sequence[int], confidence: float = CONFIDENCE) -> dict[str, float]:
+    """Accuracy, its exact (Clopper-Pearson) interval and n; NaN when there are no docs."""
+    from scipy.stats import binomtest
+
+    n, k = len(correct), int(sum(correct))
+    if n == 0:
+        return {"acc": math.nan, "low": math.nan, "high": math.nan, "n": 0}
+    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return {"acc": k / n, "low": float(ci.low), "high": float(ci.high), "n": n}
+
+
+def chance_verdict(ci: dict[str, float], margin: float = NEAR_CHANCE_MARGIN) -> str:
+    """``near chance`` / ``did not take`` / ``inconclusive at n=N`` from the interval (valid at any n)."""
+    if ci["n"] == 0:
+        return "undefined (no docs scored)"
+    if 0.5 - margin <= ci["low"] and ci["high"] <= 0.5 + margin:
+        return "near chance"
+    if ci["low"] > 0.5 + margin:
+        return "did not take"
+    if ci["high"] < 0.5 - margin:
+        return "below chance"
+    return f"inconclusive at n={ci['n']}"
+
+
+def _fmt(ci: dict[str, float] | None) -> str:
+    if ci is None:
+        return "not evaluated"
+    if ci["n"] == 0:
+        return "undefined (no docs)"
+    return f"{ci['acc']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}] (n={ci['n']})"
+
+
+def cell_rows(cell: ProtocolCell, margin: float = NEAR_CHANCE_MARGIN) -> dict[str, Any]:
+    """One table row: forget-set / held-out accuracies per phase, other tasks, the verdict."""
+    row: dict[str, Any] = {"task": cell.task, "n": cell.n, "seed": cell.seed}
+    cis: dict[str, dict[str, float] | None] = {}
+    for phase in PHASES:
+        for kind, folders in (("forget_set", cell.forget_set), ("held_out", cell.held_out)):
+            folder = folders.get(phase)
+            ci = accuracy_ci(list(doc_correct(folder, cell.task).values())) if folder else None
+            cis[f"{kind}_{phase}"] = ci
+    other = None
+    if cell.other_tasks and cell.held_out.get("forget"):
+        pooled: list[int] = []
+        for task in cell.other_tasks:
+            pooled += list(doc_correct(cell.held_out["forget"], task).values())
+        other = accuracy_ci(pooled)
+    cis["other_tasks_forget"] = other
+    for name, ci in cis.items():
+        row[name] = _fmt(ci)
+        for stat in ("acc", "low", "high", "n"):
+            row[f"{name}_{stat}"] = ci[stat] if ci else math.nan
+    forget_ci = cis.get("forget_set_forget")
+    row["forget_set_verdict"] = chance_verdict(forget_ci, margin) if forget_ci else "not evaluated"
+    return row
+
+
+def write_protocol_section(cells: Sequence[ProtocolCell], out: Path,
+                           margin: float = NEAR_CHANCE_MARGIN) -> list[str]:
+    """Write ``forget_set.csv`` under ``out``; return the report's markdown lines (table + flags)."""
+    import pandas as pd
+
+    rows = [cell_rows(c, margin) for c in cells]
+    if not rows:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows)
+    frame.to_csv(out / "forget_set.csv", index=False)
+    shown = ["task", "n", "seed", "forget_set_forget", "forget_set_verdict", "held_out_forget",
+             "other_tasks_forget", "forget_set_finetuned", "held_out_finetuned", "forget_set_pretrained",
+             "held_out_pretrained"]
+    headers = ["task", "N", "seed", "forget set (after forget)", "forget set", "held-out (after forget)",
+               "other tasks (after forget, docs pooled)", "forget set (fine-tuned)", "held-out (fine-tuned)",
+               "forget set (pretrained)", "held-out (pretrained)"]
+    lines = ["## Forget set vs held-out", "",
+             "The abstract's reading: after random-label forgetting the forget (training) set is near chance "
+             "(0.5), while held-out accuracy varies by task. Accuracy with exact 95% intervals; forget-set "
+             f"verdict: near chance = the interval lies within 0.5 ± {margin:g}.", "",
+             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row[c]) for c in shown) + " |")
+    flags = [r for r in rows if r["forget_set_verdict"] == "did not take"]
+    if flags:
+        lines += [""] + [f"- **{r['task']} (N={r['n']}, seed {r['seed']}): forgetting did not take: forget-set "
+                         f"accuracy {r['forget_set_forget_acc']:.3f} ± "
+                         f"{(r['forget_set_forget_high'] - r['forget_set_forget_low']) / 2:.3f} "
+                         f"(95% CI [{r['forget_set_forget_low']:.3f}, {r['forget_set_forget_high']:.3f}]).** "
+                         "Its forget ratio describes a forget pass that did not reach the trained docs."
+                         for r in flags]
+    lines += ["", f"Table as CSV: `{(out / 'forget_set.csv').name}`.", ""]
+    (out / "forget_set.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
+
+
+def write_dynamics_section(inputs: dict[str, tuple[Path, list[Path]]], out: Path,
+                           options: Any = None) -> list[str]:
+    """Learning vs forgetting order per (size, seed): ``out/dynamics-<label>/``; the report's markdown lines."""
+    import pandas as pd
+
+    from lm_forget.analysis.dynamics import DynamicsOptions, analyze_dynamics
+
+    options = options or DynamicsOptions()
+    if not inputs:
+        return []
+    lines = ["## Learning order vs forgetting order", "",
+             f"Learned at: first fine-tuning step from which P(gold vs distractor) stays >= {options.threshold:g}; "
+             "forgotten at: first forgetting step from which it stays below. Spearman rank correlation per task "
+             f"(bootstrap 95% CI); tasks with fewer than {options.min_docs} qualifying docs are reported but not "
+             "pooled. (The order analysis and the 0.6 threshold follow a secondary reading of the paper.)", ""]
+    for label, (finetune, cells) in inputs.items():
+        forget = pd.concat([pd.read_parquet(p) for p in cells], ignore_index=True)
+        learn = pd.read_parquet(finetune)
+        frame = pd.concat([learn[learn["doc_id"].isin(set(forget["doc_id"]))], forget], ignore_index=True)
+        paths = analyze_dynamics(frame, out / f"dynamics-{label}", options)
+        stats = pd.read_csv(paths["stats"])
+        lines += [f"### {label}", "", stats.to_markdown(index=False, floatfmt=".3f"), "",
+                  f"![learned vs forgotten]({paths['figure'].relative_to(out.parent)})", ""]
+    return lines
