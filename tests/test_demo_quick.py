@@ -42,7 +42,8 @@ def test_demo_quick_end_to_end(tmp_path):
     for task, scores in finetuned.items():
         assert scores["acc"] >= 0.75, f"{task} not learned: {scores}"  # chance is 0.5
     assert sum(s["acc"] for s in finetuned.values()) / 3 > sum(s["acc"] for s in pretrained.values()) / 3 + 0.2
-    # random labels on demo_sentiment make it forget: visibly below the fine-tuned accuracy
+    # random labels on demo_sentiment make it forget: visibly below the fine-tuned accuracy. The asserted 0.1 is
+    # far inside the measured drop (>= 0.5 across 3 data seeds x 2 thread counts, docs/reliability.md)
     assert forget["demo_sentiment"]["acc"] < finetuned["demo_sentiment"]["acc"] - 0.1
 
     second = _demo(out)  # everything done: nothing reruns, same table

@@ -108,7 +108,7 @@ def test_runner_and_features_use_the_same_decision(machine, tmp_path):
 
 
 def test_features_load_a_bf16_checkpoint_in_float32_on_cpu(machine, tiny_model_dir, mirror_dir, tmp_path,
-                                                           monkeypatch):
+                                                           tmp_path_factory, monkeypatch):
     """`lm-forget features` with the default dtype: a bf16-stored model runs in float32 on a CPU machine."""
     import json
 
@@ -118,7 +118,7 @@ def test_features_load_a_bf16_checkpoint_in_float32_on_cpu(machine, tiny_model_d
 
     machine(None)
     monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
-    monkeypatch.setenv("LM_FORGET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LM_FORGET_CACHE", str(tmp_path_factory.getbasetemp() / "lm_forget_cache"))
     bf16_dir = tmp_path / "bf16_model"
     AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.bfloat16).save_pretrained(bf16_dir)
     AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(bf16_dir)
@@ -126,3 +126,36 @@ def test_features_load_a_bf16_checkpoint_in_float32_on_cpu(machine, tiny_model_d
     record = json.loads((out / "features.json").read_text())
     assert (record["device"], record["dtype"]) == ("cpu", "float32")
     assert record["tasks"]["forget_cola"]["variance"][str(record["primary_layer"])] > 0
+
+
+@pytest.mark.e2e
+def test_training_with_another_thread_count_agrees_within_tolerance(tiny_model_dir, mirror_dir, tmp_path,
+                                                                    tmp_path_factory, monkeypatch):
+    """The README's determinism promise: another torch thread count changes float reduction order, so a run
+    is not bit-identical, but its adapter agrees to rtol 1e-3 (labels are identical by construction)."""
+    from safetensors.torch import load_file
+
+    from lm_forget.train.api import train
+    from lm_forget.train.cli import parse_config
+
+    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    # the session's shared task cache (as the analysis tests use): forget_cola is built once
+    monkeypatch.setenv("LM_FORGET_CACHE", str(tmp_path_factory.getbasetemp() / "lm_forget_cache"))
+    threads_before = torch.get_num_threads()
+    results = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out = tmp_path / f"t{threads}"
+            config = parse_config(["--model", str(tiny_model_dir), "--tasks", "forget_cola", "--num_examples", "32",
+                                   "--max_steps", "4", "--per_device_train_batch_size", "8", "--learning_rate",
+                                   "1e-3", "--output_dir", str(out), "--save_steps", "100", "--disable_tqdm", "true",
+                                   "--lora_r", "8", "--lora_alpha", "16"])
+            results[threads] = (train(config), load_file(str(out / "adapter_model.safetensors")))
+    finally:
+        torch.set_num_threads(threads_before)
+    (one, w1), (two, w2) = results[1], results[2]
+    assert one.labels_hash == two.labels_hash and one.global_step == two.global_step == 4
+    assert w1.keys() == w2.keys()
+    for key in w1:
+        torch.testing.assert_close(w1[key], w2[key], rtol=1e-3, atol=1e-5)
