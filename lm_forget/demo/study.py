@@ -43,11 +43,11 @@ class DemoSettings:
     seed: int = 0
     train_size: int = 160
     test_size: int = 80
-    forget_examples: int = 64
+    forget_examples: int = 160
     finetune_epochs: float = 25.0
-    forget_epochs: float = 8.0
+    forget_epochs: float = 12.0
     finetune_lr: float = 3e-3
-    forget_lr: float = 2e-3
+    forget_lr: float = 3e-3
     batch_size: int = 16
     forget_seeds: list[int] = field(default_factory=lambda: [0])
     model: TinyModelSpec = field(default_factory=TinyModelSpec)
