@@ -39,10 +39,12 @@ def test_demo_quick_end_to_end(tmp_path):
     pretrained, finetuned = _scores(out, "eval_pretrained"), _scores(out, "eval_finetuned")
     forget = _scores(out, "eval_forget")
     assert set(finetuned) == {"demo_category", "demo_sentiment", "demo_pattern"}
+    # learned: margins asserted are <= 1/3 of the measured ones (>= 0.34 above chance, mean gain >= 0.47)
     for task, scores in finetuned.items():
-        assert scores["acc"] >= 0.75, f"{task} not learned: {scores}"  # chance is 0.5
-    assert sum(s["acc"] for s in finetuned.values()) / 3 > sum(s["acc"] for s in pretrained.values()) / 3 + 0.2
-    # random labels on demo_sentiment make it forget: visibly below the fine-tuned accuracy
+        assert scores["acc"] >= 0.6, f"{task} not learned: {scores}"  # chance is 0.5
+    assert sum(s["acc"] for s in finetuned.values()) / 3 > sum(s["acc"] for s in pretrained.values()) / 3 + 0.15
+    # random labels on demo_sentiment make it forget: visibly below the fine-tuned accuracy. The asserted 0.1 is
+    # far inside the measured drop (>= 0.5 across 3 data seeds x 2 thread counts, docs/reliability.md)
     assert forget["demo_sentiment"]["acc"] < finetuned["demo_sentiment"]["acc"] - 0.1
 
     second = _demo(out)  # everything done: nothing reruns, same table

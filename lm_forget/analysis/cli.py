@@ -31,7 +31,7 @@ def features_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--padding-side", default="right", choices=("left", "right"))
     p.add_argument("--device", default=None, help="torch device (default: cuda, mps, else cpu)")
-    p.add_argument("--dtype", default="auto", help="model dtype (statistics are float64 regardless)")
+    p.add_argument("--dtype", default="auto", help="model dtype (auto: float32 on CPU, else the checkpoint's)")
     p.add_argument("--limit", type=int, default=None, help="at most this many docs per task and split")
     p.add_argument("--include-path", action="append", default=[], dest="task_dirs",
                    help="extra folder of task YAMLs (repeatable)")

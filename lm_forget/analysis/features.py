@@ -34,7 +34,8 @@ class FeatureConfig:
         batch_size: docs per forward pass.
         padding_side: "right" or "left" (results agree either way; see hidden.py).
         device: torch device; None picks cuda/mps/cpu.
-        dtype: model dtype ("auto", "float32", "bfloat16", ...); statistics are always float64.
+        dtype: model dtype ("float32", "bfloat16", ...; "auto" = float32 on CPU, the checkpoint's own on an
+            accelerator, see ``lm_forget.train.device``); statistics are always float64.
         task_dirs: extra folders of task YAMLs (derived tasks).
         limit: use at most this many docs per task and split (None = all).
         probes: also train linear probes (train split -> test split) for ``probe_layers``.
@@ -75,21 +76,24 @@ def _docs(task: str, split: str, cfg: FeatureConfig) -> list[dict]:
 def run_features(cfg: FeatureConfig, out: Path) -> Path:
     """Compute the features of ``cfg`` and write them under ``out``; returns ``out/features.json``."""
     from lm_forget.analysis.hidden import n_hidden_states, resolve_layers
-    from lm_forget.analysis.models import load_model, pick_device
+    from lm_forget.analysis.models import load_model
     from lm_forget.analysis.probes import ProbeConfig, collect_states, pair_texts, train_probe
     from lm_forget.analysis.variance import stream_variance, variance_context
+    from lm_forget.train.device import resolve_precision
 
     if not cfg.tasks:
         raise DataError("no tasks given: pass --tasks forget_x,forget_y")
-    device = pick_device(cfg.device)
-    model, tok = load_model(cfg.model, peft=cfg.peft, device=device, dtype=cfg.dtype)
+    precision = resolve_precision(device=cfg.device, dtype=cfg.dtype)
+    device = precision.device
+    model, tok = load_model(cfg.model, peft=cfg.peft, device=device, dtype=precision.dtype)
     n_states = n_hidden_states(model)
     layers = resolve_layers(cfg.layer, n_states)
     # the layer the variance predictor uses: the (first) requested one; -5 (the paper's) for "all"
     first = cfg.layer if isinstance(cfg.layer, int) else (cfg.layer[0] if cfg.layer != "all" else -5)
     primary = resolve_layers(first if -n_states <= first < n_states else 0, n_states)[0]
     record = {"format": FORMAT_VERSION, "role": cfg.default_role(), "model": cfg.model, "peft": cfg.peft,
-              "split": cfg.split, "layers": layers, "primary_layer": primary, "n_hidden_states": n_states,
+              "split": cfg.split, "device": device, "dtype": precision.dtype,
+              "layers": layers, "primary_layer": primary, "n_hidden_states": n_states,
               "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
               "tasks": {}, "probes": []}
     for task in cfg.tasks:

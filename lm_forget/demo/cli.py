@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true",
                         help="a smaller, faster study (3 families, 1 forget), for tests")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the model (default: 0)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1, fastest here)")
     return parser
 
 
@@ -64,7 +65,7 @@ def main(argv: list[str]) -> int:
     _quiet_libraries()
     started = time.time()
     out = Path(args.out).resolve()
-    settings = demo_settings(quick=args.quick, seed=args.seed)
+    settings = demo_settings(quick=args.quick, seed=args.seed, threads=args.threads)
     print(f"lm-forget demo: {'quick ' if args.quick else ''}study of {len(settings.families)} task families "
           f"in {out}", flush=True)
     paths = prepare(out, settings)

@@ -67,9 +67,13 @@ def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: st
         overwrite=not resume,
         disable_tqdm=False,
     )
-    if config.model.revision:
-        kwargs["model_init_kwargs"] = {"revision": config.model.revision}
+    init_kwargs = {"revision": config.model.revision} if config.model.revision else {}
+    if config.model.dtype != "auto":  # "auto": ForgetConfig.model_dtype decides (float32 on CPU)
+        init_kwargs["dtype"] = config.model.dtype
+    if init_kwargs:
+        kwargs["model_init_kwargs"] = init_kwargs
     if config.eval.device == "cpu":
+        # bf16, activation checkpointing: ForgetConfig resolves them for the device (lm_forget.train.device)
         kwargs["use_cpu"] = True
     kwargs.update(section.args)
     return kwargs

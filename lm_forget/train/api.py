@@ -210,7 +210,7 @@ def _load_model(config: ForgetConfig) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
 
     init_kwargs = dict(config.model_init_kwargs or {})
-    init_kwargs.setdefault("dtype", "auto")
+    init_kwargs.setdefault("dtype", config.model_dtype)  # float32 on CPU, the checkpoint's own elsewhere
     full_from_previous = not config.use_lora and config.init_adapter
     source = config.init_adapter if full_from_previous else config.model
     try:

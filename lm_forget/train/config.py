@@ -148,7 +148,13 @@ class ForgetConfig(SFTConfig):
         default=None, metadata={"help": "Deprecated alias of --activation_checkpointing."}
     )
     activation_checkpointing: bool | None = field(
-        default=True, metadata={"help": "Recompute activations in the backward pass (saves memory on 7B)."}
+        default=None,
+        metadata={"help": "Recompute activations in the backward pass (saves memory on 7B). Default: on CUDA only."},
+    )
+    # TRL turns bf16 on everywhere, which fails (or is emulated, 7x slower) on CPU; lm_forget.train.device decides
+    bf16: bool | None = field(  # type: ignore[assignment]
+        default=None,
+        metadata={"help": "bf16 mixed precision. Default: where the accelerator supports it (never on CPU)."},
     )
 
     def __post_init__(self) -> None:
@@ -181,7 +187,27 @@ class ForgetConfig(SFTConfig):
             method.parse_params(self.method_args)  # unknown or bad hyper-parameters fail at parse time
         if self.retain_size is not None and self.retain_size < 1:
             raise ConfigError(f"--retain_size must be at least 1, got {self.retain_size}")
+        self._resolve_precision()
         super().__post_init__()
+
+    def _resolve_precision(self) -> None:
+        """Device-dependent defaults (bf16, activation checkpointing, use_cpu); explicit values are kept."""
+        from lm_forget.train.device import resolve_precision
+
+        checkpointing = self.activation_checkpointing
+        if checkpointing is None:  # the deprecated alias counts as explicit too
+            checkpointing = self.gradient_checkpointing
+        precision = resolve_precision(bf16=self.bf16, fp16=self.fp16, activation_checkpointing=checkpointing,
+                                      use_cpu=self.use_cpu)
+        self.bf16, self.use_cpu = precision.bf16, precision.use_cpu
+        self.activation_checkpointing = precision.activation_checkpointing
+
+    @property
+    def model_dtype(self) -> str:
+        """dtype the base model is loaded in when ``model_init_kwargs`` names none (float32 on CPU)."""
+        from lm_forget.train.device import resolve_precision
+
+        return resolve_precision(use_cpu=self.use_cpu).dtype
 
     @property
     def forget_method(self) -> Method | None:
