@@ -24,10 +24,15 @@ def tokenizer(tiny_model_dir):
 
 
 def _sft_config(tmp_path):
+    import dataclasses
+
     from trl import SFTConfig
 
+    # transformers >= 5.23 names it activation_checkpointing; older releases (our floor) gradient_checkpointing
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return SFTConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
-                     activation_checkpointing=False, completion_only_loss=True)
+                     completion_only_loss=True, **{checkpointing: False})
 
 
 def test_examples_use_scoring_pair_for_the_trained_label():

@@ -255,6 +255,9 @@ class ForgetConfig(SFTConfig):
         # the deprecated gradient_checkpointing* aliases were already folded into activation_checkpointing*
         names -= {"gradient_checkpointing", "gradient_checkpointing_kwargs"}
         kwargs: dict[str, Any] = {name: getattr(self, name) for name in names}
+        if "activation_checkpointing" not in names:  # transformers < 5.23 knows only the older name
+            kwargs["gradient_checkpointing"] = bool(self.activation_checkpointing)
+            kwargs["gradient_checkpointing_kwargs"] = getattr(self, "gradient_checkpointing_kwargs", None)
         kwargs.update(push_to_hub=False, hub_model_id=None, output_dir=str(self.checkpoint_dir))
         kwargs.update({name: None for name in TOKEN_FIELDS if name in kwargs})  # never pickled into checkpoints
         kwargs["completion_only_loss"] = True  # our dataset is pre-tokenized with a completion mask
