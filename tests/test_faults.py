@@ -470,6 +470,23 @@ def test_a_phase_folder_with_two_models_is_an_error_naming_both(phases, tmp_path
     assert not (tmp_path / "out").exists()
 
 
+def test_a_forget_phase_may_hold_one_full_model_per_task():
+    """The runner's forget phase: each task scored after forgetting it, with full fine-tuning each forget model
+    is its own ``pretrained=`` folder. Only two models for the *same* task are an error."""
+    from lm_forget.analysis.samples import check_one_model
+    from lm_forget.errors import DataError
+
+    def results(model: str, task: str) -> dict:
+        return {"config": {"model_args": f"pretrained={model}"}, "configs": {task: {}}}
+
+    per_task = {Path("results_a.json"): results("/run/forget/a", "forget_a"),
+                Path("results_b.json"): results("/run/forget/b", "forget_b")}
+    check_one_model(per_task, Path("forget"))
+    same_task = {**per_task, Path("results_c.json"): results("/run/forget/c", "forget_a")}
+    with pytest.raises(DataError, match="two different models for task forget_a"):
+        check_one_model(same_task, Path("forget"))
+
+
 # ----------------------------------------------------------------------------------------- data cache
 
 

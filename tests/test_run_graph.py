@@ -100,11 +100,18 @@ def test_atomic_dir_never_leaves_half_results(tmp_path):
 
 
 def test_resume_skips_checkpoints_cut_mid_write(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
     folder = tmp_path / "output" / "checkpoints"
-    for step, state in ((2, "{}"), (4, "{}"), (6, None), (8, '{"global_st')):
+    # complete: weights + trainer_state.json; cut: no state (6), a torn state (8), torn weights (10)
+    for step, state in ((2, "{}"), (4, "{}"), (6, None), (8, '{"global_st'), (10, "{}")):
         (folder / f"checkpoint-{step}").mkdir(parents=True)
+        save_file({"w": torch.zeros(4)}, str(folder / f"checkpoint-{step}" / "adapter_model.safetensors"))
         if state is not None:
             (folder / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    weights = folder / "checkpoint-10" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-4])
     assert last_checkpoint(tmp_path / "output").name == "checkpoint-4"
     drop_incomplete_checkpoints(tmp_path / "output")
     assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-2", "checkpoint-4"]

@@ -86,26 +86,22 @@ def model_identity(results: dict[str, Any]) -> str:
 
 
 def check_one_model(loaded: dict[Path, dict[str, Any]], root: Path) -> None:
-    """A phase folder holds one base model's results, and each task is scored by one model.
+    """Each task in a phase folder is scored by one model.
 
-    A later results file would otherwise silently replace another model's records of the same docs. One
-    adapter per task stays allowed: a forget phase scores each task after forgetting that task (the study
-    runner's layout).
+    A later results file would otherwise silently replace another model's records of the same docs. Different
+    models for *different* tasks stay allowed: a forget phase scores each task after forgetting that task (the
+    study runner's layout), and with full fine-tuning each of those models is its own ``pretrained=`` folder.
     """
     def clash(what: str, a: Path, b: Path) -> DataError:
         return DataError(
             f"{root} holds lm-eval results of two different models{what}: {a.name} has model_args "
             f"{model_identity(loaded[a])!r} but {b.name} has {model_identity(loaded[b])!r}. A phase folder must hold "
-            "one model's results: move the other model's results_*.json and samples_*.jsonl to a folder of its own."
+            "one model's results per task: move the other model's results_*.json and samples_*.jsonl to a folder "
+            "of its own."
         )
 
-    first_of_base: dict[str, Path] = {}
     first_of_task: dict[str, Path] = {}
     for path, results in loaded.items():
-        base = _model_args(results).get("pretrained", "")
-        if first_of_base and base not in first_of_base:
-            raise clash("", next(iter(first_of_base.values())), path)
-        first_of_base.setdefault(base, path)
         for task in results.get("configs") or {}:
             other = first_of_task.setdefault(task, path)
             if model_identity(loaded[other]) != model_identity(results):

@@ -72,6 +72,11 @@ def train(
     model, peft_config = _load_model(config)
     dataset = to_sft_dataset(rows, tokenizer, max_tokens(config.max_length, model))
 
+    # LoRA weights are initialised when the trainer wraps the model: seed that too (older TRL releases wrap it
+    # before the Trainer seeds itself, so two runs in one process would otherwise start from different adapters)
+    from transformers import set_seed
+
+    set_seed(config.seed)
     if loss_method:
         from lm_forget.train.methods.build import build_method_trainer
 
