@@ -124,6 +124,13 @@ def test_plan_has_one_relearn_step_per_cell_and_k(tmp_path):
     other = build_plan(run_config_from_dict(_data(tmp_path, stages=WITH_RELEARN, relearn={"learning_rate": 1e-4})))
     changed = {s.name for s in other.steps if s.key != keys[s.name]}
     assert changed == {s.name for s in relearn} | {s.name for s in evals} | {"analyze"}
+    # shards: each relearn step runs where its forget cell runs
+    from lm_forget.run.runner import selected_steps
+
+    for index in (1, 2, 3):
+        mine = selected_steps(plan, (index, 3))
+        cells = {s.cell for s in mine if s.stage == "forget"}
+        assert {s.cell for s in mine if s.stage in ("relearn", "eval_relearn")} == cells
     # the pool is part of the key: the same k docs from elsewhere is another experiment
     held = build_plan(run_config_from_dict(_data(tmp_path, stages=WITH_RELEARN, data={"train_size": 1200},
                                                  relearn={"pool": "held_in"})))
@@ -141,14 +148,18 @@ def test_relearn_stage_on_the_demo_study(tmp_path):
     data = run_config(tmp_path / "run", settings, shared)
     data["stages"] = ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "relearn",
                       "eval_relearn", "analyze"]
-    data["relearn"] = {"num_examples": [4, 8], "batch_size": 4, "args": {"dataloader_num_workers": 0}}
+    # the demo model learns at 3e-3 (the default 3e-5 barely moves it: +0.03 at k=8, measured); at 3e-3 x 4
+    # epochs the k=32 relearn gains +0.59 held-out accuracy (measured), asserted >= 0.15 below
+    data["relearn"] = {"num_examples": [4, 32], "batch_size": 4, "learning_rate": 3e-3, "num_train_epochs": 4,
+                       "args": {"dataloader_num_workers": 0}}
     plan = build_plan(run_config_from_dict(data))
     summary = execute(plan)
     assert summary.count("ran") == len(plan.steps)
+    assert execute(build_plan(run_config_from_dict(data))).count("done") == len(plan.steps)  # resumable: no rerun
 
     (forget,) = [s for s in plan.steps if s.stage == "forget"]
     forget_labels = _labels(forget.output)
-    for k in (4, 8):
+    for k in (4, 32):
         step = plan.step(f"relearn/{forget.cell}/k{k}")
         rows = _labels(step.output)
         # exactly k docs, the first k of the forget set, trained on their gold labels
@@ -157,7 +168,7 @@ def test_relearn_stage_on_the_demo_study(tmp_path):
         state = json.loads((step.output / "forget_config.json").read_text())
         assert state["stage"] == "finetune" and state["init_adapter"] == str(forget.output)
         assert state["examples_per_task"] == {forget.cell.split("/")[0]: k} and state["status"] == "done"
-        assert state["settings"]["learning_rate"] == pytest.approx(3e-5)
+        assert state["settings"]["learning_rate"] == pytest.approx(3e-3)
         assert plan.step(f"eval_relearn/{forget.cell}/k{k}").is_done()
     # the forget pass made some labels wrong: relearning on gold labels is a different training set
     assert any(r["label"] != r["gold"] for r in forget_labels[:8])
@@ -168,10 +179,51 @@ def test_relearn_stage_on_the_demo_study(tmp_path):
     import pandas as pd
 
     table = pd.read_csv(analyze.output / "relearn" / "relearn.csv")
-    assert sorted(table["k"]) == [4, 8] and set(table["pool"]) == {"forget_set"}
+    assert sorted(table["k"]) == [4, 32] and set(table["pool"]) == {"forget_set"}
     assert (table["docs"] == settings.test_size).all()
     for _, row in table.iterrows():
         for phase in ("finetuned", "forget", "relearn"):
             assert row[f"acc_{phase}_lo"] <= row[f"acc_{phase}"] <= row[f"acc_{phase}_hi"]
         # a share is a number with an interval, or NaN with the reason
         assert math.isfinite(row["recovered_share"]) == (not isinstance(row["note"], str) or not row["note"])
+    # the skill comes back: gold labels on 32 forget-set docs recover most of the forget drop
+    k32 = table.set_index("k").loc[32]
+    assert k32["forget_drop_lo"] > 0.05 and k32["acc_relearn"] - k32["acc_forget"] >= 0.15
+    assert math.isfinite(k32["recovered_share"]) and k32["recovered_share_lo"] > 0
+
+
+@pytest.mark.e2e
+def test_lora_relearn_on_held_in_docs_with_stories260k(tmp_path, tiny_model_dir, mirror_dir, monkeypatch):
+    from lm_forget.data.api import load_docs
+
+    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    train = {"lora": True, "learning_rate": 1e-3, "max_steps": 2, "batch_size": 4,
+             "args": {"lora_r": 4, "lora_alpha": 8, "save_steps": 50, "max_length": 128}}
+    n, k = 12, 4
+    plan = build_plan(run_config_from_dict({
+        "run_dir": str(tmp_path / "run"),
+        "model": {"name_or_path": str(tiny_model_dir), "dtype": "float32"},
+        "tasks": {"finetune": ["forget_cola"], "forget": ["forget_cola"], "eval": ["forget_cola"]},
+        "stages": ["finetune", "forget", "relearn", "eval_relearn"],
+        "finetune": {**train, "num_examples": 8},
+        "forget": {**train, "num_examples": [n]},
+        "relearn": {"num_examples": [k], "pool": "held_in", "max_steps": 1, "batch_size": 4,
+                    "args": {"save_steps": 50, "max_length": 128}},
+        "eval": {"limit": 5, "batch_size": 16},
+        "threads": 1,
+    }))
+    execute(plan)
+    cid = f"forget_cola/n{n}/s0"
+    forget, relearn = plan.step(f"forget/{cid}"), plan.step(f"relearn/{cid}/k{k}")
+    rows = _labels(relearn.output)
+    pool = [d["id"] for d in load_docs("forget_cola", "train")]
+    # held_in: the k pool docs right after the forget set, none of them forgotten, on gold labels
+    assert [r["id"] for r in rows] == pool[n:n + k]
+    assert not {r["id"] for r in rows} & {r["id"] for r in _labels(forget.output)}
+    assert all(r["label"] == r["gold"] for r in rows)
+    # LoRA: the forget cell's adapter is trained further (its shape kept), and that adapter is evaluated
+    state = json.loads((relearn.output / "forget_config.json").read_text())
+    assert state["use_lora"] and state["init_adapter"] == str(forget.output) and state["lora"]["r"] == 4
+    assert (relearn.output / "adapter_config.json").is_file()
+    done = plan.step(f"eval_relearn/{cid}/k{k}").done_record()
+    assert str(relearn.output) in done["model_args"] and "forget_cola" in done["scores"]
