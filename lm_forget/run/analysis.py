@@ -202,10 +202,39 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
 
         lines += ["", *write_protocol_section(protocol_cells(plan), tmp / "protocol")]
         lines += write_dynamics_section(dynamics_inputs(plan), tmp / "protocol")
+        if "eval_relearn" in config.stages:
+            from lm_forget.analysis.relearn_report import write_relearn_section
+
+            lines += ["", *write_relearn_section(relearn_cells(plan), tmp / "relearn", level=options.confidence_level,
+                                                 n_bootstrap=options.n_bootstrap,
+                                                 min_denominator=options.min_denominator)]
         (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     first = next(iter(reports.values())).name
     return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),
             "reports": {f"n{n}-s{s}": str(step.output / p.name) for (n, s), p in reports.items()}}
+
+
+def relearn_cells(plan: Any) -> list[Any]:
+    """Per forget cell and k, the held-out lm-eval folders of the fine-tuned, forgotten and relearned models."""
+    from lm_forget.analysis.relearn_report import RelearnCell
+    from lm_forget.run.graph import cell_id, relearn_name
+
+    by_name, config = plan.by_name, plan.config
+    cells = []
+    for task in config.tasks.forget:
+        for n in config.forget_sizes:
+            for seed in config.seeds:
+                cid = cell_id(task, n, seed)
+                for k in config.relearn.num_examples:
+                    cell = RelearnCell(task=task, n=n, seed=seed, k=k, pool=config.relearn.pool)
+                    names = {"finetuned": "eval_finetuned" if "eval_finetuned" in by_name else "eval_pretrained",
+                             "forget": f"eval_forget/{cid}", "relearn": f"eval_{relearn_name(cid, k)}"}
+                    for phase, name in names.items():
+                        step = by_name.get(name)
+                        if step is not None and step.is_done():
+                            cell.held_out[phase] = step.output
+                    cells.append(cell)
+    return cells
 
 
 def run_push(step: Step, ctx: Any) -> dict[str, Any]:

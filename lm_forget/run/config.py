@@ -27,15 +27,21 @@ from typing import Any
 from lm_forget.errors import ConfigError
 
 # The stages of a study, in the only order that makes sense; a config lists a subsequence of them.
-STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze", "push")
+STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "relearn", "eval_relearn",
+          "features", "analyze", "push")
+# what a config without ``stages`` runs (relearning and pushing are opt-in)
+DEFAULT_STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze")
 # stage -> stages it needs in the same config (anything else may come from a model that is already fine-tuned).
 STAGE_NEEDS = {
     "eval_finetuned": ("finetune",),
     "eval_forget": ("forget",),
+    "relearn": ("forget",),
+    "eval_relearn": ("relearn",),
     "analyze": ("eval_forget",),
     "push": ("forget",),
 }
 LABEL_MODES = ("random", "flip")
+RELEARN_POOLS = ("forget_set", "held_in")
 BACKENDS = ("hf", "vllm")
 
 
@@ -139,6 +145,32 @@ class ForgetSettings(TrainSettings):
 
 
 @dataclass
+class RelearnSettings(TrainSettings):
+    """The relearn stage: fine-tune each forgotten model again on gold labels for a few docs of its task.
+
+    Is the skill still there? A model that merely hides it recovers from a handful of examples. Each
+    forget cell is relearned once per ``k`` in ``num_examples``, starting from the cell's output (its
+    adapter, or its full weights), with the cell's seed; ``eval_relearn`` then scores it on the held-out
+    splits as ``eval_forget`` scores the forget cell.
+
+    Attributes:
+        learning_rate: peak learning rate (3e-5; a secondary reading of the paper, to be verified).
+        num_examples: relearning-set sizes ``k``, each its own step per forget cell (default 10 and 100).
+        pool: where the ``k`` docs come from: ``forget_set`` (default; the first ``k`` docs of the cell's
+            forget set, as most unlearning work relearns on a subset of the forget set) or ``held_in``
+            (the ``k`` training-pool docs right after the forget set: same task, never forgotten).
+        lora: None (default) follows ``forget.lora``: a LoRA forget adapter is trained further, a fully
+            fine-tuned forget model is fine-tuned fully; a different value is refused.
+        seed: unused: each relearn step runs with its forget cell's seed.
+    """
+
+    learning_rate: float = 3e-5
+    num_examples: list[int] = field(default_factory=lambda: [10, 100])
+    pool: str = "forget_set"
+    lora: bool | None = None  # type: ignore[assignment]
+
+
+@dataclass
 class EvalSettings:
     """lm-eval settings shared by every evaluation step.
 
@@ -228,6 +260,7 @@ class RunConfig:
         data: how docs are sampled.
         finetune: the fine-tune stage.
         forget: the forget stage.
+        relearn: the relearn stage (gold labels again, on a few docs of each forgotten task).
         eval: lm-eval settings.
         analysis: features and analysis options.
         push: Hub push options.
@@ -239,11 +272,12 @@ class RunConfig:
     name: str = "study"
     model: ModelSettings = field(default_factory=ModelSettings)
     tasks: TaskSettings = field(default_factory=TaskSettings)
-    stages: list[str] = field(default_factory=lambda: list(STAGES[:-1]))
+    stages: list[str] = field(default_factory=lambda: list(DEFAULT_STAGES))
     seeds: list[int] = field(default_factory=lambda: [0])
     data: DataSettings = field(default_factory=DataSettings)
     finetune: TrainSettings = field(default_factory=lambda: TrainSettings(lora=True))
     forget: ForgetSettings = field(default_factory=ForgetSettings)
+    relearn: RelearnSettings = field(default_factory=RelearnSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     push: PushSettings = field(default_factory=PushSettings)
@@ -430,7 +464,8 @@ def _yaml_task_names(dirs: list[Path]) -> list[str]:
 
 def _check_trainer_args(config: RunConfig) -> None:
     """``finetune.args`` / ``forget.args`` must be ``ForgetConfig`` (SFTConfig) fields: typos fail now."""
-    used = [(name, section.args) for name, section in (("finetune", config.finetune), ("forget", config.forget))
+    used = [(name, section.args) for name, section in (("finetune", config.finetune), ("forget", config.forget),
+                                                       ("relearn", config.relearn))
             if section.args and name in config.stages]
     if not used:
         return
@@ -469,6 +504,34 @@ def _check_hub_log_args(args: dict[str, Any]) -> None:
                               f"{', '.join(sorted(known))} (output_path is the step folder).")
 
 
+def _check_relearn(config: RunConfig) -> None:
+    """``relearn``: sizes that fit the chosen pool, the forget stage's LoRA choice, in-process docs."""
+    section = config.relearn
+    if section.pool not in RELEARN_POOLS:
+        raise ConfigError(f"relearn.pool: {section.pool!r}; use one of {RELEARN_POOLS}.")
+    if not section.num_examples or any(k < 1 for k in section.num_examples):
+        raise ConfigError(f"relearn.num_examples: {section.num_examples}; give positive numbers of docs, "
+                          "e.g. [10, 100].")
+    if len(set(section.num_examples)) != len(section.num_examples):
+        raise ConfigError(f"relearn.num_examples: {section.num_examples} has duplicates.")
+    if section.lora is not None and section.lora != config.forget.lora:
+        raise ConfigError(f"relearn.lora: {section.lora} differs from forget.lora ({config.forget.lora}); relearning "
+                          "continues the forget model as it was trained. Leave relearn.lora unset.")
+    if section.dynamics_every is not None:
+        raise ConfigError("relearn.dynamics_every: not supported (dynamics score the forget pool); remove it.")
+    sizes = [int(n or config.data.train_size) for n in config.forget_sizes]
+    for k in section.num_examples:
+        if section.pool == "forget_set" and k > min(sizes):
+            raise ConfigError(f"relearn.num_examples: {k} docs do not fit in a forget set of {min(sizes)} "
+                              "(pool forget_set); lower it or use relearn.pool: held_in.")
+        if section.pool == "held_in" and max(sizes) + k > config.data.train_size:
+            raise ConfigError(f"relearn.num_examples: {k} held-in docs after a forget set of {max(sizes)} exceed "
+                              f"data.train_size {config.data.train_size}; lower it or raise data.train_size.")
+    if section.pool == "held_in" and section.launcher:
+        raise ConfigError("relearn.launcher: pool held_in trains in this process (it hands the trainer its docs); "
+                          "use pool forget_set with a launcher, or drop the launcher.")
+
+
 def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig:
     """Check everything that can be checked without loading a model; expand task patterns in place."""
     validate_stages(config.stages)
@@ -492,6 +555,8 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
     for n in config.forget_sizes:
         if n is not None and n < 1:
             raise ConfigError(f"forget.num_examples: {n} must be a positive number of docs.")
+    if "relearn" in config.stages:
+        _check_relearn(config)
     _check_trainer_args(config)
     _check_hub_log_args(config.eval.hf_hub_log_args)
     if "push" in config.stages:  # a card naming a local path would be refused at the end of the study

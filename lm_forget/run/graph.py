@@ -155,6 +155,8 @@ def build_plan(config: RunConfig) -> Plan:
             add(f"eval_forget/{cid}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
                 (f"forget/{cid}",), cell=cid)
         _add_forget_set_evals(add, config, "forget", model, eval_common)
+    if "relearn" in stages:
+        _add_relearn_steps(add, config, cells, model, eval_common)
     if "features" in stages:
         feature_settings = {"tasks": list(tasks.eval), "layer": config.analysis.layer,
                             "split": config.analysis.feature_split, "limit": config.analysis.feature_limit,
@@ -183,6 +185,38 @@ def build_plan(config: RunConfig) -> Plan:
             add(f"push/{cid}", "push", "push", {"repo_prefix": config.push.repo_prefix,
                                                 "revision": config.push.revision}, deps, cell=cid)
     return Plan(config=config, steps=steps)
+
+
+def relearn_name(cid: str, k: int) -> str:
+    """Step name of one relearn step (``relearn/<cell>/k<k>``); ``eval_relearn/...`` scores it."""
+    return f"relearn/{cid}/k{k}"
+
+
+def _add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[str, int | None, int]],
+                       model: dict[str, Any], eval_common: dict[str, Any]) -> None:
+    """Per forget cell and ``k``: a gold-label fine-tune of the forget output, then (``eval_relearn``) its eval.
+
+    Both belong to the forget cell, so a shard relearns the cells it forgot.
+    """
+    section = config.relearn
+    lora = config.forget.lora if section.lora is None else section.lora
+    train = {**_train_settings(section, exclude=("num_examples", "seed", "lora")), "lora": lora}
+    for task, n, seed in cells:
+        cid = cell_id(task, n, seed)
+        for k in section.num_examples:
+            add(relearn_name(cid, k), "train", "relearn", {
+                "model": model, "stage": "relearn", "task": task, "num_examples": k, "pool": section.pool,
+                "forget_size": int(n or config.data.train_size), "seed": seed, "data": vars(config.data),
+                "task_dirs": [str(p) for p in config.task_dir_paths], "train": train,
+            }, (f"forget/{cid}",), cell=cid)
+    if "eval_relearn" in config.stages:
+        scope = config.eval.forget_scope
+        for task, n, seed in cells:
+            cid = cell_id(task, n, seed)
+            for k in section.num_examples:
+                add(f"eval_{relearn_name(cid, k)}", "eval", "eval_relearn",
+                    {"phase": "relearn", **eval_common, **({"tasks": [task]} if scope == "self" else {})},
+                    (relearn_name(cid, k),), cell=cid)
 
 
 FORGET_SET = "eval_forgetset"  # folder of the forget-set evaluations (stage folders keep the held-out ones)

@@ -86,6 +86,15 @@ def _exec_train(step: Step, ctx: RunContext) -> dict[str, Any]:
         return run_train(config, config.finetune, stage="finetune", tasks=step.settings["tasks"],
                          num_examples=config.finetune.num_examples, seed=config.finetune.seed, init=None,
                          output_dir=step.output)
+    if step.stage == "relearn":  # gold labels again, on k docs of the forgotten task
+        from lm_forget.run.training import relearn_docs
+
+        settings = step.settings
+        docs = relearn_docs(config, settings["task"], settings["forget_size"], settings["num_examples"],
+                            settings["pool"])
+        return run_train(config, config.relearn, stage="finetune", tasks=[settings["task"]],
+                         num_examples=settings["num_examples"], seed=settings["seed"], init=init,
+                         output_dir=step.output, docs=docs, lora=settings["train"]["lora"])
     stage = "forget" if config.forget.label_mode == "random" else "flip"
     record = run_train(config, config.forget, stage=stage, tasks=[step.settings["task"]],
                        num_examples=step.settings["num_examples"], seed=step.settings["seed"], init=init,

@@ -80,14 +80,21 @@ def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: st
 
 
 def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str], num_examples: int | None,
-              seed: int, init: str | None, output_dir: Path) -> dict[str, Any]:
-    """Train through ``lm_forget.train.api.train``; an interrupted run continues from its last checkpoint."""
+              seed: int, init: str | None, output_dir: Path, docs: list[dict[str, Any]] | None = None,
+              lora: bool | None = None) -> dict[str, Any]:
+    """Train through ``lm_forget.train.api.train``; an interrupted run continues from its last checkpoint.
+
+    ``docs`` replaces the first ``num_examples`` docs of the pool (in-process only); ``lora`` overrides
+    ``section.lora`` (relearn follows the forget stage's choice).
+    """
     drop_incomplete_checkpoints(output_dir)
     checkpoint = last_checkpoint(output_dir)
     if checkpoint is not None:
         log.info("resuming %s from %s", output_dir, checkpoint.name)
     kwargs = forget_config_kwargs(config, section, stage=stage, tasks=tasks, num_examples=num_examples, seed=seed,
                                   init=init, output_dir=output_dir, resume=checkpoint is not None)
+    if lora is not None:
+        kwargs["use_lora"] = lora
     record: dict[str, Any] = {"resumed_from": checkpoint.name if checkpoint else None}
     if section.launcher:
         from lm_forget.run.launchers import resolve_launcher
@@ -99,7 +106,7 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
 
     forget_config = ForgetConfig(**kwargs)
     callbacks = dynamics_callbacks(config, section, forget_config, stage=stage)
-    result = train(forget_config, callbacks=callbacks)
+    result = train(forget_config, callbacks=callbacks, docs=docs)
     for name in ("output_dir", "global_step", "labels_hash", "num_examples"):
         value = getattr(result, name, None)
         if value is not None:
@@ -108,6 +115,19 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
     if loss is not None:
         record["train_loss"] = float(loss)
     return record
+
+
+def relearn_docs(config: RunConfig, task: str, forget_size: int, k: int, pool: str) -> list[dict[str, Any]] | None:
+    """The ``k`` gold-label docs of a relearn step: None (the trainer's own first ``k`` docs, a subset of the
+    forget set, since pools nest) for pool ``forget_set``; the ``k`` pool docs after the forget set for ``held_in``.
+    """
+    if pool == "forget_set":
+        return None
+    from lm_forget.data.api import load_docs
+
+    docs = load_docs(task, "train", task_dirs=config.task_dir_paths, seed=config.data.seed,
+                     train_size=max(1000, forget_size + k))  # the trainer's pool size rule: the same docs, nested
+    return list(docs[forget_size:forget_size + k])
 
 
 def launch_train(launcher: list[str], kwargs: dict[str, Any], output_dir: Path, *,

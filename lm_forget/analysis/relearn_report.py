@@ -1,0 +1,137 @@
+"""The report's relearning section: does a few-example gold-label fine-tune bring a forgotten task back?
+
+Per forget cell (task, forget-set size N, seed) and relearning-set size k, from lm-eval samples files of
+the held-out split of the forgotten task:
+
+- accuracy of the fine-tuned, the forgotten and the relearned model, each with a Wilson 95% interval;
+- the paired differences relearned - forgotten and relearned - fine-tuned (same docs in every phase),
+  with a paired bootstrap 95% interval over docs;
+- the recovered share ``(acc_relearn - acc_forget) / (acc_finetuned - acc_forget)``, defined only when
+  the denominator (the forget drop) is reliably positive: the lower bound of its paired bootstrap
+  interval above ``min_denominator``. Otherwise NaN, with the reason, as forget ratios are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lm_forget.analysis.metrics import accuracy_ci
+from lm_forget.analysis.protocol_report import doc_correct
+from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
+from lm_forget.errors import DataError
+
+PHASES = ("finetuned", "forget", "relearn")
+
+
+@dataclass
+class RelearnCell:
+    """Where one relearned model's held-out evaluation and its references are.
+
+    Attributes:
+        task: the forgotten (and relearned) task.
+        n: forget-set size.
+        seed: forget seed.
+        k: relearning-set size.
+        pool: where the k docs came from (``forget_set`` or ``held_in``).
+        held_out: phase (finetuned, forget, relearn) -> lm-eval output folder scoring the held-out split.
+    """
+
+    task: str
+    n: int | None
+    seed: int
+    k: int
+    pool: str
+    held_out: dict[str, Path] = field(default_factory=dict)
+
+
+def share_note(drop_low: float, min_denominator: float) -> str:
+    """Why a recovered share is undefined (empty when defined): the forget drop must be reliably positive."""
+    if not math.isfinite(drop_low):
+        return "undefined: forget drop has no interval"
+    if drop_low <= min_denominator:
+        return (f"undefined: forget drop not reliably positive (lower 95% bound {drop_low:.3f} <= "
+                f"{min_denominator:g})")
+    return ""
+
+
+def cell_row(cell: RelearnCell, *, level: float = 0.95, n_bootstrap: int = 2000,
+             min_denominator: float = 0.05) -> dict[str, Any]:
+    """One table row: three accuracies, two paired differences, the recovered share (or why not)."""
+    row: dict[str, Any] = {"task": cell.task, "n": cell.n, "seed": cell.seed, "k": cell.k, "pool": cell.pool}
+    missing = [p for p in PHASES if p not in cell.held_out]
+    if missing:
+        row["note"] = f"not evaluated: {', '.join(missing)}"
+        return row
+    per_phase = {p: doc_correct(cell.held_out[p], cell.task) for p in PHASES}
+    ids = sorted(set.intersection(*(set(v) for v in per_phase.values())))
+    if not ids:
+        raise DataError(f"relearning report: no held-out doc of {cell.task} is scored in all of {PHASES}.")
+    values = {p: np.array([per_phase[p][i] for i in ids], dtype=float) for p in PHASES}
+    n_docs = len(ids)
+    row["docs"] = n_docs
+    for p in PHASES:
+        acc, lo, hi = accuracy_ci(int(values[p].sum()), n_docs, level)
+        row |= {f"acc_{p}": acc, f"acc_{p}_lo": lo, f"acc_{p}_hi": hi}
+    rng = stable_rng("relearn", cell.task, cell.n, cell.seed, cell.k)
+    boot = resampled_means(values, resample_indices(n_docs, n_bootstrap, rng))
+    ft, fg, rl = (row[f"acc_{p}"] for p in PHASES)
+    b_ft, b_fg, b_rl = (boot[p] for p in PHASES)
+    for name, iv in (("forget_drop", Interval.of(ft - fg, b_ft - b_fg, level)),
+                     ("relearn_gain", Interval.of(rl - fg, b_rl - b_fg, level)),
+                     ("relearn_vs_finetuned", Interval.of(rl - ft, b_rl - b_ft, level))):
+        row |= {name: iv.value, f"{name}_lo": iv.low, f"{name}_hi": iv.high}
+    note = share_note(row["forget_drop_lo"], min_denominator)
+    if note:
+        row |= {"recovered_share": math.nan, "recovered_share_lo": math.nan, "recovered_share_hi": math.nan}
+    else:
+        den = b_ft - b_fg
+        with np.errstate(divide="ignore", invalid="ignore"):
+            draws = np.where(den > 0, (b_rl - b_fg) / np.where(den > 0, den, 1.0), np.nan)
+        iv = Interval.of((rl - fg) / (ft - fg), draws, level)
+        row |= {"recovered_share": iv.value, "recovered_share_lo": iv.low, "recovered_share_hi": iv.high}
+    row["note"] = note
+    return row
+
+
+def _fmt(row: dict[str, Any], name: str) -> str:
+    value = row.get(name, math.nan)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "undefined"
+    lo, hi = row.get(f"{name}_lo", math.nan), row.get(f"{name}_hi", math.nan)
+    interval = f"[{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) and math.isfinite(hi) else "[interval undefined]"
+    return f"{value:.3f} {interval}"
+
+
+def write_relearn_section(cells: Sequence[RelearnCell], out: Path, *, level: float = 0.95,
+                          n_bootstrap: int = 2000, min_denominator: float = 0.05) -> list[str]:
+    """Write ``relearn.csv`` / ``relearn.md`` under ``out``; return the report's markdown lines."""
+    import pandas as pd
+
+    rows = [cell_row(c, level=level, n_bootstrap=n_bootstrap, min_denominator=min_denominator) for c in cells]
+    if not rows:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(out / "relearn.csv", index=False)
+    columns = [("acc_finetuned", "held-out (fine-tuned)"), ("acc_forget", "held-out (after forget)"),
+               ("acc_relearn", "held-out (after relearn)"), ("relearn_gain", "relearn - forget"),
+               ("relearn_vs_finetuned", "relearn - fine-tuned"), ("recovered_share", "recovered share")]
+    headers = ["task", "N", "seed", "k", "pool", "docs", *(h for _, h in columns), "note"]
+    lines = ["## Relearning", "",
+             "Each forgotten model fine-tuned again on gold labels for k docs of its task, then scored on the "
+             "task's held-out split. Accuracies with Wilson 95% intervals; differences with paired bootstrap "
+             "95% intervals over docs. Recovered share = (after relearn - after forget) / (fine-tuned - after "
+             f"forget), defined only when the forget drop's lower 95% bound exceeds {min_denominator:g}.", "",
+             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        cells_md = [str(row.get(c, "")) for c in ("task", "n", "seed", "k", "pool", "docs")]
+        cells_md += [_fmt(row, name) for name, _ in columns] + [row.get("note", "") or ""]
+        lines.append("| " + " | ".join(cells_md) + " |")
+    lines += ["", f"Table as CSV: `{(out / 'relearn.csv').name}`.", ""]
+    (out / "relearn.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines

@@ -1,0 +1,229 @@
+"""The relearn stage: gold labels again on k docs of each forgotten task, its eval, and the report section."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+
+from lm_forget.demo.study import demo_settings, prepare, run_config
+from lm_forget.errors import ConfigError
+from lm_forget.run import build_plan, execute, run_config_from_dict
+from lm_forget.run.config import RunConfig
+
+BASE = {
+    "model": {"name_or_path": "some/model"},
+    "tasks": {"finetune": ["forget_cola"], "forget": ["forget_cola", "forget_cb"],
+              "eval": ["forget_cola", "forget_cb"]},
+    "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze"],
+    "seeds": [0, 1],
+    "forget": {"num_examples": [100, 1000]},
+}
+# Step keys of BASE as written by the runner before the relearn stage existed (commit d1dca2d): a study
+# without relearn must keep every folder, so nothing reruns after an upgrade.
+KEYS_BEFORE_RELEARN = {
+    "eval_pretrained": "95f851751f84",
+    "eval_forgetset/pretrained/n100": "5c61c3bac8a7",
+    "eval_forgetset/pretrained/n1000": "d9ad48a06e49",
+    "finetune": "9e267cb9339d",
+    "eval_finetuned": "b2a48a7d5108",
+    "eval_forgetset/finetuned/n100": "187ef8c54b6b",
+    "eval_forgetset/finetuned/n1000": "7c44052d9a7a",
+    "forget/forget_cola/n100/s0": "1054cb8d7925",
+    "forget/forget_cola/n100/s1": "baf74751731f",
+    "forget/forget_cola/n1000/s0": "e6e76889e106",
+    "forget/forget_cola/n1000/s1": "795762334f72",
+    "forget/forget_cb/n100/s0": "cd3ce7df2263",
+    "forget/forget_cb/n100/s1": "7997b3aac074",
+    "forget/forget_cb/n1000/s0": "75b7c74ef23f",
+    "forget/forget_cb/n1000/s1": "7a74a571dcf8",
+    "eval_forget/forget_cola/n100/s0": "84834bbc476a",
+    "eval_forget/forget_cola/n100/s1": "d931756431b6",
+    "eval_forget/forget_cola/n1000/s0": "dd4639431cf8",
+    "eval_forget/forget_cola/n1000/s1": "27dfcb76094b",
+    "eval_forget/forget_cb/n100/s0": "e2dcf98eb553",
+    "eval_forget/forget_cb/n100/s1": "75ea4e081995",
+    "eval_forget/forget_cb/n1000/s0": "ce3f81a62ad5",
+    "eval_forget/forget_cb/n1000/s1": "5b52bb651233",
+    "eval_forgetset/forget_cola/n100/s0": "02c7a2040e2b",
+    "eval_forgetset/forget_cola/n100/s1": "85f9d4652429",
+    "eval_forgetset/forget_cb/n100/s0": "e692d2cf4da3",
+    "eval_forgetset/forget_cb/n100/s1": "a52b79d5a5af",
+    "eval_forgetset/forget_cola/n1000/s0": "d8a5624f7fa8",
+    "eval_forgetset/forget_cola/n1000/s1": "e5496e3bd2dc",
+    "eval_forgetset/forget_cb/n1000/s0": "62a6a3f77b3b",
+    "eval_forgetset/forget_cb/n1000/s1": "0293452b4b54",
+    "features/pretrained": "f19ee67b0b14",
+    "features/finetuned": "5d4dc2c795ea",
+    "analyze": "a9245817f5f6",
+}
+WITH_RELEARN = ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "relearn", "eval_relearn",
+                "features", "analyze"]
+
+
+def _data(tmp_path, **changes) -> dict:
+    data = copy.deepcopy(BASE)
+    data["run_dir"] = str(tmp_path / "run")
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"stages": ["eval_pretrained", "finetune", "relearn"]}, "'relearn' needs 'forget'"),
+        ({"stages": ["finetune", "forget", "eval_relearn"]}, "'eval_relearn' needs 'relearn'"),
+        ({"stages": ["finetune", "forget", "eval_forget", "eval_relearn", "relearn"]},
+         "'relearn' cannot come after 'eval_relearn'"),
+        ({"relearn": {"pool": "retain"}}, "relearn.pool: 'retain'"),
+        ({"relearn": {"num_examples": [10, 200]}}, "200 docs do not fit in a forget set of 100"),
+        ({"relearn": {"num_examples": [10, 10]}}, "has duplicates"),
+        ({"relearn": {"pool": "held_in", "num_examples": [10]}}, "exceed data.train_size 1000"),
+        ({"relearn": {"lora": False}}, "relearn.lora: False differs from forget.lora"),
+        ({"relearn": {"learning_rte": 1e-5}}, "Did you mean 'learning_rate'?"),
+        ({"relearn": {"args": {"lerning_rate": 1}}}, "relearn.args: unknown trainer setting 'lerning_rate'"),
+    ],
+)
+def test_bad_relearn_configs_fail_before_any_work(tmp_path, changes, expected):
+    stages = changes.pop("stages", WITH_RELEARN)
+    with pytest.raises(ConfigError) as info:
+        run_config_from_dict(_data(tmp_path, stages=stages, **changes))
+    assert expected in str(info.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_defaults_leave_relearn_off_and_relearn_at_3e5_k10_k100():
+    config = RunConfig()
+    assert "relearn" not in config.stages and "eval_relearn" not in config.stages
+    assert config.relearn.learning_rate == 3e-5 and config.relearn.num_examples == [10, 100]
+    assert config.relearn.pool == "forget_set"
+
+
+def test_keys_of_studies_without_relearn_do_not_change(tmp_path):
+    plan = build_plan(run_config_from_dict(_data(tmp_path)))
+    assert {s.name: s.key for s in plan.steps} == KEYS_BEFORE_RELEARN
+
+
+def test_plan_has_one_relearn_step_per_cell_and_k(tmp_path):
+    plan = build_plan(run_config_from_dict(_data(tmp_path, stages=WITH_RELEARN)))
+    relearn = [s for s in plan.steps if s.stage == "relearn"]
+    evals = [s for s in plan.steps if s.stage == "eval_relearn"]
+    assert len(relearn) == len(evals) == 2 * 2 * 2 * 2  # tasks x sizes x seeds x k
+    step = plan.step("relearn/forget_cb/n1000/s1/k100")
+    assert step.deps == ("forget/forget_cb/n1000/s1",) and step.cell == "forget_cb/n1000/s1"
+    assert step.settings["train"]["learning_rate"] == 3e-5 and step.settings["train"]["lora"] is True
+    assert plan.step("eval_relearn/forget_cb/n1000/s1/k100").deps == (step.name,)
+    assert set(plan.step("analyze").deps) >= {s.name for s in evals}
+    # every step a study without relearn has keeps its key, except analyze (it now reads the relearn evals)
+    keys = {s.name: s.key for s in plan.steps}
+    assert {n: keys[n] for n in KEYS_BEFORE_RELEARN if n != "analyze"} == {
+        n: k for n, k in KEYS_BEFORE_RELEARN.items() if n != "analyze"}
+    # relearning settings reach only the relearn steps and what reads them
+    other = build_plan(run_config_from_dict(_data(tmp_path, stages=WITH_RELEARN, relearn={"learning_rate": 1e-4})))
+    changed = {s.name for s in other.steps if s.key != keys[s.name]}
+    assert changed == {s.name for s in relearn} | {s.name for s in evals} | {"analyze"}
+    # shards: each relearn step runs where its forget cell runs
+    from lm_forget.run.runner import selected_steps
+
+    for index in (1, 2, 3):
+        mine = selected_steps(plan, (index, 3))
+        cells = {s.cell for s in mine if s.stage == "forget"}
+        assert {s.cell for s in mine if s.stage in ("relearn", "eval_relearn")} == cells
+    # the pool is part of the key: the same k docs from elsewhere is another experiment
+    held = build_plan(run_config_from_dict(_data(tmp_path, stages=WITH_RELEARN, data={"train_size": 1200},
+                                                 relearn={"pool": "held_in"})))
+    assert held.step("relearn/forget_cb/n1000/s1/k100").settings["pool"] == "held_in"
+
+
+def _labels(step_output) -> list[dict]:
+    return [json.loads(line) for line in (step_output / "labels.jsonl").read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.e2e
+def test_relearn_stage_on_the_demo_study(tmp_path):
+    settings = demo_settings(quick=True)
+    shared = prepare(tmp_path / "shared", settings)
+    data = run_config(tmp_path / "run", settings, shared)
+    data["stages"] = ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "relearn",
+                      "eval_relearn", "analyze"]
+    # the demo model learns at 3e-3 (the default 3e-5 barely moves it: +0.03 at k=8, measured); at 3e-3 x 4
+    # epochs the k=32 relearn gains +0.59 held-out accuracy (measured), asserted >= 0.15 below
+    data["relearn"] = {"num_examples": [4, 32], "batch_size": 4, "learning_rate": 3e-3, "num_train_epochs": 4,
+                       "args": {"dataloader_num_workers": 0}}
+    plan = build_plan(run_config_from_dict(data))
+    summary = execute(plan)
+    assert summary.count("ran") == len(plan.steps)
+    assert execute(build_plan(run_config_from_dict(data))).count("done") == len(plan.steps)  # resumable: no rerun
+
+    (forget,) = [s for s in plan.steps if s.stage == "forget"]
+    forget_labels = _labels(forget.output)
+    for k in (4, 32):
+        step = plan.step(f"relearn/{forget.cell}/k{k}")
+        rows = _labels(step.output)
+        # exactly k docs, the first k of the forget set, trained on their gold labels
+        assert [r["id"] for r in rows] == [r["id"] for r in forget_labels[:k]]
+        assert all(r["label"] == r["gold"] for r in rows)
+        state = json.loads((step.output / "forget_config.json").read_text())
+        assert state["stage"] == "finetune" and state["init_adapter"] == str(forget.output)
+        assert state["examples_per_task"] == {forget.cell.split("/")[0]: k} and state["status"] == "done"
+        assert state["settings"]["learning_rate"] == pytest.approx(3e-3)
+        assert plan.step(f"eval_relearn/{forget.cell}/k{k}").is_done()
+    # the forget pass made some labels wrong: relearning on gold labels is a different training set
+    assert any(r["label"] != r["gold"] for r in forget_labels[:8])
+
+    analyze = plan.step("analyze")
+    index = (analyze.output / "index.md").read_text()
+    assert "## Relearning" in index
+    import pandas as pd
+
+    table = pd.read_csv(analyze.output / "relearn" / "relearn.csv")
+    assert sorted(table["k"]) == [4, 32] and set(table["pool"]) == {"forget_set"}
+    assert (table["docs"] == settings.test_size).all()
+    for _, row in table.iterrows():
+        for phase in ("finetuned", "forget", "relearn"):
+            assert row[f"acc_{phase}_lo"] <= row[f"acc_{phase}"] <= row[f"acc_{phase}_hi"]
+        # a share is a number with an interval, or NaN with the reason
+        assert math.isfinite(row["recovered_share"]) == (not isinstance(row["note"], str) or not row["note"])
+    # the skill comes back: gold labels on 32 forget-set docs recover most of the forget drop
+    k32 = table.set_index("k").loc[32]
+    assert k32["forget_drop_lo"] > 0.05 and k32["acc_relearn"] - k32["acc_forget"] >= 0.15
+    assert math.isfinite(k32["recovered_share"]) and k32["recovered_share_lo"] > 0
+
+
+@pytest.mark.e2e
+def test_lora_relearn_on_held_in_docs_with_stories260k(tmp_path, tiny_model_dir, mirror_dir, monkeypatch):
+    from lm_forget.data.api import load_docs
+
+    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    train = {"lora": True, "learning_rate": 1e-3, "max_steps": 2, "batch_size": 4,
+             "args": {"lora_r": 4, "lora_alpha": 8, "save_steps": 50, "max_length": 128}}
+    n, k = 12, 4
+    plan = build_plan(run_config_from_dict({
+        "run_dir": str(tmp_path / "run"),
+        "model": {"name_or_path": str(tiny_model_dir), "dtype": "float32"},
+        "tasks": {"finetune": ["forget_cola"], "forget": ["forget_cola"], "eval": ["forget_cola"]},
+        "stages": ["finetune", "forget", "relearn", "eval_relearn"],
+        "finetune": {**train, "num_examples": 8},
+        "forget": {**train, "num_examples": [n]},
+        "relearn": {"num_examples": [k], "pool": "held_in", "max_steps": 1, "batch_size": 4,
+                    "args": {"save_steps": 50, "max_length": 128}},
+        "eval": {"limit": 5, "batch_size": 16},
+        "threads": 1,
+    }))
+    execute(plan)
+    cid = f"forget_cola/n{n}/s0"
+    forget, relearn = plan.step(f"forget/{cid}"), plan.step(f"relearn/{cid}/k{k}")
+    rows = _labels(relearn.output)
+    pool = [d["id"] for d in load_docs("forget_cola", "train")]
+    # held_in: the k pool docs right after the forget set, none of them forgotten, on gold labels
+    assert [r["id"] for r in rows] == pool[n:n + k]
+    assert not {r["id"] for r in rows} & {r["id"] for r in _labels(forget.output)}
+    assert all(r["label"] == r["gold"] for r in rows)
+    # LoRA: the forget cell's adapter is trained further (its shape kept), and that adapter is evaluated
+    state = json.loads((relearn.output / "forget_config.json").read_text())
+    assert state["use_lora"] and state["init_adapter"] == str(forget.output) and state["lora"]["r"] == 4
+    assert (relearn.output / "adapter_config.json").is_file()
+    done = plan.step(f"eval_relearn/{cid}/k{k}").done_record()
+    assert str(relearn.output) in done["model_args"] and "forget_cola" in done["scores"]
