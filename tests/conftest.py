@@ -72,3 +72,11 @@ def suite_mirror(tmp_path_factory, mirror_dir, fixture_mirror_dir) -> Path:
     target = tmp_path_factory.mktemp("suite_mirror")
     build_suite_mirror(target, [mirror_dir, fixture_mirror_dir])
     return target  # a task without data fails its own tests with the mirror's "missing split" message
+
+
+@pytest.fixture(scope="module")
+def data_env(mirror_dir):
+    """``LM_FORGET_DATA_DIR`` pointing at the real mirrors for one test module (built tasks read them)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+        yield

@@ -132,13 +132,6 @@ def _assert_same_adapter(out: Path, reference: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def data_env(mirror_dir):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
-        yield
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory, tiny_model_dir, data_env) -> Path:
     """An uninterrupted run: what every interrupted one must end up equal to."""
     from lm_forget.cli import main

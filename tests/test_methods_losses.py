@@ -18,13 +18,6 @@ pytestmark = pytest.mark.usefixtures("data_env")
 
 
 @pytest.fixture(scope="module")
-def data_env(mirror_dir):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
-        yield
-
-
-@pytest.fixture(scope="module")
 def setup(tiny_model_dir, data_env):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

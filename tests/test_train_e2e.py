@@ -28,13 +28,6 @@ def _config(tiny_model_dir: Path, output_dir: Path, **overrides):
 
 
 @pytest.fixture(scope="module")
-def data_env(mirror_dir):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
-        yield
-
-
-@pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_model_dir, data_env):
     """A finetune run and a forget run continuing its adapter (each 4 optimizer steps)."""
     from lm_forget.train.api import train
