@@ -85,7 +85,7 @@ def plot_methods(rows: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.set_title(method)
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel("accuracy after forgetting (95% CI)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes[0][-1].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
