@@ -66,6 +66,8 @@ METHODS = ["random_labels", {"name": "npo", "args": {"beta": 0.1}, "learning_rat
 
 def _config(**forget):
     data = copy.deepcopy(BASE)
+    if "methods" in forget and "label_mode" not in forget:
+        data["forget"].pop("label_mode")
     data["forget"].update(forget)
     return run_config_from_dict(data, check_tasks=False)
 
@@ -131,6 +133,7 @@ def test_method_settings_reach_the_trainer(tmp_path):
     ({"methods": ["npo", {"name": "npo", "args": {"beta": 0.5}}]}, "give each entry its own `label`"),
     ({"methods": [{"args": {}}]}, "no name"),
     ({"label_mode": "flipp"}, "Did you mean 'flip'?"),
+    ({"methods": ["npo"], "label_mode": "flip"}, "applies only without forget.methods"),
 ])
 def test_bad_methods_fail_before_any_work(forget, needle):
     with pytest.raises(ConfigError) as err:
@@ -172,6 +175,7 @@ def test_demo_quick_compares_methods(tmp_path):
     analyze = json.loads(next(out.glob("analyze/*/done.json")).read_text())
     index = Path(analyze["index"]).read_text()
     assert "## Forgetting methods compared" in index
+    assert "## Forget set vs held-out: random_labels" in index and "## Forget set vs held-out: grad_ascent" in index
     table = pd.read_csv(Path(analyze["index"]).parent / "methods" / "methods.csv")
     assert list(table["method"]) == ["random_labels", "grad_ascent"]
     assert (table["forget_set_forget_n"] == 64).all() and (table["held_out_forget_n"] == 32).all()

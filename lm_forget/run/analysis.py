@@ -212,13 +212,19 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
         from lm_forget.analysis.protocol_report import write_dynamics_section, write_protocol_section
         from lm_forget.run.graph import dynamics_inputs, protocol_cells
 
-        lines += ["", *write_protocol_section(protocol_cells(plan), tmp / "protocol")]
-        lines += write_dynamics_section(dynamics_inputs(plan), tmp / "protocol")
-        if config.forget.methods:
+        if not config.forget.methods:
+            lines += ["", *write_protocol_section(protocol_cells(plan), tmp / "protocol")]
+        else:  # one protocol table per method (its rows would not say which method they are)
             from lm_forget.analysis.methods_report import write_methods_section
             from lm_forget.run.graph import method_protocol_cells
 
-            lines += write_methods_section(method_protocol_cells(plan), tmp / "methods")
+            cells = method_protocol_cells(plan)
+            for spec in config.forget.method_specs:
+                section = write_protocol_section([c for m, c in cells if m == spec.id], tmp / "protocol" / spec.id)
+                lines += ["", f"{section[0]}: {spec.id}", *section[1:]] if section else []
+        lines += write_dynamics_section(dynamics_inputs(plan), tmp / "protocol")
+        if config.forget.methods:
+            lines += write_methods_section(cells, tmp / "methods")
         (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     first = next(iter(reports.values())).name
     return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),

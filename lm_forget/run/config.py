@@ -158,7 +158,6 @@ class MethodSpec:
         return {k: v for k, v in vars(self).items() if k != "label" and v not in (None, [], {})}
 
 
-#: run-config spellings of ``label_mode`` -> the label rule (``lm_forget.train.methods``) it trains
 def label_rule_modes() -> dict[str, str]:
     """``label_mode`` values the registry's label-rule methods train (``random``, ``flip``) -> method name."""
     from lm_forget.train.methods import get_method, method_names
@@ -519,6 +518,9 @@ def check_forget_methods(forget: ForgetSettings) -> None:
     from lm_forget.train.methods import get_method, method_names
     from lm_forget.train.methods.registry import ALIASES
 
+    if forget.label_mode != "random":
+        raise ConfigError(f"forget.label_mode: {forget.label_mode!r} applies only without forget.methods; list the "
+                          "label rule among the methods instead (flip = flipped_labels) and drop label_mode.")
     specs = forget.method_specs
     known = method_names() + sorted(ALIASES)
     for i, spec in enumerate(specs):
