@@ -172,6 +172,7 @@ def test_demo_quick_compares_methods(tmp_path):
         (cell,) = out.glob(f"forget/{method}-demo_sentiment-n64-s0-*/done.json")
         assert json.loads(cell.read_text())["num_examples"] == 64
         assert f"{method}: forget sentiment" in done.stdout  # the printed accuracy table
+    assert "method comparison: " in done.stdout
     analyze = json.loads(next(out.glob("analyze/*/done.json")).read_text())
     index = Path(analyze["index"]).read_text()
     assert "## Forgetting methods compared" in index

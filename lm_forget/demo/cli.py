@@ -94,4 +94,6 @@ def main(argv: list[str]) -> int:
     print(f"\n{summary.count('ran')} step(s) ran in {time.time() - started:.0f}s; run config: {config_path}")
     if report is not None:
         print(f"report: {report.done_record().get('report', report.output)}")
+        if methods:
+            print(f"method comparison: {report.done_record().get('index', report.output)}")
     return 0
