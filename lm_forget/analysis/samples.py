@@ -102,10 +102,14 @@ def check_one_model(loaded: dict[Path, dict[str, Any]], root: Path) -> None:
     first_of_base: dict[str, Path] = {}
     first_of_task: dict[str, Path] = {}
     for path, results in loaded.items():
-        base = _model_args(results).get("pretrained", "")
-        if first_of_base and base not in first_of_base:
-            raise clash("", next(iter(first_of_base.values())), path)
-        first_of_base.setdefault(base, path)
+        args = _model_args(results)
+        base = args.get("pretrained", "")
+        # adapters share one base; full-weight forget models (no adapter) each have their own weights, one per
+        # task (the runner's layout with lora: false), which the per-task check below still covers
+        if any(k in args for k in ("peft", "lora_local_path", "delta")):
+            if first_of_base and base not in first_of_base:
+                raise clash("", next(iter(first_of_base.values())), path)
+            first_of_base.setdefault(base, path)
         for task in results.get("configs") or {}:
             other = first_of_task.setdefault(task, path)
             if model_identity(loaded[other]) != model_identity(results):
