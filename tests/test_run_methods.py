@@ -192,3 +192,24 @@ def test_bad_demo_method_fails_before_writing_anything(tmp_path):
     assert done.returncode != 0
     assert "Did you mean 'npo'?" in done.stderr + done.stdout
     assert not any(out.glob("model-*"))
+
+
+def test_forget_phase_of_full_weight_models_is_one_per_task(tmp_path):
+    """lora: false: each forgotten task has its own weights (the runner's layout); adapters still share one base."""
+    from lm_forget.analysis.samples import check_one_model
+    from lm_forget.errors import DataError
+
+    def results(model_args, task):
+        return {"config": {"model_args": model_args}, "configs": {task: {}}}
+
+    full = {tmp_path / "a.json": results("pretrained=/run/forget/a", "forget_cola"),
+            tmp_path / "b.json": results("pretrained=/run/forget/b", "forget_rte")}
+    check_one_model(full, tmp_path)
+    adapters = {tmp_path / "a.json": results("pretrained=base1,peft=/run/a", "forget_cola"),
+                tmp_path / "b.json": results("pretrained=base2,peft=/run/b", "forget_rte")}
+    with pytest.raises(DataError, match="two different models"):
+        check_one_model(adapters, tmp_path)
+    same_task = {tmp_path / "a.json": results("pretrained=/run/forget/a", "forget_cola"),
+                 tmp_path / "b.json": results("pretrained=/run/forget/b", "forget_cola")}
+    with pytest.raises(DataError, match="for task forget_cola"):
+        check_one_model(same_task, tmp_path)
