@@ -86,7 +86,7 @@ def model_identity(results: dict[str, Any]) -> str:
 
 
 def check_one_model(loaded: dict[Path, dict[str, Any]], root: Path) -> None:
-    """Each task in a phase folder is scored by one model.
+    """Each task in a phase folder is scored by one model, and adapters in it share one base.
 
     A later results file would otherwise silently replace another model's records of the same docs. Different
     models for *different* tasks stay allowed: a forget phase scores each task after forgetting that task (the
@@ -100,8 +100,17 @@ def check_one_model(loaded: dict[Path, dict[str, Any]], root: Path) -> None:
             "of its own."
         )
 
+    first_of_base: dict[str, Path] = {}
     first_of_task: dict[str, Path] = {}
     for path, results in loaded.items():
+        args = _model_args(results)
+        base = args.get("pretrained", "")
+        # adapters share one base; full-weight forget models (no adapter) each have their own weights, one per
+        # task (the runner's layout with lora: false), which the per-task check below still covers
+        if any(k in args for k in ("peft", "lora_local_path", "delta")):
+            if first_of_base and base not in first_of_base:
+                raise clash("", next(iter(first_of_base.values())), path)
+            first_of_base.setdefault(base, path)
         for task in results.get("configs") or {}:
             other = first_of_task.setdefault(task, path)
             if model_identity(loaded[other]) != model_identity(results):

@@ -19,6 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a smaller, faster study (3 families, 1 forget), for tests")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data and the model (default: 0)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1, fastest here)")
+    parser.add_argument("--methods", default="",
+                        help="compare forgetting methods, comma-separated (e.g. random_labels,grad_ascent,npo; "
+                        "see docs/methods.md); default: random labels only")
     return parser
 
 
@@ -26,7 +29,7 @@ def accuracy_table(plan) -> list[str]:
     """Markdown rows: task | pretrained | fine-tuned | after forgetting X (one column per forget cell)."""
     by_name = plan.by_name
     columns = [("pretrained", by_name.get("eval_pretrained")), ("fine-tuned", by_name.get("eval_finetuned"))]
-    columns += [(f"forget {s.cell.split('/')[0].removeprefix('demo_')}", s) for s in plan.steps
+    columns += [(_forget_label(s.cell), s) for s in plan.steps
                 if s.stage == "eval_forget" and s.name.startswith("eval_forget/")]
     columns = [(label, s) for label, s in columns if s is not None and s.is_done()]
     scores = {label: s.done_record().get("scores", {}) for label, s in columns}
@@ -36,6 +39,13 @@ def accuracy_table(plan) -> list[str]:
         cells = [f"{scores[label].get(task, {}).get('acc', float('nan')):.2f}" for label, _ in columns]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _forget_label(cell: str) -> str:
+    from lm_forget.run.graph import cell_parts
+
+    method, task = cell_parts(cell)[:2]
+    return f"{method + ': ' if method else ''}forget {task.removeprefix('demo_')}"
 
 
 def _quiet_libraries() -> None:
@@ -65,9 +75,14 @@ def main(argv: list[str]) -> int:
     _quiet_libraries()
     started = time.time()
     out = Path(args.out).resolve()
-    settings = demo_settings(quick=args.quick, seed=args.seed, threads=args.threads)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    settings = demo_settings(quick=args.quick, seed=args.seed, threads=args.threads, methods=methods)
+    if methods:  # an unknown name fails now, before the suite and the model are written
+        from lm_forget.run.config import ForgetSettings, check_forget_methods
+
+        check_forget_methods(ForgetSettings(methods=list(methods)))
     print(f"lm-forget demo: {'quick ' if args.quick else ''}study of {len(settings.families)} task families "
-          f"in {out}", flush=True)
+          f"in {out}" + (f", forgetting methods: {', '.join(methods)}" if methods else ""), flush=True)
     paths = prepare(out, settings)
     config_path = out / "run.yaml"
     write_text_atomic(config_path, yaml.safe_dump(run_config(out, settings, paths), sort_keys=False))
@@ -79,4 +94,6 @@ def main(argv: list[str]) -> int:
     print(f"\n{summary.count('ran')} step(s) ran in {time.time() - started:.0f}s; run config: {config_path}")
     if report is not None:
         print(f"report: {report.done_record().get('report', report.output)}")
+        if methods:
+            print(f"method comparison: {report.done_record().get('index', report.output)}")
     return 0

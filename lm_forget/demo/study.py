@@ -36,6 +36,7 @@ class DemoSettings:
         forget_seeds: seeds of the forget pass (random labels, data order).
         model: shape of the tiny model.
         threads: torch CPU threads (the run config's ``threads``; 1 is fastest for the tiny model).
+        methods: forgetting methods to compare (the run config's ``forget.methods``); empty: random labels.
     """
 
     families: list[str] = field(default_factory=lambda: list(FAMILIES))
@@ -52,6 +53,7 @@ class DemoSettings:
     forget_seeds: list[int] = field(default_factory=lambda: [0])
     model: TinyModelSpec = field(default_factory=TinyModelSpec)
     threads: int = 1
+    methods: list[str] = field(default_factory=list)
 
 
 # the three families a tiny model learns fastest; one forget cell. The forget pass is strong on purpose
@@ -111,7 +113,8 @@ def run_config(out: Path, settings: DemoSettings, paths: dict[str, Path]) -> dic
                      "args": _train_args(settings)},
         "forget": {"lora": False, "learning_rate": settings.forget_lr, "num_train_epochs": settings.forget_epochs,
                    "batch_size": settings.batch_size, "num_examples": [settings.forget_examples],
-                   "label_mode": "random", "args": _train_args(settings)},
+                   "label_mode": "random", "args": _train_args(settings),
+                   **({"methods": list(settings.methods)} if settings.methods else {})},
         "eval": {"backend": "hf", "batch_size": 64, "device": "cpu"},
         "analysis": {"layer": -5, "feature_split": "train"},
         "threads": settings.threads,

@@ -74,13 +74,13 @@ def _scores(step: Step) -> dict[str, dict[str, float]]:
     return step.done_record().get("scores", {})
 
 
-def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int) -> dict[str, Path]:
-    """Phase folders (pretrained, finetuned, forget diagonal), features and matrix for one (size, seed)."""
-    from lm_forget.run.graph import cell_id
+def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: str | None = None) -> dict[str, Path]:
+    """Phase folders (pretrained, finetuned, forget diagonal), features and matrix for one [method,] size, seed."""
+    from lm_forget.run.graph import cell_id, cell_parts
 
     by_name = plan.by_name
     config = plan.config
-    cells = {task: by_name[f"eval_forget/{cell_id(task, n, seed)}"] for task in config.tasks.forget}
+    cells = {task: by_name[f"eval_forget/{cell_id(task, n, seed, method)}"] for task in config.tasks.forget}
     diag = [t for t in config.tasks.forget if t in config.tasks.eval]
     if not diag:
         raise DataError("analyze needs tasks that are both forgotten and evaluated (tasks.forget and tasks.eval "
@@ -100,9 +100,11 @@ def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int) -> dict[s
         for s in features:
             role = s.settings["phase"]
             if s.cell is not None:
-                if s.cell.split("/")[1:] != cell_id("x", n, seed).split("/")[1:]:
+                cell_method, cell_task, *size_seed = cell_parts(s.cell)
+                want = cell_parts(cell_id("x", n, seed, method))
+                if (cell_method, *size_seed) != (want[0], *want[2:]):  # another method, size or seed
                     continue
-                role = f"forget-{s.cell.split('/')[0]}"
+                role = f"forget-{cell_task}"
             dest = inputs / "features" / role
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(s.output / "features.json", dest / "features.json")
@@ -133,7 +135,7 @@ def _analysis_options(config: Any):
     from lm_forget.analysis.api import AnalysisOptions
 
     options = dict(config.analysis.options)
-    if config.forget.label_mode == "flip":
+    if config.forget.label_mode == "flip" and not config.forget.methods:
         options.setdefault("outcome", "forget_ratio_flipped")
     if "formats" in options:
         options["formats"] = tuple(options["formats"])
@@ -146,16 +148,19 @@ def seed_summary(reports: dict[tuple[Any, int], Path], out: Path, outcome: str) 
     from scipy import stats
 
     frames = []
-    for (n, seed), report in reports.items():
+    for key, report in reports.items():  # (n, seed), or (method, n, seed) with a method axis
+        method, n, seed = key if len(key) == 3 else (None, *key)
         path = report / "metrics.csv"
         if path.is_file():
             frame = pd.read_csv(path)
-            frames.append(frame.assign(num_examples=n, seed=seed))
+            frames.append(frame.assign(num_examples=n, seed=seed, **({"method": method} if method else {})))
     if not frames:
         return None
     table = pd.concat(frames, ignore_index=True)
+    by_method = "method" in table.columns
     rows = []
-    for (n, task, split), group in table.groupby(["num_examples", "task", "split"]):
+    for keys, group in table.groupby(["method"] * by_method + ["num_examples", "task", "split"]):
+        *method_key, n, task, split = keys
         values = group[outcome].dropna().to_numpy(dtype=float)
         mean = float(values.mean()) if len(values) else math.nan
         if len(values) > 1:
@@ -163,7 +168,8 @@ def seed_summary(reports: dict[tuple[Any, int], Path], out: Path, outcome: str) 
             low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=sem) if sem > 0 else (mean, mean)
         else:
             low = high = math.nan
-        rows.append({"num_examples": n, "task": task, "split": split, "n_seeds": len(values), f"{outcome}_mean": mean,
+        rows.append({**dict(zip(["method"], method_key, strict=False)),
+                     "num_examples": n, "task": task, "split": split, "n_seeds": len(values), f"{outcome}_mean": mean,
                      "ci95_low": low, "ci95_high": high})
     summary = pd.DataFrame(rows)
     summary.to_csv(out / "seeds_summary.csv", index=False)
@@ -177,31 +183,48 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
 
     plan, config = ctx.plan, ctx.config
     options = _analysis_options(config)
-    reports: dict[tuple[Any, int], Path] = {}
+    from lm_forget.run.graph import method_axis
+
+    reports: dict[tuple[Any, ...], Path] = {}
     with atomic_dir(step.output) as tmp:
-        for n in config.forget_sizes:
-            for seed in config.seeds:
-                label = f"n{n}-s{seed}"
-                # inputs live beside the output (rebuilt on every attempt), so reports cite real paths
-                folder = step.dir / "inputs" / label
-                shutil.rmtree(folder, ignore_errors=True)
-                inputs = assemble_inputs(plan, folder, n, seed)
-                report = analyze(pretrained=inputs["pretrained"], finetuned=inputs["finetuned"],
-                                 forget=inputs["forget"], out=tmp / label, features=inputs.get("features"),
-                                 matrix=inputs.get("matrix"), options=options)
-                reports[(n, seed)] = Path(report)
+        for spec in method_axis(config):  # one analysis per cell group: [method,] size, seed
+            method = spec.id if spec is not None else None
+            for n in config.forget_sizes:
+                for seed in config.seeds:
+                    label = f"{method + '-' if method else ''}n{n}-s{seed}"
+                    # inputs live beside the output (rebuilt on every attempt), so reports cite real paths
+                    folder = step.dir / "inputs" / label
+                    shutil.rmtree(folder, ignore_errors=True)
+                    inputs = assemble_inputs(plan, folder, n, seed, method)
+                    report = analyze(pretrained=inputs["pretrained"], finetuned=inputs["finetuned"],
+                                     forget=inputs["forget"], out=tmp / label, features=inputs.get("features"),
+                                     matrix=inputs.get("matrix"), options=options)
+                    reports[(method, n, seed) if method else (n, seed)] = Path(report)
         summary = seed_summary(reports, tmp, options.outcome)
-        lines = [f"# {config.name}", "", f"Model: `{config.model.name_or_path}`; label mode: "
-                 f"{config.forget.label_mode}; seeds: {config.seeds}; forget-set sizes: {config.forget_sizes}.", ""]
-        lines += [f"- [forget-set size {n}, seed {seed}]({label.relative_to(tmp)}/index.md)"
-                  for (n, seed), label in reports.items()]
+        methods = (f"methods: {', '.join(m.id for m in config.forget.method_specs)}" if config.forget.methods
+                   else f"label mode: {config.forget.label_mode}")
+        lines = [f"# {config.name}", "", f"Model: `{config.model.name_or_path}`; {methods}; seeds: {config.seeds}; "
+                 f"forget-set sizes: {config.forget_sizes}.", ""]
+        lines += [f"- [{key[0] + ', ' if len(key) == 3 else ''}forget-set size {key[-2]}, seed {key[-1]}]"
+                  f"({label.relative_to(tmp)}/index.md)" for key, label in reports.items()]
         if summary is not None:
             lines += ["", "## Across seeds", "", (tmp / "seeds_summary.md").read_text(encoding="utf-8")]
         from lm_forget.analysis.protocol_report import write_dynamics_section, write_protocol_section
         from lm_forget.run.graph import dynamics_inputs, protocol_cells
 
-        lines += ["", *write_protocol_section(protocol_cells(plan), tmp / "protocol")]
+        if not config.forget.methods:
+            lines += ["", *write_protocol_section(protocol_cells(plan), tmp / "protocol")]
+        else:  # one protocol table per method (its rows would not say which method they are)
+            from lm_forget.analysis.methods_report import write_methods_section
+            from lm_forget.run.graph import method_protocol_cells
+
+            cells = method_protocol_cells(plan)
+            for spec in config.forget.method_specs:
+                section = write_protocol_section([c for m, c in cells if m == spec.id], tmp / "protocol" / spec.id)
+                lines += ["", f"{section[0]}: {spec.id}", *section[1:]] if section else []
         lines += write_dynamics_section(dynamics_inputs(plan), tmp / "protocol")
+        if config.forget.methods:
+            lines += write_methods_section(cells, tmp / "methods")
         if "eval_relearn" in config.stages:
             from lm_forget.analysis.relearn_report import write_relearn_section
 
@@ -211,7 +234,7 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
         (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     first = next(iter(reports.values())).name
     return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),
-            "reports": {f"n{n}-s{s}": str(step.output / p.name) for (n, s), p in reports.items()}}
+            "reports": {p.name: str(step.output / p.name) for p in reports.values()}}
 
 
 def relearn_cells(plan: Any) -> list[Any]:
@@ -243,8 +266,10 @@ def run_push(step: Step, ctx: Any) -> dict[str, Any]:
     from lm_forget.run.evaluate import find_results_file
 
     config, plan = ctx.config, ctx.plan
-    task, n, seed = step.cell.split("/")
-    repo = f"{config.push.repo_prefix}-{task.removeprefix('forget_')}-{n}-{seed}"
+    from lm_forget.run.graph import cell_parts
+
+    method, task, n, seed = cell_parts(step.cell)
+    repo = f"{config.push.repo_prefix}-{method + '-' if method else ''}{task.removeprefix('forget_')}-{n}-{seed}"
     folder = plan.step(step.deps[0]).output
     # the card's accuracy table: pretrained / fine-tuned / after forget, from this study's lm-eval results
     columns = {"pretrained": "eval_pretrained", "fine-tuned": "eval_finetuned", "self": f"eval_forget/{step.cell}"}

@@ -40,7 +40,6 @@ STAGE_NEEDS = {
     "analyze": ("eval_forget",),
     "push": ("forget",),
 }
-LABEL_MODES = ("random", "flip")
 RELEARN_POOLS = ("forget_set", "held_in")
 BACKENDS = ("hf", "vllm")
 
@@ -130,18 +129,71 @@ class TrainSettings:
 
 
 @dataclass
-class ForgetSettings(TrainSettings):
-    """The forget stage: a second fine-tuning pass on random (or flipped) labels.
+class MethodSpec:
+    """One forgetting method of ``forget.methods`` (a registered name, ``lm_forget.train.methods``).
 
     Attributes:
-        label_mode: ``random`` (uniform over the two choices) or ``flip`` (always the wrong choice).
+        name: registered method name or alias (``random_labels``, ``npo``...; see docs/methods.md).
+        label: the method's id in cell names and reports (default: its name; needed when a method is
+            listed twice with different parameters).
+        args: the method's own hyper-parameters (``--method_args``), e.g. ``{beta: 0.1}`` for npo.
+        retain: retain-set tasks (``--retain``; default: the other fine-tuned tasks).
+        retain_size: retain docs (``--retain_size``; default: as many as forget docs).
+        retain_weight: retain-term weight (``--retain_weight``; default: the method's).
+        learning_rate: this method's learning rate (default: ``forget.learning_rate``).
+        num_train_epochs: this method's epochs (default: ``forget.num_train_epochs``).
+        max_steps: this method's step budget (default: ``forget.max_steps``).
+    """
+
+    name: str = ""
+    label: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    retain: list[str] = field(default_factory=list)
+    retain_size: int | None = None
+    retain_weight: float | None = None
+    learning_rate: float | None = None
+    num_train_epochs: float | None = None
+    max_steps: int | None = None
+
+    @property
+    def id(self) -> str:
+        return self.label or self.name
+
+    def step_settings(self) -> dict[str, Any]:
+        """What a forget step's outputs depend on (hashed into its key): the method and its settings."""
+        return {k: v for k, v in vars(self).items() if k != "label" and v not in (None, [], {})}
+
+
+def label_rule_modes() -> dict[str, str]:
+    """``label_mode`` values the registry's label-rule methods train (``random``, ``flip``) -> method name."""
+    from lm_forget.train.methods import get_method, method_names
+
+    return {get_method(m).label_mode: m for m in method_names() if get_method(m).is_label_rule}
+
+
+@dataclass
+class ForgetSettings(TrainSettings):
+    """The forget stage: a second fine-tuning pass on random (or flipped) labels, or any registered method.
+
+    Attributes:
+        label_mode: ``random`` (uniform over the two choices) or ``flip`` (always the wrong choice): the
+            label of a registered label-rule method (used when ``methods`` is empty).
         num_examples: forget-set sizes (the first N docs of the pool), each its own cell of the study
             (the paper: 1,000, and 100); a single number is a one-element list.
+        methods: forgetting methods to compare, one more axis of the study (cells: method x task x size x
+            seed). Each entry is a registered name (``npo``) or a mapping ``{name: npo, args: {beta: 0.1},
+            retain_weight: 1.0, learning_rate: 1.0e-5}`` (``MethodSpec``). Empty: ``label_mode``, as before.
     """
 
     learning_rate: float = 1e-4
     label_mode: str = "random"
     num_examples: list[int] = field(default_factory=lambda: [1000])
+    methods: list[MethodSpec | str] = field(default_factory=list)
+
+    @property
+    def method_specs(self) -> list[MethodSpec]:
+        """``methods`` as specs (names become ``MethodSpec(name)``); empty without the axis."""
+        return [m if isinstance(m, MethodSpec) else MethodSpec(name=m) for m in self.methods]
 
 
 @dataclass
@@ -355,6 +407,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 return _coerce(arg, value, where)
             except ConfigError as exc:
                 errors.append(str(exc))
+        if isinstance(value, dict) and errors:  # a mapping meant the dataclass: say what was wrong in it
+            raise ConfigError(errors[0])
         raise ConfigError(f"{where}: {value!r} is not a valid {_type_name(tp)}.")
     if origin is list:
         if isinstance(value, (str, int, float)):
@@ -486,6 +540,51 @@ def _check_trainer_args(config: RunConfig) -> None:
                                   "ForgetConfig / TRL SFTConfig fields (see `lm-forget train --help`).")
 
 
+def check_forget_methods(forget: ForgetSettings) -> None:
+    """``forget.label_mode`` and every ``forget.methods`` entry against the method registry, parameters too."""
+    if not forget.methods:
+        modes = label_rule_modes()
+        if forget.label_mode not in modes:
+            close = difflib.get_close_matches(forget.label_mode, list(modes), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"forget.label_mode: {forget.label_mode!r}.{hint} Use one of {', '.join(modes)}, "
+                              "or list other forgetting methods in forget.methods.")
+        return
+    from lm_forget.train.methods import get_method, method_names
+    from lm_forget.train.methods.registry import ALIASES
+
+    if forget.label_mode != "random":
+        raise ConfigError(f"forget.label_mode: {forget.label_mode!r} applies only without forget.methods; list the "
+                          "label rule among the methods instead (flip = flipped_labels) and drop label_mode.")
+    specs = forget.method_specs
+    known = method_names() + sorted(ALIASES)
+    for i, spec in enumerate(specs):
+        where = f"forget.methods[{i}]"
+        if not spec.name:
+            raise ConfigError(f"{where}: no name; give a method name, e.g. {{name: npo, args: {{beta: 0.1}}}}.")
+        if spec.name not in known:
+            close = difflib.get_close_matches(spec.name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{where}: unknown forgetting method {spec.name!r}.{hint} Known: "
+                              f"{', '.join(method_names())} (docs/methods.md).")
+        method = get_method(spec.name)
+        spec.name = method.name  # aliases resolve to the registered name (and the step key)
+        try:
+            method.parse_params(spec.args)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.args: {exc}") from None
+        if spec.retain_size is not None and spec.retain_size < 1:
+            raise ConfigError(f"{where}.retain_size: {spec.retain_size}; give a positive number of docs.")
+        if spec.label is not None and (not spec.label or any(c in spec.label for c in "/\\ ")):
+            raise ConfigError(f"{where}.label: {spec.label!r}; use a short name without '/', '\\' or spaces.")
+    forget.methods = list(specs)
+    ids = [s.id for s in specs]
+    for spec_id in ids:
+        if ids.count(spec_id) > 1:
+            raise ConfigError(f"forget.methods: {spec_id!r} is listed twice; give each entry its own `label` "
+                              "(e.g. {name: npo, label: npo_b05, args: {beta: 0.5}}).")
+
+
 def _check_hub_log_args(args: dict[str, Any]) -> None:
     """``eval.hf_hub_log_args`` must be lm-eval ``EvaluationTracker`` arguments, and never carry the token."""
     if "token" in args:
@@ -507,6 +606,10 @@ def _check_hub_log_args(args: dict[str, Any]) -> None:
 def _check_relearn(config: RunConfig) -> None:
     """``relearn``: sizes that fit the chosen pool, the forget stage's LoRA choice, in-process docs."""
     section = config.relearn
+    if config.forget.methods:
+        raise ConfigError("stage relearn with forget.methods is not supported yet (relearn cells follow the "
+                          "single-method forget cells); run the method comparison and the relearning study as two "
+                          "configs, or drop relearn/eval_relearn from stages.")
     if section.pool not in RELEARN_POOLS:
         raise ConfigError(f"relearn.pool: {section.pool!r}; use one of {RELEARN_POOLS}.")
     if not section.num_examples or any(k < 1 for k in section.num_examples):
@@ -541,8 +644,7 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         raise ConfigError("seeds: empty; give at least one seed, e.g. [0].")
     if len(set(config.seeds)) != len(config.seeds):
         raise ConfigError(f"seeds: {config.seeds} has duplicates.")
-    if config.forget.label_mode not in LABEL_MODES:
-        raise ConfigError(f"forget.label_mode: {config.forget.label_mode!r}; use one of {LABEL_MODES}.")
+    check_forget_methods(config.forget)
     if config.eval.forget_scope not in ("all", "self"):
         raise ConfigError(f"eval.forget_scope: {config.eval.forget_scope!r}; use 'all' (matrix) or 'self'.")
     if config.eval.backend not in BACKENDS:

@@ -82,9 +82,43 @@ class Plan:
         return self.by_name[name]
 
 
-def cell_id(task: str, n: int | None, seed: int) -> str:
-    """The id of one forget cell: task, forget-set size, seed."""
-    return f"{task}/n{n if n is not None else 'all'}/s{seed}"
+def cell_id(task: str, n: int | None, seed: int, method: str | None = None) -> str:
+    """The id of one forget cell: [method,] task, forget-set size, seed (``npo/forget_boolq/n1000/s0``)."""
+    cid = f"{task}/n{n if n is not None else 'all'}/s{seed}"
+    return f"{method}/{cid}" if method else cid
+
+
+def cell_parts(cid: str) -> tuple[str | None, str, str, str]:
+    """(method id or None, task, ``n<N>``, ``s<seed>``) of a cell id."""
+    parts = cid.split("/")
+    return (None, *parts) if len(parts) == 3 else tuple(parts)  # type: ignore[return-value]
+
+
+def method_axis(config: RunConfig) -> list[Any]:
+    """The method axis: the ``forget.methods`` specs, or ``[None]`` (one method, ``label_mode``)."""
+    return list(config.forget.method_specs) or [None]
+
+
+def forget_cells(config: RunConfig) -> list[tuple[Any, str, int | None, int]]:
+    """(method spec or None, task, size, seed) of every forget cell, method-major."""
+    return [(m, task, n, seed) for m in method_axis(config) for task in config.tasks.forget
+            for n in config.forget_sizes for seed in config.seeds]
+
+
+def _mid(method: Any) -> str | None:
+    return method.id if method is not None else None
+
+
+def _forget_train(config: RunConfig, method: Any) -> dict[str, Any]:
+    """The forget step's training settings; with a method axis, the method's own settings replace label_mode."""
+    train = _train_settings(config.forget, exclude=("num_examples", "seed", "methods"))
+    if method is None:
+        return train
+    train.pop("label_mode", None)
+    for name in ("learning_rate", "num_train_epochs", "max_steps"):
+        if getattr(method, name) is not None:
+            train[name] = getattr(method, name)
+    return {**train, "method": method.step_settings()}
 
 
 def _model_settings(config: RunConfig) -> dict[str, Any]:
@@ -138,19 +172,18 @@ def build_plan(config: RunConfig) -> Plan:
         add("eval_finetuned", "eval", "eval_finetuned", {"phase": "finetuned", **eval_common}, finetune_dep)
         _add_forget_set_evals(add, config, "finetuned", model, eval_common, finetune_dep)
 
-    cells = [(task, n, seed) for task in tasks.forget for n in config.forget_sizes for seed in config.seeds]
-    forget_train = _train_settings(config.forget, exclude=("num_examples", "seed"))
+    cells = forget_cells(config)
     if "forget" in stages:
-        for task, n, seed in cells:
-            cid = cell_id(task, n, seed)
+        for method, task, n, seed in cells:
+            cid = cell_id(task, n, seed, _mid(method))
             add(f"forget/{cid}", "train", "forget", {
                 "model": model, "stage": "forget", "task": task, "num_examples": n, "seed": seed,
                 "data": vars(config.data), "task_dirs": [str(p) for p in config.task_dir_paths],
-                "train": forget_train,
+                "train": _forget_train(config, method),
             }, finetune_dep, cell=cid)
     if "eval_forget" in stages:
-        for task, n, seed in cells:
-            cid = cell_id(task, n, seed)
+        for method, task, n, seed in cells:
+            cid = cell_id(task, n, seed, _mid(method))
             scope = {"tasks": [task]} if config.eval.forget_scope == "self" else {}
             add(f"eval_forget/{cid}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
                 (f"forget/{cid}",), cell=cid)
@@ -171,16 +204,16 @@ def build_plan(config: RunConfig) -> Plan:
             add("features/finetuned", "features", "features",
                 {"phase": "finetuned", "probes": probes, **feature_settings}, finetune_dep)
         if probes and "forget" in stages:  # probes after forgetting: is the knowledge still decodable?
-            for task, n, seed in cells:
-                cid = cell_id(task, n, seed)
+            for method, task, n, seed in cells:
+                cid = cell_id(task, n, seed, _mid(method))
                 add(f"features/forget/{cid}", "features", "features",
                     {"phase": "forget", "probes": True, **feature_settings}, (f"forget/{cid}",), cell=cid)
     if "analyze" in stages:
         deps = tuple(s.name for s in steps if s.kind in ("eval", "features"))
         add("analyze", "analyze", "analyze", {"options": config.analysis.options, "seeds": config.seeds}, deps)
     if "push" in stages:
-        for task, n, seed in cells:
-            cid = cell_id(task, n, seed)
+        for method, task, n, seed in cells:
+            cid = cell_id(task, n, seed, _mid(method))
             deps = (f"forget/{cid}",) + ((f"eval_forget/{cid}",) if "eval_forget" in stages else ())
             add(f"push/{cid}", "push", "push", {"repo_prefix": config.push.repo_prefix,
                                                 "revision": config.push.revision}, deps, cell=cid)
@@ -247,40 +280,43 @@ def _add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[s
                 {**settings, "phase": phase, **common, "tasks": forget_tasks, "forget_set": pool}, deps,
                 folder=FORGET_SET)
             continue
-        for task in forget_tasks:
-            for seed in config.seeds:
-                cid = cell_id(task, n, seed)
-                add(forget_set_name(phase, n, cid), "eval", "eval_forget",
-                    {"phase": phase, **common, "tasks": [task], "forget_set": pool}, (f"forget/{cid}",),
-                    cell=cid, folder=FORGET_SET)
+        for method in method_axis(config):
+            for task in forget_tasks:
+                for seed in config.seeds:
+                    cid = cell_id(task, n, seed, _mid(method))
+                    add(forget_set_name(phase, n, cid), "eval", "eval_forget",
+                        {"phase": phase, **common, "tasks": [task], "forget_set": pool}, (f"forget/{cid}",),
+                        cell=cid, folder=FORGET_SET)
 
 
 def protocol_cells(plan: Plan) -> list[Any]:
     """Per forget cell, the lm-eval folders of its forget-set and held-out evaluations (analysis input)."""
+    return [cell for _, cell in method_protocol_cells(plan)]
+
+
+def method_protocol_cells(plan: Plan) -> list[tuple[str | None, Any]]:
+    """(method id or None, ``ProtocolCell``) of every forget cell, method-major."""
     from lm_forget.analysis.protocol_report import ProtocolCell
 
     by_name = plan.by_name
-    config = plan.config
     cells = []
-    for task in config.tasks.forget:
-        for n in config.forget_sizes:
-            for seed in config.seeds:
-                cid = cell_id(task, n, seed)
-                cell = ProtocolCell(task=task, n=n, seed=seed)
-                names = {"forget_set": {"pretrained": forget_set_name("pretrained", n),
-                                        "finetuned": forget_set_name("finetuned", n),
-                                        "forget": forget_set_name("forget", n, cid)},
-                         "held_out": {"pretrained": "eval_pretrained", "finetuned": "eval_finetuned",
-                                      "forget": f"eval_forget/{cid}"}}
-                for kind, phases in names.items():
-                    for phase, name in phases.items():
-                        step = by_name.get(name)
-                        if step is not None and step.is_done():
-                            getattr(cell, kind)[phase] = step.output
-                held = by_name.get(f"eval_forget/{cid}")
-                if held is not None:
-                    cell.other_tasks = [t for t in held.settings["tasks"] if t != task]
-                cells.append(cell)
+    for method, task, n, seed in forget_cells(plan.config):
+        cid = cell_id(task, n, seed, _mid(method))
+        cell = ProtocolCell(task=task, n=n, seed=seed)
+        names = {"forget_set": {"pretrained": forget_set_name("pretrained", n),
+                                "finetuned": forget_set_name("finetuned", n),
+                                "forget": forget_set_name("forget", n, cid)},
+                 "held_out": {"pretrained": "eval_pretrained", "finetuned": "eval_finetuned",
+                              "forget": f"eval_forget/{cid}"}}
+        for kind, phases in names.items():
+            for phase, name in phases.items():
+                step = by_name.get(name)
+                if step is not None and step.is_done():
+                    getattr(cell, kind)[phase] = step.output
+        held = by_name.get(f"eval_forget/{cid}")
+        if held is not None:
+            cell.other_tasks = [t for t in held.settings["tasks"] if t != task]
+        cells.append((_mid(method), cell))
     return cells
 
 
@@ -293,11 +329,13 @@ def dynamics_inputs(plan: Plan) -> dict[str, tuple[Path, list[Path]]]:
     if finetune is None or not (finetune.output / DYNAMICS_FILE).is_file():
         return {}
     found = {}
-    for n in plan.config.forget_sizes:
-        for seed in plan.config.seeds:
-            cells = [by_name[f"forget/{cell_id(t, n, seed)}"].output / DYNAMICS_FILE for t in plan.config.tasks.forget
-                     if f"forget/{cell_id(t, n, seed)}" in by_name]
-            cells = [p for p in cells if p.is_file()]
-            if cells:
-                found[f"n{n}-s{seed}"] = (finetune.output / DYNAMICS_FILE, cells)
+    for method in method_axis(plan.config):
+        mid = _mid(method)
+        for n in plan.config.forget_sizes:
+            for seed in plan.config.seeds:
+                names = [f"forget/{cell_id(t, n, seed, mid)}" for t in plan.config.tasks.forget]
+                cells = [by_name[name].output / DYNAMICS_FILE for name in names if name in by_name]
+                cells = [p for p in cells if p.is_file()]
+                if cells:
+                    found[f"{mid + '-' if mid else ''}n{n}-s{seed}"] = (finetune.output / DYNAMICS_FILE, cells)
     return found

@@ -98,7 +98,7 @@ def _exec_train(step: Step, ctx: RunContext) -> dict[str, Any]:
     stage = "forget" if config.forget.label_mode == "random" else "flip"
     record = run_train(config, config.forget, stage=stage, tasks=[step.settings["task"]],
                        num_examples=step.settings["num_examples"], seed=step.settings["seed"], init=init,
-                       output_dir=step.output)
+                       output_dir=step.output, method=step.settings["train"].get("method"))
     return record
 
 

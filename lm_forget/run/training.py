@@ -44,8 +44,12 @@ def drop_incomplete_checkpoints(output_dir: Path) -> None:
 
 def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str],
                          num_examples: int | None, seed: int, init: str | None, output_dir: Path,
-                         resume: bool) -> dict[str, Any]:
-    """The ``ForgetConfig`` fields of one train step (``section.args`` pass through unchanged)."""
+                         resume: bool, method: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``ForgetConfig`` fields of one train step (``section.args`` pass through unchanged).
+
+    ``method``: a ``forget.methods`` entry's step settings (``MethodSpec.step_settings``): its name, args,
+    retain settings and its own learning rate / epochs / step budget replace the section's.
+    """
     kwargs: dict[str, Any] = dict(
         model=config.model_path,
         tasks=list(tasks),
@@ -76,23 +80,35 @@ def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: st
         # bf16, activation checkpointing: ForgetConfig resolves them for the device (lm_forget.train.device)
         kwargs["use_cpu"] = True
     kwargs.update(section.args)
+    if method:
+        kwargs.update(_method_kwargs(method))
     return kwargs
+
+
+_METHOD_FIELDS = {"name": "method", "args": "method_args", "retain": "retain", "retain_size": "retain_size",
+                  "retain_weight": "retain_weight", "learning_rate": "learning_rate",
+                  "num_train_epochs": "num_train_epochs", "max_steps": "max_steps"}
+
+
+def _method_kwargs(method: dict[str, Any]) -> dict[str, Any]:
+    """``ForgetConfig`` fields of one method entry (``MethodSpec.step_settings``)."""
+    return {_METHOD_FIELDS[k]: v for k, v in method.items() if k in _METHOD_FIELDS}
 
 
 def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str], num_examples: int | None,
               seed: int, init: str | None, output_dir: Path, docs: list[dict[str, Any]] | None = None,
-              lora: bool | None = None) -> dict[str, Any]:
+              lora: bool | None = None, method: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train through ``lm_forget.train.api.train``; an interrupted run continues from its last checkpoint.
 
     ``docs`` replaces the first ``num_examples`` docs of the pool (in-process only); ``lora`` overrides
-    ``section.lora`` (relearn follows the forget stage's choice).
+    ``section.lora`` (relearn follows the forget stage's choice); ``method`` is one ``forget.methods`` entry.
     """
     drop_incomplete_checkpoints(output_dir)
     checkpoint = last_checkpoint(output_dir)
     if checkpoint is not None:
         log.info("resuming %s from %s", output_dir, checkpoint.name)
     kwargs = forget_config_kwargs(config, section, stage=stage, tasks=tasks, num_examples=num_examples, seed=seed,
-                                  init=init, output_dir=output_dir, resume=checkpoint is not None)
+                                  init=init, output_dir=output_dir, resume=checkpoint is not None, method=method)
     if lora is not None:
         kwargs["use_lora"] = lora
     record: dict[str, Any] = {"resumed_from": checkpoint.name if checkpoint else None}

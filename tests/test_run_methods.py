@@ -1,0 +1,215 @@
+"""Forgetting methods as an axis of the study: plan, step keys, validation, the demo's method comparison."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lm_forget.errors import ConfigError
+from lm_forget.run import build_plan, run_config_from_dict
+from lm_forget.run.config import load_run_config
+from lm_forget.run.shard import shard_cells
+from lm_forget.run.training import forget_config_kwargs
+
+REPO = Path(__file__).resolve().parents[1]
+
+BASE = {
+    "run_dir": "/tmp/axis_run",
+    "model": {"name_or_path": "some/model"},
+    "tasks": {"finetune": ["forget_cola", "forget_rte"], "forget": ["forget_cola", "forget_rte"],
+              "eval": ["forget_cola", "forget_rte", "forget_boolq"]},
+    "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze",
+               "push"],
+    "seeds": [0, 1],
+    "forget": {"num_examples": [100], "label_mode": "flip", "learning_rate": 2e-4},
+    "push": {"repo_prefix": "me/x"},
+}
+
+# BASE's step keys as the code before the method axis computed them (commit d1dca2d): a study written then
+# must resume, not rerun, after the upgrade
+KEYS_BEFORE_METHODS = {
+    "eval_pretrained": "95b11533b43d",
+    "eval_forgetset/pretrained/n100": "9a125786c34c",
+    "finetune": "d307cecaf66f",
+    "eval_finetuned": "61de66636513",
+    "eval_forgetset/finetuned/n100": "2ef8639032f9",
+    "forget/forget_cola/n100/s0": "5fd6e01cf3a0",
+    "forget/forget_cola/n100/s1": "992f31a3c084",
+    "forget/forget_rte/n100/s0": "24daa604d9f6",
+    "forget/forget_rte/n100/s1": "981e10067e7a",
+    "eval_forget/forget_cola/n100/s0": "71c5654df3e0",
+    "eval_forget/forget_cola/n100/s1": "80ed2d1f3a6e",
+    "eval_forget/forget_rte/n100/s0": "8b41d22bb32c",
+    "eval_forget/forget_rte/n100/s1": "8f0baddd7fde",
+    "eval_forgetset/forget_cola/n100/s0": "71d7f895b45d",
+    "eval_forgetset/forget_cola/n100/s1": "db3544a68f2d",
+    "eval_forgetset/forget_rte/n100/s0": "8dcdb86cba94",
+    "eval_forgetset/forget_rte/n100/s1": "19e411a52cf5",
+    "features/pretrained": "056a84a6f3e7",
+    "features/finetuned": "b74a4ee351cf",
+    "analyze": "24b3463ecb39",
+    "push/forget_cola/n100/s0": "886b0cd46146",
+    "push/forget_cola/n100/s1": "32760ce57863",
+    "push/forget_rte/n100/s0": "379fab07f565",
+    "push/forget_rte/n100/s1": "8840d1a5eed0",
+}
+
+METHODS = ["random_labels", {"name": "npo", "args": {"beta": 0.1}, "learning_rate": 1e-5},
+           {"name": "npo", "label": "npo_b05", "args": {"beta": 0.5}}]
+
+
+def _config(**forget):
+    data = copy.deepcopy(BASE)
+    if "methods" in forget and "label_mode" not in forget:
+        data["forget"].pop("label_mode")
+    data["forget"].update(forget)
+    return run_config_from_dict(data, check_tasks=False)
+
+
+def _keys(plan):
+    return {s.name: s.key for s in plan.steps}
+
+
+def test_existing_config_step_keys_do_not_change():
+    assert _keys(build_plan(_config())) == KEYS_BEFORE_METHODS
+
+
+def test_methods_are_one_more_axis_of_cells(tmp_path):
+    plan = build_plan(_config(methods=METHODS))
+    assert len(plan.cells) == 3 * 2 * 1 * 2  # method x task x size x seed
+    forget = plan.step("forget/npo_b05/forget_rte/n100/s1")
+    assert forget.settings["train"]["method"] == {"name": "npo", "args": {"beta": 0.5}}
+    assert "label_mode" not in forget.settings["train"]
+    assert plan.step("eval_forget/npo/forget_rte/n100/s1").deps == ("forget/npo/forget_rte/n100/s1",)
+    assert plan.step("eval_forgetset/npo/forget_rte/n100/s1").deps == ("forget/npo/forget_rte/n100/s1",)
+    assert plan.step("push/random_labels/forget_cola/n100/s0").cell == "random_labels/forget_cola/n100/s0"
+    assert len({s.dir for s in plan.steps}) == len(plan.steps)
+    # each method's forget steps have their own keys; the label rule's are not today's label_mode ones
+    keys = _keys(plan)
+    assert len({keys[f"forget/{m}/forget_cola/n100/s0"] for m in ("random_labels", "npo", "npo_b05")}) == 3
+    # shards partition the cells, whole methods included
+    shards = [set(shard_cells(plan.cells, (i, 3))) for i in (1, 2, 3)]
+    assert set().union(*shards) == set(plan.cells) and sum(map(len, shards)) == len(plan.cells)
+
+    # the method's parameters are part of its key, and only of its own steps (and the analysis)
+    changed = copy.deepcopy(METHODS)
+    changed[1]["args"]["beta"] = 0.2
+    other = _keys(build_plan(_config(methods=changed)))
+    differ = {n for n in keys if keys[n] != other[n]}
+    assert "forget/npo/forget_cola/n100/s0" in differ and "eval_forget/npo/forget_cola/n100/s0" in differ
+    assert not any(n.split("/")[1] in ("random_labels", "npo_b05") for n in differ if "/" in n)
+    assert {n.split("/")[0] for n in differ if "/npo/" not in n} <= {"analyze"}
+
+
+def test_method_settings_reach_the_trainer(tmp_path):
+    config = _config(methods=METHODS)
+    plan = build_plan(config)
+    step = plan.step("forget/npo/forget_cola/n100/s0")
+    kwargs = forget_config_kwargs(config, config.forget, stage="forget", tasks=["forget_cola"], num_examples=100,
+                                  seed=0, init=None, output_dir=tmp_path, resume=False,
+                                  method=step.settings["train"]["method"])
+    assert kwargs["method"] == "npo" and kwargs["method_args"] == {"beta": 0.1}
+    assert kwargs["learning_rate"] == 1e-5  # the method's own, not forget.learning_rate
+    plain = forget_config_kwargs(config, config.forget, stage="forget", tasks=["forget_cola"], num_examples=100,
+                                 seed=0, init=None, output_dir=tmp_path, resume=False)
+    assert "method" not in plain and plain["learning_rate"] == 2e-4
+    from lm_forget.train.config import ForgetConfig
+
+    built = ForgetConfig(**{**kwargs, "model": "x"})  # the real trainer config accepts them
+    assert built.forget_method.name == "npo"
+
+
+@pytest.mark.parametrize(("forget", "needle"), [
+    ({"methods": ["npoo"]}, "Did you mean 'npo'?"),
+    ({"methods": [{"name": "npo", "args": {"betta": 0.1}}]}, "forget.methods[0].args"),
+    ({"methods": [{"name": "npo", "args": {"beta": -1}}]}, "beta must be > 0"),
+    ({"methods": [{"name": "npo", "retain_wieght": 1.0}]}, "Did you mean 'retain_weight'?"),
+    ({"methods": ["npo", {"name": "npo", "args": {"beta": 0.5}}]}, "give each entry its own `label`"),
+    ({"methods": [{"args": {}}]}, "no name"),
+    ({"label_mode": "flipp"}, "Did you mean 'flip'?"),
+    ({"methods": ["npo"], "label_mode": "flip"}, "applies only without forget.methods"),
+])
+def test_bad_methods_fail_before_any_work(forget, needle):
+    with pytest.raises(ConfigError) as err:
+        _config(**forget)
+    assert needle in str(err.value)
+
+
+def test_aliases_resolve_to_registered_names():
+    config = _config(methods=["flip", "forget"])
+    assert [m.name for m in config.forget.method_specs] == ["flipped_labels", "random_labels"]
+    assert "forget/flipped_labels/forget_cola/n100/s0" in build_plan(config).by_name
+
+
+def test_methods_llama2_config_plans_and_dry_runs(tmp_path, monkeypatch):
+    config = load_run_config(REPO / "configs" / "methods_llama2.yaml")
+    plan = build_plan(config)
+    forget = [s for s in plan.steps if s.stage == "forget"]
+    assert len(forget) == 8 * 21 * 1 * 3
+    assert {s.settings["train"]["method"]["name"] for s in forget} == {
+        "random_labels", "flipped_labels", "uniform", "grad_ascent", "grad_diff", "npo", "simnpo", "rmu"}
+    monkeypatch.chdir(tmp_path)  # run_dir is relative: the dry run must not write into the repo
+    done = subprocess.run([sys.executable, "-m", "lm_forget", "run", str(REPO / "configs" / "methods_llama2.yaml"),
+                           "--dry-run"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "forget/rmu/forget_boolq/n1000/s2" in done.stdout
+
+
+@pytest.mark.e2e
+def test_demo_quick_compares_methods(tmp_path):
+    out = tmp_path / "demo"
+    done = subprocess.run([sys.executable, "-m", "lm_forget", "demo", "--quick", "--methods",
+                           "random_labels,grad_ascent", "--out", str(out)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for method in ("random_labels", "grad_ascent"):
+        (cell,) = out.glob(f"forget/{method}-demo_sentiment-n64-s0-*/done.json")
+        assert json.loads(cell.read_text())["num_examples"] == 64
+        assert f"{method}: forget sentiment" in done.stdout  # the printed accuracy table
+    assert "method comparison: " in done.stdout
+    analyze = json.loads(next(out.glob("analyze/*/done.json")).read_text())
+    index = Path(analyze["index"]).read_text()
+    assert "## Forgetting methods compared" in index
+    assert "## Forget set vs held-out: random_labels" in index and "## Forget set vs held-out: grad_ascent" in index
+    table = pd.read_csv(Path(analyze["index"]).parent / "methods" / "methods.csv")
+    assert list(table["method"]) == ["random_labels", "grad_ascent"]
+    assert (table["forget_set_forget_n"] == 64).all() and (table["held_out_forget_n"] == 32).all()
+    assert (table["other_tasks_forget_n"] == 2 * 32).all()
+    assert (table["forget_set_forget_low"] <= table["forget_set_forget_acc"]).all()
+    assert (Path(analyze["index"]).parent / "methods" / "methods.png").stat().st_size > 0
+
+
+def test_bad_demo_method_fails_before_writing_anything(tmp_path):
+    out = tmp_path / "demo"
+    done = subprocess.run([sys.executable, "-m", "lm_forget", "demo", "--quick", "--methods", "random_labels,npoo",
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "Did you mean 'npo'?" in done.stderr + done.stdout
+    assert not any(out.glob("model-*"))
+
+
+def test_forget_phase_of_full_weight_models_is_one_per_task(tmp_path):
+    """lora: false: each forgotten task has its own weights (the runner's layout); adapters still share one base."""
+    from lm_forget.analysis.samples import check_one_model
+    from lm_forget.errors import DataError
+
+    def results(model_args, task):
+        return {"config": {"model_args": model_args}, "configs": {task: {}}}
+
+    full = {tmp_path / "a.json": results("pretrained=/run/forget/a", "forget_cola"),
+            tmp_path / "b.json": results("pretrained=/run/forget/b", "forget_rte")}
+    check_one_model(full, tmp_path)
+    adapters = {tmp_path / "a.json": results("pretrained=base1,peft=/run/a", "forget_cola"),
+                tmp_path / "b.json": results("pretrained=base2,peft=/run/b", "forget_rte")}
+    with pytest.raises(DataError, match="two different models"):
+        check_one_model(adapters, tmp_path)
+    same_task = {tmp_path / "a.json": results("pretrained=/run/forget/a", "forget_cola"),
+                 tmp_path / "b.json": results("pretrained=/run/forget/b", "forget_cola")}
+    with pytest.raises(DataError, match="for task forget_cola"):
+        check_one_model(same_task, tmp_path)
