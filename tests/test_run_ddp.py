@@ -19,8 +19,9 @@ pytestmark = pytest.mark.e2e
 
 # one global batch of 16 docs: 16 in one process, or 8 in each of two
 STEPS, GLOBAL_BATCH = 4, 16
-# float32 sums over two shards vs one differ in rounding only; a wrong batch split or lost gradient
-# averaging moves weights by ~1e-3 and more (measured: 1e-5 at this setting; a 4-vs-8 batch mix-up: 4e-3)
+# float32 sums over two shards vs one differ in rounding only; a wrong batch split or lost gradient averaging
+# moves weights by ~1e-3 and more (measured with LoRA: 1e-5 against a 4-vs-8 batch mix-up's 4e-3); the 4 steps
+# move the full weights by ~7.5e-3 (measured in CI), so "moved" is checked at 10x the tolerance
 ATOL = 2e-4
 
 
@@ -76,5 +77,6 @@ def test_two_process_ddp_step_equals_one_process(tmp_path):
     assert set(w_one) == set(w_two)
     moved = max((w_one[k].float() - base[k].float()).abs().max().item() for k in w_one if k in base)
     diff = max((w_one[k].float() - w_two[k].float()).abs().max().item() for k in w_one)
-    assert moved > 50 * ATOL, f"training barely moved the weights ({moved}): the comparison would prove nothing"
-    assert diff < ATOL, f"2-process DDP differs from 1 process by {diff} (tolerance {ATOL})"
+    print(f"weights moved by up to {moved:.3g}; 1 vs 2 processes differ by up to {diff:.3g}")
+    assert moved > 10 * ATOL, f"training barely moved the weights ({moved}): the comparison would prove nothing"
+    assert diff < ATOL, f"2-process DDP differs from 1 process by {diff} (tolerance {ATOL}; moved {moved})"

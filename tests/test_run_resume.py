@@ -79,7 +79,8 @@ def test_kill_during_forget_then_resume_matches_uninterrupted(tmp_path):
     (forget_dir,) = [p for p in run_dir.glob("forget/*") if p.is_dir()]
     assert not (forget_dir / "done.json").exists(), "killed too late: the forget step had finished"
     finished_before = {p: p.stat().st_mtime_ns for p in run_dir.glob("*/*/done.json")}
-    assert {p.parts[-3] for p in finished_before} == {"eval_pretrained", "finetune", "eval_finetuned"}
+    # the forget-set scoring of the pretrained and fine-tuned models (eval_forgetset) runs before the forget step
+    assert {p.parts[-3] for p in finished_before} == {"eval_pretrained", "finetune", "eval_finetuned", "eval_forgetset"}
 
     dry = subprocess.run([sys.executable, "-m", "lm_forget", "run", str(config), "--dry-run"],
                          capture_output=True, text=True, timeout=120)

@@ -225,7 +225,7 @@ def relearn_name(cid: str, k: int) -> str:
     return f"relearn/{cid}/k{k}"
 
 
-def _add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[str, int | None, int]],
+def _add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[Any, str, int | None, int]],
                        model: dict[str, Any], eval_common: dict[str, Any]) -> None:
     """Per forget cell and ``k``: a gold-label fine-tune of the forget output, then (``eval_relearn``) its eval.
 
@@ -234,7 +234,7 @@ def _add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[str, int |
     section = config.relearn
     lora = config.forget.lora if section.lora is None else section.lora
     train = {**_train_settings(section, exclude=("num_examples", "seed", "lora")), "lora": lora}
-    for task, n, seed in cells:
+    for _method, task, n, seed in cells:  # one method only: the config refuses relearn with forget.methods
         cid = cell_id(task, n, seed)
         for k in section.num_examples:
             add(relearn_name(cid, k), "train", "relearn", {
@@ -244,7 +244,7 @@ def _add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[str, int |
             }, (f"forget/{cid}",), cell=cid)
     if "eval_relearn" in config.stages:
         scope = config.eval.forget_scope
-        for task, n, seed in cells:
+        for _method, task, n, seed in cells:
             cid = cell_id(task, n, seed)
             for k in section.num_examples:
                 add(f"eval_{relearn_name(cid, k)}", "eval", "eval_relearn",
