@@ -24,7 +24,7 @@ STAGES = ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forge
 def _write_config(tmp_path: Path, shared: dict[str, Path], settings, run_dir: Path) -> Path:
     data = run_config(run_dir, settings, shared)
     data["stages"] = STAGES
-    # a forget pass long enough to be killed in: 40 steps, a checkpoint every 2
+    # a forget pass long enough to be killed in: 20 epochs (80 steps on the quick demo), a checkpoint every 2
     data["forget"]["num_train_epochs"] = 20
     data["forget"]["args"] = {**data["forget"]["args"], "save_steps": 2, "logging_steps": 2}
     path = tmp_path / f"{run_dir.name}.yaml"
@@ -98,7 +98,8 @@ def test_kill_during_forget_then_resume_matches_uninterrupted(tmp_path):
 
     resumed, uninterrupted = _done(run_dir, "forget"), _done(reference_dir, "forget")
     assert resumed["resumed_from"] and not uninterrupted["resumed_from"]
-    assert resumed["global_step"] == uninterrupted["global_step"] == 40
+    steps = 20 * -(-settings.forget_examples // settings.batch_size)  # 20 epochs (see _write_config)
+    assert resumed["global_step"] == uninterrupted["global_step"] == steps
     assert resumed["labels_hash"] == uninterrupted["labels_hash"]
     assert _done(run_dir, "eval_forget")["scores"] == _done(reference_dir, "eval_forget")["scores"]
     ours, theirs = _samples(run_dir), _samples(reference_dir)
