@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lm_forget.errors import ConfigError
+from lm_forget.modeling import ModelRef
 from lm_forget.run.atomic import write_json_atomic, write_text_atomic
 from lm_forget.run.graph import Plan, Step
-from lm_forget.run.models import ModelPool, ModelRef, trained_ref
+from lm_forget.run.models import ModelPool, trained_ref
 from lm_forget.run.shard import shard_cells
 from lm_forget.run.training import last_checkpoint
 
@@ -37,7 +38,7 @@ class RunContext:
 
     def base_ref(self) -> ModelRef:
         m = self.config.model
-        return ModelRef(self.config.model_path, None, m.revision, m.tokenizer, m.dtype)
+        return ModelRef(self.config.model_path, m.revision, m.tokenizer, m.dtype)
 
     def ref_for(self, step: Step) -> ModelRef:
         """The model an eval/features step looks at: the output of the train step it depends on."""
