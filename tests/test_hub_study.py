@@ -74,7 +74,7 @@ def test_push_step_groups_the_study_in_one_collection(hub, tmp_path):
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"forget": {"num_examples": [16], "args": {"hub_token": TOKEN}}}, "forget.args.hub_token is not accepted"),
+    ({"forget": {"num_examples": [16], "hub_token": TOKEN}}, "forget.hub_token is not accepted"),
     ({"eval": {"hf_hub_log_args": {"token": TOKEN}}}, "hf_hub_log_args.token is not accepted"),
     ({"eval": {"hf_hub_log_args": {"hub_results_orgg": "alice"}}}, "unknown key 'hub_results_orgg'"),
     ({"model": {"name_or_path": "LOCAL"}}, "--base-model-id ORG/NAME"),

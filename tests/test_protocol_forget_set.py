@@ -15,8 +15,8 @@ from lm_forget.run.graph import forget_set_name
 pytestmark = pytest.mark.e2e
 
 TASKS = ["forget_cola", "forget_openbookqa"]
-TRAIN = {"lora": True, "learning_rate": 1e-3, "max_steps": 2, "batch_size": 4,
-         "args": {"lora_r": 4, "lora_alpha": 8, "save_steps": 50, "max_length": 128}}
+TRAIN = {"use_lora": True, "learning_rate": 1e-3, "max_steps": 2, "per_device_train_batch_size": 4,
+         "lora_r": 4, "lora_alpha": 8, "save_steps": 50, "max_length": 128}
 N = 12
 
 

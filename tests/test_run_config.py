@@ -49,7 +49,9 @@ def test_good_config_loads_and_expands_suite(tmp_path):
         ({"forget": {"label_mod": "flip"}}, "config.forget: unknown key 'label_mod'"),
         ({"eval": {"batch_size": 8, "limt": 5}}, "config.eval: unknown key 'limt'. Did you mean 'limit'?"),
         ({"forget": {"label_mode": "invert"}}, "forget.label_mode: 'invert'"),
-        ({"seeds": ["a"]}, "seeds[0]: expected an integer"),
+        ({"seeds": ["a"]}, "config.seeds[0]: Input should be a valid integer"),
+        ({"data": {"sed": 3}}, "config.data: unknown key 'sed'. Did you mean 'seed'?"),
+        ({"model": {"name_or_path": "x", "revison": "v2"}}, "config.model: unknown key 'revison'"),
     ],
 )
 def test_bad_keys_and_values(tmp_path, changes, expected):
@@ -58,9 +60,50 @@ def test_bad_keys_and_values(tmp_path, changes, expected):
     assert expected in str(info.value)
 
 
-def test_trainer_args_are_checked_against_forget_config(tmp_path):
-    with pytest.raises(ConfigError, match=r"forget.args: unknown trainer setting 'learning_rat'"):
-        run_config_from_dict(_config(tmp_path, forget={"args": {"learning_rat": 1e-3}}))
+def test_trainer_settings_are_forget_config_fields(tmp_path):
+    config = run_config_from_dict(_config(tmp_path, forget={"lora_r": 4, "warmup_steps": 0.1, "use_lora": False}))
+    assert config.forget.trainer_settings["lora_r"] == 4 and config.forget.use_lora is False
+    with pytest.raises(ConfigError, match=r"config.forget: unknown key 'learning_rat'. Did you mean 'learning_rate'\?"):
+        run_config_from_dict(_config(tmp_path, forget={"learning_rat": 1e-3}))
+    with pytest.raises(ConfigError, match=r"config.forget: unknown key 'lora_rr'. Did you mean 'lora_r'\?"):
+        run_config_from_dict(_config(tmp_path, forget={"lora_rr": 4}))
+
+
+@pytest.mark.parametrize(("section", "expected"), [
+    ({"lora": True}, "forget.lora: renamed 'use_lora'"),
+    ({"batch_size": 4}, "forget.batch_size: renamed 'per_device_train_batch_size'"),
+    ({"args": {"bf16": True}}, "forget.args: trainer settings now go directly in the section"),
+    ({"output_dir": "x"}, "forget.output_dir: set by the study runner from run_dir"),
+    ({"split_seed": 3}, "config.forget: unknown key 'split_seed'"),
+    ({"lr_scheduler_type": "cosin"}, "forget: "),
+    ({"learning_rate": "fast"}, "config.forget.learning_rate: Input should be a valid number"),
+])
+def test_old_names_runner_keys_and_bad_values_fail_at_load(tmp_path, section, expected):
+    with pytest.raises(ConfigError) as info:
+        run_config_from_dict(_config(tmp_path, forget=section))
+    assert expected in str(info.value)
+
+
+def test_analysis_options_and_feature_split_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="analysis.options: unknown key 'outcom'. Did you mean 'outcome'"):
+        run_config_from_dict(_config(tmp_path, analysis={"options": {"outcom": "forget_ratio"}}))
+    with pytest.raises(ConfigError, match="config.analysis.feature_split: Input should be 'train' or 'test'"):
+        run_config_from_dict(_config(tmp_path, analysis={"feature_split": "tarin"}))
+
+
+def test_set_overrides_and_config_yaml_round_trip(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(_config(tmp_path)))
+    config = load_run_config(path, sets=["forget.learning_rate=3e-5", "seeds=[0, 1]", "forget.lora_r=4",
+                                         "data.seed=3"])
+    assert (config.forget.learning_rate, config.seeds, config.data.seed) == (3e-5, [0, 1], 3)
+    assert config.forget.trainer_settings["lora_r"] == 4
+    again = run_config_from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict())))
+    assert again.to_dict() == config.to_dict()
+    with pytest.raises(ConfigError, match=r"after --set forget.learnin_rate=1.*Did you mean 'learning_rate'"):
+        load_run_config(path, sets=["forget.learnin_rate=1"])
+    with pytest.raises(ConfigError, match="write KEY=VALUE"):
+        load_run_config(path, sets=["forget.learning_rate"])
 
 
 def test_unknown_task_names_the_section_and_suggests(tmp_path):

@@ -31,7 +31,7 @@ def _config(tmp_path: Path, shared: dict, settings, name: str, launcher: list[st
     data = run_config(run_dir, settings, shared)
     data["stages"] = ["finetune"]
     data["finetune"].update(batch_size=batch, max_steps=STEPS, launcher=launcher)
-    data["finetune"]["args"] = {**data["finetune"]["args"], "save_steps": 100, "warmup_steps": 0}
+    data["finetune"].update(save_steps=100, warmup_steps=0)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

@@ -24,8 +24,8 @@ REPO_ID = "lm-forget-test/stories-two-revisions"
 DATA = DataConfig(seed=3, train_size=40, eval_size=30)
 TASKS = ["forget_cola", "forget_openbookqa"]
 N = 12
-TRAIN = {"lora": True, "learning_rate": 1e-3, "max_steps": 2, "batch_size": 4,
-         "args": {"lora_r": 4, "lora_alpha": 8, "save_steps": 50, "max_length": 128}}
+TRAIN = {"use_lora": True, "learning_rate": 1e-3, "max_steps": 2, "per_device_train_batch_size": 4,
+         "lora_r": 4, "lora_alpha": 8, "save_steps": 50, "max_length": 128}
 
 
 def _snapshot(cache: Path, commit: str, ref: str, files: dict[str, bytes]) -> None:

@@ -81,9 +81,9 @@ def _data(tmp_path, **changes) -> dict:
         ({"relearn": {"num_examples": [10, 200]}}, "200 docs do not fit in a forget set of 100"),
         ({"relearn": {"num_examples": [10, 10]}}, "has duplicates"),
         ({"relearn": {"pool": "held_in", "num_examples": [10]}}, "exceed data.train_size 1000"),
-        ({"relearn": {"lora": False}}, "relearn.lora: False differs from forget.lora"),
+        ({"relearn": {"use_lora": False}}, "relearn.use_lora: False differs from forget.use_lora"),
         ({"relearn": {"learning_rte": 1e-5}}, "Did you mean 'learning_rate'?"),
-        ({"relearn": {"args": {"lerning_rate": 1}}}, "relearn.args: unknown trainer setting 'lerning_rate'"),
+        ({"relearn": {"lerning_rate": 1}}, "config.relearn: unknown key 'lerning_rate'. Did you mean 'learning_rate'?"),
     ],
 )
 def test_bad_relearn_configs_fail_before_any_work(tmp_path, changes, expected):
@@ -113,7 +113,7 @@ def test_plan_has_one_relearn_step_per_cell_and_k(tmp_path):
     assert len(relearn) == len(evals) == 2 * 2 * 2 * 2  # tasks x sizes x seeds x k
     step = plan.step("relearn/forget_cb/n1000/s1/k100")
     assert step.deps == ("forget/forget_cb/n1000/s1",) and step.cell == "forget_cb/n1000/s1"
-    assert step.settings["train"]["learning_rate"] == 3e-5 and step.settings["train"]["lora"] is True
+    assert step.settings["train"]["learning_rate"] == 3e-5 and step.settings["train"]["use_lora"] is True
     assert plan.step("eval_relearn/forget_cb/n1000/s1/k100").deps == (step.name,)
     assert set(plan.step("analyze").deps) >= {s.name for s in evals}
     # every step a study without relearn has keeps its key, except analyze (it now reads the relearn evals)
@@ -150,8 +150,8 @@ def test_relearn_stage_on_the_demo_study(tmp_path):
                       "eval_relearn", "analyze"]
     # the demo model learns at 3e-3 (the default 3e-5 barely moves it: +0.03 at k=8, measured); at 3e-3 x 4
     # epochs the k=32 relearn gains +0.59 held-out accuracy (measured), asserted >= 0.15 below
-    data["relearn"] = {"num_examples": [4, 32], "batch_size": 4, "learning_rate": 3e-3, "num_train_epochs": 4,
-                       "args": {"dataloader_num_workers": 0}}
+    data["relearn"] = {"num_examples": [4, 32], "per_device_train_batch_size": 4, "learning_rate": 3e-3,
+                       "num_train_epochs": 4, "dataloader_num_workers": 0}
     plan = build_plan(run_config_from_dict(data))
     summary = execute(plan)
     assert summary.count("ran") == len(plan.steps)
@@ -197,8 +197,8 @@ def test_lora_relearn_on_held_in_docs_with_stories260k(tmp_path, tiny_model_dir,
     from lm_forget.data.api import load_docs
 
     monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
-    train = {"lora": True, "learning_rate": 1e-3, "max_steps": 2, "batch_size": 4,
-             "args": {"lora_r": 4, "lora_alpha": 8, "save_steps": 50, "max_length": 128}}
+    train = {"use_lora": True, "learning_rate": 1e-3, "max_steps": 2, "per_device_train_batch_size": 4,
+             "lora_r": 4, "lora_alpha": 8, "save_steps": 50, "max_length": 128}
     n, k = 12, 4
     plan = build_plan(run_config_from_dict({
         "run_dir": str(tmp_path / "run"),
@@ -207,8 +207,8 @@ def test_lora_relearn_on_held_in_docs_with_stories260k(tmp_path, tiny_model_dir,
         "stages": ["finetune", "forget", "relearn", "eval_relearn"],
         "finetune": {**train, "num_examples": 8},
         "forget": {**train, "num_examples": [n]},
-        "relearn": {"num_examples": [k], "pool": "held_in", "max_steps": 1, "batch_size": 4,
-                    "args": {"save_steps": 50, "max_length": 128}},
+        "relearn": {"num_examples": [k], "pool": "held_in", "max_steps": 1, "per_device_train_batch_size": 4,
+                    "save_steps": 50, "max_length": 128},
         "eval": {"limit": 5, "batch_size": 16},
         "threads": 1,
     }))

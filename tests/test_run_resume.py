@@ -26,7 +26,7 @@ def _write_config(tmp_path: Path, shared: dict[str, Path], settings, run_dir: Pa
     data["stages"] = STAGES
     # a forget pass long enough to be killed in: 20 epochs (80 steps on the quick demo), a checkpoint every 2
     data["forget"]["num_train_epochs"] = 20
-    data["forget"]["args"] = {**data["forget"]["args"], "save_steps": 2, "logging_steps": 2}
+    data["forget"].update(save_steps=2, logging_steps=2)
     path = tmp_path / f"{run_dir.name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

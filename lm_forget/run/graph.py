@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.data.hashing import canonical_json, stable_digest
-from lm_forget.run.config import RunConfig
+from lm_forget.run.config import ForgetSettings, RelearnSettings, RunConfig
 
 DONE = "done.json"
 OUTPUT = "output"
@@ -127,7 +127,7 @@ def _model_settings(config: RunConfig) -> dict[str, Any]:
 
 
 def _eval_settings(config: RunConfig) -> dict[str, Any]:
-    data = {k: v for k, v in vars(config.eval).items() if k not in _EVAL_SPEED_ONLY}
+    data = {k: v for k, v in config.eval.model_dump().items() if k not in _EVAL_SPEED_ONLY}
     data["data"] = config.data.key_settings()
     data["task_dirs"] = [str(p) for p in config.task_dir_paths]
     return data
@@ -135,8 +135,24 @@ def _eval_settings(config: RunConfig) -> dict[str, Any]:
 
 def _train_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     # dynamics off keeps the keys of studies written before the option existed
-    return {k: v for k, v in vars(section).items() if k not in exclude
+    return {k: v for k, v in section.model_dump().items() if k not in exclude
             and not (k == "dynamics_every" and v is None)}
+
+
+# Step keys hash the training settings as studies before the one-vocabulary change (0.3) spelled them, so a
+# study started then resumes instead of re-running: records and configs use the ForgetConfig names only.
+_KEY_NAMES = {"use_lora": "lora", "per_device_train_batch_size": "batch_size"}
+_SECTION_KEYS = {*ForgetSettings.model_fields, *RelearnSettings.model_fields, "method"}
+
+
+def _key_form(settings: dict[str, Any]) -> dict[str, Any]:
+    """What a step's key hashes: its settings, the training ones in the key format of earlier studies."""
+    train = settings.get("train")
+    if not isinstance(train, dict):
+        return settings
+    legacy = {_KEY_NAMES.get(k, k): v for k, v in train.items() if k in _SECTION_KEYS}
+    legacy["args"] = {k: v for k, v in train.items() if k not in _SECTION_KEYS}
+    return {**settings, "train": legacy}
 
 
 def build_plan(config: RunConfig) -> Plan:
@@ -150,7 +166,7 @@ def build_plan(config: RunConfig) -> Plan:
             cell: str | None = None, folder: str | None = None) -> Step:
         by_name = {s.name: s for s in steps}
         dep_keys = [by_name[d].key for d in deps]
-        key = stable_digest(kind, canonical_json(settings), *dep_keys)[:KEY_CHARS]
+        key = stable_digest(kind, canonical_json(_key_form(settings)), *dep_keys)[:KEY_CHARS]
         label = name.split("/", 1)[1].replace("/", "-") if "/" in name else "all"
         step = Step(name=name, kind=kind, stage=stage, settings=settings, deps=deps, cell=cell, key=key,
                     dir=config.run_path / (folder or stage) / f"{label}-{key}")
@@ -232,8 +248,8 @@ def _add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[Any, str, 
     Both belong to the forget cell, so a shard relearns the cells it forgot.
     """
     section = config.relearn
-    lora = config.forget.lora if section.lora is None else section.lora
-    train = {**_train_settings(section, exclude=("num_examples", "seed", "lora")), "lora": lora}
+    lora = config.forget.use_lora if section.use_lora is None else section.use_lora
+    train = {**_train_settings(section, exclude=("num_examples", "seed", "use_lora")), "use_lora": lora}
     for _method, task, n, seed in cells:  # one method only: the config refuses relearn with forget.methods
         cid = cell_id(task, n, seed)
         for k in section.num_examples:

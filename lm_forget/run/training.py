@@ -45,43 +45,35 @@ def drop_incomplete_checkpoints(output_dir: Path) -> None:
 def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str],
                          num_examples: int | None, seed: int, init: str | None, output_dir: Path,
                          resume: bool, method: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``ForgetConfig`` fields of one train step (``section.args`` pass through unchanged).
+    """The ``ForgetConfig`` fields of one train step: the section's own (same names), then what the runner sets.
 
     ``method``: a ``forget.methods`` entry's step settings (``MethodSpec.step_settings``): its name, args,
     retain settings and its own learning rate / epochs / step budget replace the section's.
     """
-    kwargs: dict[str, Any] = dict(
+    kwargs: dict[str, Any] = dict(section.trainer_settings)
+    kwargs.update(
         model=config.model_path,
+        model_revision=config.model.revision,
+        tokenizer=config.model.tokenizer,
         tasks=list(tasks),
         stage=stage,
         init_adapter=init,
         num_examples=int(num_examples or config.data.train_size),
         data=config.data.to_dict(),
-        model_revision=config.model.revision,
-        tokenizer=config.model.tokenizer,
         task_dirs=[str(p) for p in config.task_dir_paths],
-        use_lora=section.lora,
         seed=seed,
-        learning_rate=section.learning_rate,
-        num_train_epochs=section.num_train_epochs,
-        max_steps=section.max_steps,
-        per_device_train_batch_size=section.batch_size,
         output_dir=str(output_dir),
         resume=resume,
         # the step folder belongs to the runner: what an attempt left there without a checkpoint (even a
         # finished run whose done.json was never written) is redone from scratch
         overwrite=not resume,
-        disable_tqdm=False,
     )
-    init_kwargs = {}
+    kwargs.setdefault("disable_tqdm", False)
     if config.model.dtype != "auto":  # "auto": ForgetConfig.model_dtype decides (float32 on CPU)
-        init_kwargs["dtype"] = config.model.dtype
-    if init_kwargs:
-        kwargs["model_init_kwargs"] = init_kwargs
+        kwargs["model_init_kwargs"] = {**(kwargs.get("model_init_kwargs") or {}), "dtype": config.model.dtype}
     if config.eval.device == "cpu":
         # bf16, activation checkpointing: ForgetConfig resolves them for the device (lm_forget.train.device)
         kwargs["use_cpu"] = True
-    kwargs.update(section.args)
     if method:
         kwargs.update(_method_kwargs(method))
     return kwargs
@@ -103,7 +95,7 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
     """Train through ``lm_forget.train.api.train``; an interrupted run continues from its last checkpoint.
 
     ``docs`` replaces the first ``num_examples`` docs of the pool (in-process only); ``lora`` overrides
-    ``section.lora`` (relearn follows the forget stage's choice); ``method`` is one ``forget.methods`` entry.
+    ``section.use_lora`` (relearn follows the forget stage's choice); ``method`` is one ``forget.methods`` entry.
     """
     drop_incomplete_checkpoints(output_dir)
     checkpoint = last_checkpoint(output_dir)
@@ -200,4 +192,4 @@ def dynamics_callbacks(config: RunConfig, section: TrainSettings, forget_config:
         docs = load_forget_docs(forget_config)
     return [DynamicsCallback(docs, None, phase="finetune" if stage == "finetune" else "forget",
                              every=section.dynamics_every, output_dir=forget_config.output_dir,
-                             batch_size=section.batch_size)]
+                             batch_size=section.per_device_train_batch_size)]

@@ -1,0 +1,304 @@
+"""Cross-field checks of a run config: everything that can be checked before any work starts.
+
+The schema (``run/schema.py``) checks each value's type; this module checks what needs several values or a
+registry: stage order, task names and patterns, the forgetting-method and label-mode registries, trainer
+settings against ``ForgetConfig``, analysis options against ``AnalysisOptions``, relearn sizes, the Hub.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from typing import Any
+
+from lm_forget.errors import ConfigError
+from lm_forget.run.schema import STAGES, ForgetSettings, RunConfig, TrainSettings, unknown_key_message
+
+# stage -> stages it needs in the same config (anything else may come from a model that is already fine-tuned).
+STAGE_NEEDS = {
+    "eval_finetuned": ("finetune",),
+    "eval_forget": ("forget",),
+    "relearn": ("forget",),
+    "eval_relearn": ("relearn",),
+    "analyze": ("eval_forget",),
+    "push": ("forget",),
+}
+
+
+def label_rule_modes() -> dict[str, str]:
+    """``label_mode`` values the registry's label-rule methods train (``random``, ``flip``) -> method name."""
+    from lm_forget.train.methods import get_method, method_names
+
+    return {get_method(m).label_mode: m for m in method_names() if get_method(m).is_label_rule}
+
+
+def validate_stages(stages: list[str]) -> None:
+    """Stages must be known, unique, in study order, and have what they need."""
+    if not stages:
+        raise ConfigError(f"stages: empty; list some of {', '.join(STAGES)} (in that order).")
+    for stage in stages:
+        if stage not in STAGES:
+            close = difflib.get_close_matches(stage, STAGES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"stages: unknown stage {stage!r}.{hint} Stages are: {', '.join(STAGES)}.")
+    seen: set[str] = set()
+    for stage in stages:
+        if stage in seen:
+            raise ConfigError(f"stages: {stage!r} is listed twice; each stage runs once.")
+        seen.add(stage)
+    for a, b in zip(stages, stages[1:], strict=False):
+        if STAGES.index(b) < STAGES.index(a):
+            raise ConfigError(
+                f"stages: {b!r} cannot come after {a!r}: a study runs {' -> '.join(STAGES)}. "
+                f"Put {b!r} before {a!r}."
+            )
+    for stage, needs in STAGE_NEEDS.items():
+        if stage in seen:
+            for need in needs:
+                if need not in seen:
+                    raise ConfigError(f"stages: {stage!r} needs {need!r} in the same config (it uses its output).")
+
+
+def expand_tasks(entries: list[str], known: list[str], where: str) -> list[str]:
+    """Expand ``suite`` and fnmatch patterns; keep plain names (checked later); drop duplicates, keep order."""
+    from lm_forget.data.api import suite_task_names
+
+    out: list[str] = []
+    for entry in entries:
+        if entry == "suite":
+            names = suite_task_names()
+        elif any(ch in entry for ch in "*?["):
+            names = [n for n in known if fnmatch.fnmatchcase(n, entry)]
+            if not names:
+                raise ConfigError(f"{where}: pattern {entry!r} matches no known task.")
+        else:
+            names = [entry]
+        out += [n for n in names if n not in out]
+    return out
+
+
+#: ForgetConfig fields a study section may not set: the runner derives them from the rest of the config
+RUNNER_OWNED = {"model": "model.name_or_path", "model_revision": "model.revision", "tokenizer": "model.tokenizer",
+                "tasks": "tasks.finetune / tasks.forget", "stage": "the stage itself",
+                "init_adapter": "the previous stage's output", "output_dir": "run_dir", "data": "the data: section",
+                "task_dirs": "tasks.task_dirs", "resume": "the runner (it resumes by itself)",
+                "overwrite": "the runner", "method": "forget.methods", "method_args": "forget.methods[].args",
+                "retain": "forget.methods[].retain", "retain_size": "forget.methods[].retain_size",
+                "retain_weight": "forget.methods[].retain_weight", "push_to_hub": "stage push",
+                "hub_model_id": "push.repo_prefix"}
+TRAIN_SECTIONS = ("finetune", "forget", "relearn")
+
+
+def check_trainer_settings(config: RunConfig) -> None:
+    """Every key of a used training section is a ``ForgetConfig`` field under its own name (did-you-mean),
+    old names point to the new ones, fields the runner sets are refused, and the values build a valid
+    ``ForgetConfig`` — before any work starts."""
+    from lm_forget.run.schema import RENAMED
+
+    for name in TRAIN_SECTIONS:
+        section: TrainSettings = getattr(config, name)
+        for key in section.model_extra or {}:
+            if key == "args":
+                raise ConfigError(f"{name}.args: trainer settings now go directly in the section, under their "
+                                  f"ForgetConfig / TRL names (e.g. {name}: {{lora_r: 8, warmup_ratio: 0.1}}).")
+            if key in RENAMED:
+                raise ConfigError(f"{name}.{key}: renamed {RENAMED[key]!r} (the ForgetConfig / TRL name); write "
+                                  f"{name}.{RENAMED[key]}.")
+            if key in RUNNER_OWNED:
+                raise ConfigError(f"{name}.{key}: set by the study runner from {RUNNER_OWNED[key]}; remove it here.")
+    used = [n for n in TRAIN_SECTIONS if getattr(config, n).model_extra]  # typos fail even in unused sections
+    if not used:
+        return
+    try:
+        from lm_forget.train.config import ForgetConfig
+    except ImportError:  # the trainer is optional for eval-only studies
+        return
+    from dataclasses import fields
+
+    from lm_forget.train.config import refuse_token_settings
+
+    trainer_fields = sorted(f.name for f in fields(ForgetConfig) if f.init)
+    for name in used:
+        section = getattr(config, name)
+        known = sorted({*trainer_fields, *type(section).model_fields} - set(RUNNER_OWNED))
+        extra = dict(section.model_extra or {})
+        refuse_token_settings(extra, f"{name}.")
+        for key in extra:
+            if key not in known:
+                what = unknown_key_message(key, known).split(" Allowed keys")[0]
+                raise ConfigError(f"config.{name}: {what} Keys here are the study's own and ForgetConfig / TRL "
+                                  "SFTConfig fields (`lm-forget train --help`).")
+        try:  # the values too: a bad scheduler name or a string for a number fails now, not after fine-tuning
+            ForgetConfig(model="check", tasks=["check"], use_cpu=True, **extra)
+        except (TypeError, ValueError, ConfigError) as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+
+
+def check_analysis_options(options: dict[str, Any]) -> None:
+    """``analysis.options`` are ``AnalysisOptions`` fields with valid values (did-you-mean), checked now."""
+    if not options:
+        return
+    from dataclasses import fields
+
+    from lm_forget.analysis.options import AnalysisOptions
+
+    known = [f.name for f in fields(AnalysisOptions) if f.init]
+    for key in options:
+        if key not in known:
+            raise ConfigError(f"analysis.options: {unknown_key_message(str(key), known)}")
+    try:
+        AnalysisOptions(**options)
+    except (TypeError, ValueError, ConfigError) as exc:
+        raise ConfigError(f"analysis.options: {exc}") from None
+
+
+def check_forget_methods(forget: ForgetSettings) -> None:
+    """``forget.label_mode`` and every ``forget.methods`` entry against the method registry, parameters too."""
+    if not forget.methods:
+        modes = label_rule_modes()
+        if forget.label_mode not in modes:
+            close = difflib.get_close_matches(forget.label_mode, list(modes), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"forget.label_mode: {forget.label_mode!r}.{hint} Use one of {', '.join(modes)}, "
+                              "or list other forgetting methods in forget.methods.")
+        return
+    from lm_forget.train.methods import get_method, method_names
+    from lm_forget.train.methods.registry import ALIASES
+
+    if forget.label_mode != "random":
+        raise ConfigError(f"forget.label_mode: {forget.label_mode!r} applies only without forget.methods; list the "
+                          "label rule among the methods instead (flip = flipped_labels) and drop label_mode.")
+    specs = forget.method_specs
+    known = method_names() + sorted(ALIASES)
+    for i, spec in enumerate(specs):
+        where = f"forget.methods[{i}]"
+        if not spec.name:
+            raise ConfigError(f"{where}: no name; give a method name, e.g. {{name: npo, args: {{beta: 0.1}}}}.")
+        if spec.name not in known:
+            close = difflib.get_close_matches(spec.name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{where}: unknown forgetting method {spec.name!r}.{hint} Known: "
+                              f"{', '.join(method_names())} (docs/methods.md).")
+        method = get_method(spec.name)
+        spec.name = method.name  # aliases resolve to the registered name (and the step key)
+        try:
+            method.parse_params(spec.args)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.args: {exc}") from None
+        if spec.retain_size is not None and spec.retain_size < 1:
+            raise ConfigError(f"{where}.retain_size: {spec.retain_size}; give a positive number of docs.")
+        if spec.label is not None and (not spec.label or any(c in spec.label for c in "/\\ ")):
+            raise ConfigError(f"{where}.label: {spec.label!r}; use a short name without '/', '\\' or spaces.")
+    forget.methods = list(specs)
+    ids = [s.id for s in specs]
+    for spec_id in ids:
+        if ids.count(spec_id) > 1:
+            raise ConfigError(f"forget.methods: {spec_id!r} is listed twice; give each entry its own `label` "
+                              "(e.g. {name: npo, label: npo_b05, args: {beta: 0.5}}).")
+
+
+def _check_hub_log_args(args: dict[str, Any]) -> None:
+    """``eval.hf_hub_log_args`` must be lm-eval ``EvaluationTracker`` arguments, and never carry the token."""
+    if "token" in args:
+        raise ConfigError("eval.hf_hub_log_args.token is not accepted: tokens never go in a config file "
+                          "(config files get copied and shared). Set HF_TOKEN or run `hf auth login` instead.")
+    if not args:
+        return
+    import inspect
+
+    from lm_eval.loggers import EvaluationTracker
+
+    known = set(inspect.signature(EvaluationTracker).parameters) - {"output_path", "token"}
+    for key in args:
+        if key not in known:
+            raise ConfigError(f"eval.hf_hub_log_args: unknown key {key!r}; lm-eval's EvaluationTracker takes "
+                              f"{', '.join(sorted(known))} (output_path is the step folder).")
+
+
+def _check_relearn(config: RunConfig) -> None:
+    """``relearn``: sizes that fit the chosen pool, the forget stage's LoRA choice, in-process docs."""
+    section = config.relearn
+    if config.forget.methods:
+        raise ConfigError("stage relearn with forget.methods is not supported yet (relearn cells follow the "
+                          "single-method forget cells); run the method comparison and the relearning study as two "
+                          "configs, or drop relearn/eval_relearn from stages.")
+    if not section.num_examples or any(k < 1 for k in section.num_examples):
+        raise ConfigError(f"relearn.num_examples: {section.num_examples}; give positive numbers of docs, "
+                          "e.g. [10, 100].")
+    if len(set(section.num_examples)) != len(section.num_examples):
+        raise ConfigError(f"relearn.num_examples: {section.num_examples} has duplicates.")
+    if section.use_lora is not None and section.use_lora != config.forget.use_lora:
+        raise ConfigError(f"relearn.use_lora: {section.use_lora} differs from forget.use_lora "
+                          f"({config.forget.use_lora}); relearning continues the forget model as it was trained. "
+                          "Leave relearn.use_lora unset.")
+    if section.dynamics_every is not None:
+        raise ConfigError("relearn.dynamics_every: not supported (dynamics score the forget pool); remove it.")
+    sizes = [int(n or config.data.train_size) for n in config.forget_sizes]
+    for k in section.num_examples:
+        if section.pool == "forget_set" and k > min(sizes):
+            raise ConfigError(f"relearn.num_examples: {k} docs do not fit in a forget set of {min(sizes)} "
+                              "(pool forget_set); lower it or use relearn.pool: held_in.")
+        if section.pool == "held_in" and max(sizes) + k > config.data.train_size:
+            raise ConfigError(f"relearn.num_examples: {k} held-in docs after a forget set of {max(sizes)} exceed "
+                              f"data.train_size {config.data.train_size}; lower it or raise data.train_size.")
+    if section.pool == "held_in" and section.launcher:
+        raise ConfigError("relearn.launcher: pool held_in trains in this process (it hands the trainer its docs); "
+                          "use pool forget_set with a launcher, or drop the launcher.")
+
+
+def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig:
+    """Check everything that can be checked without loading a model; expand task patterns in place."""
+    validate_stages(config.stages)
+    if not config.model.name_or_path:
+        raise ConfigError("model.name_or_path: missing; name the pretrained model (Hub id or local folder).")
+    if not config.seeds:
+        raise ConfigError("seeds: empty; give at least one seed, e.g. [0].")
+    if len(set(config.seeds)) != len(config.seeds):
+        raise ConfigError(f"seeds: {config.seeds} has duplicates.")
+    check_forget_methods(config.forget)
+    for name in ("finetune", "forget"):
+        section = getattr(config, name)
+        if section.dynamics_every is not None and (section.dynamics_every <= 0 or section.launcher):
+            raise ConfigError(f"{name}.dynamics_every: {section.dynamics_every!r}; give a positive number of steps "
+                              "(or a fraction of an epoch < 1), with in-process training (no launcher).")
+    for n in config.forget_sizes:
+        if n is not None and n < 1:
+            raise ConfigError(f"forget.num_examples: {n} must be a positive number of docs.")
+    if "relearn" in config.stages:
+        _check_relearn(config)
+    check_trainer_settings(config)
+    check_analysis_options(config.analysis.options)
+    _check_hub_log_args(config.eval.hf_hub_log_args)
+    if "push" in config.stages:  # a card naming a local path would be refused at the end of the study
+        from lm_forget.hub.base_model import require_hub_base_model
+
+        require_hub_base_model(config.model_path, config.push.base_model_id)
+    if "push" in config.stages and not config.push.repo_prefix:
+        raise ConfigError("push.repo_prefix: needed by stage 'push' (e.g. me/llama2-7b-forget).")
+    for d in config.task_dir_paths:
+        if not d.is_dir():
+            raise ConfigError(f"tasks.task_dirs: {d} is not a folder of task YAMLs.")
+    from lm_forget.data.api import suite_task_names, yaml_tasks
+
+    known = list(dict.fromkeys([*suite_task_names(), *yaml_tasks(config.task_dir_paths)]))
+    needed = {
+        "finetune": "finetune" in config.stages,
+        "forget": "forget" in config.stages,
+        "eval": any(s.startswith("eval_") or s == "features" for s in config.stages),
+    }
+    for section, required in needed.items():
+        entries = getattr(config.tasks, section)
+        expanded = expand_tasks(entries, known, f"tasks.{section}")
+        setattr(config.tasks, section, expanded)
+        if required and not expanded:
+            raise ConfigError(f"tasks.{section}: empty, but the stages need it; list task names or `suite`.")
+    if check_tasks:
+        from lm_forget.data.api import resolve_task
+
+        for section in ("finetune", "forget", "eval"):
+            for name in getattr(config.tasks, section):
+                try:
+                    resolve_task(name, task_dirs=config.task_dir_paths)
+                except ConfigError as exc:
+                    raise ConfigError(f"tasks.{section}: {exc}") from None
+    return config

@@ -1,0 +1,261 @@
+"""The run config's schema: one pydantic model per section, strict (an unknown key is an error).
+
+Why pydantic (v2): it is the validation library the Python ecosystem already uses (FastAPI, lm-eval's own
+config layer), gives typed attribute access, coercion with precise error locations and JSON/YAML-shaped
+dumps for free, and composes with the stdlib dataclasses we pass between layers (``DataConfig``,
+``ModelRef``). See docs/configuration.md for the comparison with ``HfArgumentParser`` and OmegaConf.
+
+Training sections (``finetune``, ``forget``, ``relearn``) *are* ``ForgetConfig`` overrides: any
+``ForgetConfig`` / TRL ``SFTConfig`` field may appear in them under its own name (checked against
+``ForgetConfig`` in ``run/checks.py``), beside a few study-only keys (``num_examples`` sizes, ``launcher``,
+``dynamics_every``, forget's ``methods``, relearn's ``pool``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, TypeAdapter
+
+from lm_forget.data.config import DataConfig
+from lm_forget.modeling import ModelRef
+
+# The stages of a study, in the only order that makes sense; a config lists a subsequence of them.
+STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "relearn", "eval_relearn",
+          "features", "analyze", "push")
+# what a config without ``stages`` runs (relearning and pushing are opt-in)
+DEFAULT_STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze")
+RELEARN_POOLS = ("forget_set", "held_in")
+# keys of the old vocabulary -> the ForgetConfig name that replaces them
+RENAMED = {"lora": "use_lora", "batch_size": "per_device_train_batch_size"}
+
+
+def _listify(value: Any) -> Any:
+    """A single entry is a one-element list (``forget.num_examples: 100``)."""
+    return [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
+
+
+def _strict_dataclass(cls: type) -> Any:
+    """A BeforeValidator building stdlib dataclass ``cls`` from a mapping, unknown keys refused (did-you-mean)."""
+    adapter = TypeAdapter(cls)
+
+    def build(value: Any) -> Any:
+        if isinstance(value, cls) or value is None:
+            return cls() if value is None else value
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a mapping of settings, got {value!r}")
+        known = [f.name for f in fields(cls)]
+        for key in value:
+            if key not in known:
+                raise ValueError(unknown_key_message(str(key), known))
+        return adapter.validate_python(value)
+
+    return BeforeValidator(build)
+
+
+def unknown_key_message(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {key!r}.{hint} Allowed keys: {', '.join(sorted(known))}."
+
+
+IntList = Annotated[list[int], BeforeValidator(_listify)]
+StrList = Annotated[list[str], BeforeValidator(_listify)]
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, values are coerced (YAML's ``1e-4`` string is a float)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=False)
+
+
+class TaskSettings(Section):
+    """Which tasks each stage uses. Entries are task names, fnmatch patterns (``forget_*``) or ``suite``."""
+
+    finetune: StrList = Field(default_factory=list, description="tasks the fine-tune stage trains on, as one mixture")
+    forget: StrList = Field(default_factory=list, description="tasks to forget; each one is a cell of the matrix")
+    eval: StrList = Field(default_factory=list, description="tasks evaluated after every stage (matrix columns)")
+    task_dirs: StrList = Field(default_factory=list, description="extra folders of task YAMLs")
+
+
+class TrainSettings(Section):
+    """One training stage: ``ForgetConfig`` overrides under their own names, plus study-only keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    use_lora: bool = Field(True, description="LoRA adapters (true) or full fine-tuning (false)")
+    learning_rate: float = Field(2e-5, description="peak learning rate")
+    num_train_epochs: float = Field(1.0, description="epochs over the training docs")
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use epochs)")
+    per_device_train_batch_size: int = Field(8, description="per-device train batch size")
+    seed: int = Field(0, description="training seed (data order, LoRA init)")
+    num_examples: int | None = Field(None, description="training docs per task (None: the whole pool)")
+    launcher: StrList = Field(default_factory=list, description=(
+        "run the step through a launcher: a shipped accelerate config (ddp, cpu_ddp, fsdp2, zero3, zero3_offload;"
+        " configs/accelerate/), e.g. [zero3, --num_processes, '4'], a path to your own, or a full command"))
+    dynamics_every: float | None = Field(None, description=(
+        "score the forget pool every this many optimizer steps (>= 1) or fraction of an epoch (< 1)"))
+
+    #: study-only keys: what the runner uses itself, never handed to ForgetConfig as they are
+    study_keys: ClassVar[tuple[str, ...]] = ("num_examples", "launcher", "dynamics_every")
+
+    @property
+    def trainer_settings(self) -> dict[str, Any]:
+        """The ``ForgetConfig`` overrides of this section: declared fields and any further ``ForgetConfig`` key."""
+        data = self.model_dump(exclude=set(self.study_keys))
+        return {k: v for k, v in data.items() if v is not None or k in (self.model_extra or {})}
+
+
+class MethodSpec(Section):
+    """One forgetting method of ``forget.methods`` (a registered name, ``lm_forget.train.methods``)."""
+
+    name: str = Field("", description="registered method name or alias (random_labels, npo...; docs/methods.md)")
+    label: str | None = Field(None, description="the method's id in cell names (when one method is listed twice)")
+    args: dict[str, Any] = Field(default_factory=dict, description="the method's own hyper-parameters")
+    retain: StrList = Field(default_factory=list, description="retain-set tasks (default: other fine-tuned tasks)")
+    retain_size: int | None = Field(None, description="retain docs (default: as many as forget docs)")
+    retain_weight: float | None = Field(None, description="retain-term weight (default: the method's)")
+    learning_rate: float | None = Field(None, description="this method's learning rate (default: forget's)")
+    num_train_epochs: float | None = Field(None, description="this method's epochs (default: forget's)")
+    max_steps: int | None = Field(None, description="this method's step budget (default: forget's)")
+
+    @property
+    def id(self) -> str:
+        return self.label or self.name
+
+    def step_settings(self) -> dict[str, Any]:
+        """What a forget step's outputs depend on (hashed into its key): the method and its settings."""
+        return {k: v for k, v in self.model_dump().items() if k != "label" and v not in (None, [], {})}
+
+
+def _method_entry(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+class ForgetSettings(TrainSettings):
+    """The forget stage: random (or flipped) labels, or any registered forgetting method."""
+
+    learning_rate: float = Field(1e-4, description="peak learning rate (the paper's forget pass: 1e-4)")
+    label_mode: str = Field("random", description="label of a registered label-rule method (without methods)")
+    num_examples: IntList = Field(default_factory=lambda: [1000], description=(  # type: ignore[assignment]
+        "forget-set sizes (the first N docs of the pool), each its own cell (the paper: 1000 and 100)"))
+    methods: list[Annotated[MethodSpec, BeforeValidator(_method_entry)]] = Field(
+        default_factory=list, description="forgetting methods to compare: one more axis of the study")
+
+    study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "methods", "label_mode")
+
+    @property
+    def method_specs(self) -> list[MethodSpec]:
+        return list(self.methods)
+
+
+class RelearnSettings(TrainSettings):
+    """Relearning: fine-tune each forgotten model again on gold labels for ``k`` docs of its task."""
+
+    learning_rate: float = Field(3e-5, description="peak learning rate (a secondary reading of the paper)")
+    num_examples: IntList = Field(default_factory=lambda: [10, 100], description=(  # type: ignore[assignment]
+        "relearning-set sizes k, each its own step per forget cell"))
+    pool: Literal["forget_set", "held_in"] = Field("forget_set", description=(
+        "forget_set: the first k docs of the forget set; held_in: the k pool docs right after it"))
+    use_lora: bool | None = Field(None, description="None follows forget.use_lora (any other value is refused)")
+
+    study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "pool")
+
+
+class EvalSettings(Section):
+    """lm-eval settings shared by every evaluation step."""
+
+    backend: Literal["hf", "vllm"] = Field("hf", description="lm-eval backend: hf (adapters swapped) or vllm")
+    batch_size: int | str = Field(8, description="lm-eval batch size (an int or auto)")
+    limit: int | float | None = Field(None, description="evaluate only the first N docs (or a fraction)")
+    device: str = Field("cpu", description="cpu, cuda, cuda:0...")
+    model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
+    hf_hub_log_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --hf_hub_log_args")
+    wandb_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --wandb_args")
+    swap_adapters: bool = Field(True, description="evaluate LoRA adapters on one loaded base model")
+    num_fewshot: int | None = Field(None, description="few-shot examples (the paper: zero-shot)")
+    forget_scope: Literal["all", "self"] = Field("all", description="score each forget model on all tasks or its own")
+
+
+class AnalysisSettings(Section):
+    """Features and the final analysis."""
+
+    layer: int = Field(-5, description="hidden layer of the variance feature (-5: fifth from last)")
+    feature_split: Literal["train", "test"] = Field("train", description="docs of the features (train: forget pool)")
+    feature_limit: int | None = Field(None, description="at most this many docs per task for features")
+    probes: bool = Field(False, description="linear probes (with shuffled-label controls) on every model")
+    options: dict[str, Any] = Field(default_factory=dict, description="AnalysisOptions fields (checked)")
+
+
+class PushSettings(Section):
+    """Pushing forget adapters to the Hub (stage ``push``)."""
+
+    repo_prefix: str = Field("", description="repos are <repo_prefix>-<task>-n<N>-s<seed>")
+    private: bool = Field(True, description="create private repos")
+    revision: str | None = Field(None, description="branch to push to (None: main)")
+    base_model_id: str | None = Field(None, description="Hub id of a local base model that records none")
+    suite_dataset: str | None = Field(None, description="Hub dataset of the suite, cited by the cards")
+    collection: str | None = Field(None, description="title of a Hub collection grouping the adapters")
+    timeout: float | None = Field(None, description="network deadline per Hub request (s)")
+
+
+class RunConfig(Section):
+    """A whole forgetting study (see docs/configuration.md)."""
+
+    run_dir: str = Field("runs/study", description="folder holding every step's outputs")
+    name: str = Field("study", description="a label for reports")
+    model: Annotated[ModelRef, _strict_dataclass(ModelRef)] = Field(default_factory=ModelRef)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)
+    stages: StrList = Field(default_factory=lambda: list(DEFAULT_STAGES))
+    seeds: IntList = Field(default_factory=lambda: [0])
+    data: Annotated[DataConfig, _strict_dataclass(DataConfig)] = Field(default_factory=DataConfig)
+    finetune: TrainSettings = Field(default_factory=TrainSettings)
+    forget: ForgetSettings = Field(default_factory=ForgetSettings)
+    relearn: RelearnSettings = Field(default_factory=RelearnSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
+    threads: int | None = Field(None, description="torch CPU threads (1 is fastest for tiny models)")
+
+    # where the config came from: relative paths resolve against it (not a YAML key)
+    _base_dir: str = PrivateAttr(default=".")
+
+    @property
+    def base_dir(self) -> str:
+        return self._base_dir
+
+    @base_dir.setter
+    def base_dir(self, value: str) -> None:
+        self._base_dir = value
+
+    @property
+    def run_path(self) -> Path:
+        return resolve_path(self.run_dir, self.base_dir)
+
+    @property
+    def task_dir_paths(self) -> list[Path]:
+        return [resolve_path(p, self.base_dir) for p in self.tasks.task_dirs]
+
+    @property
+    def model_path(self) -> str:
+        """The model id, or the absolute folder when it names a local folder."""
+        local = resolve_path(self.model.name_or_path, self.base_dir)
+        return str(local) if local.exists() else self.model.name_or_path
+
+    @property
+    def forget_sizes(self) -> list[int]:
+        return list(self.forget.num_examples)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML shape (``config.yaml`` in the run folder loads back to an equal config)."""
+        return self.model_dump(mode="json")
+
+
+def resolve_path(path: str, base: str) -> Path:
+    import os
+
+    p = Path(os.path.expandvars(path)).expanduser()
+    return p if p.is_absolute() else (Path(base) / p).resolve()
