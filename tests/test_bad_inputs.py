@@ -278,7 +278,7 @@ def test_answer_longer_than_the_limit_is_an_error(long_docs, tiny_model_dir):
 def test_train_counts_truncated_examples(tmp_path, tiny_model_dir, suite_mirror, monkeypatch, capsys, caplog):
     monkeypatch.setenv("LM_FORGET_DATA_DIR", str(suite_mirror))
     out = tmp_path / "run"
-    code, err = _main(["train", "--config", str(REPO_ROOT / "configs" / "train_tiny_cpu.yaml"), "--model",
+    code, err = _main(["train", "--config", str(REPO_ROOT / "configs" / "train" / "train_tiny_cpu.yaml"), "--model",
                        str(tiny_model_dir), "--tasks", "forget_boolq", "--num_examples", "4", "--max_steps", "1",
                        "--max_length", "48", "--output_dir", str(out)], capsys)
     assert code == 0, err[-3000:]
@@ -291,7 +291,7 @@ def test_train_counts_truncated_examples(tmp_path, tiny_model_dir, suite_mirror,
 # ---------------------------------------------------------------- library errors at our boundaries
 
 def _train_args(model: Path, out: Path, *extra: str) -> list[str]:
-    return ["train", "--config", str(REPO_ROOT / "configs" / "train_tiny_cpu.yaml"), "--model", str(model),
+    return ["train", "--config", str(REPO_ROOT / "configs" / "train" / "train_tiny_cpu.yaml"), "--model", str(model),
             "--tasks", "forget_cola", "--num_examples", "4", "--output_dir", str(out), *extra]
 
 

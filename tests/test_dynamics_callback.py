@@ -28,7 +28,7 @@ def test_callback_scores_equal_lm_eval_on_the_same_checkpoint(tmp_path, tiny_mod
 
     monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
     out = tmp_path / "ft"
-    config = parse_config(["--config", str(REPO_ROOT / "configs" / "train_tiny_cpu.yaml"), "--model",
+    config = parse_config(["--config", str(REPO_ROOT / "configs" / "train" / "train_tiny_cpu.yaml"), "--model",
                            str(tiny_model_dir), "--output_dir", str(out), "--tasks", "forget_cola", "--num_examples",
                            str(N), "--max_steps", "4", "--per_device_train_batch_size", "4", "--save_steps", "50",
                            "--disable_tqdm", "true"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TRAIN_CONFIG = REPO_ROOT / "configs" / "train_tiny_cpu.yaml"
+TRAIN_CONFIG = REPO_ROOT / "configs" / "train" / "train_tiny_cpu.yaml"
 MAX_STEPS = 6  # checkpoints at 2, 4 and 6
 
 # A real `lm-forget train` process that kills itself (SIGKILL: no cleanup, no finally) at the moment

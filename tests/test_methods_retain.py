@@ -66,9 +66,9 @@ def test_retain_needs_a_source():
 def test_method_example_config_parses():
     from lm_forget.train.cli import parse_config
 
-    config = parse_config(["--config", str(REPO_ROOT / "configs" / "forget_methods_tiny_cpu.yaml"),
+    config = parse_config(["--config", str(REPO_ROOT / "configs" / "train" / "forget_methods_tiny_cpu.yaml"),
                            "--method", "simnpo", "--method_args", '{"beta": 3.0}'])
     assert config.method == "simnpo" and config.forget_method.parse_params(config.method_args).beta == 3.0
     assert config.retain == ["forget_sst2"] and config.retain_weight == 1.0
-    yaml_only = parse_config(["--config", str(REPO_ROOT / "configs" / "forget_methods_tiny_cpu.yaml")])
+    yaml_only = parse_config(["--config", str(REPO_ROOT / "configs" / "train" / "forget_methods_tiny_cpu.yaml")])
     assert yaml_only.method == "npo" and yaml_only.method_args == {"beta": 0.1}

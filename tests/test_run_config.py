@@ -157,8 +157,8 @@ def test_cli_reports_one_line_and_creates_nothing(tmp_path, capsys, changes, exp
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("paper_*.yaml"))
-                         + [REPO / "configs" / "llama2_suite.yaml", REPO / "configs" / "matrix.yaml"])
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "study").glob("paper_*.yaml"))
+                         + [REPO / "configs" / "study" / "llama2_suite.yaml", REPO / "configs" / "study" / "matrix.yaml"])
 def test_shipped_study_configs_load(path):
     config = load_run_config(path)
     assert config.tasks.forget and config.tasks.eval

@@ -148,14 +148,14 @@ def test_aliases_resolve_to_registered_names():
 
 
 def test_methods_llama2_config_plans_and_dry_runs(tmp_path, monkeypatch):
-    config = load_run_config(REPO / "configs" / "methods_llama2.yaml")
+    config = load_run_config(REPO / "configs" / "study" / "methods_llama2.yaml")
     plan = build_plan(config)
     forget = [s for s in plan.steps if s.stage == "forget"]
     assert len(forget) == 8 * 21 * 1 * 3
     assert {s.settings["train"]["method"]["name"] for s in forget} == {
         "random_labels", "flipped_labels", "uniform", "grad_ascent", "grad_diff", "npo", "simnpo", "rmu"}
     monkeypatch.chdir(tmp_path)  # run_dir is relative: the dry run must not write into the repo
-    done = subprocess.run([sys.executable, "-m", "lm_forget", "run", str(REPO / "configs" / "methods_llama2.yaml"),
+    done = subprocess.run([sys.executable, "-m", "lm_forget", "run", str(REPO / "configs" / "study" / "methods_llama2.yaml"),
                            "--dry-run"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "forget/rmu/forget_boolq/n1000/s2" in done.stdout

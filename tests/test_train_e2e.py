@@ -19,7 +19,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle")
 def _config(tiny_model_dir: Path, output_dir: Path, **overrides):
     from lm_forget.train.cli import parse_config
 
-    argv = ["--config", str(REPO_ROOT / "configs" / "train_tiny_cpu.yaml"), "--model", str(tiny_model_dir),
+    argv = ["--config", str(REPO_ROOT / "configs" / "train" / "train_tiny_cpu.yaml"), "--model", str(tiny_model_dir),
             "--output_dir", str(output_dir), "--tasks", "forget_cola", "--num_examples", "32",
             "--max_steps", "4", "--save_steps", "2", "--logging_steps", "1", "--disable_tqdm", "true"]
     for key, value in overrides.items():
@@ -161,7 +161,7 @@ def test_forget_adapter_evaluates_with_lm_eval_peft(runs, tiny_model_dir, tmp_pa
 def test_bad_inputs_fail_cleanly(runs, tiny_model_dir, tmp_path, capsys):
     from lm_forget.cli import main
 
-    common = ["--config", str(REPO_ROOT / "configs" / "train_tiny_cpu.yaml"), "--num_examples", "8"]
+    common = ["--config", str(REPO_ROOT / "configs" / "train" / "train_tiny_cpu.yaml"), "--num_examples", "8"]
 
     def run(*argv):
         code = main(["train", *common, *argv])
@@ -188,7 +188,7 @@ def test_cli_flags_and_yaml_parse_into_forget_config():
     from lm_forget.train.cli import parse_config
 
     config = parse_config([
-        "--config", str(REPO_ROOT / "configs" / "forget_boolq.yaml"), "--no-lora", "--num-examples", "100",
+        "--config", str(REPO_ROOT / "configs" / "train" / "forget_boolq.yaml"), "--no-lora", "--num-examples", "100",
         "--tasks", "forget_boolq,forget_cola", "--push-to-hub", "me/x", "--seed", "3",
         "--bf16", "false", "--use_cpu", "true",  # the 7B config asks for a bf16 GPU; CLI flags override YAML
     ])
@@ -232,7 +232,7 @@ def test_accelerate_launch_runs_the_module(tiny_model_dir, tmp_path, mirror_dir)
     out = tmp_path / "acc"
     cmd = [accelerate, "launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
            "--dynamo_backend", "no", "-m", "lm_forget.train", "--config",
-           str(REPO_ROOT / "configs" / "train_tiny_cpu.yaml"), "--model", str(tiny_model_dir), "--num_examples", "8",
+           str(REPO_ROOT / "configs" / "train" / "train_tiny_cpu.yaml"), "--model", str(tiny_model_dir), "--num_examples", "8",
            "--max_steps", "1", "--output_dir", str(out), "--disable_tqdm", "true"]
     env = {**os.environ, "LM_FORGET_DATA_DIR": str(mirror_dir)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)

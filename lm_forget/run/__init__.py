@@ -3,7 +3,7 @@
 Public API::
 
     from lm_forget.run import load_run_config, build_plan, execute
-    config = load_run_config("configs/llama2_suite.yaml")
+    config = load_run_config("configs/study/llama2_suite.yaml")
     plan = build_plan(config)             # the step graph over the run directory
     execute(plan, shard=(1, 4))           # skip done steps, run the rest of shard 1 of 4
 """

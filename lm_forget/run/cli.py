@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard", metavar="I/N", help="run only cells I of N (1-based), e.g. $SLURM_ARRAY_TASK_ID/8")
     parser.add_argument("--dry-run", action="store_true", help="list the steps, which are done, which will run")
     parser.add_argument("--run-dir", help="override the config's run_dir")
+    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="KEY=VALUE",
+                        help="override one setting, e.g. --set forget.learning_rate=3e-5 --set seeds=[0,1] "
+                        "(dotted key, YAML value; repeatable)")
     return parser
 
 
@@ -60,7 +63,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     shard = parse_shard(args.shard)  # before the config: a bad --shard fails instantly
     overrides = {"run_dir": args.run_dir} if args.run_dir else None
-    config = load_run_config(args.config, overrides=overrides)
+    config = load_run_config(args.config, overrides=overrides, sets=args.sets)
     plan = build_plan(config)
     if args.dry_run:
         summary = execute(plan, shard=shard, dry_run=True)

@@ -84,7 +84,7 @@ def _check_yaml_keys(path: Path, parser) -> None:
         where = getattr(exc, "problem_mark", None)
         line = f":{where.line + 1}" if where is not None else ""
         raise ConfigError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', None) or exc}); "
-                          "see configs/train_tiny_cpu.yaml for the format") from None
+                          "see configs/train/train_tiny_cpu.yaml for the format") from None
     if data is None:
         return
     if not isinstance(data, dict):
