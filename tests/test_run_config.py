@@ -157,8 +157,7 @@ def test_cli_reports_one_line_and_creates_nothing(tmp_path, capsys, changes, exp
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs" / "study").glob("paper_*.yaml"))
-                         + [REPO / "configs" / "study" / "llama2_suite.yaml", REPO / "configs" / "study" / "matrix.yaml"])
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "study").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_study_configs_load(path):
     config = load_run_config(path)
     assert config.tasks.forget and config.tasks.eval

@@ -232,7 +232,8 @@ def test_accelerate_launch_runs_the_module(tiny_model_dir, tmp_path, mirror_dir)
     out = tmp_path / "acc"
     cmd = [accelerate, "launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no",
            "--dynamo_backend", "no", "-m", "lm_forget.train", "--config",
-           str(REPO_ROOT / "configs" / "train" / "train_tiny_cpu.yaml"), "--model", str(tiny_model_dir), "--num_examples", "8",
+           str(REPO_ROOT / "configs" / "train" / "train_tiny_cpu.yaml"), "--model", str(tiny_model_dir),
+           "--num_examples", "8",
            "--max_steps", "1", "--output_dir", str(out), "--disable_tqdm", "true"]
     env = {**os.environ, "LM_FORGET_DATA_DIR": str(mirror_dir)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
