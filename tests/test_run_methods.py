@@ -156,7 +156,8 @@ def test_methods_llama2_config_plans_and_dry_runs(tmp_path, monkeypatch):
         "random_labels", "flipped_labels", "uniform", "grad_ascent", "grad_diff", "npo", "simnpo", "rmu"}
     monkeypatch.chdir(tmp_path)  # run_dir is relative: the dry run must not write into the repo
     config_path = REPO / "configs" / "study" / "methods_llama2.yaml"
-    done = subprocess.run([sys.executable, "-m", "lm_forget", "run", str(config_path), "--dry-run"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "lm_forget", "run", str(config_path), "--dry-run"],
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "forget/rmu/forget_boolq/n1000/s2" in done.stdout
 
