@@ -44,7 +44,7 @@ def run_folder(tmp_path_factory, tiny_model_dir):
     config = parse_config([
         "--config", str(Path(__file__).resolve().parents[1] / "configs" / "train" / "train_tiny_cpu.yaml"),
         "--model", str(tiny_model_dir), "--stage", "forget", "--tasks", "forget_toy", "--max_steps", "1",
-        "--output_dir", str(out), "--push-to-hub", "alice/tiny-forget", "--disable_tqdm", "true",
+        "--output_dir", str(out), "--push_to_hub", "--hub_model_id", "alice/tiny-forget", "--disable_tqdm", "true",
         "--base_model_id", BASE_ID,
     ])
     with pytest.MonkeyPatch.context() as mp:

@@ -189,11 +189,13 @@ def test_cli_flags_and_yaml_parse_into_forget_config():
 
     config = parse_config([
         "--config", str(REPO_ROOT / "configs" / "train" / "forget_boolq.yaml"), "--no-lora", "--num-examples", "100",
-        "--tasks", "forget_boolq,forget_cola", "--push-to-hub", "me/x", "--seed", "3",
+        "--tasks", "forget_boolq,forget_cola", "--push_to_hub", "--hub_model_id", "me/x", "--seed", "3",
         "--bf16", "false", "--use_cpu", "true",  # the 7B config asks for a bf16 GPU; CLI flags override YAML
     ])
     assert config.stage == "forget" and config.use_lora is False and config.num_examples == 100
-    assert config.tasks == ["forget_boolq", "forget_cola"] and config.push_to_hub == "me/x" and config.seed == 3
+    assert config.tasks == ["forget_boolq", "forget_cola"]
+    assert config.push_to_hub is True and config.hub_model_id == "me/x"
+    assert config.seed == 3
     sft = config.to_sft_config()
     assert sft.push_to_hub is False and sft.output_dir.endswith("checkpoints") and sft.completion_only_loss
     assert config.model == "meta-llama/Llama-2-7b-hf" and config.init_adapter == "out/llama2-7b-ft-boolq"

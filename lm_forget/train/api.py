@@ -292,7 +292,7 @@ def _push(config: ForgetConfig, output_dir: Path) -> str:
     try:
         return push_folder(
             output_dir,
-            str(config.push_to_hub),
+            str(config.hub_model_id),
             private=bool(config.hub_private_repo),
             revision=config.hub_revision,
             base_model_id=config.base_model_id,
@@ -301,7 +301,7 @@ def _push(config: ForgetConfig, output_dir: Path) -> str:
     except HubError as exc:
         raise HubError(
             f"{exc} The trained adapter is kept in {output_dir}; push it later with "
-            f"`lm-forget push {output_dir} {config.push_to_hub}`."
+            f"`lm-forget push {output_dir} {config.hub_model_id}`."
         ) from exc
 
 

@@ -38,6 +38,7 @@ def parse_config(argv: list[str]):
             raise ConfigError(f"--config {missing}: no such file; see configs/ for examples")
         _check_yaml_keys(Path(argv[index + 1]), parser)
     _check_flags(argv, parser)
+    _check_push_flag(argv)
     try:
         (config,) = parser.parse_args_and_config(argv)
     except ValueError as exc:  # unknown flags, bad values
@@ -63,6 +64,14 @@ def _unknown(what: str, key: str, parser) -> str:
         return f"unknown {what}: {RENAMED[key.replace('-', '_')]}."
     close = difflib.get_close_matches(key.replace("-", "_"), _known(parser), n=1)
     return f"unknown {what}." + (f" Did you mean {close[0]!r}?" if close else "")
+
+
+def _check_push_flag(argv: list[str]) -> None:
+    """``--push_to_hub REPO`` (lm-forget before 0.3) -> TrainingArguments' ``--push_to_hub --hub_model_id REPO``."""
+    for i, arg in enumerate(argv[:-1]):
+        if arg in ("--push_to_hub", "--push-to-hub") and "/" in argv[i + 1]:
+            raise ConfigError(f"--push_to_hub is TrainingArguments' switch; name the repo separately: "
+                              f"--push_to_hub --hub_model_id {argv[i + 1]}")
 
 
 def _check_flags(argv: list[str], parser) -> None:

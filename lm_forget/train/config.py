@@ -86,9 +86,11 @@ class ForgetConfig(SFTConfig):
             LoRA rank, scaling numerator and dropout.
         lora_target_modules (`list[str]`, defaults to ``["all-linear"]``):
             Module names to adapt; ``all-linear`` = every linear projection except the output head.
-        push_to_hub (`str`, *optional*):
-            Hub repo id (``me/llama2-7b-forget-boolq``) to push the adapter and its model card to after training.
-            Visibility and branch come from ``hub_private_repo`` and ``hub_revision``.
+        push_to_hub (`bool`, defaults to False), hub_model_id (`str`):
+            TrainingArguments' own pair: push the adapter and its model card to ``hub_model_id``
+            (``me/llama2-7b-forget-boolq``) after training. Visibility and branch come from
+            ``hub_private_repo`` and ``hub_revision``. lm-forget pushes itself (its card, no pickled
+            checkpoints), so the Trainer's own push stays off.
         base_model_id (`str`, *optional*):
             Hub id of ``model`` when that is a local folder which does not record one (a Hugging Face cache
             snapshot or a ``config.json`` ``_name_or_path`` does): the card's ``base_model`` must be a Hub id.
@@ -139,9 +141,6 @@ class ForgetConfig(SFTConfig):
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     lora_target_modules: list[str] = field(
         default_factory=lambda: ["all-linear"], metadata={"help": "Modules to adapt (default: all-linear)."}
-    )
-    push_to_hub: str | None = field(  # type: ignore[assignment]  # a repo id here, not TrainingArguments' bool
-        default=None, metadata={"help": "Hub repo id to push the adapter and model card to after training."}
     )
     base_model_id: str | None = field(
         default=None, metadata={"help": "Hub id of --model when it is a local folder (the card's base_model)."}
@@ -298,6 +297,8 @@ class ForgetConfig(SFTConfig):
             raise ConfigError("no tasks: pass --tasks forget_<task> [...] (or `tasks:` in the YAML config)")
         if not self.output_dir:
             raise ConfigError("no output folder: pass --output_dir DIR")
+        if self.push_to_hub and not self.hub_model_id:
+            raise ConfigError("--push_to_hub needs the repo: add --hub_model_id me/NAME (TrainingArguments' names)")
         if self.push_to_hub:  # a card naming a local path would be refused after training: say so now
             from lm_forget.hub.base_model import require_hub_base_model
 
