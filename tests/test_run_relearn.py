@@ -77,7 +77,7 @@ def _data(tmp_path, **changes) -> dict:
         ({"stages": ["finetune", "forget", "eval_relearn"]}, "'eval_relearn' needs 'relearn'"),
         ({"stages": ["finetune", "forget", "eval_forget", "eval_relearn", "relearn"]},
          "'relearn' cannot come after 'eval_relearn'"),
-        ({"relearn": {"pool": "retain"}}, "relearn.pool: 'retain'"),
+        ({"relearn": {"pool": "retain"}}, "config.relearn.pool: Input should be 'forget_set' or 'held_in'"),
         ({"relearn": {"num_examples": [10, 200]}}, "200 docs do not fit in a forget set of 100"),
         ({"relearn": {"num_examples": [10, 10]}}, "has duplicates"),
         ({"relearn": {"pool": "held_in", "num_examples": [10]}}, "exceed data.train_size 1000"),
