@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import DataError
+from lm_forget.io import JsonlError, iter_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -178,18 +179,13 @@ def parse_sample(sample: dict[str, Any], task_name: str, where: str) -> dict[str
 def read_samples_file(path: Path, task_name: str) -> list[dict[str, Any]]:
     """All rows of one samples_<task>_<ts>.jsonl; a DataError naming the file and line when corrupt."""
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                sample = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{where}: corrupt samples line ({exc.msg}); rerun lm_eval with --log_samples"
-                ) from None
-            rows.append(parse_sample(sample, task_name, where))
+    try:
+        for lineno, _, sample in iter_jsonl(path):
+            rows.append(parse_sample(sample, task_name, f"{path}:{lineno}"))
+    except JsonlError as exc:
+        raise DataError(
+            f"{path}:{exc.line}: corrupt samples line ({exc.reason}); rerun lm_eval with --log_samples"
+        ) from None
     if not rows:
         raise DataError(f"{path} holds no samples; rerun lm_eval with --log_samples")
     return rows

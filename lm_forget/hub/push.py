@@ -22,6 +22,7 @@ from lm_forget.hub.base_model import require_hub_base_model
 from lm_forget.hub.card import EvalSource, normalize_eval_sources, render_card
 from lm_forget.hub.deadline import HubTimeout, RequestLog, hub_deadline, resolve_timeout
 from lm_forget.hub.files import files_to_upload
+from lm_forget.io import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def push_folder(
             f"commit {len(operations)} files of {folder} to {repo_id}", seconds, requests,
         )
     for name, data in generated.items():  # the folder now shows what the Hub holds
-        _write_atomic(folder / name, data)
+        atomic_write_bytes(folder / name, data)
     url = str(getattr(info, "commit_url", info))
     logger.info("pushed %s to %s", folder, url)
     return url
@@ -113,12 +114,6 @@ def _as_results(columns: Mapping[str, Mapping[str, float]]) -> dict[str, dict[st
     """``{column: lm_eval-shaped results}``: re-readable by ``normalize_eval_sources``."""
     return {column: {"results": {task: {"acc,none": acc} for task, acc in accs.items()}}
             for column, accs in columns.items()}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def hub_call(fn: Any, what: str, seconds: float, requests: RequestLog | None = None) -> Any:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import DataError
-from lm_forget.run.atomic import atomic_dir
+from lm_forget.io import atomic_dir
 from lm_forget.run.config import RunConfig
 from lm_forget.run.models import ModelPool, ModelRef
 

@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lm_forget.io import atomic_write_json, write_jsonl
+
 if TYPE_CHECKING:
     from lm_forget.train.api import TrainResult
     from lm_forget.train.config import ForgetConfig
@@ -181,16 +183,12 @@ def is_done(output_dir: Path) -> bool:
 
 
 def _write_labels(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            record = {k: row[k] for k in ("id", "task", "gold", "label")}
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    write_jsonl(path, ({k: row[k] for k in ("id", "task", "gold", "label")} for row in rows))
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)  # atomic: an interrupted write never leaves half a config
+    # atomic: an interrupted write never leaves half a config
+    atomic_write_json(path, data, sort_keys=False, ensure_ascii=False)
 
 
 def _jsonable(metrics: Mapping[str, Any]) -> dict[str, Any]:
