@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from lm_forget.errors import ConfigError
+from lm_forget.formats import ADAPTER_CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def load_model(model: str, *, peft: str | None = None, device: str | None = None
     if peft:
         from peft import PeftModel
 
-        if not (Path(peft) / "adapter_config.json").is_file() and Path(peft).exists():
+        if not (Path(peft) / ADAPTER_CONFIG_FILE).is_file() and Path(peft).exists():
             raise ConfigError(f"{peft} has no adapter_config.json: pass the folder a PEFT adapter was saved to")
         try:
             lm = PeftModel.from_pretrained(lm, peft)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import DataError
+from lm_forget.formats import samples_files
 from lm_forget.io import read_jsonl
 
 PHASES = ("pretrained", "finetuned", "forget")
@@ -53,7 +54,7 @@ class ProtocolCell:
 
 def doc_correct(folder: Path, task: str) -> dict[str, int]:
     """doc id -> 1/0 (lm-eval's per-doc ``acc``) from ``samples_<task>_*.jsonl`` under ``folder``."""
-    files = sorted(Path(folder).rglob(f"samples_{task}_*.jsonl"))
+    files = samples_files(folder, task)
     if not files:
         raise DataError(f"no samples_{task}_*.jsonl under {folder}: delete that step's folder to rerun its "
                         "evaluation (lm-eval must run with --log_samples).")

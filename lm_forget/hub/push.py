@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError, HubError
+from lm_forget.formats import CARD_FILE, EVAL_RESULTS_FILE, RUN_STATE_FILE
 from lm_forget.hub.base_model import require_hub_base_model
 from lm_forget.hub.card import EvalSource, normalize_eval_sources, render_card
 from lm_forget.hub.deadline import HubTimeout, RequestLog, hub_deadline, resolve_timeout
@@ -27,7 +28,7 @@ from lm_forget.io import atomic_write_bytes
 logger = logging.getLogger(__name__)
 
 #: The accuracies a card was rendered with, kept beside it so a later push keeps them
-EVAL_FILE = "eval_results.json"
+EVAL_FILE = EVAL_RESULTS_FILE
 #: Whole-call attempts. The Hub client already retries each request on 5xx/network errors with backoff;
 #: this retries the call once more (a commit is atomic, so a failed attempt changed nothing).
 RETRIES = 2
@@ -36,7 +37,7 @@ RETRY_WAIT_S = 1.0
 
 def check_pushable(folder: Path) -> dict[str, Any]:
     """The run record of ``folder``; refuses a folder that is not a run, or a run that did not finish."""
-    state_file = folder / "forget_config.json"
+    state_file = folder / RUN_STATE_FILE
     if not state_file.is_file():
         raise ConfigError(f"{folder} is not an lm-forget run folder (no forget_config.json); pass the --output_dir "
                           "of `lm-forget train`")
@@ -78,7 +79,7 @@ def push_folder(
         eval_results = json.loads((folder / EVAL_FILE).read_text(encoding="utf-8"))  # from an earlier push
     card = render_card(folder, repo_id=repo_id, eval_results=eval_results, base_model_id=base,
                        suite_dataset=suite_dataset)
-    generated = {"README.md": str(card).encode("utf-8")}
+    generated = {CARD_FILE: str(card).encode("utf-8")}
     if eval_results is not None:
         columns = normalize_eval_sources(eval_results, state.get("stage", "forget"))
         generated[EVAL_FILE] = (json.dumps(_as_results(columns), indent=2) + "\n").encode("utf-8")

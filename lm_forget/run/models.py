@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lm_forget.formats import ADAPTER_CONFIG_FILE
+
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +45,7 @@ class ModelRef:
 
 def is_adapter_dir(path: str | Path) -> bool:
     """True for a PEFT adapter folder (as the trainer writes with LoRA)."""
-    return (Path(path) / "adapter_config.json").is_file()
+    return (Path(path) / ADAPTER_CONFIG_FILE).is_file()
 
 
 def trained_ref(base: ModelRef, output_dir: Path) -> ModelRef:

@@ -16,10 +16,12 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from lm_forget.formats import ADAPTER_WEIGHTS_FILE, MODEL_WEIGHTS_FILE, MODEL_WEIGHTS_INDEX_FILE, TRAINER_STATE_FILE
+
 logger = logging.getLogger(__name__)
 
-TRAINER_STATE = "trainer_state.json"
-WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json",
+TRAINER_STATE = TRAINER_STATE_FILE
+WEIGHT_FILES = (ADAPTER_WEIGHTS_FILE, MODEL_WEIGHTS_FILE, MODEL_WEIGHTS_INDEX_FILE,
                 "pytorch_model.bin", "adapter_model.bin")
 #: accelerate/DeepSpeed/FSDP keep their own layouts; their presence counts as weights
 SHARDED_LAYOUTS = ("global_step*", "pytorch_model_fsdp_*", "model_fsdp_*")
@@ -59,7 +61,7 @@ def incomplete_reason(checkpoint: Path) -> str | None:
     weights += [p for pattern in SHARDED_LAYOUTS for p in checkpoint.glob(pattern)]
     if not weights:
         return "no model or adapter weights"
-    index = checkpoint / "model.safetensors.index.json"
+    index = checkpoint / MODEL_WEIGHTS_INDEX_FILE
     shards: set[str] = set()
     if index.is_file():
         try:
