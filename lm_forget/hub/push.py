@@ -29,8 +29,10 @@ logger = logging.getLogger(__name__)
 
 #: The accuracies a card was rendered with, kept beside it so a later push keeps them
 EVAL_FILE = EVAL_RESULTS_FILE
-#: Whole-call attempts. The Hub client already retries each request on 5xx/network errors with backoff;
-#: this retries the call once more (a commit is atomic, so a failed attempt changed nothing).
+#: Whole-call attempts. The Hub client retries uploads and pre-upload checks itself (``http_backoff``), but
+#: not the commit request: huggingface_hub 2.4 ``create_commit`` posts it without retries
+#: (``_commit_api._send_commit(retry_on_error=False)``), so a 5xx there is retried here, once (a commit is
+#: atomic, so a failed attempt changed nothing). Drop this when the client retries commits.
 RETRIES = 2
 RETRY_WAIT_S = 1.0
 
