@@ -69,8 +69,9 @@ def make_adapters(base: Path, root: Path, n: int) -> list[Path]:
 
 
 def run_mode(mode: str, config, base: Path, adapters: list[Path], out: Path) -> tuple[float, list[dict]]:
+    from lm_forget.modeling import ModelRef
     from lm_forget.run.evaluate import evaluate_model, load_tasks, task_manager_for
-    from lm_forget.run.models import ModelPool, ModelRef
+    from lm_forget.run.models import ModelPool
 
     manager = task_manager_for(config, TASKS)
     swap = mode == "swap"
@@ -80,7 +81,7 @@ def run_mode(mode: str, config, base: Path, adapters: list[Path], out: Path) -> 
     # the runner's way also builds the tasks once; the baseline rebuilds them per cell, as a fresh call does
     tasks = load_tasks(manager, TASKS) if swap else None
     for i, adapter in enumerate(adapters):
-        scores.append(evaluate_model(config, ModelRef(str(base), str(adapter), dtype="float32"), TASKS,
+        scores.append(evaluate_model(config, ModelRef(str(base), adapter=str(adapter), dtype="float32"), TASKS,
                                      out / f"{mode}{i}", pool=pool, manager=manager, task_objects=tasks))
     elapsed = time.perf_counter() - start
     print(f"  {mode:7s} {elapsed:7.2f} s  ({elapsed / len(adapters):.2f} s/cell, base loads: {pool.loads})",

@@ -73,9 +73,9 @@ def memory_probe(model_dir: str, n: int, batch_size: int) -> dict:
     """Run in a fresh process: peak RSS after streaming variance over n docs."""
     import resource
 
-    from lm_forget.analysis.models import load_model
+    from lm_forget.modeling import ModelRef, load_for_inference
 
-    model, tok = load_model(model_dir, device="cpu", dtype="float32")
+    model, tok = load_for_inference(ModelRef(str(model_dir)), device="cpu", dtype="float32")
     docs = texts(n)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     from lm_forget.analysis.variance import stream_variance
@@ -102,10 +102,10 @@ def main() -> None:
 
     import torch
 
-    from lm_forget.analysis.models import load_model
+    from lm_forget.modeling import ModelRef, load_for_inference
 
     torch.set_num_threads(a.threads)
-    model, tok = load_model(a.model, device="cpu", dtype="float32")
+    model, tok = load_for_inference(ModelRef(a.model), device="cpu", dtype="float32")
     docs = texts(a.n)
     bare_forward(model, tok, docs[:64], a.batch_size, body=False)  # warm-up
     t = timed_interleaved({

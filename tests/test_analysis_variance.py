@@ -47,9 +47,9 @@ def test_trace_needs_two_rows_and_mask_indexing():
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
-    from lm_forget.analysis.models import load_model
+    from lm_forget.modeling import ModelRef, load_for_inference
 
-    return load_model(str(tiny_model_dir), device="cpu", dtype="float32")
+    return load_for_inference(ModelRef(str(tiny_model_dir)), device="cpu", dtype="float32")
 
 
 TEXTS = [("Once upon a time " * (1 + i % 7)) + f"there was a cat number {i}." for i in range(40)]

@@ -121,8 +121,8 @@ def test_logging_destinations_do_not_change_step_keys(tmp_path):
 
 def test_eval_step_pushes_lm_eval_results_with_hf_hub_log_args(hub, tmp_path, tiny_model_dir, mirror_dir, monkeypatch):
     """lm-eval's own EvaluationTracker pushes results and samples to the Hub, as `lm_eval --hf_hub_log_args`."""
+    from lm_forget.modeling import ModelRef
     from lm_forget.run.evaluate import evaluate_model
-    from lm_forget.run.models import ModelRef
 
     monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
     config = run_config_from_dict(_config(tmp_path, model={"name_or_path": str(tiny_model_dir)},
@@ -130,7 +130,7 @@ def test_eval_step_pushes_lm_eval_results_with_hf_hub_log_args(hub, tmp_path, ti
         "limit": 4, "batch_size": 4, "hf_hub_log_args": {
             "hub_results_org": "alice", "details_repo_name": "tiny-details", "results_repo_name": "tiny-details",
             "push_results_to_hub": True, "push_samples_to_hub": True, "public_repo": True}}))
-    scores = evaluate_model(config, ModelRef(base=config.model_path), ["forget_cola"], tmp_path / "out")
+    scores = evaluate_model(config, ModelRef(config.model_path), ["forget_cola"], tmp_path / "out")
     assert set(scores) == {"forget_cola"}
     files = hub.files("alice/tiny-details", kind="dataset")
     assert "README.md" in files  # lm-eval's recreate_metadata_card ran, as its CLI does

@@ -21,9 +21,9 @@ def real_docs(mirror_dir):
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
-    from lm_forget.analysis.models import load_model
+    from lm_forget.modeling import ModelRef, load_for_inference
 
-    return load_model(str(tiny_model_dir), device="cpu", dtype="float32")
+    return load_for_inference(ModelRef(str(tiny_model_dir)), device="cpu", dtype="float32")
 
 
 @pytest.fixture(scope="module")

@@ -62,9 +62,10 @@ def test_real_probe_rows_carry_controls(tmp_path, tiny_model_dir, mirror_dir, mo
     import json
 
     from lm_forget.analysis.features import FeatureConfig, run_features
+    from lm_forget.modeling import ModelRef
 
     monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
-    path = run_features(FeatureConfig(model=str(tiny_model_dir), tasks=["forget_cola"], limit=40, probes=True,
+    path = run_features(FeatureConfig(model=ModelRef(str(tiny_model_dir)), tasks=["forget_cola"], limit=40, probes=True,
                                       probe_layers=[5], role="pretrained", device="cpu", dtype="float32"),
                         tmp_path / "f")
     (row,) = json.loads(path.read_text())["probes"]

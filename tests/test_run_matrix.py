@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from lm_forget.modeling import ModelRef
 from lm_forget.run import build_plan, execute, run_config_from_dict
-from lm_forget.run.models import ModelPool, ModelRef
+from lm_forget.run.models import ModelPool
 from lm_forget.run.shard import shard_cells
 
 pytestmark = pytest.mark.e2e
@@ -105,7 +106,7 @@ def test_adapter_swapping_equals_fresh_loads(matrix_config):
     pool = ModelPool()
     swapped = []
     for adapter in [*adapters, adapters[0], None]:
-        with pool.use(ModelRef(base, adapter)) as (model, tokenizer):
+        with pool.use(ModelRef(base, adapter=adapter)) as (model, tokenizer):
             swapped.append(_loglik(model, tokenizer, text))
     assert pool.loads == 1
     tokenizer = AutoTokenizer.from_pretrained(base)

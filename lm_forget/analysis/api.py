@@ -6,26 +6,38 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.data.config import DataConfig
+from lm_forget.errors import ConfigError
+from lm_forget.modeling import ModelRef
 
 __all__ = ["AnalysisOptions", "analyze", "extract_features", "merge_matrix"]
 
 
-def extract_features(model: str, *, peft: str | None, tasks: list[str], layer: int | str | list[int] = -5,
-                     out: Path, split: str = "test", batch_size: int = 16, task_dirs: Sequence[str | Path] = (),
-                     device: str | None = None, role: str | None = None, limit: int | None = None,
-                     probes: bool = False, probe_layers: int | str | list[int] = "all",
-                     padding_side: str = "right", dtype: str = "auto") -> Path:
-    """Hidden-state variance (and optional probe) features of ``model`` [+ ``peft``] on ``tasks``.
+def extract_features(model: ModelRef | str, *, tasks: list[str], out: Path, peft: str | None = None,
+                     data: DataConfig | None = None, layer: int | str | list[int] = -5, split: str = "test",
+                     batch_size: int = 16, task_dirs: Sequence[str | Path] = (), device: str | None = None,
+                     role: str | None = None, limit: int | None = None, probes: bool = False,
+                     probe_layers: int | str | list[int] = "all", padding_side: str = "right",
+                     dtype: str | None = None) -> Path:
+    """Hidden-state variance (and optional probe) features of ``model`` on ``tasks``.
 
+    ``model``: a ``ModelRef`` (base, revision, tokenizer, dtype, adapter), or a base id/folder with the
+    adapter in ``peft``. ``data``: the ``DataConfig`` the docs are sampled with (default: the defaults).
     Writes ``out/features.json`` (and ``out/probes.csv`` with ``probes=True``); returns ``out``.
     ``layer``: index into hidden_states (0 = embeddings, -5 = fifth-from-last), a list, or "all".
     ``role`` names the model in the report (default: the adapter's or model's folder name).
     """
     from lm_forget.analysis.features import FeatureConfig, run_features
 
-    cfg = FeatureConfig(model=str(model), peft=str(peft) if peft else None, tasks=list(tasks), layer=layer,
-                        split=split, role=role, batch_size=batch_size, padding_side=padding_side, device=device,
-                        dtype=dtype, task_dirs=tuple(str(p) for p in task_dirs), limit=limit, probes=probes,
+    if isinstance(model, ModelRef):
+        if peft:
+            raise ConfigError("extract_features: the adapter goes in the ModelRef (ref.with_adapter(...)), not peft=")
+        ref = model
+    else:
+        ref = ModelRef(str(model), adapter=str(peft) if peft else None)
+    cfg = FeatureConfig(model=ref, tasks=list(tasks), data=data or DataConfig(), layer=layer, split=split,
+                        role=role, batch_size=batch_size, padding_side=padding_side, device=device, dtype=dtype,
+                        task_dirs=tuple(str(p) for p in task_dirs), limit=limit, probes=probes,
                         probe_layers=probe_layers)
     run_features(cfg, Path(out))
     return Path(out)

@@ -21,6 +21,11 @@ def features_parser() -> argparse.ArgumentParser:
                                 description="Hidden-state variance (and optional linear-probe) features.")
     p.add_argument("--model", required=True, help="base model path or Hub id")
     p.add_argument("--peft", default=None, help="PEFT/LoRA adapter folder applied on top of --model")
+    p.add_argument("--revision", default=None, help="Hub revision of --model (branch, tag or commit)")
+    p.add_argument("--tokenizer", default=None, help="tokenizer id or folder (default: the model's)")
+    p.add_argument("--data-seed", type=int, default=0, help="data seed the docs were sampled with (as in training)")
+    p.add_argument("--train-size", type=int, default=1000, help="training (forget) pool size per task")
+    p.add_argument("--eval-size", type=int, default=1000, help="held-out split size per task")
     p.add_argument("--tasks", required=True, help="comma-separated forget tasks, e.g. forget_boolq,forget_piqa")
     p.add_argument("--layer", type=_layer, default=-5,
                    help="hidden_states index (0 = embeddings; default -5 = fifth-from-last), "
@@ -43,13 +48,17 @@ def features_parser() -> argparse.ArgumentParser:
 def features_main(argv: list[str]) -> int:
     """``lm-forget features``."""
     from lm_forget.analysis.api import extract_features
+    from lm_forget.data.config import DataConfig
+    from lm_forget.modeling import ModelRef
 
     a = features_parser().parse_args(argv)
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
-    out = extract_features(a.model, peft=a.peft, tasks=tasks, layer=a.layer, out=a.out, split=a.split,
+    ref = ModelRef(a.model, a.revision, a.tokenizer, a.dtype, a.peft)
+    data = DataConfig(seed=a.data_seed, train_size=a.train_size, eval_size=a.eval_size)
+    out = extract_features(ref, data=data, tasks=tasks, layer=a.layer, out=a.out, split=a.split,
                            batch_size=a.batch_size, task_dirs=a.task_dirs, device=a.device, role=a.role,
                            limit=a.limit, probes=a.probes, probe_layers=a.probe_layers,
-                           padding_side=a.padding_side, dtype=a.dtype)
+                           padding_side=a.padding_side)
     print(f"features written to {out / 'features.json'}")
     return 0
 

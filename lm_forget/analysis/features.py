@@ -11,7 +11,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lm_forget.data.config import DataConfig
 from lm_forget.errors import DataError
+from lm_forget.modeling import ModelRef
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +26,11 @@ class FeatureConfig:
     """What ``extract_features`` computes.
 
     Attributes:
-        model: base model (path or Hub id).
-        peft: PEFT/LoRA adapter folder applied on top, or None.
+        model: the model (``ModelRef``: base id or folder, revision, tokenizer, dtype, and the PEFT/LoRA
+            adapter on it, if any), as every other step receives it.
         tasks: forget task names.
+        data: how the docs are sampled (the run's ``DataConfig``): features are computed on exactly the
+            docs the trainer trained on and lm-eval scores.
         layer: hidden-state index (0 = embeddings; negative from the end; default -5 = fifth-from-last),
             a list of them, or "all".
         split: docs whose variance is measured ("test" = held-out eval docs, "train" = forget pool).
@@ -34,8 +38,9 @@ class FeatureConfig:
         batch_size: docs per forward pass.
         padding_side: "right" or "left" (results agree either way; see hidden.py).
         device: torch device; None picks cuda/mps/cpu.
-        dtype: model dtype ("float32", "bfloat16", ...; "auto" = float32 on CPU, the checkpoint's own on an
-            accelerator, see ``lm_forget.train.device``); statistics are always float64.
+        dtype: model dtype override ("float32", "bfloat16", ...; None: ``model.dtype``; "auto" = float32 on
+            CPU, the checkpoint's own on an accelerator, see ``lm_forget.train.device``); statistics are
+            always float64.
         task_dirs: extra folders of task YAMLs (derived tasks).
         limit: use at most this many docs per task and split (None = all).
         probes: also train linear probes (train split -> test split) for ``probe_layers``.
@@ -43,16 +48,16 @@ class FeatureConfig:
         probe_seed: seed of the probes.
     """
 
-    model: str
-    peft: str | None = None
+    model: ModelRef
     tasks: list[str] = field(default_factory=list)
+    data: DataConfig = field(default_factory=DataConfig)
     layer: int | list[int] | str = -5
     split: str = "test"
     role: str | None = None
     batch_size: int = 16
     padding_side: str = "right"
     device: str | None = None
-    dtype: str = "auto"
+    dtype: str | None = None
     task_dirs: tuple = ()
     limit: int | None = None
     probes: bool = False
@@ -60,13 +65,13 @@ class FeatureConfig:
     probe_seed: int = 0
 
     def default_role(self) -> str:
-        return self.role or Path(self.peft or self.model).name or "model"
+        return self.role or Path(self.model.adapter or self.model.name_or_path).name or "model"
 
 
 def _docs(task: str, split: str, cfg: FeatureConfig) -> list[dict]:
     from lm_forget.data.api import load_docs
 
-    docs = load_docs(task, split, task_dirs=tuple(cfg.task_dirs))
+    docs = load_docs(task, split, task_dirs=tuple(cfg.task_dirs), data=cfg.data)
     docs = docs[: cfg.limit] if cfg.limit else docs
     if len(docs) < 2:
         raise DataError(f"task {task!r} split {split!r} has {len(docs)} docs; variance needs at least two")
@@ -76,22 +81,23 @@ def _docs(task: str, split: str, cfg: FeatureConfig) -> list[dict]:
 def run_features(cfg: FeatureConfig, out: Path) -> Path:
     """Compute the features of ``cfg`` and write them under ``out``; returns ``out/features.json``."""
     from lm_forget.analysis.hidden import n_hidden_states, resolve_layers
-    from lm_forget.analysis.models import load_model
     from lm_forget.analysis.probes import ProbeConfig, collect_states, pair_texts, train_probe
     from lm_forget.analysis.variance import stream_variance, variance_context
+    from lm_forget.modeling import load_for_inference
     from lm_forget.train.device import resolve_precision
 
     if not cfg.tasks:
         raise DataError("no tasks given: pass --tasks forget_x,forget_y")
-    precision = resolve_precision(device=cfg.device, dtype=cfg.dtype)
+    precision = resolve_precision(device=cfg.device, dtype=cfg.dtype or cfg.model.dtype)
     device = precision.device
-    model, tok = load_model(cfg.model, peft=cfg.peft, device=device, dtype=precision.dtype)
+    model, tok = load_for_inference(cfg.model, device=device, dtype=precision.dtype)
     n_states = n_hidden_states(model)
     layers = resolve_layers(cfg.layer, n_states)
     # the layer the variance predictor uses: the (first) requested one; -5 (the paper's) for "all"
     first = cfg.layer if isinstance(cfg.layer, int) else (cfg.layer[0] if cfg.layer != "all" else -5)
     primary = resolve_layers(first if -n_states <= first < n_states else 0, n_states)[0]
-    record = {"format": FORMAT_VERSION, "role": cfg.default_role(), "model": cfg.model, "peft": cfg.peft,
+    record = {"format": FORMAT_VERSION, "role": cfg.default_role(), "model": cfg.model.name_or_path,
+              "peft": cfg.model.adapter, "revision": cfg.model.revision, "tokenizer": cfg.model.tokenizer,
               "split": cfg.split, "device": device, "dtype": precision.dtype,
               "layers": layers, "primary_layer": primary, "n_hidden_states": n_states,
               "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
@@ -101,7 +107,8 @@ def run_features(cfg: FeatureConfig, out: Path) -> Path:
         acc = stream_variance(model, tok, [variance_context(d) for d in docs], layers=layers,
                               batch_size=cfg.batch_size, padding_side=cfg.padding_side, device=device,
                               progress=f"variance {task}")
-        record["tasks"][task] = {"n_docs": len(docs), "variance": {str(k): a.trace for k, a in acc.items()}}
+        record["tasks"][task] = {"n_docs": len(docs), "doc_ids": [d["id"] for d in docs],
+                                 "variance": {str(k): a.trace for k, a in acc.items()}}
         log.info("%s: variance at hidden_states[%d] = %.4g over %d docs", task, primary,
                  acc[primary].trace if primary in acc else math.nan, len(docs))
     if cfg.probes:

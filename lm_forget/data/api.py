@@ -38,19 +38,11 @@ def spec_from_kwargs(kwargs: dict[str, Any]) -> TaskSpec:
                     note=kwargs.get("note", ""))
 
 
-def data_config_from_kwargs(kwargs: dict[str, Any]) -> DataConfig:
-    """DataConfig from YAML dataset_kwargs / ``lm_eval --metadata`` (``data_seed``, sizes)."""
-    picked = {k: kwargs[k] for k in ("train_size", "eval_size", "carve_fraction") if k in kwargs}
-    if "data_seed" in kwargs:
-        picked["seed"] = kwargs["data_seed"]
-    return DataConfig.from_kwargs(picked)
-
-
 def docs_from_kwargs(kwargs: dict[str, Any], *, progress: bool = False) -> dict[str, list[dict[str, Any]]]:
     """Both splits for a YAML's dataset_kwargs: prepared docs (``docs_dir``) or a built forget task."""
     if kwargs.get("docs_dir"):
         return read_prepared(kwargs["docs_dir"])
-    return load_or_build(spec_from_kwargs(kwargs), data_config_from_kwargs(kwargs), progress=progress).splits
+    return load_or_build(spec_from_kwargs(kwargs), DataConfig.from_metadata(kwargs), progress=progress).splits
 
 
 def _task_dirs(extra: Iterable[str | Path]) -> list[Path]:
@@ -97,21 +89,37 @@ def resolve_task(name: str, *, task_dirs: Sequence[str | Path] = ()) -> dict[str
     raise unknown_task_error(name, sorted(set(suite_task_names()) | set(found)))
 
 
-def load_task(name: str, *, task_dirs: Sequence[str | Path] = (), seed: int = 0, train_size: int = 1000,
-              eval_size: int = 1000, refresh: bool = False, progress: bool = False) -> BuiltTask:
-    """Build (or load from cache) a suite or derived forget task, with its report."""
+def load_task(name: str, *, task_dirs: Sequence[str | Path] = (), data: DataConfig | None = None,
+              seed: int | None = None, train_size: int | None = None, eval_size: int | None = None,
+              refresh: bool = False, progress: bool = False) -> BuiltTask:
+    """Build (or load from cache) a suite or derived forget task, with its report (``data``: see load_docs)."""
+    config = data_config(data, seed, train_size, eval_size)
     kwargs = resolve_task(name, task_dirs=task_dirs)
     if kwargs.get("docs_dir"):
         return BuiltTask(name, read_prepared(kwargs["docs_dir"]), {"task": name, "docs_dir": kwargs["docs_dir"]})
-    config = DataConfig(seed=seed, train_size=train_size, eval_size=eval_size)
     return load_or_build(spec_from_kwargs(kwargs), config, refresh=refresh, progress=progress)
 
 
-def load_docs(task: str, split: str = "train", *, task_dirs: Sequence[str | Path] = (), seed: int = 0,
-              train_size: int = 1000, eval_size: int = 1000) -> list[dict[str, Any]]:
-    """The binarized docs of ``task``'s ``split`` ("train" = forget pool, "test" = held-out evaluation)."""
+def load_docs(task: str, split: str = "train", *, task_dirs: Sequence[str | Path] = (),
+              data: DataConfig | None = None, seed: int | None = None, train_size: int | None = None,
+              eval_size: int | None = None) -> list[dict[str, Any]]:
+    """The binarized docs of ``task``'s ``split`` ("train" = forget pool, "test" = held-out evaluation).
+
+    ``data`` is the run's ``DataConfig``; ``seed``/``train_size``/``eval_size`` are a shorthand for one
+    (not both).
+    """
     if split not in ("train", "test"):
         raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
-    built = load_task(task, task_dirs=task_dirs, seed=seed, train_size=train_size, eval_size=eval_size)
+    built = load_task(task, task_dirs=task_dirs, data=data_config(data, seed, train_size, eval_size))
     return built.splits[split]
+
+
+def data_config(data: DataConfig | None, seed: int | None = None, train_size: int | None = None,
+                eval_size: int | None = None) -> DataConfig:
+    """``data``, or a ``DataConfig`` from the shorthand keywords (defaults for the ones not given)."""
+    shorthand = {k: v for k, v in (("seed", seed), ("train_size", train_size), ("eval_size", eval_size))
+                 if v is not None}
+    if data is not None and shorthand:
+        raise ConfigError(f"pass data=DataConfig(...) or {', '.join(shorthand)}, not both")
+    return data if data is not None else DataConfig(**shorthand)
 

@@ -49,5 +49,40 @@ class DataConfig:
                     raise ConfigError(f"{name} must be a number, got {kwargs[name]!r}") from None
         return cls(**values)
 
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], *, where: str = "data") -> DataConfig:
+        """Strictly from a mapping (a config section): unknown keys are an error, with did-you-mean."""
+        import difflib
+
+        known = [f.name for f in fields(cls)]
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(f"{where}: unknown key {key!r}.{hint} Allowed keys: {', '.join(known)}.")
+        return cls.from_kwargs(data)
+
+    def key_settings(self) -> dict[str, Any]:
+        """What a study step's key hashes: every field, ``carve_fraction`` only when it is not the default
+        (so the keys of studies from before it was a setting stay the same)."""
+        data = self.to_dict()
+        if data["carve_fraction"] == DataConfig.carve_fraction:
+            data.pop("carve_fraction")
+        return data
+
+    def to_metadata(self) -> dict[str, Any]:
+        """As lm-eval ``--metadata`` / YAML ``dataset_kwargs`` (flat, shared with model args: the seed is
+        ``data_seed`` there, so it cannot be mistaken for a model or training seed)."""
+        return {"data_seed": self.seed, "train_size": self.train_size, "eval_size": self.eval_size,
+                "carve_fraction": self.carve_fraction}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any]) -> DataConfig:
+        """The inverse of ``to_metadata`` (other keys in ``metadata`` are lm-eval's or the loader's)."""
+        picked = {k: metadata[k] for k in ("train_size", "eval_size", "carve_fraction") if k in metadata}
+        if "data_seed" in metadata:
+            picked["seed"] = metadata["data_seed"]
+        return cls.from_kwargs(picked)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -163,7 +163,7 @@ def render_card(
         num_train_examples=sum((state.get("examples_per_task") or {}).values()),
         num_examples=state.get("num_examples"),
         seed=state.get("seed"),
-        split_seed=state.get("split_seed"),
+        data_seed=(state.get("data") or {}).get("seed", state.get("split_seed")),  # split_seed: older records
         labels_hash=state.get("labels_hash"),
         init_adapter=state.get("init_adapter"),
         eval_columns=list(columns),

@@ -71,8 +71,7 @@ def build_suite_upload(tasks: Sequence[str], config: DataConfig, *, task_dirs: S
 
     upload = SuiteUpload()
     for name in tasks:
-        built = load_task(name, task_dirs=task_dirs, seed=config.seed, train_size=config.train_size,
-                          eval_size=config.eval_size, progress=True)
+        built = load_task(name, task_dirs=task_dirs, data=config, progress=True)
         for split in SPLITS:
             upload.files[parquet_path(name, split)] = docs_to_parquet(built.splits[split])
         report = built.report

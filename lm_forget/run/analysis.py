@@ -30,10 +30,10 @@ def run_features(step: Step, ctx: Any) -> dict[str, Any]:
     config = ctx.config
     ref = ctx.ref_for(step)
     with atomic_dir(step.output) as tmp:
-        extract_features(ref.base, peft=ref.adapter, tasks=step.settings["tasks"], layer=step.settings["layer"],
+        extract_features(ref, data=config.data, tasks=step.settings["tasks"], layer=step.settings["layer"],
                          out=tmp, split=step.settings["split"], task_dirs=[str(p) for p in config.task_dir_paths],
                          device=config.eval.device, role=step.settings["phase"], limit=step.settings["limit"],
-                         probes=step.settings.get("probes", False), dtype=config.model.dtype)
+                         probes=step.settings.get("probes", False))
     return {"features": str(step.output / "features.json")}
 
 

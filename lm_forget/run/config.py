@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from lm_forget.data.config import DataConfig
 from lm_forget.errors import ConfigError
 
 # The stages of a study, in the only order that makes sense; a config lists a subsequence of them.
@@ -76,21 +77,6 @@ class TaskSettings:
     forget: list[str] = field(default_factory=list)
     eval: list[str] = field(default_factory=list)
     task_dirs: list[str] = field(default_factory=list)
-
-
-@dataclass
-class DataSettings:
-    """How the binarized docs are sampled (same meaning as ``lm_forget.data.config.DataConfig``).
-
-    Attributes:
-        seed: data seed (distractors, gold positions, samples); independent of the training seeds.
-        train_size: size of each task's training pool.
-        eval_size: size of each task's held-out evaluation split.
-    """
-
-    seed: int = 0
-    train_size: int = 1000
-    eval_size: int = 1000
 
 
 @dataclass
@@ -309,7 +295,7 @@ class RunConfig:
         tasks: which tasks each stage uses.
         stages: the stages to run, a subsequence of ``STAGES`` in that order.
         seeds: forget seeds; the analysis reports mean and CI across them.
-        data: how docs are sampled.
+        data: how docs are sampled (``lm_forget.data.DataConfig``, passed whole to every step).
         finetune: the fine-tune stage.
         forget: the forget stage.
         relearn: the relearn stage (gold labels again, on a few docs of each forgotten task).
@@ -326,7 +312,7 @@ class RunConfig:
     tasks: TaskSettings = field(default_factory=TaskSettings)
     stages: list[str] = field(default_factory=lambda: list(DEFAULT_STAGES))
     seeds: list[int] = field(default_factory=lambda: [0])
-    data: DataSettings = field(default_factory=DataSettings)
+    data: DataConfig = field(default_factory=DataConfig)
     finetune: TrainSettings = field(default_factory=lambda: TrainSettings(lora=True))
     forget: ForgetSettings = field(default_factory=ForgetSettings)
     relearn: RelearnSettings = field(default_factory=RelearnSettings)

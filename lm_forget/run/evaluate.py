@@ -14,8 +14,9 @@ from typing import Any
 from lm_forget.errors import DataError
 from lm_forget.formats import find_results_file  # noqa: F401  (run/analysis.py imports it from here)
 from lm_forget.io import atomic_dir
+from lm_forget.modeling import ModelRef
 from lm_forget.run.config import RunConfig
-from lm_forget.run.models import ModelPool, ModelRef
+from lm_forget.run.models import ModelPool
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,7 @@ def task_manager_for(config: RunConfig, tasks: list[str], docs: dict[str, Any] |
 
 def eval_metadata(config: RunConfig, docs: dict[str, Any] | None = None) -> dict[str, Any]:
     """What our ``custom_dataset`` reads from lm-eval's metadata: the data build settings (+ ``docs``)."""
-    return {"data_seed": config.data.seed, "train_size": config.data.train_size, "eval_size": config.data.eval_size,
-            **(docs or {})}
+    return {**config.data.to_metadata(), **(docs or {})}
 
 
 def load_tasks(manager: Any, tasks: list[str]) -> list[Any]:

@@ -129,7 +129,7 @@ def _model_settings(config: RunConfig) -> dict[str, Any]:
 
 def _eval_settings(config: RunConfig) -> dict[str, Any]:
     data = {k: v for k, v in vars(config.eval).items() if k not in _EVAL_SPEED_ONLY}
-    data["data"] = vars(config.data)
+    data["data"] = config.data.key_settings()
     data["task_dirs"] = [str(p) for p in config.task_dir_paths]
     return data
 
@@ -165,7 +165,7 @@ def build_plan(config: RunConfig) -> Plan:
     finetune_dep: tuple[str, ...] = ()
     if "finetune" in stages:
         add("finetune", "train", "finetune", {
-            "model": model, "stage": "finetune", "tasks": list(tasks.finetune), "data": vars(config.data),
+            "model": model, "stage": "finetune", "tasks": list(tasks.finetune), "data": config.data.key_settings(),
             "task_dirs": [str(p) for p in config.task_dir_paths], "train": _train_settings(config.finetune),
         })
         finetune_dep = ("finetune",)
@@ -179,7 +179,7 @@ def build_plan(config: RunConfig) -> Plan:
             cid = cell_id(task, n, seed, _mid(method))
             add(f"forget/{cid}", "train", "forget", {
                 "model": model, "stage": "forget", "task": task, "num_examples": n, "seed": seed,
-                "data": vars(config.data), "task_dirs": [str(p) for p in config.task_dir_paths],
+                "data": config.data.key_settings(), "task_dirs": [str(p) for p in config.task_dir_paths],
                 "train": _forget_train(config, method),
             }, finetune_dep, cell=cid)
     if "eval_forget" in stages:
@@ -194,7 +194,7 @@ def build_plan(config: RunConfig) -> Plan:
     if "features" in stages:
         feature_settings = {"tasks": list(tasks.eval), "layer": config.analysis.layer,
                             "split": config.analysis.feature_split, "limit": config.analysis.feature_limit,
-                            "data": vars(config.data), "task_dirs": [str(p) for p in config.task_dir_paths]}
+                            "data": config.data.key_settings(), "task_dirs": [str(p) for p in config.task_dir_paths]}
         probes = config.analysis.probes
         # probes on the pretrained model too: "forgetting is shallow" vs "the probe decodes what the
         # pretrained model already knew" (the key changes only when probes are on)
@@ -240,7 +240,7 @@ def _add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[Any, str, 
         for k in section.num_examples:
             add(relearn_name(cid, k), "train", "relearn", {
                 "model": model, "stage": "relearn", "task": task, "num_examples": k, "pool": section.pool,
-                "forget_size": int(n or config.data.train_size), "seed": seed, "data": vars(config.data),
+                "forget_size": int(n or config.data.train_size), "seed": seed, "data": config.data.key_settings(),
                 "task_dirs": [str(p) for p in config.task_dir_paths], "train": train,
             }, (f"forget/{cid}",), cell=cid)
     if "eval_relearn" in config.stages:

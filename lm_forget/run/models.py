@@ -10,55 +10,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lm_forget.formats import ADAPTER_CONFIG_FILE
+from lm_forget.modeling import ModelRef, is_adapter_dir, load_model, load_tokenizer
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A model to evaluate: a base (id or folder) and optionally a LoRA adapter folder on it."""
-
-    base: str
-    adapter: str | None = None
-    revision: str | None = None
-    tokenizer: str | None = None
-    dtype: str = "auto"
-
-    def model_args(self) -> str:
-        """The equivalent lm-eval ``--model_args`` (recorded in results, and used by non-swapping backends)."""
-        args = [f"pretrained={self.base}"]
-        if self.revision:
-            args.append(f"revision={self.revision}")
-        if self.adapter:
-            args.append(f"peft={self.adapter}")
-        if self.tokenizer:
-            args.append(f"tokenizer={self.tokenizer}")
-        if self.dtype != "auto":
-            args.append(f"dtype={self.dtype}")
-        return ",".join(args)
-
-
-def is_adapter_dir(path: str | Path) -> bool:
-    """True for a PEFT adapter folder (as the trainer writes with LoRA)."""
-    return (Path(path) / ADAPTER_CONFIG_FILE).is_file()
 
 
 def trained_ref(base: ModelRef, output_dir: Path) -> ModelRef:
     """The model a train step produced: an adapter on the base, or full weights (``--no-lora``)."""
     if is_adapter_dir(output_dir):
-        return ModelRef(base.base, str(output_dir), base.revision, base.tokenizer, base.dtype)
-    return ModelRef(str(output_dir), None, None, base.tokenizer or None, base.dtype)
-
-
-def _torch_dtype(name: str):
-    import torch
-
-    return "auto" if name == "auto" else getattr(torch, name)
+        return base.with_adapter(str(output_dir))
+    # full weights: the step saved the tokenizer beside them (from ``base.tokenizer`` when one was named)
+    return ModelRef(str(output_dir), None, base.tokenizer or None, base.dtype)
 
 
 class ModelPool:
@@ -74,7 +39,7 @@ class ModelPool:
     def __init__(self, device: str = "cpu", swap: bool = True) -> None:
         self.device = device
         self.swap = swap
-        self._key: tuple[str, str | None] | None = None
+        self._key: ModelRef | None = None  # the loaded base
         self._model: Any = None
         self._tokenizer: Any = None
         self._adapters: dict[str, str] = {}  # adapter folder -> adapter name in the PeftModel (load order)
@@ -82,21 +47,17 @@ class ModelPool:
         self.loads = 0  # base loads, for the benchmark and tests
 
     def _load_base(self, ref: ModelRef) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        log.info("loading base model %s", ref.base)
+        log.info("loading base model %s", ref.name_or_path)
         self.close()
-        model = AutoModelForCausalLM.from_pretrained(ref.base, revision=ref.revision, dtype=_torch_dtype(ref.dtype))
-        model.to(self.device).eval()
-        self._tokenizer = AutoTokenizer.from_pretrained(ref.tokenizer or ref.base, revision=ref.revision)
-        self._model = model
-        self._key = (ref.base, ref.revision)
+        self._model = load_model(ref.without_adapter(), device=self.device)
+        self._tokenizer = load_tokenizer(ref)
+        self._key = ref.without_adapter()
         self.loads += 1
 
     @contextmanager
     def use(self, ref: ModelRef) -> Iterator[tuple[Any, Any]]:
         """Yield ``(model, tokenizer)`` for ``ref``, reusing the loaded base where possible."""
-        if not self.swap or self._key != (ref.base, ref.revision):
+        if not self.swap or self._key != ref.without_adapter():
             self._load_base(ref)
         model = self._model
         if ref.adapter is None:

@@ -12,8 +12,9 @@ from typing import Any
 from lm_forget.errors import ConfigError
 from lm_forget.formats import PLAN_FILE, STEP_SETTINGS_FILE, STUDY_CONFIG_FILE
 from lm_forget.io import atomic_write_json, atomic_write_text
+from lm_forget.modeling import ModelRef
 from lm_forget.run.graph import Plan, Step
-from lm_forget.run.models import ModelPool, ModelRef, trained_ref
+from lm_forget.run.models import ModelPool, trained_ref
 from lm_forget.run.shard import shard_cells
 from lm_forget.run.training import last_checkpoint
 
@@ -38,7 +39,7 @@ class RunContext:
 
     def base_ref(self) -> ModelRef:
         m = self.config.model
-        return ModelRef(self.config.model_path, None, m.revision, m.tokenizer, m.dtype)
+        return ModelRef(self.config.model_path, m.revision, m.tokenizer, m.dtype)
 
     def ref_for(self, step: Step) -> ModelRef:
         """The model an eval/features step looks at: the output of the train step it depends on."""

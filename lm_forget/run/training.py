@@ -38,7 +38,9 @@ def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: st
         stage=stage,
         init_adapter=init,
         num_examples=int(num_examples or config.data.train_size),
-        split_seed=config.data.seed,
+        data=config.data.to_dict(),
+        model_revision=config.model.revision,
+        tokenizer=config.model.tokenizer,
         task_dirs=[str(p) for p in config.task_dir_paths],
         use_lora=section.lora,
         seed=seed,
@@ -53,7 +55,7 @@ def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: st
         overwrite=not resume,
         disable_tqdm=False,
     )
-    init_kwargs = {"revision": config.model.revision} if config.model.revision else {}
+    init_kwargs = {}
     if config.model.dtype != "auto":  # "auto": ForgetConfig.model_dtype decides (float32 on CPU)
         init_kwargs["dtype"] = config.model.dtype
     if init_kwargs:
@@ -123,8 +125,7 @@ def relearn_docs(config: RunConfig, task: str, forget_size: int, k: int, pool: s
         return None
     from lm_forget.data.api import load_docs
 
-    docs = load_docs(task, "train", task_dirs=config.task_dir_paths, seed=config.data.seed,
-                     train_size=max(1000, forget_size + k))  # the trainer's pool size rule: the same docs, nested
+    docs = load_docs(task, "train", task_dirs=config.task_dir_paths, data=config.data)  # checked: forget + k fit
     return list(docs[forget_size:forget_size + k])
 
 
@@ -176,8 +177,7 @@ def dynamics_callbacks(config: RunConfig, section: TrainSettings, forget_config:
     if stage == "finetune":
         n = max(int(x or config.data.train_size) for x in config.forget_sizes)
         docs = [d for task in config.tasks.forget
-                for d in load_docs(task, "train", task_dirs=config.task_dir_paths, seed=config.data.seed,
-                                   train_size=max(1000, n))[:n]]
+                for d in load_docs(task, "train", task_dirs=config.task_dir_paths, data=config.data)[:n]]
     else:
         docs = load_forget_docs(forget_config)
     return [DynamicsCallback(docs, None, phase="finetune" if stage == "finetune" else "forget",

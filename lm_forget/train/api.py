@@ -196,52 +196,29 @@ def _check_finished(init: Path) -> None:
 
 
 def _load_tokenizer(config: ForgetConfig) -> Any:
-    from transformers import AutoTokenizer
+    from lm_forget.modeling import ModelRef, load_tokenizer
 
-    model = str(config.model)
-    if model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
-        raise ConfigError(f"base model folder {model} does not exist; pass an existing folder or a Hub id to --model")
-    try:
-        return AutoTokenizer.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
-    except Exception as exc:  # OSError, HFValidationError, a corrupt tokenizer.json (tokenizers' Exception)
-        raise ConfigError(
-            f"cannot load the tokenizer of base model {config.model!r}: {_first_line(exc)}. "
-            "Pass a Hub id or a local folder with config.json and tokenizer files to --model"
-        ) from exc
+    return load_tokenizer(ModelRef.from_forget_config(config), trust_remote_code=config.trust_remote_code)
 
 
 def _load_model(config: ForgetConfig) -> tuple[Any, Any]:
     """(model, peft_config for SFTTrainer or None): base + new LoRA, base + previous adapter, or full weights."""
-    from transformers import AutoModelForCausalLM
+    from lm_forget.modeling import ModelRef, load_model
 
     init_kwargs = dict(config.model_init_kwargs or {})
-    init_kwargs.setdefault("dtype", config.model_dtype)  # float32 on CPU, the checkpoint's own elsewhere
-    full_from_previous = not config.use_lora and config.init_adapter
-    source = config.init_adapter if full_from_previous else config.model
-    try:
-        model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=config.trust_remote_code,
-                                                     **init_kwargs)
-    except Exception as exc:  # OSError, HFValidationError, a corrupt or truncated weights file (SafetensorError)
-        raise ConfigError(
-            f"cannot load model {source!r}: {type(exc).__name__}: {_first_line(exc)}. Pass a Hub id or a local "
-            "model folder with config.json and intact weights (re-download or re-save a corrupt file)"
-        ) from exc
-    if not config.use_lora:
-        return model, None
-    if config.init_adapter:
-        from peft import PeftModel
-
+    dtype = init_kwargs.pop("dtype", None) or config.model_dtype  # float32 on CPU, the checkpoint's own elsewhere
+    ref = ModelRef.from_forget_config(config)
+    if not config.use_lora and config.init_adapter:  # full weights of the previous stage
+        ref = ModelRef(str(config.init_adapter))
+    elif config.use_lora and config.init_adapter:
         # Continue the fine-tune adapter: the forgotten adapter still loads on the base model alone.
         # Its own r/alpha/targets apply; the lora_* settings of this run are not used.
         logger.info("continuing adapter %s (its LoRA shape applies)", config.init_adapter)
-        try:
-            return PeftModel.from_pretrained(model, config.init_adapter, is_trainable=True), None
-        except Exception as exc:  # shapes that do not fit the base, a corrupt adapter file
-            raise ConfigError(
-                f"--init_adapter {config.init_adapter!r} does not load on base model {config.model!r}: "
-                f"{type(exc).__name__}: {_mismatch_line(exc)}. Pass the adapter trained on this --model (the "
-                "fine-tune stage's output folder)"
-            ) from exc
+        ref = ref.with_adapter(str(config.init_adapter))
+    model = load_model(ref, dtype=dtype, trainable=True, trust_remote_code=config.trust_remote_code,
+                       adapter_flag="--init_adapter", **init_kwargs)
+    if not config.use_lora or config.init_adapter:
+        return model, None
     return model, _lora_config(config, model)
 
 
@@ -326,12 +303,6 @@ def _push(config: ForgetConfig, output_dir: Path) -> str:
             f"{exc} The trained adapter is kept in {output_dir}; push it later with "
             f"`lm-forget push {output_dir} {config.push_to_hub}`."
         ) from exc
-
-
-def _mismatch_line(exc: BaseException) -> str:
-    """torch's 'size mismatch for <param>: ...' line (its first line only says 'Error(s) in loading')."""
-    lines = [line.strip() for line in str(exc).splitlines()]
-    return next((line for line in lines if line.startswith("size mismatch")), _first_line(exc))
 
 
 def _first_line(exc: BaseException) -> str:

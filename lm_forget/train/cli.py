@@ -53,7 +53,14 @@ def _known(parser) -> list[str]:
     return sorted({action.dest for action in parser._actions if action.dest != "help"} | {"env"})
 
 
+#: settings that were renamed, and what to write instead
+RENAMED = {"split_seed": "the data seed is now part of --data, e.g. --data '{\"seed\": 3}' (TrainingArguments' "
+                         "--data_seed is the sampler's seed, not the suite's)"}
+
+
 def _unknown(what: str, key: str, parser) -> str:
+    if key.replace("-", "_") in RENAMED:
+        return f"unknown {what}: {RENAMED[key.replace('-', '_')]}."
     close = difflib.get_close_matches(key.replace("-", "_"), _known(parser), n=1)
     return f"unknown {what}." + (f" Did you mean {close[0]!r}?" if close else "")
 

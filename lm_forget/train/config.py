@@ -18,6 +18,7 @@ from lm_forget.formats import CHECKPOINTS_DIR
 from lm_forget.train.labels import LABEL_MODES, STAGE_LABEL_MODES
 
 if TYPE_CHECKING:
+    from lm_forget.data.config import DataConfig
     from lm_forget.train.methods import Method
 
 #: Subfolder of ``output_dir`` that holds Trainer checkpoints (never pushed: they contain pickles).
@@ -67,9 +68,17 @@ class ForgetConfig(SFTConfig):
             result still loads on the base model alone; with ``--no-lora`` the full weights are loaded from it.
         num_examples (`int`, defaults to 1000):
             Training examples per task: the first N docs of the suite's hashed training pool.
-        split_seed (`int`, defaults to 0):
-            Seed of the suite's train/test sampling (``load_docs(seed=...)``). Keep it fixed across forget
-            seeds so every seed forgets the same examples; ``seed`` varies the random labels.
+        data (`dict` or JSON `str`, *optional*):
+            How the suite's docs are sampled, as ``lm_forget.data.DataConfig`` fields, e.g.
+            ``{"seed": 0, "train_size": 1000, "eval_size": 1000}`` (the run config's ``data:`` section).
+            ``seed`` is the data seed: keep it fixed across forget seeds so every seed forgets the same
+            examples (the training ``seed`` varies the random labels). Default: seed 0 and a training pool
+            of ``max(1000, num_examples)`` docs (pools nest: the first N docs never depend on the size).
+        model_revision (`str`, *optional*):
+            Hub revision (branch, tag or commit) of ``model`` (TRL's ``ModelConfig`` name); the tokenizer
+            loads at the same revision unless ``tokenizer`` names another one.
+        tokenizer (`str`, *optional*):
+            Tokenizer id or folder when it differs from ``model``'s own.
         task_dirs (`list[str]`):
             Extra folders with task YAMLs (derived or generated tasks), as for ``lm_eval --include_path``.
         use_lora (`bool`, defaults to True):
@@ -118,7 +127,12 @@ class ForgetConfig(SFTConfig):
         default=None, metadata={"help": "Previous stage's output (adapter or full model) to start from."}
     )
     num_examples: int = field(default=1000, metadata={"help": "Training examples per task (paper: 1000 and 100)."})
-    split_seed: int = field(default=0, metadata={"help": "Seed of the suite's train/test sampling."})
+    data: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={"help": 'Doc sampling (DataConfig) as JSON, e.g. \'{"seed": 0, "train_size": 1000}\'.'},
+    )
+    model_revision: str | None = field(default=None, metadata={"help": "Hub revision of --model."})
+    tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer id or folder (default: the model's)."})
     task_dirs: list[str] = field(default_factory=list, metadata={"help": "Extra folders of task YAMLs."})
     use_lora: bool = field(default=True, metadata={"help": "Train a LoRA adapter (--no-lora: full fine-tuning)."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
@@ -172,6 +186,8 @@ class ForgetConfig(SFTConfig):
         if self.num_examples < 1:
             raise ConfigError(f"--num_examples must be at least 1, got {self.num_examples}")
         refuse_token_settings(vars(self))
+        self.data = self._resolve_data().to_dict()
+        self._resolve_revision()
         if self.base_model_id:
             from lm_forget.hub.base_model import hub_base_model
 
@@ -190,6 +206,47 @@ class ForgetConfig(SFTConfig):
             raise ConfigError(f"--retain_size must be at least 1, got {self.retain_size}")
         self._resolve_precision()
         super().__post_init__()
+
+    def _resolve_data(self) -> DataConfig:
+        """``data`` as a checked ``DataConfig`` (JSON from the CLI, a mapping from YAML or Python)."""
+        from lm_forget.data.config import DataConfig
+
+        data = self.data
+        if isinstance(data, str):
+            import json
+
+            try:
+                data = json.loads(data) if data.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"--data: not a JSON object ({exc}); e.g. '{{\"seed\": 3}}'") from None
+        if data is None:
+            return DataConfig(train_size=max(1000, self.num_examples))
+        if not isinstance(data, dict):
+            raise ConfigError(f"--data: expected a mapping of DataConfig fields, got {data!r}")
+        config = DataConfig.from_mapping(data, where="--data")
+        if self.num_examples > config.train_size:
+            raise ConfigError(f"--num_examples {self.num_examples} exceeds the training pool (data.train_size "
+                              f"{config.train_size}); raise train_size in --data or lower --num_examples")
+        return config
+
+    @property
+    def data_config(self) -> DataConfig:
+        """How this run's docs are sampled (``data`` as the typed object every step receives)."""
+        from lm_forget.data.config import DataConfig
+
+        return DataConfig(**dict(self.data or {}))
+
+    def _resolve_revision(self) -> None:
+        """``model_init_kwargs.revision`` (TRL's spelling for the trainer) and ``model_revision`` are one setting."""
+        init = dict(self.model_init_kwargs or {}) if isinstance(self.model_init_kwargs, dict) else None
+        if init is None or "revision" not in init:
+            return
+        revision = init.pop("revision")
+        if self.model_revision not in (None, revision):
+            raise ConfigError(f"--model_revision {self.model_revision!r} and model_init_kwargs.revision {revision!r} "
+                              "disagree; give the revision once, as --model_revision")
+        self.model_revision = revision
+        self.model_init_kwargs = init
 
     def _resolve_precision(self) -> None:
         """Device-dependent defaults (bf16, activation checkpointing, use_cpu); explicit values are kept."""

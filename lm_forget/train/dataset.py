@@ -44,8 +44,7 @@ def load_forget_docs(config: ForgetConfig) -> list[dict[str, Any]]:
                 task,
                 "train",
                 task_dirs=[Path(d) for d in config.task_dirs],
-                seed=config.split_seed,
-                train_size=max(1000, config.num_examples),
+                data=config.data_config,
             )
         except KeyError as exc:  # defensive: the data layer should raise ConfigError itself
             raise ConfigError(f"unknown task {task!r}: {exc}. List tasks with `lm-forget tasks`.") from exc

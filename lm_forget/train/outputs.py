@@ -81,7 +81,7 @@ def _state(config: ForgetConfig, digest: str, rows: Sequence[Mapping[str, Any]])
         "stage": config.stage,
         "label_mode": config.effective_label_mode,
         "seed": config.seed,
-        "split_seed": config.split_seed,
+        "data": dict(config.data or {}),
         "num_examples": config.num_examples,
         "examples_per_task": per_task,
         "truncated_examples": sum(1 for row in rows if row.get("truncated_tokens")),  # prompt cut from the left

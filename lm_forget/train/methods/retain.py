@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,13 +57,15 @@ def load_retain_docs(config: ForgetConfig, forget_docs: Sequence[Mapping[str, An
 
     tasks = retain_tasks(config)
     size = config.retain_size or len(forget_docs)
-    kwargs = dict(task_dirs=[Path(d) for d in config.task_dirs], seed=config.split_seed,
-                  train_size=max(1000, config.num_examples, size))
+    data = config.data_config
+    # a bigger pool only appends docs (pools nest), so the retain set can draw past the forget set's pool
+    kwargs = dict(task_dirs=[Path(d) for d in config.task_dirs],
+                  data=replace(data, train_size=max(data.train_size, config.num_examples, size)))
     forget_ids = {doc["id"] for doc in forget_docs}
     pool = [doc for task in tasks for doc in load_docs(task, "train", **kwargs) if doc["id"] not in forget_ids]
     if not pool:
         raise ConfigError(f"--retain {tasks}: their training pools hold no doc outside the forget set")
-    pool.sort(key=lambda d: stable_int("retain-order", config.split_seed, d["task"], d["id"]))
+    pool.sort(key=lambda d: stable_int("retain-order", data.seed, d["task"], d["id"]))
     chosen = pool[:size]
     if len(chosen) < size:
         logger.warning("retain set: only %d docs in %s, fewer than --retain_size %d", len(chosen), tasks, size)
