@@ -24,10 +24,14 @@ def shipped_task_dir() -> str:
     return shipped if os.path.isdir(shipped) else os.path.join(os.path.dirname(here), "task_configs")
 
 
+def tasks_dir_entries() -> list[str]:
+    """The entries of ``LM_FORGET_TASKS_DIR`` (``os.pathsep``-separated) as written, blanks dropped, in order."""
+    return [p.strip() for p in os.environ.get(TASKS_DIR_ENV, "").split(os.pathsep) if p.strip()]
+
+
 def tasks_dir_paths() -> list[str]:
-    """The folders named by ``LM_FORGET_TASKS_DIR`` (``os.pathsep``-separated), absolute, in order."""
-    extra = [p for p in os.environ.get(TASKS_DIR_ENV, "").split(os.pathsep) if p.strip()]
-    return [os.path.abspath(os.path.expanduser(p.strip())) for p in extra]
+    """The folders named by ``LM_FORGET_TASKS_DIR``, absolute, in order."""
+    return [os.path.abspath(os.path.expanduser(p)) for p in tasks_dir_entries()]
 
 
 def suite_include_paths() -> list[str]:

@@ -29,14 +29,12 @@ def hub_cards_dir() -> Path:
 def cache_root() -> Path:
     """Root of lm-forget's on-disk cache, following Hugging Face conventions.
 
-    ``LM_FORGET_CACHE`` wins; otherwise ``$HF_HOME/lm_forget`` where ``HF_HOME`` defaults to
-    ``$XDG_CACHE_HOME/huggingface`` (``~/.cache/huggingface``), exactly as huggingface_hub resolves it.
+    ``LM_FORGET_CACHE`` wins; otherwise ``$HF_HOME/lm_forget`` with ``HF_HOME`` as huggingface_hub resolves
+    it (``huggingface_hub.constants.HF_HOME``: ``$XDG_CACHE_HOME/huggingface``, ``~/.cache/huggingface``).
     """
     explicit = os.environ.get("LM_FORGET_CACHE")
     if explicit:
         return Path(explicit).expanduser()
-    hf_home = os.environ.get("HF_HOME")
-    if not hf_home:
-        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        hf_home = os.path.join(xdg, "huggingface")
-    return Path(hf_home).expanduser() / "lm_forget"
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HOME).expanduser() / "lm_forget"

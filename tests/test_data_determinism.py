@@ -57,11 +57,17 @@ def test_second_load_comes_from_cache_and_data_changes_invalidate_it(tmp_path, m
 
 
 def test_cache_follows_hf_home(tmp_path, monkeypatch):
+    """The cache lives under huggingface_hub's own HF_HOME (resolved by the client, at its import)."""
+    from huggingface_hub import constants
+
     from lm_forget.paths import cache_root
 
     monkeypatch.delenv("LM_FORGET_CACHE", raising=False)
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "hf"))
     assert cache_root() == tmp_path / "hf" / "lm_forget"
-    monkeypatch.delenv("HF_HOME")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache_root() == tmp_path / "xdg" / "huggingface" / "lm_forget"
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HOME", "LM_FORGET_CACHE")}
+    for name, value, want in (("HF_HOME", tmp_path / "hf2", tmp_path / "hf2" / "lm_forget"),
+                              ("XDG_CACHE_HOME", tmp_path / "xdg", tmp_path / "xdg" / "huggingface" / "lm_forget")):
+        out = subprocess.run([sys.executable, "-c", "from lm_forget.paths import cache_root; print(cache_root())"],
+                             env={**env, name: str(value)}, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == str(want)

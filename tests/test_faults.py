@@ -391,7 +391,7 @@ def test_killed_analyze_leaves_the_previous_report_whole(phases, report, tmp_pat
 _KILLED_SWAP = r"""
 import os, signal, sys
 from pathlib import Path
-from lm_forget.run import atomic
+from lm_forget import io as fileio
 calls = []
 real = os.replace
 def replace(src, dst):
@@ -399,9 +399,9 @@ def replace(src, dst):
     calls.append(dst)
     if len(calls) == 1:  # the old report is aside, the new one not yet in place
         os.kill(os.getpid(), signal.SIGKILL)
-atomic.os.replace = replace
+fileio.os.replace = replace
 new = Path(sys.argv[2]); new.mkdir(); (new / "index.md").write_text("new")
-atomic.replace_dir(new, Path(sys.argv[1]))
+fileio.replace_dir(new, Path(sys.argv[1]))
 """
 
 

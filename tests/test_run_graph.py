@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from lm_forget.io import atomic_dir, atomic_write_json
 from lm_forget.run import build_plan, execute, run_config_from_dict
-from lm_forget.run.atomic import atomic_dir, write_json_atomic
 from lm_forget.run.shard import shard_cells
 from lm_forget.run.training import drop_incomplete_checkpoints, last_checkpoint
 
@@ -83,7 +83,7 @@ def test_dry_run_lists_steps_without_touching_disk(tmp_path):
     assert not (tmp_path / "run").exists()
 
     done = plan.step("eval_pretrained")
-    write_json_atomic(done.done_path, {"step": done.name})
+    atomic_write_json(done.done_path, {"step": done.name})
     assert {r["step"]: r["status"] for r in execute(plan, dry_run=True).rows}["eval_pretrained"] == "done"
 
 

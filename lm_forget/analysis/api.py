@@ -57,7 +57,7 @@ def analyze(*, pretrained: Path, finetuned: Path, forget: Path | Sequence[Path],
     the previous report (or nothing), never half of one.
     """
     from lm_forget.analysis.pipeline import run_analysis
-    from lm_forget.run.atomic import atomic_dir, disk_full_error, recover_dir
+    from lm_forget.io import atomic_dir, disk_full_error, recover_dir
 
     out = Path(out)
     forget = Path(forget) if isinstance(forget, str | Path) else [Path(f) for f in forget]

@@ -15,7 +15,6 @@ bound is above ``0.5 + margin`` (flagged in the report), otherwise ``inconclusiv
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import DataError
+from lm_forget.formats import samples_files
+from lm_forget.io import read_jsonl
 
 PHASES = ("pretrained", "finetuned", "forget")
 #: Forget-set accuracy within 0.5 ± this counts as "near chance" (the abstract's "near-random").
@@ -53,15 +54,13 @@ class ProtocolCell:
 
 def doc_correct(folder: Path, task: str) -> dict[str, int]:
     """doc id -> 1/0 (lm-eval's per-doc ``acc``) from ``samples_<task>_*.jsonl`` under ``folder``."""
-    files = sorted(Path(folder).rglob(f"samples_{task}_*.jsonl"))
+    files = samples_files(folder, task)
     if not files:
         raise DataError(f"no samples_{task}_*.jsonl under {folder}: delete that step's folder to rerun its "
                         "evaluation (lm-eval must run with --log_samples).")
     out: dict[str, int] = {}
-    for line in files[-1].read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            out[str(row["doc"]["id"])] = int(float(row["acc"]) > 0.5)
+    for row in read_jsonl(files[-1]):
+        out[str(row["doc"]["id"])] = int(float(row["acc"]) > 0.5)
     return out
 
 

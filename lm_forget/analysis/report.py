@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lm_forget.formats import REPORT_INDEX_FILE
+
 
 def fmt(value, digits: int = 3) -> str:
     """A table cell: floats rounded, NaN as an em dash."""
@@ -108,7 +110,7 @@ class Report:
     def write(self, out_dir: Path) -> Path:
         """Write ``index.md`` and ``index.html`` into ``out_dir``; returns the markdown path."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        md = out_dir / "index.md"
+        md = out_dir / REPORT_INDEX_FILE
         md.write_text(self.to_markdown(out_dir), encoding="utf-8")
         (out_dir / "index.html").write_text(self.to_html(), encoding="utf-8")
         return md

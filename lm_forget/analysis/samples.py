@@ -8,7 +8,6 @@ strings on disk) and the per-doc ``acc``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import DataError
+from lm_forget.formats import read_results, results_files, results_timestamp, samples_file
+from lm_forget.io import JsonlError, iter_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class PhaseSamples:
 def _results_files(root: Path) -> list[Path]:
     if not root.exists():
         raise DataError(f"{root} does not exist: pass the --output_path folder of an `lm_eval --log_samples` run.")
-    files = sorted(root.rglob("results_*.json"))
+    files = results_files(root)
     if not files:
         raise DataError(
             f"no lm-eval results_*.json under {root}: pass the --output_path folder of an "
@@ -117,10 +118,6 @@ def check_one_model(loaded: dict[Path, dict[str, Any]], root: Path) -> None:
                 raise clash(f" for task {task}", other, path)
 
 
-def _timestamp(results_file: Path) -> str:
-    return results_file.stem[len("results_"):]
-
-
 def softmax_gold(loglik: list[float], label: int) -> float:
     """Probability of the gold choice under a softmax over the choices' summed loglikelihoods."""
     top = max(loglik)
@@ -178,18 +175,13 @@ def parse_sample(sample: dict[str, Any], task_name: str, where: str) -> dict[str
 def read_samples_file(path: Path, task_name: str) -> list[dict[str, Any]]:
     """All rows of one samples_<task>_<ts>.jsonl; a DataError naming the file and line when corrupt."""
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                sample = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{where}: corrupt samples line ({exc.msg}); rerun lm_eval with --log_samples"
-                ) from None
-            rows.append(parse_sample(sample, task_name, where))
+    try:
+        for lineno, _, sample in iter_jsonl(path):
+            rows.append(parse_sample(sample, task_name, f"{path}:{lineno}"))
+    except JsonlError as exc:
+        raise DataError(
+            f"{path}:{exc.line}: corrupt samples line ({exc.reason}); rerun lm_eval with --log_samples"
+        ) from None
     if not rows:
         raise DataError(f"{path} holds no samples; rerun lm_eval with --log_samples")
     return rows
@@ -207,20 +199,16 @@ def read_phase(root: Path | str) -> PhaseSamples:
     by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
     phase = PhaseSamples(root=root, model="")
     loaded: dict[Path, dict[str, Any]] = {}
-    for results_file in sorted(files, key=_timestamp):
-        try:
-            loaded[results_file] = json.loads(results_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{results_file}: not a readable lm-eval results JSON ({exc})") from None
+    for results_file in sorted(files, key=results_timestamp):
+        loaded[results_file] = read_results(results_file)
     check_one_model(loaded, root)
     for results_file, results in loaded.items():
         phase.model = str(results.get("model_name") or results.get("config", {}).get("model_args", "")) or phase.model
-        ts = _timestamp(results_file)
         for task, cfg in sorted((results.get("configs") or {}).items()):
             if (cfg or {}).get("output_type", "multiple_choice") != "multiple_choice":
                 log.info("skipping %s in %s: not multiple_choice", task, results_file)
                 continue
-            samples = results_file.parent / f"samples_{task}_{ts}.jsonl"
+            samples = samples_file(results_file, task)
             if not samples.is_file():
                 raise DataError(
                     f"{results_file} lists task {task!r} but {samples.name} is missing beside it: "

@@ -56,17 +56,15 @@ def _scan_yaml_tasks(dirs: tuple[Path, ...]) -> dict[str, dict[str, Any]]:
     """``{task name: dataset_kwargs}`` for every YAML in ``dirs`` that loads through our loader."""
     import yaml
 
-    class _Loader(yaml.SafeLoader):
-        pass
+    from lm_forget.data.yaml_io import load_task_yaml
 
-    _Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
     found: dict[str, dict[str, Any]] = {}
     for root in dirs:
         if not root.is_dir():
             continue
         for path in sorted(root.rglob("*.yaml")):
             try:
-                cfg = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}  # noqa: S506
+                cfg = load_task_yaml(path)
             except (yaml.YAMLError, OSError):
                 continue
             ours = isinstance(cfg, dict) and isinstance(cfg.get("task"), str) and bool(cfg.get("dataset_kwargs"))

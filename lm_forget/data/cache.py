@@ -11,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from lm_forget.data.docs import SPLITS
 from lm_forget.data.hashing import canonical_json
+from lm_forget.io import atomic_dir, atomic_write_json, parse_jsonl, write_jsonl
 from lm_forget.paths import cache_root
 
 log = logging.getLogger(__name__)
@@ -33,15 +31,7 @@ def entry_dir(task: str, key: str) -> Path:
 
 def write_docs(path: Path, docs: list[dict[str, Any]]) -> None:
     """Canonical JSONL: the same docs always give the same bytes."""
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for doc in docs:
-            handle.write(canonical_json(doc))
-            handle.write("\n")
-
-
-def read_docs(path: Path) -> list[dict[str, Any]]:
-    with path.open("r", encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    write_jsonl(path, docs, dumps=canonical_json)
 
 
 def _file_record(data: bytes) -> dict[str, Any]:
@@ -57,7 +47,7 @@ def _verified_docs(folder: Path, split: str, manifest: dict[str, Any]) -> list[d
         raise ValueError(f"{path.name} has {got['rows']} rows, the entry recorded {want.get('rows')}")
     if got["sha256"] != want.get("sha256"):
         raise ValueError(f"{path.name} does not match its recorded SHA-256 (edited or corrupted)")
-    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+    return parse_jsonl(data, path)
 
 
 def read_entry(task: str, key: str) -> tuple[dict[str, list[dict]], dict] | None:
@@ -79,21 +69,13 @@ def read_entry(task: str, key: str) -> tuple[dict[str, list[dict]], dict] | None
 def write_entry(task: str, key: str, splits: dict[str, list[dict]], report: dict) -> Path:
     """Atomically publish a cache entry (report written last, folder renamed into place)."""
     final = entry_dir(task, key)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=final.parent))
-    try:
+    with atomic_dir(final, keep_on_error=False) as tmp:
         manifest = {}
         for split in SPLITS:
             write_docs(tmp / f"{split}.jsonl", splits[split])
             manifest[split] = _file_record((tmp / f"{split}.jsonl").read_bytes())
-        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        atomic_write_json(tmp / MANIFEST_FILE, manifest)
+        atomic_write_json(tmp / REPORT_FILE, report)
     return final
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import os
 from pathlib import Path
 
 from lm_forget.data.config import DataConfig
@@ -139,7 +138,9 @@ def _derive(args: argparse.Namespace) -> int:
 
     out = args.out
     if out is None:
-        env = [p for p in os.environ.get("LM_FORGET_TASKS_DIR", "").split(os.pathsep) if p.strip()]
+        from lm_forget._startup import tasks_dir_entries
+
+        env = tasks_dir_entries()
         out = Path(env[0]) if env else Path("forget_tasks")
     config = DataConfig(seed=args.seed, train_size=args.train_size, eval_size=args.eval_size)
     for path, built in derive_tasks(args.sources, out.expanduser(), config=config, progress=True):

@@ -18,6 +18,7 @@ from lm_forget.data.registry import SUITE_PREFIX, TaskSpec
 from lm_forget.data.source import lm_eval_tasks_dir, split_fields
 from lm_forget.data.yamls import render_derived_yaml
 from lm_forget.errors import ConfigError
+from lm_forget.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +85,8 @@ def check_sources(sources: Sequence[str]) -> list[TaskSpec]:
 def _write(spec: TaskSpec, built: BuiltTask, out_dir: Path) -> Path:
     multi_context = any(doc["continuation"] for doc in built.splits["test"])
     spec = TaskSpec(**{**spec.__dict__, "multi_context": multi_context})
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{spec.name}.yaml"
-    tmp = target.with_suffix(".yaml.tmp")
-    tmp.write_text(render_derived_yaml(spec), encoding="utf-8")
-    tmp.replace(target)
+    atomic_write_text(target, render_derived_yaml(spec))
     log.info("wrote %s", target)
     return target
 

@@ -7,7 +7,6 @@ Mirror layout, the one of ``datasets`` repos on the Hub::
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import DataError
+from lm_forget.io import JsonlError, iter_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -83,27 +83,21 @@ def read_jsonl_lines(path: Path, suspects: set[int] | None = None) -> list[tuple
 
     rows: list[tuple[int, dict[str, Any]]] = []
     try:
-        with path.open("r", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(
-                        f"{path}:{number}: malformed JSON row ({exc.msg} at column {exc.colno}). "
-                        "Each line must be one JSON object in the dataset's Hugging Face schema."
-                    ) from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}. "
-                                    "Each line must be one JSON object in the dataset's Hugging Face schema.")
-                rows.append((number, row))
-                if suspects is not None and may_hold_surrogate(line):
-                    suspects.add(number)
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: the file is not valid UTF-8 ({exc.reason} at byte {exc.start}). "
-                        "Save the mirror as UTF-8 JSON Lines.") from None
+        for number, line, row in iter_jsonl(path):
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}. "
+                                "Each line must be one JSON object in the dataset's Hugging Face schema.")
+            rows.append((number, row))
+            if suspects is not None and may_hold_surrogate(line):
+                suspects.add(number)
+    except JsonlError as exc:
+        if exc.byte is not None:
+            raise DataError(f"{path}:{exc.line}: the file is not valid UTF-8 ({exc.reason} at byte {exc.byte}). "
+                            "Save the mirror as UTF-8 JSON Lines.") from None
+        raise DataError(
+            f"{path}:{exc.line}: malformed JSON row ({exc.reason} at column {exc.column}). "
+            "Each line must be one JSON object in the dataset's Hugging Face schema."
+        ) from None
     return rows
 
 

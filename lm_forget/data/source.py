@@ -160,20 +160,6 @@ def cached_templates() -> Iterator[None]:
 
 def split_fields(spec: TaskSpec) -> dict[str, Any]:
     """The split fields of the source YAML, read without resolving ``!function`` (fast, no lm_eval import)."""
-    import yaml
+    from lm_forget.data.yaml_io import load_task_yaml_merged
 
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    _Loader.add_constructor("!function", lambda loader, node: None)
-    path = source_config_path(spec)
-    merged: dict[str, Any] = {}
-    chain = [path]
-    while chain:
-        current = chain.pop()
-        data = yaml.load(current.read_text(encoding="utf-8"), Loader=_Loader) or {}  # noqa: S506
-        includes = data.pop("include", None)
-        merged = {**data, **merged}
-        for inc in [includes] if isinstance(includes, str) else (includes or []):
-            chain.append(current.parent / inc)
-    return merged
+    return load_task_yaml_merged(source_config_path(spec))

@@ -65,7 +65,7 @@ def main(argv: list[str]) -> int:
     import yaml
 
     from lm_forget.demo.study import demo_settings, prepare, run_config
-    from lm_forget.run.atomic import write_text_atomic
+    from lm_forget.io import atomic_write_text
     from lm_forget.run.cli import _progress
     from lm_forget.run.config import load_run_config
     from lm_forget.run.graph import build_plan
@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
           f"in {out}" + (f", forgetting methods: {', '.join(methods)}" if methods else ""), flush=True)
     paths = prepare(out, settings)
     config_path = out / "run.yaml"
-    write_text_atomic(config_path, yaml.safe_dump(run_config(out, settings, paths), sort_keys=False))
+    atomic_write_text(config_path, yaml.safe_dump(run_config(out, settings, paths), sort_keys=False))
     plan = build_plan(load_run_config(config_path))
     summary = execute(plan, on_step=_progress)
     print("\naccuracy on held-out docs (chance = 0.50):")

@@ -12,7 +12,7 @@ from lm_forget.data.hashing import canonical_json, stable_digest
 from lm_forget.demo.families import FAMILIES
 from lm_forget.demo.model import TinyModelSpec, save_pretrained_model
 from lm_forget.demo.suite import read_all_docs, write_suite
-from lm_forget.run.atomic import atomic_dir, write_text_atomic
+from lm_forget.io import atomic_dir, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def prepare(out: Path, settings: DemoSettings) -> dict[str, Path]:
         # every file is written atomically and suite.json last, so a half-written suite is never reused
         names = write_suite(tasks_dir, settings.families, seed=settings.seed, train_size=settings.train_size,
                             test_size=settings.test_size)
-        write_text_atomic(tasks_dir / "suite.json", json.dumps({"tasks": names, **asdict(settings)}, indent=2))
+        atomic_write_text(tasks_dir / "suite.json", json.dumps({"tasks": names, **asdict(settings)}, indent=2))
     if not (model_dir / "config.json").is_file():
         names = [f"demo_{f}" for f in settings.families]
         docs = read_all_docs(tasks_dir, names)

@@ -13,8 +13,8 @@ from typing import Any
 from lm_forget.data.hashing import stable_digest, stable_int
 from lm_forget.demo.families import FAMILIES, Item
 from lm_forget.errors import ConfigError
+from lm_forget.io import atomic_write_text, read_jsonl, write_jsonl
 from lm_forget.paths import task_configs_dir
-from lm_forget.run.atomic import write_text_atomic
 
 PREFIX = "demo_"
 TAG = "lm_forget_demo"
@@ -83,6 +83,10 @@ def task_yaml(task: str, docs_dir: Path) -> str:
     return header + text + "\n"
 
 
+def _sorted_json(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True)
+
+
 def write_suite(root: Path, families: list[str], *, seed: int, train_size: int, test_size: int) -> list[str]:
     """Write ``root/<task>/{train,test}.jsonl`` and ``root/<task>.yaml`` for each family; return task names."""
     names = []
@@ -90,9 +94,8 @@ def write_suite(root: Path, families: list[str], *, seed: int, train_size: int, 
         task = task_name(family)
         splits = family_docs(family, seed=seed, train_size=train_size, test_size=test_size)
         for split, docs in splits.items():
-            text = "".join(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n" for d in docs)
-            write_text_atomic(root / task / f"{split}.jsonl", text)
-        write_text_atomic(root / f"{task}.yaml", task_yaml(task, root / task))
+            write_jsonl(root / task / f"{split}.jsonl", docs, dumps=_sorted_json)
+        atomic_write_text(root / f"{task}.yaml", task_yaml(task, root / task))
         names.append(task)
     return names
 
@@ -102,6 +105,5 @@ def read_all_docs(root: Path, tasks: list[str]) -> list[dict[str, Any]]:
     docs = []
     for task in tasks:
         for split in ("train", "test"):
-            with open(root / task / f"{split}.jsonl", encoding="utf-8") as handle:
-                docs += [json.loads(line) for line in handle if line.strip()]
+            docs += read_jsonl(root / task / f"{split}.jsonl")
     return docs

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from lm_forget.errors import ConfigError
+from lm_forget.formats import MODEL_CONFIG_FILE
 
 #: ``name`` or ``org/name`` as the Hub spells repo ids (huggingface_hub's validate_repo_id rules)
 REPO_ID_RE = re.compile(r"^(?:[\w\-.]{1,96}/)?[\w\-.]{1,96}$")
@@ -34,7 +35,7 @@ def local_hub_id(folder: str | Path) -> str | None:
         if match and parts[i + 1] == "snapshots":
             org = match["org"]
             return f"{org}/{match['name']}" if org else match["name"]
-    config = path / "config.json"
+    config = path / MODEL_CONFIG_FILE
     if config.is_file():
         try:
             name = json.loads(config.read_text(encoding="utf-8")).get("_name_or_path")

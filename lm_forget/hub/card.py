@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError, DataError
+from lm_forget.formats import ADAPTER_CONFIG_FILE, CARD_FILE, RUN_STATE_FILE
 from lm_forget.hub.base_model import hub_base_model
 from lm_forget.paths import hub_cards_dir
 
@@ -90,11 +91,11 @@ def render_card(
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     folder = Path(folder)
-    state = _read_json(folder / "forget_config.json")
+    state = _read_json(folder / RUN_STATE_FILE)
     hub_base = hub_base_model(state.get("model"), base_model_id or state.get("base_model_id"))
     stage = state.get("stage", "forget")
     model_id = repo_id or folder.name
-    is_adapter = (folder / "adapter_config.json").is_file()
+    is_adapter = (folder / ADAPTER_CONFIG_FILE).is_file()
     columns = normalize_eval_sources(eval_results, stage)
     own_column = STAGE_COLUMNS.get(stage, stage)
     own = columns.get(own_column, {})
@@ -181,7 +182,7 @@ def library_tags(folder: Path, hub_base: str | None, is_adapter: bool) -> list[s
     which are rebuilt from the Hub id (PEFT's would name a local path).
     """
     tags: list[str] = []
-    card = folder / "README.md"
+    card = folder / CARD_FILE
     if card.is_file():
         from huggingface_hub import ModelCard
 
@@ -192,7 +193,7 @@ def library_tags(folder: Path, hub_base: str | None, is_adapter: bool) -> list[s
     if is_adapter:
         if hub_base:
             tags.append(f"base_model:adapter:{hub_base}")
-        peft_type = str(_read_json(folder / "adapter_config.json").get("peft_type") or "lora")
+        peft_type = str(_read_json(folder / ADAPTER_CONFIG_FILE).get("peft_type") or "lora")
         tags += [peft_type.lower(), "transformers"]
     elif hub_base:
         tags.append(f"base_model:finetune:{hub_base}")

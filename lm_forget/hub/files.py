@@ -9,22 +9,34 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from lm_forget.formats import (
+    ADAPTER_CONFIG_FILE,
+    ADAPTER_WEIGHTS_FILE,
+    CARD_FILE,
+    EVAL_RESULTS_FILE,
+    LABELS_FILE,
+    MODEL_CONFIG_FILE,
+    MODEL_WEIGHTS_FILE,
+    MODEL_WEIGHTS_INDEX_FILE,
+    RUN_STATE_FILE,
+)
+
 #: Exact top-level names a run folder may publish (case-sensitive).
 ALLOWED_FILES = frozenset({
     # PEFT adapter
-    "adapter_model.safetensors", "adapter_config.json",
+    ADAPTER_WEIGHTS_FILE, ADAPTER_CONFIG_FILE,
     # full fine-tuning (--no-lora): safetensors weights and their configs only
-    "model.safetensors", "model.safetensors.index.json", "config.json", "generation_config.json",
+    MODEL_WEIGHTS_FILE, MODEL_WEIGHTS_INDEX_FILE, MODEL_CONFIG_FILE, "generation_config.json",
     # tokenizer files written by save_pretrained (JSON / text / sentencepiece protobuf, no pickles)
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
     "tokenizer.model", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json",
     # the card and lm-forget's own records
-    "README.md", "forget_config.json", "labels.jsonl", "eval_results.json",
+    CARD_FILE, RUN_STATE_FILE, LABELS_FILE, EVAL_RESULTS_FILE,
 })
 #: Sharded full-model weights: model-00001-of-00003.safetensors
 SHARD_RE = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
 #: Rendered at push time from the run's records; never read from the folder.
-GENERATED_FILES = ("README.md", "eval_results.json")
+GENERATED_FILES = (CARD_FILE, EVAL_RESULTS_FILE)
 
 
 def is_allowed(name: str) -> bool:

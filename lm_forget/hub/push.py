@@ -18,24 +18,28 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError, HubError
+from lm_forget.formats import CARD_FILE, EVAL_RESULTS_FILE, RUN_STATE_FILE
 from lm_forget.hub.base_model import require_hub_base_model
 from lm_forget.hub.card import EvalSource, normalize_eval_sources, render_card
 from lm_forget.hub.deadline import HubTimeout, RequestLog, hub_deadline, resolve_timeout
 from lm_forget.hub.files import files_to_upload
+from lm_forget.io import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
 #: The accuracies a card was rendered with, kept beside it so a later push keeps them
-EVAL_FILE = "eval_results.json"
-#: Whole-call attempts. The Hub client already retries each request on 5xx/network errors with backoff;
-#: this retries the call once more (a commit is atomic, so a failed attempt changed nothing).
+EVAL_FILE = EVAL_RESULTS_FILE
+#: Whole-call attempts. The Hub client retries uploads and pre-upload checks itself (``http_backoff``), but
+#: not the commit request: huggingface_hub 2.4 ``create_commit`` posts it without retries
+#: (``_commit_api._send_commit(retry_on_error=False)``), so a 5xx there is retried here, once (a commit is
+#: atomic, so a failed attempt changed nothing). Drop this when the client retries commits.
 RETRIES = 2
 RETRY_WAIT_S = 1.0
 
 
 def check_pushable(folder: Path) -> dict[str, Any]:
     """The run record of ``folder``; refuses a folder that is not a run, or a run that did not finish."""
-    state_file = folder / "forget_config.json"
+    state_file = folder / RUN_STATE_FILE
     if not state_file.is_file():
         raise ConfigError(f"{folder} is not an lm-forget run folder (no forget_config.json); pass the --output_dir "
                           "of `lm-forget train`")
@@ -77,7 +81,7 @@ def push_folder(
         eval_results = json.loads((folder / EVAL_FILE).read_text(encoding="utf-8"))  # from an earlier push
     card = render_card(folder, repo_id=repo_id, eval_results=eval_results, base_model_id=base,
                        suite_dataset=suite_dataset)
-    generated = {"README.md": str(card).encode("utf-8")}
+    generated = {CARD_FILE: str(card).encode("utf-8")}
     if eval_results is not None:
         columns = normalize_eval_sources(eval_results, state.get("stage", "forget"))
         generated[EVAL_FILE] = (json.dumps(_as_results(columns), indent=2) + "\n").encode("utf-8")
@@ -103,7 +107,7 @@ def push_folder(
             f"commit {len(operations)} files of {folder} to {repo_id}", seconds, requests,
         )
     for name, data in generated.items():  # the folder now shows what the Hub holds
-        _write_atomic(folder / name, data)
+        atomic_write_bytes(folder / name, data)
     url = str(getattr(info, "commit_url", info))
     logger.info("pushed %s to %s", folder, url)
     return url
@@ -113,12 +117,6 @@ def _as_results(columns: Mapping[str, Mapping[str, float]]) -> dict[str, dict[st
     """``{column: lm_eval-shaped results}``: re-readable by ``normalize_eval_sources``."""
     return {column: {"results": {task: {"acc,none": acc} for task, acc in accs.items()}}
             for column, accs in columns.items()}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def hub_call(fn: Any, what: str, seconds: float, requests: RequestLog | None = None) -> Any:

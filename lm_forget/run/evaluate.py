@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import DataError
+from lm_forget.formats import find_results_file  # noqa: F401  (run/analysis.py imports it from here)
+from lm_forget.io import atomic_dir
 from lm_forget.modeling import ModelRef
-from lm_forget.run.atomic import atomic_dir
 from lm_forget.run.config import RunConfig
 from lm_forget.run.models import ModelPool
 
@@ -139,10 +140,3 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                        if k.split(",")[0] in ("acc", "acc_norm") and isinstance(v, (int, float))}
     return table
 
-
-def find_results_file(out_dir: Path) -> Path:
-    """The ``results_*.json`` of an eval step's output (one per step)."""
-    found = sorted(out_dir.rglob("results_*.json"))
-    if not found:
-        raise DataError(f"no lm-eval results_*.json under {out_dir}; rerun the step (delete its folder).")
-    return found[-1]

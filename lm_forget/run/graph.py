@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.data.hashing import canonical_json, stable_digest
+from lm_forget.formats import DONE_FILE
 from lm_forget.run.config import ForgetSettings, RelearnSettings, RunConfig
 
-DONE = "done.json"
+DONE = DONE_FILE
 OUTPUT = "output"
 KEY_CHARS = 12
 # Eval settings that change speed, not results: left out of the keys so they can change between runs.

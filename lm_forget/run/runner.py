@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lm_forget.errors import ConfigError
+from lm_forget.formats import PLAN_FILE, STEP_SETTINGS_FILE, STUDY_CONFIG_FILE
+from lm_forget.io import atomic_write_json, atomic_write_text
 from lm_forget.modeling import ModelRef
-from lm_forget.run.atomic import write_json_atomic, write_text_atomic
 from lm_forget.run.graph import Plan, Step
 from lm_forget.run.models import ModelPool, trained_ref
 from lm_forget.run.shard import shard_cells
@@ -176,14 +177,14 @@ def run_step(step: Step, ctx: RunContext) -> dict[str, Any]:
             raise ConfigError(f"step {step.name} needs {missing[0]}, which is not done; run the missing steps "
                               "first (without --shard, or the shard that owns them).")
         step.dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(step.dir / "settings.json", {"step": step.name, "key": step.key, "deps": list(step.deps),
+        atomic_write_json(step.dir / STEP_SETTINGS_FILE, {"step": step.name, "key": step.key, "deps": list(step.deps),
                                                        "settings": step.settings})
         started = time.time()
         outputs = EXECUTORS[step.kind](step, ctx)
         record = {"step": step.name, "key": step.key, "kind": step.kind, "cell": step.cell,
                   "seconds": round(time.time() - started, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   **outputs}
-        write_json_atomic(step.done_path, record)
+        atomic_write_json(step.done_path, record)
         return record
 
 
@@ -193,10 +194,10 @@ def write_run_files(plan: Plan) -> None:
 
     root = plan.config.run_path
     root.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(root / "config.yaml", yaml.safe_dump(plan.config.to_dict(), sort_keys=False))
+    atomic_write_text(root / STUDY_CONFIG_FILE, yaml.safe_dump(plan.config.to_dict(), sort_keys=False))
     rows = [{"step": s.name, "kind": s.kind, "stage": s.stage, "cell": s.cell, "key": s.key,
              "dir": str(s.dir.relative_to(root)), "deps": list(s.deps)} for s in plan.steps]
-    write_text_atomic(root / "plan.json", json.dumps(rows, indent=2) + "\n")
+    atomic_write_text(root / PLAN_FILE, json.dumps(rows, indent=2) + "\n")
 
 
 @dataclass

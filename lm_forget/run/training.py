@@ -6,40 +6,22 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from lm_forget.formats import CHECKPOINTS_DIR
 from lm_forget.run.config import RunConfig, TrainSettings
+from lm_forget.train.checkpoints import last_complete_checkpoint, newest_complete
 
 log = logging.getLogger(__name__)
-
-CHECKPOINTS = "checkpoints"  # the trainer's checkpoint subfolder (lm_forget.train.config.CHECKPOINTS_SUBDIR)
-
-
-def _checkpoints(output_dir: Path) -> list[Path]:
-    folder = output_dir / CHECKPOINTS
-    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
-
-
-def is_complete_checkpoint(path: Path) -> bool:
-    """True when the Trainer finished writing ``path`` (the trainer's own completeness check)."""
-    from lm_forget.train.checkpoints import incomplete_reason
-
-    return incomplete_reason(path) is None
 
 
 def last_checkpoint(output_dir: Path) -> Path | None:
     """The newest complete ``checkpoint-N`` the trainer left in ``output_dir`` (None: nothing to resume)."""
-    complete = [p for p in _checkpoints(output_dir) if is_complete_checkpoint(p)]
-    return complete[-1] if complete else None
+    return newest_complete(output_dir / CHECKPOINTS_DIR)
 
 
 def drop_incomplete_checkpoints(output_dir: Path) -> None:
-    """Delete checkpoints a kill interrupted mid-write (the trainer would otherwise resume from the newest)."""
-    import shutil
-
-    for path in _checkpoints(output_dir):
-        if not is_complete_checkpoint(path):
-            log.warning("removing incomplete checkpoint %s (interrupted while being written)", path)
-            shutil.rmtree(path, ignore_errors=True)
+    """Delete the checkpoints newer than the last complete one: a kill interrupted them mid-write (the trainer
+    would otherwise resume from the newest)."""
+    last_complete_checkpoint(output_dir / CHECKPOINTS_DIR)
 
 
 def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str],

@@ -172,7 +172,7 @@ def _resume_point(config: ForgetConfig, get_last_checkpoint: Any, digest: str) -
 
 def _disk_full(exc: OSError, config: ForgetConfig) -> Exception | None:
     """The 'disk full' error of a run, saying what is kept and how to continue (None: another OSError)."""
-    from lm_forget.run.atomic import disk_full_error
+    from lm_forget.io import disk_full_error
     from lm_forget.train.checkpoints import newest_complete
 
     last = newest_complete(config.checkpoint_dir)

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import struct
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from lm_forget.formats import ADAPTER_WEIGHTS_FILE, MODEL_WEIGHTS_FILE, MODEL_WEIGHTS_INDEX_FILE, TRAINER_STATE_FILE
+
 logger = logging.getLogger(__name__)
 
-TRAINER_STATE = "trainer_state.json"
-WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json",
+TRAINER_STATE = TRAINER_STATE_FILE
+WEIGHT_FILES = (ADAPTER_WEIGHTS_FILE, MODEL_WEIGHTS_FILE, MODEL_WEIGHTS_INDEX_FILE,
                 "pytorch_model.bin", "adapter_model.bin")
 #: accelerate/DeepSpeed/FSDP keep their own layouts; their presence counts as weights
 SHARDED_LAYOUTS = ("global_step*", "pytorch_model_fsdp_*", "model_fsdp_*")
@@ -59,7 +62,7 @@ def incomplete_reason(checkpoint: Path) -> str | None:
     weights += [p for pattern in SHARDED_LAYOUTS for p in checkpoint.glob(pattern)]
     if not weights:
         return "no model or adapter weights"
-    index = checkpoint / "model.safetensors.index.json"
+    index = checkpoint / MODEL_WEIGHTS_INDEX_FILE
     shards: set[str] = set()
     if index.is_file():
         try:
@@ -78,12 +81,28 @@ def incomplete_reason(checkpoint: Path) -> str | None:
     return None
 
 
-def last_complete_checkpoint(folder: Path, get_last_checkpoint: Callable[[str], str | None]) -> str | None:
-    """The newest complete checkpoint in ``folder`` (transformers' ``get_last_checkpoint`` order).
+#: A checkpoint folder's name, as transformers' ``trainer_utils.get_last_checkpoint`` matches it.
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoint_folders(folder: Path) -> list[Path]:
+    """The ``checkpoint-N`` folders in ``folder``, oldest (smallest N) first; [] when ``folder`` is absent."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if _CHECKPOINT_RE.match(p.name) and p.is_dir()]
+    return sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]))
+
+
+def last_complete_checkpoint(folder: Path, get_last_checkpoint: Callable[[str], str | None] | None = None,
+                             ) -> str | None:
+    """The newest complete checkpoint in ``folder``, found by transformers' ``get_last_checkpoint``.
 
     Newer checkpoints that a kill or a full disk left incomplete are deleted with a warning (the Trainer
-    would write over them anyway); older complete ones are kept.
+    would write over them anyway); older complete ones are kept. ``get_last_checkpoint`` defaults to
+    transformers' own (tests pass another).
     """
+    if get_last_checkpoint is None:
+        from transformers.trainer_utils import get_last_checkpoint
     while folder.is_dir() and (last := get_last_checkpoint(str(folder))):
         reason = incomplete_reason(Path(last))
         if reason is None:
@@ -94,7 +113,6 @@ def last_complete_checkpoint(folder: Path, get_last_checkpoint: Callable[[str], 
 
 
 def newest_complete(folder: Path) -> Path | None:
-    """The newest complete ``checkpoint-N`` in ``folder``, deleting nothing (for messages)."""
-    found = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.rsplit("-", 1)[-1].isdigit()]
-    complete = [p for p in found if incomplete_reason(p) is None]
-    return max(complete, key=lambda p: int(p.name.rsplit("-", 1)[-1])) if complete else None
+    """The newest complete ``checkpoint-N`` in ``folder``, deleting nothing (for plans and messages)."""
+    complete = [p for p in checkpoint_folders(folder) if incomplete_reason(p) is None]
+    return complete[-1] if complete else None

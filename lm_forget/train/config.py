@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from trl import SFTConfig
 
 from lm_forget.errors import ConfigError
+from lm_forget.formats import CHECKPOINTS_DIR
 from lm_forget.train.labels import LABEL_MODES, STAGE_LABEL_MODES
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from lm_forget.train.methods import Method
 
 #: Subfolder of ``output_dir`` that holds Trainer checkpoints (never pushed: they contain pickles).
-CHECKPOINTS_SUBDIR = "checkpoints"
+CHECKPOINTS_SUBDIR = CHECKPOINTS_DIR
 #: Token-bearing TrainingArguments fields: refused, since the Trainer pickles its arguments (training_args.bin)
 TOKEN_FIELDS = ("hub_token", "push_to_hub_token")
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from lm_forget.io import atomic_file
+
 logger = logging.getLogger(__name__)
 
 DYNAMICS_FILE = "dynamics.parquet"
@@ -129,8 +131,7 @@ class DynamicsCallback(TrainerCallback):
 
         self.output_dir.mkdir(parents=True, exist_ok=True)
         path = self.output_dir / DYNAMICS_FILE
-        tmp = path.with_suffix(".parquet.tmp")
-        pd.DataFrame(self.rows, columns=list(COLUMNS)).to_parquet(tmp, index=False)
-        tmp.replace(path)
+        with atomic_file(path) as tmp:
+            pd.DataFrame(self.rows, columns=list(COLUMNS)).to_parquet(tmp, index=False)
         logger.info("wrote %s (%d rows, every %d steps)", path, len(self.rows), self.interval)
         return path

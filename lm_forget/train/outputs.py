@@ -9,17 +9,24 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lm_forget.formats import (
+    ADAPTER_CONFIG_FILE,
+    CARD_FILE,
+    CHECKPOINTS_DIR,
+    LABELS_FILE,
+    RUN_STATE_FILE,
+    TRAINING_ARGS_FILE,
+)
+from lm_forget.io import atomic_write_json, write_jsonl
+
 if TYPE_CHECKING:
     from lm_forget.train.api import TrainResult
     from lm_forget.train.config import ForgetConfig
 
 logger = logging.getLogger(__name__)
 
-RUN_STATE_FILE = "forget_config.json"
-CHECKPOINTS = "checkpoints"  #: lm_forget.train.config.CHECKPOINTS_SUBDIR (not imported: that module imports trl)
-LABELS_FILE = "labels.jsonl"
 #: Written by Trainer.save_model (a pickle of the arguments); never left where it could be pushed.
-PICKLE_FILES = ("training_args.bin",)
+PICKLE_FILES = (TRAINING_ARGS_FILE,)
 VERSIONED_PACKAGES = ("lm-forget", "torch", "transformers", "trl", "peft", "datasets", "accelerate",
                       "huggingface-hub", "lm-eval")
 
@@ -109,7 +116,7 @@ def finish_output_dir(output_dir: Path, config: ForgetConfig, result: TrainResul
     for name in PICKLE_FILES:
         (output_dir / name).unlink(missing_ok=True)
     state = _state(config, result.labels_hash, rows)
-    adapter_config = output_dir / "adapter_config.json"
+    adapter_config = output_dir / ADAPTER_CONFIG_FILE
     if adapter_config.is_file():
         peft_cfg = json.loads(adapter_config.read_text(encoding="utf-8"))
         state["lora"] = {  # what was really trained (a continued adapter keeps its own r/alpha/targets)
@@ -122,7 +129,7 @@ def finish_output_dir(output_dir: Path, config: ForgetConfig, result: TrainResul
     state.update(status="saving", global_step=result.global_step, metrics=_jsonable(result.metrics))
     _write_json(output_dir / RUN_STATE_FILE, state)
     _write_labels(output_dir / LABELS_FILE, rows)
-    render_card(output_dir).save(output_dir / "README.md")
+    render_card(output_dir).save(output_dir / CARD_FILE)
     _write_json(output_dir / RUN_STATE_FILE, {**state, "status": "done"})
     discard_previous(output_dir)
     logger.info("wrote %s", output_dir)
@@ -135,7 +142,7 @@ def previous_dir(output_dir: Path) -> Path:
 
 def is_run_folder(output_dir: Path) -> bool:
     """True when ``output_dir`` holds an lm-forget run (finished or not)."""
-    return (output_dir / RUN_STATE_FILE).is_file() or (output_dir / CHECKPOINTS).is_dir()
+    return (output_dir / RUN_STATE_FILE).is_file() or (output_dir / CHECKPOINTS_DIR).is_dir()
 
 
 def set_aside_previous(output_dir: Path) -> Path | None:
@@ -181,16 +188,12 @@ def is_done(output_dir: Path) -> bool:
 
 
 def _write_labels(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            record = {k: row[k] for k in ("id", "task", "gold", "label")}
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    write_jsonl(path, ({k: row[k] for k in ("id", "task", "gold", "label")} for row in rows))
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)  # atomic: an interrupted write never leaves half a config
+    # atomic: an interrupted write never leaves half a config
+    atomic_write_json(path, data, sort_keys=False, ensure_ascii=False)
 
 
 def _jsonable(metrics: Mapping[str, Any]) -> dict[str, Any]:

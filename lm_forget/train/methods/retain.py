@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from lm_forget.data.hashing import stable_int
 from lm_forget.data.normalize import dedup_key
 from lm_forget.errors import ConfigError
+from lm_forget.formats import RUN_STATE_FILE
 
 if TYPE_CHECKING:
     from lm_forget.train.config import ForgetConfig
@@ -31,7 +32,7 @@ def retain_tasks(config: ForgetConfig) -> list[str]:
     if config.retain:
         return list(config.retain)
     finetuned: list[str] = []
-    state = Path(str(config.init_adapter)) / "forget_config.json" if config.init_adapter else None
+    state = Path(str(config.init_adapter)) / RUN_STATE_FILE if config.init_adapter else None
     if state is not None and state.is_file():
         finetuned = list(json.loads(state.read_text(encoding="utf-8")).get("tasks") or [])
     others = [t for t in finetuned if t not in config.tasks]
