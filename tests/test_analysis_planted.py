@@ -11,10 +11,11 @@ import pandas as pd
 from lm_forget.analysis.api import analyze
 from lm_forget.analysis.control import NO_BASELINE
 from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.pipeline import render
+from lm_forget.analysis.render import render
 from lm_forget.analysis.results import compute_results
 from lm_forget.analysis.simulate import PlantedTask, correlated_tasks, simulate_noise, simulate_phases, write_study
 from lm_forget.analysis.verdicts import verdict
+from lm_forget.analysis.writer import write_report
 from lm_forget.cli import main as cli_main
 
 FAST = AnalysisOptions(n_bootstrap=500, n_permutations=500, n_power=200, predictors=("confidence",),
@@ -123,5 +124,5 @@ def test_several_forget_seeds_pool_into_one_headline_test(tmp_path):
     mean = np.mean([res.metrics_all.loc[(res.metrics_all["seed"] == str(f)) & (res.metrics_all["task"] == "forget_p00"),
                                         "forget_ratio"].iloc[0] for f in forgets])
     assert res.outcome["forget_p00"] == mean
-    md = (render(res, tmp_path / "report") / "index.md").read_text()
+    md = (write_report(render(res), tmp_path / "report") / "index.md").read_text()
     assert "confidence_finetuned vs forget_ratio (mean of 3 seeds) (n=12 tasks)" in md and "hierarchical" in md

@@ -363,11 +363,12 @@ def report(phases, tmp_path_factory) -> Path:
 
 _KILLED_ANALYZE = r"""
 import os, signal, sys
-from lm_forget.analysis import report
-def half_written(self, out_dir):
-    (out_dir / "index.md").write_text(self.to_markdown(out_dir)[:200])
+from lm_forget.analysis import writer
+def half_written(rendered, out_dir):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "index.md").write_text(rendered.markdown()[:200])
     os.kill(os.getpid(), signal.SIGKILL)
-report.Report.write = half_written
+writer.save_rendered = half_written
 from lm_forget.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -434,16 +435,16 @@ def test_analyze_never_replaces_a_folder_that_is_not_a_report(phases, tmp_path, 
 @pytest.mark.e2e
 def test_disk_full_during_analyze_says_so_and_keeps_the_previous_report(phases, report, tmp_path, capsys,
                                                                         monkeypatch):
-    from lm_forget.analysis import report as report_module
+    from lm_forget.analysis import writer
 
     out = tmp_path / "report"
     shutil.copytree(report, out)
     before = _digest(out)
 
-    def full_disk(self, out_dir):
+    def full_disk(rendered, out_dir):
         raise _disk_full(out_dir / "index.html")
 
-    monkeypatch.setattr(report_module.Report, "write", full_disk)
+    monkeypatch.setattr(writer, "save_rendered", full_disk)
     code, text = _cli(capsys, *_analyze_argv(phases, out))
     assert code == 2 and "no space left on the device" in text and "the previous report is kept" in text
     assert _digest(out) == before and not list(tmp_path.glob(".tmp-*"))

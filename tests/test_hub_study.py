@@ -47,8 +47,8 @@ def _finished_forget_folder(folder: Path, task: str) -> None:
 
 
 def test_push_step_groups_the_study_in_one_collection(hub, tmp_path):
-    from lm_forget.run.analysis import run_push
     from lm_forget.run.graph import build_plan
+    from lm_forget.run.steps.push import run_push
 
     config = run_config_from_dict(_config(tmp_path))
     plan = build_plan(config)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lm_forget.run.analysis import seed_summary
+from lm_forget.run.steps.analyze import seed_summary
 
 
 def test_seed_summary_mean_and_t_interval(tmp_path):

@@ -1,4 +1,4 @@
-"""The analysis API the study runner calls: features, analyze, merge_matrix."""
+"""The analysis API the study runner calls: features, compute / analyze, merge_matrix."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.results import AnalysisResults
 from lm_forget.data.config import DataConfig
 from lm_forget.errors import ConfigError
 from lm_forget.modeling import ModelRef
 
-__all__ = ["AnalysisOptions", "analyze", "extract_features", "merge_matrix"]
+__all__ = ["AnalysisOptions", "AnalysisResults", "analyze", "compute", "extract_features", "merge_matrix"]
 
 
 def extract_features(model: ModelRef | str, *, tasks: list[str], out: Path, peft: str | None = None,
@@ -43,6 +44,19 @@ def extract_features(model: ModelRef | str, *, tasks: list[str], out: Path, peft
     return Path(out)
 
 
+def compute(*, pretrained: Path, finetuned: Path, forget: Path | Sequence[Path], features: Path | None = None,
+            matrix: Path | None = None, control: Path | None = None,
+            options: AnalysisOptions | None = None) -> AnalysisResults:
+    """The numbers of :func:`analyze` (metrics, tests, matrix, control) as an :class:`AnalysisResults`;
+    nothing is written."""
+    from lm_forget.analysis.results import compute_results
+
+    forget = Path(forget) if isinstance(forget, str | Path) else [Path(f) for f in forget]
+    return compute_results(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=forget,
+                           features=Path(features) if features else None, matrix=Path(matrix) if matrix else None,
+                           control=Path(control) if control else None, options=options)
+
+
 def analyze(*, pretrained: Path, finetuned: Path, forget: Path | Sequence[Path], out: Path,
             features: Path | None = None, matrix: Path | None = None, control: Path | None = None,
             options: AnalysisOptions | None = None) -> Path:
@@ -52,42 +66,19 @@ def analyze(*, pretrained: Path, finetuned: Path, forget: Path | Sequence[Path],
     gold labels) on the same docs: the baseline of the example-level associations.
     ``forget``: one folder, or a list (one per forget seed): the headline tests then pool the seeds.
 
-    Returns the report folder ``out`` (``index.md``, ``index.html``, tables, ``figures/``). The report is
-    built in a temporary folder beside ``out`` and renamed into place: an interrupted or failed run leaves
-    the previous report (or nothing), never half of one.
+    Returns the report folder ``out`` (``index.md``, ``index.html``, tables, ``figures/``): :func:`compute`,
+    then :func:`lm_forget.analysis.render.render`, then :func:`lm_forget.analysis.writer.write_report`, which
+    builds the folder beside ``out`` and renames it into place: an interrupted or failed run leaves the
+    previous report (or nothing), never half of one.
     """
-    from lm_forget.analysis.pipeline import run_analysis
-    from lm_forget.io import atomic_dir, disk_full_error, recover_dir
+    from lm_forget.analysis.render import render
+    from lm_forget.analysis.writer import check_out, write_report
 
-    out = Path(out)
-    forget = Path(forget) if isinstance(forget, str | Path) else [Path(f) for f in forget]
-    recover_dir(out)
-    _check_replaceable(out)
-    try:
-        with atomic_dir(out, keep_on_error=False) as tmp:
-            run_analysis(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=forget, out=tmp,
-                         features=Path(features) if features else None, matrix=Path(matrix) if matrix else None,
-                         control=Path(control) if control else None, options=options)
-    except OSError as exc:
-        error = disk_full_error(exc, out, "free space there or pass another --out; the previous report is kept")
-        if error is None:
-            raise
-        raise error from exc
-    return out
-
-
-def _check_replaceable(out: Path) -> None:
-    """The report replaces ``out`` whole: refuse a file or a folder of other things (they would be deleted)."""
-    from lm_forget.errors import ConfigError
-
-    if not out.exists():
-        return
-    if out.is_dir() and (not any(out.iterdir()) or (out / "index.md").is_file()):
-        return
-    raise ConfigError(
-        f"--out {out} exists and is not an lm-forget report folder (no index.md), and the report replaces the "
-        "whole folder; nothing was written. Pass a new or empty folder, or a previous report's folder."
-    )
+    out = check_out(Path(out))
+    res = compute(pretrained=pretrained, finetuned=finetuned, forget=forget, features=features, matrix=matrix,
+                  control=control, options=options)
+    return write_report(render(res, features=Path(features) if features else None,
+                               matrix=Path(matrix) if matrix else None), out)
 
 
 def merge_matrix(shard_dirs: Sequence[str | Path], out: Path) -> Path:

@@ -63,20 +63,6 @@ def features_main(argv: list[str]) -> int:
     return 0
 
 
-def _field_help(cls) -> dict[str, str]:
-    """Field descriptions from a dataclass docstring's ``Attributes:`` section (one source of truth)."""
-    out: dict[str, str] = {}
-    current = None
-    for line in (cls.__doc__ or "").split("Attributes:", 1)[-1].splitlines():
-        text = line.strip()
-        head, sep, rest = text.partition(": ")
-        if sep and head.isidentifier() and line.startswith(" " * 8) and not line.startswith(" " * 12):
-            current, out[head] = head, rest
-        elif current and text:
-            out[current] += " " + text
-    return out
-
-
 def analyze_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lm-forget analyze",
                                 description="Forgetting metrics, predictor statistics, figures and report "
@@ -92,15 +78,15 @@ def analyze_parser() -> argparse.ArgumentParser:
                         "baseline of the example-level associations")
     p.add_argument("--out", required=True, type=Path, help="report folder")
     defaults = AnalysisOptions()
-    docs = _field_help(AnalysisOptions)
     choices = {"outcome": OUTCOMES, "correction": ("holm", "bh"), "split": ("test", "train")}
     for f in fields(AnalysisOptions):
         if f.name in ("formats", "predictors"):  # comma-separated lists
-            p.add_argument(f"--{f.name}", default=",".join(getattr(defaults, f.name)), help=docs.get(f.name))
+            p.add_argument(f"--{f.name}", default=",".join(getattr(defaults, f.name)),
+                           help=f"{f.metadata['help']} (comma-separated)")
             continue
         default = getattr(defaults, f.name)
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(default), default=default,
-                       choices=choices.get(f.name), help=f"{docs.get(f.name, '')} (default {default})")
+                       choices=choices.get(f.name), help=f"{f.metadata['help']} (default {default})")
     return p
 
 

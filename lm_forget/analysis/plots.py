@@ -1,11 +1,17 @@
-"""Figures (matplotlib, Agg backend): every figure saved as PNG and PDF, labelled axes, chance lines."""
+"""Figures (matplotlib, Agg backend): labelled axes, chance lines. Each function returns the figure;
+:func:`save` writes it (as PNG and PDF by default) and closes it."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PHASE_COLORS = {"pretrained": "#9e9e9e", "finetuned": "#1f77b4", "forget": "#d62728"}
 
@@ -19,7 +25,7 @@ def _plt():
     return plt
 
 
-def save(fig, stem: Path, formats=("png", "pdf")) -> list[Path]:
+def save(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
     """Save ``fig`` as ``stem.<fmt>`` for each format; returns the paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -31,7 +37,7 @@ def save(fig, stem: Path, formats=("png", "pdf")) -> list[Path]:
     return paths
 
 
-def accuracy_bars(metrics, stem: Path, formats=("png", "pdf"), title: str = "") -> list[Path]:
+def accuracy_bars(metrics, title: str = "") -> Figure:
     """Per-task grouped bars: pretrained / fine-tuned / after-forget accuracy with Wilson CIs."""
     plt = _plt()
     tasks = list(metrics["task"])
@@ -48,11 +54,10 @@ def accuracy_bars(metrics, stem: Path, formats=("png", "pdf"), title: str = "") 
     ax.set_ylim(0, 1)
     ax.set_title(title or "Accuracy per task (95% Wilson CI)")
     ax.legend(ncol=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35))
-    return save(fig, stem, formats)
+    return fig
 
 
-def predictor_scatter(x, y, labels, *, xlabel: str, ylabel: str, annotation: str, stem: Path,
-                      formats=("png", "pdf"), yerr=None) -> list[Path]:
+def predictor_scatter(x, y, labels, *, xlabel: str, ylabel: str, annotation: str, yerr=None) -> Figure:
     """Outcome vs predictor per task (error bars: the outcome's CI, ``yerr`` = (lows, highs)), least-squares
     fit line, rho / p annotated."""
     plt = _plt()
@@ -74,11 +79,10 @@ def predictor_scatter(x, y, labels, *, xlabel: str, ylabel: str, annotation: str
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(annotation, fontsize=9)  # in the title: never hides a point
-    return save(fig, stem, formats)
+    return fig
 
 
-def matrix_heatmap(matrix, row_order, col_order, stem: Path, formats=("png", "pdf"), row_link=None,
-                   col_link=None) -> list[Path]:
+def matrix_heatmap(matrix, row_order, col_order, row_link=None, col_link=None) -> Figure:
     """UPGMA-ordered forget-ratio heatmap (rows: trained task, columns: evaluated task), with the
     row and column dendrograms when the linkages are given."""
     from scipy.cluster.hierarchy import dendrogram
@@ -120,10 +124,10 @@ def matrix_heatmap(matrix, row_order, col_order, stem: Path, formats=("png", "pd
             if math.isfinite(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="k" if v > mid else "w")
     fig.colorbar(im, cax=fig.add_subplot(grid[1, 3]), label="forget ratio")
-    return save(fig, stem, formats)
+    return fig
 
 
-def probe_by_layer(probes, model_acc: dict[str, float], stem: Path, formats=("png", "pdf")) -> list[Path]:
+def probe_by_layer(probes, model_acc: dict[str, float]) -> Figure:
     """Probe doc-level accuracy by layer per role (mean over tasks), model accuracy as dashed lines."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -140,10 +144,10 @@ def probe_by_layer(probes, model_acc: dict[str, float], stem: Path, formats=("pn
     ax.set_ylim(0, 1)
     ax.set_title("Linear probes: right vs wrong answer")
     ax.legend(fontsize=7)
-    return save(fig, stem, formats)
+    return fig
 
 
-def confidence_histograms(joined, stem: Path, formats=("png", "pdf")) -> list[Path]:
+def confidence_histograms(joined) -> Figure:
     """Histograms of P(correct vs distractor) per phase, chance at 0.5."""
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(10, 3), sharey=True)
@@ -154,4 +158,4 @@ def confidence_histograms(joined, stem: Path, formats=("png", "pdf")) -> list[Pa
         ax.set_title(phase)
         ax.set_xlabel("P(correct vs distractor)")
     axes[0].set_ylabel("docs")
-    return save(fig, stem, formats)
+    return fig

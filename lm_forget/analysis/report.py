@@ -1,15 +1,15 @@
-"""The report: one list of blocks rendered to ``index.md`` (figures linked) and a self-contained
-``index.html`` (figures embedded as base64 PNG)."""
+"""The report: one list of blocks rendered to the text of ``index.md`` (figures linked) and of a
+self-contained ``index.html`` (figures embedded as base64 PNG). Figures are named by their path relative to
+the report folder; :mod:`lm_forget.analysis.writer` writes the files."""
 
 from __future__ import annotations
 
 import base64
 import html
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from lm_forget.formats import REPORT_INDEX_FILE
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -47,7 +47,7 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
 @dataclass
 class Report:
     """Blocks of the report, in order: ("h", (level, text)), ("p", text), ("ul", items),
-    ("table", frame), ("fig", (png path, caption))."""
+    ("table", frame), ("fig", (image path relative to the report folder, caption))."""
 
     title: str
     blocks: list[tuple[str, object]] = field(default_factory=list)
@@ -67,7 +67,8 @@ class Report:
     def figure(self, png: Path, caption: str) -> None:
         self.blocks.append(("fig", (Path(png), caption)))
 
-    def to_markdown(self, out_dir: Path) -> str:
+    def to_markdown(self, formats: Sequence[str] = ("png", "pdf")) -> str:
+        """The markdown text; a figure links its PDF too when ``formats`` (the saved ones) include it."""
         parts = [f"# {self.title}"]
         for kind, payload in self.blocks:
             if kind == "h":
@@ -81,13 +82,12 @@ class Report:
                 parts.append(markdown_table(payload))
             elif kind == "fig":
                 png, caption = payload
-                rel = png.relative_to(out_dir).as_posix()
-                pdf = png.with_suffix(".pdf")
-                extra = f" ([PDF]({pdf.relative_to(out_dir).as_posix()}))" if pdf.exists() else ""
-                parts.append(f"![{caption}]({rel})\n\n*{caption}*{extra}")
+                extra = f" ([PDF]({png.with_suffix('.pdf').as_posix()}))" if "pdf" in formats else ""
+                parts.append(f"![{caption}]({png.as_posix()})\n\n*{caption}*{extra}")
         return "\n\n".join(parts) + "\n"
 
-    def to_html(self) -> str:
+    def to_html(self, read: Callable[[Path], bytes]) -> str:
+        """The HTML text; ``read(path)`` gives a figure's image bytes (path relative to the report folder)."""
         parts = [f"<h1>{html.escape(self.title)}</h1>"]
         for kind, payload in self.blocks:
             if kind == "h":
@@ -101,16 +101,8 @@ class Report:
                 parts.append(_html_table(payload))
             elif kind == "fig":
                 png, caption = payload
-                data = base64.b64encode(png.read_bytes()).decode("ascii")
+                data = base64.b64encode(read(png)).decode("ascii")
                 parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
                              f"<figcaption>{html.escape(caption)}</figcaption></figure>")
         return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
                 f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n")
-
-    def write(self, out_dir: Path) -> Path:
-        """Write ``index.md`` and ``index.html`` into ``out_dir``; returns the markdown path."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        md = out_dir / REPORT_INDEX_FILE
-        md.write_text(self.to_markdown(out_dir), encoding="utf-8")
-        (out_dir / "index.html").write_text(self.to_html(), encoding="utf-8")
-        return md

@@ -1,5 +1,5 @@
 """The compute half of ``analyze``: phases -> joined docs -> metrics -> predictors -> tests -> matrix ->
-control, into one :class:`AnalysisResults` (no files, no figures; ``pipeline`` renders it)."""
+control, into one :class:`AnalysisResults` (no files, no figures; ``render`` renders it, ``writer`` writes it)."""
 
 from __future__ import annotations
 

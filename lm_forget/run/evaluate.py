@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import DataError
-from lm_forget.formats import find_results_file  # noqa: F401  (run/analysis.py imports it from here)
 from lm_forget.io import atomic_dir
 from lm_forget.modeling import ModelRef
 from lm_forget.run.config import RunConfig

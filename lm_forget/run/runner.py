@@ -105,20 +105,20 @@ def _exec_train(step: Step, ctx: RunContext) -> dict[str, Any]:
 
 
 def _exec_features(step: Step, ctx: RunContext) -> dict[str, Any]:
-    from lm_forget.run.analysis import run_features
+    from lm_forget.run.steps.features import run_features
 
     return run_features(step, ctx)
 
 
 def _exec_analyze(step: Step, ctx: RunContext) -> dict[str, Any]:
-    from lm_forget.run.analysis import run_analysis
+    from lm_forget.run.steps.analyze import run_analysis
 
     ctx.pool.close()
     return run_analysis(step, ctx)
 
 
 def _exec_push(step: Step, ctx: RunContext) -> dict[str, Any]:
-    from lm_forget.run.analysis import run_push
+    from lm_forget.run.steps.push import run_push
 
     return run_push(step, ctx)
 

@@ -1,22 +1,22 @@
-"""``analyze``: :func:`results.compute_results` (the numbers), then :func:`render` (tables, figures, report)."""
+"""The render half of ``analyze``: an :class:`AnalysisResults` -> a :class:`Rendered` report (the report's
+blocks, the tables, the text files and the matplotlib figures). Nothing is written here:
+:mod:`lm_forget.analysis.writer` saves a :class:`Rendered` into the report folder."""
 
 from __future__ import annotations
 
 import json
-import logging
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lm_forget.analysis import plots
 from lm_forget.analysis.control import NO_BASELINE
 from lm_forget.analysis.join import PHASES
 from lm_forget.analysis.metrics import BEHAVIOURS
-from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.report import Report, fmt, markdown_table
-from lm_forget.analysis.results import AnalysisResults, compute_results
+from lm_forget.analysis.report import Report, fmt
+from lm_forget.analysis.results import AnalysisResults
 from lm_forget.analysis.verdicts import summary_lines
-
-log = logging.getLogger(__name__)
 
 OUTCOME_LABELS = {"forget_ratio": "forget ratio (random labels)",
                   "forget_ratio_flipped": "forget ratio (flipped labels)",
@@ -50,10 +50,26 @@ CHOICES = [
 ]
 
 
-def _write_table(frame, out: Path, stem: str) -> None:
-    frame.to_csv(out / f"{stem}.csv", index=False)
-    frame.to_json(out / f"{stem}.json", orient="records", indent=2)
-    (out / f"{stem}.md").write_text(markdown_table(frame) + "\n", encoding="utf-8")
+@dataclass
+class Rendered:
+    """A report before it is written: ``tables`` (stem -> frame, saved as csv, json and md), ``files``
+    (relative path -> text), ``figures`` (relative stem -> matplotlib figure, saved in ``formats``) and the
+    report's blocks, whose figures are the first format's files."""
+
+    report: Report
+    formats: tuple[str, ...]
+    tables: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def figure(self, stem: str, fig: Any, caption: str) -> None:
+        """Add ``fig`` (saved as ``stem.<format>``) and its block in the report."""
+        self.figures[stem] = fig
+        self.report.figure(Path(f"{stem}.{self.formats[0]}"), caption)
+
+    def markdown(self) -> str:
+        """The text of ``index.md``."""
+        return self.report.to_markdown(self.formats)
 
 
 def interval_table(metrics):
@@ -74,20 +90,20 @@ def interval_table(metrics):
     return pd.DataFrame(rows)
 
 
-def _render_matrix(res: AnalysisResults, report: Report, out: Path, figdir: Path) -> list[str]:
+def _render_matrix(res: AnalysisResults, r: Rendered) -> list[str]:
     from lm_forget.analysis import matrix as mx
 
-    opts, ratios, long, dec = res.options, res.matrix_ratios, res.matrix_long, res.matrix_decomposition
+    ratios, long, dec = res.matrix_ratios, res.matrix_long, res.matrix_decomposition
     row_order, col_order, row_link, col_link = mx.upgma_order(ratios)
-    long.to_csv(out / "matrix_long.csv", index=False)
-    ratios.loc[row_order, col_order].to_csv(out / "matrix_forget_ratio.csv")
+    report = r.report
+    r.files["matrix_long.csv"] = long.to_csv(index=False)
+    r.files["matrix_forget_ratio.csv"] = ratios.loc[row_order, col_order].to_csv()
     summary = dec["forget_ratio"] | {k: v for k, v in dec.items() if k != "forget_ratio"}  # ratio shares on top
-    (out / "matrix_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    r.files["matrix_summary.json"] = json.dumps(summary, indent=2)
     report.heading("Cross-task forgetting matrix")
-    png = plots.matrix_heatmap(ratios, row_order, col_order, figdir / "matrix_heatmap", opts.formats,
-                               row_link=row_link, col_link=col_link)[0]
-    report.figure(png, "Forget ratio of the evaluated task (columns) after forgetting the row task; rows and "
-                       "columns ordered by UPGMA; per-cell CIs in the table below")
+    fig = plots.matrix_heatmap(ratios, row_order, col_order, row_link=row_link, col_link=col_link)
+    r.figure("figures/matrix_heatmap", fig, "Forget ratio of the evaluated task (columns) after forgetting the row "
+                                            "task; rows and columns ordered by UPGMA; per-cell CIs in the table below")
     report.table(long.assign(forget_ratio_ci=[f"[{fmt(a)}, {fmt(b)}]" for a, b in
                                               zip(long["forget_ratio_lo"], long["forget_ratio_hi"], strict=True)],
                              forget_drop_ci=[f"[{fmt(a)}, {fmt(b)}]" for a, b in
@@ -99,11 +115,12 @@ def _render_matrix(res: AnalysisResults, report: Report, out: Path, figdir: Path
     return lines
 
 
-def _render_control(res: AnalysisResults, report: Report, out: Path) -> list[str]:
+def _render_control(res: AnalysisResults, r: Rendered) -> list[str]:
     from lm_forget.analysis.control import control_lines
 
-    _write_table(res.control_deciles, out, "control_flip_by_decile")
-    _write_table(res.control_excess, out, "control_excess")
+    report = r.report
+    r.tables["control_flip_by_decile"] = res.control_deciles
+    r.tables["control_excess"] = res.control_excess
     report.heading("Example level against a control cell (no targeted forgetting)")
     report.para(f"Control: {res.control}. Flip rate = share of fine-tuned-correct docs wrong after the forget "
                 "pass (forget) or after the control pass (control), by decile of the fine-tuned confidence "
@@ -125,30 +142,21 @@ def _model_accuracy(metrics, role: str, task: str) -> float:
     return float(row[col].iloc[0]) if col in row and len(row) else math.nan
 
 
-def run_analysis(*, pretrained: Path, finetuned: Path, forget: Path | list[Path], out: Path,
-                 features: Path | None = None, matrix: Path | None = None, control: Path | None = None,
-                 options: AnalysisOptions | None = None) -> Path:
-    """Run the whole analysis and write the report folder; returns ``out``."""
-    res = compute_results(pretrained=pretrained, finetuned=finetuned, forget=forget, features=features,
-                          matrix=matrix, control=control, options=options)
-    return render(res, Path(out), features=features, matrix=matrix)
-
-
-def render(res: AnalysisResults, out: Path, *, features: Path | None = None, matrix: Path | None = None) -> Path:
-    """Write the tables, figures and report of ``res`` into ``out``."""
+def render(res: AnalysisResults, *, features: Path | None = None, matrix: Path | None = None) -> Rendered:
+    """The tables, figures and report of ``res`` (``features`` and ``matrix``: the input folders it cites)."""
     opts, phases, joined, metrics_all, metrics = res.options, res.phases, res.joined, res.metrics_all, res.metrics
     values, tests, example_tests, feature_sets = res.values, res.tests, res.example_tests, res.feature_sets
-    out.mkdir(parents=True, exist_ok=True)
-    figdir = out / "figures"
-    _write_table(metrics_all, out, "metrics")
-    if len(tests):
-        _write_table(tests, out, "tests_task_level")
-    if len(example_tests):
-        _write_table(example_tests, out, "tests_example_level")
-    joined.drop(columns=[c for c in joined.columns if c.startswith("loglik_")]).to_csv(out / "docs.csv", index=False)
-    (out / "options.json").write_text(json.dumps(opts.to_dict(), indent=2), encoding="utf-8")
-
     report = Report("Forgetting analysis")
+    r = Rendered(report, tuple(opts.formats))
+    r.tables["metrics"] = metrics_all
+    if len(tests):
+        r.tables["tests_task_level"] = tests
+    if len(example_tests):
+        r.tables["tests_example_level"] = example_tests
+    r.files["docs.csv"] = joined.drop(columns=[c for c in joined.columns if c.startswith("loglik_")]).to_csv(
+        index=False)
+    r.files["options.json"] = json.dumps(opts.to_dict(), indent=2)
+
     report.para("Inputs: " + "; ".join(f"{n} = {phases[n].root} ({phases[n].model})" for n in PHASES)
                 + (f"; features = {features}" if features else "") + (f"; matrix = {matrix}" if matrix else ""))
     summary_at = len(report.blocks)
@@ -160,12 +168,11 @@ def render(res: AnalysisResults, out: Path, *, features: Path | None = None, mat
                 f"acc_forget - chance within +-{opts.chance_margin}. Ratios need the fine-tuned accuracy's lower "
                 f"CI bound above chance + {opts.min_denominator}. Cells: value [low, high].")
     report.table(interval_table(metrics_all))
-    report.figure(plots.accuracy_bars(metrics, figdir / "accuracy_bars", opts.formats)[0],
-                  f"Accuracy per task on the {opts.split} docs: pretrained / fine-tuned / after forgetting "
+    r.figure("figures/accuracy_bars", plots.accuracy_bars(metrics),
+             f"Accuracy per task on the {opts.split} docs: pretrained / fine-tuned / after forgetting "
                   "(95% Wilson CI; dashed: chance)")
-    report.figure(plots.confidence_histograms(joined[joined["split"] == opts.split], figdir / "confidence_hist",
-                                              opts.formats)[0],
-                  "P(correct vs distractor) per doc, by phase (dashed: 0.5)")
+    r.figure("figures/confidence_hist", plots.confidence_histograms(joined[joined["split"] == opts.split]),
+             "P(correct vs distractor) per doc, by phase (dashed: 0.5)")
 
     report.heading("Predictors of forgetting (task level)")
     report.para(f"Outcome: {OUTCOME_LABELS[opts.outcome]} on the {opts.split} docs, one point per task. "
@@ -188,12 +195,12 @@ def render(res: AnalysisResults, out: Path, *, features: Path | None = None, mat
             tasks = list(outcome)
             lo = dict(zip(metrics["task"], metrics[f"{opts.outcome}_lo"], strict=True))
             hi = dict(zip(metrics["task"], metrics[f"{opts.outcome}_hi"], strict=True))
-            paths = plots.predictor_scatter([pv.values.get(t, math.nan) for t in tasks],
-                                            [outcome[t] for t in tasks], tasks, xlabel=pv.name,
-                                            yerr=None if pooled else ([lo[t] for t in tasks], [hi[t] for t in tasks]),
-                                            ylabel=OUTCOME_LABELS[opts.outcome], annotation=ann,
-                                            stem=figdir / f"scatter_{pv.name}", formats=opts.formats)
-            report.figure(paths[0], f"{OUTCOME_LABELS[opts.outcome]} vs {pv.name}: {pv.description}")
+            fig = plots.predictor_scatter([pv.values.get(t, math.nan) for t in tasks],
+                                          [outcome[t] for t in tasks], tasks, xlabel=pv.name,
+                                          yerr=None if pooled else ([lo[t] for t in tasks], [hi[t] for t in tasks]),
+                                          ylabel=OUTCOME_LABELS[opts.outcome], annotation=ann)
+            r.figure(f"figures/scatter_{pv.name}", fig,
+                     f"{OUTCOME_LABELS[opts.outcome]} vs {pv.name}: {pv.description}")
     if len(example_tests):
         report.heading("Predictors of forgetting (example level, within task)")
         report.para("Docs the fine-tuned model answers correctly; forgotten = wrong after forgetting. "
@@ -210,14 +217,14 @@ def render(res: AnalysisResults, out: Path, *, features: Path | None = None, mat
                                "variance": value}
                               for fs in feature_sets for task, v in fs["tasks"].items()
                               for layer, value in v["variance"].items()])
-        _write_table(feats, out, "features")
+        r.tables["features"] = feats
         report.heading("Hidden-state variance features")
         report.para("Trace of the covariance across docs of the hidden state at the prompt's last token "
                     "(hidden_states index; 0 = embeddings). The primary layer feeds the variance predictor.")
         report.table(feats[feats["primary"]].drop(columns="primary"))
 
-    matrix_lines = _render_matrix(res, report, out, figdir) if matrix else []
-    control_lines_ = _render_control(res, report, out) if res.control else [NO_BASELINE]
+    matrix_lines = _render_matrix(res, r) if matrix else []
+    control_lines_ = _render_control(res, r) if res.control else [NO_BASELINE]
 
     probes = [dict(p, role=fs["role"]) for fs in feature_sets for p in fs.get("probes", [])]
     if probes:
@@ -227,15 +234,15 @@ def render(res: AnalysisResults, out: Path, *, features: Path | None = None, mat
         probe_table["model_acc"] = [_model_accuracy(metrics, role, task)
                                     for role, task in zip(probe_table["role"], probe_table["task"], strict=True)]
         model_acc = {role: float(g["model_acc"].mean()) for role, g in probe_table.groupby("role")}
-        _write_table(probe_table, out, "probes")
+        r.tables["probes"] = probe_table
         report.heading("Linear probes (is forgetting shallow?)")
         report.para("L2 logistic probes with early stopping on the last-token hidden state of (question, answer) "
                     "pairs, trained on the forget-pool docs and tested on the held-out docs; probe_doc_acc picks "
                     "the answer the probe scores higher (chance 0.5), comparable to model accuracy.")
         report.table(probe_table[[c for c in ("role", "task", "layer", "probe_doc_acc", "probe_pair_acc",
                                               "model_acc", "n_train_pairs", "n_test_pairs") if c in probe_table]])
-        png = plots.probe_by_layer(probe_table, model_acc, figdir / "probe_by_layer", opts.formats)[0]
-        report.figure(png, "Probe accuracy by layer (mean over tasks); dotted: the model's own accuracy")
+        r.figure("figures/probe_by_layer", plots.probe_by_layer(probe_table, model_acc),
+                 "Probe accuracy by layer (mean over tasks); dotted: the model's own accuracy")
 
     report.heading("Choices beyond the paper's definitions", level=2)
     report.bullets(CHOICES)
@@ -246,6 +253,4 @@ def render(res: AnalysisResults, out: Path, *, features: Path | None = None, mat
                    + ", ".join(f"{k}: {counts.get(k, 0)}" for k in BEHAVIOURS) + f" (of {len(metrics)} tasks)."
                    + (f" Forget ratio undefined for {undefined} task(s) (see ratio_note)." if undefined else ""))
     report.blocks[summary_at:summary_at] = [("h", (2, "Summary")), ("ul", summary)]
-    report.write(out)
-    log.info("report written to %s", out / "index.md")
-    return out
+    return r

@@ -1,0 +1,124 @@
+"""The analyze step's inputs: lm-eval phase folders, features and the cross-task matrix of one cell group.
+
+``analyze`` compares three lm-eval folders (pretrained, fine-tuned, forget) over the same tasks. A study has
+one forget model per cell, so for each ([method,] forget-set size, seed) these folders are assembled from the
+step outputs: the forget phase is the matrix *diagonal* (task A as scored by the model that forgot A), the
+matrix is every (A, B) cell. The relearn section's inputs are gathered here too (:func:`relearn_cells`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from lm_forget.errors import DataError
+from lm_forget.formats import lm_eval_run, results_timestamp, samples_file
+from lm_forget.run.graph import Step
+
+
+def _copy_task(src_folder: Path, task: str, dest: Path, tag: str) -> None:
+    """Copy one task's results and samples out of an lm-eval run folder into ``dest`` (a phase folder).
+
+    The results JSON keeps only ``task`` so several runs (one per forget cell) can share a folder:
+    lm-eval's readers pair ``results_<ts>.json`` with ``samples_<task>_<ts>.jsonl`` by timestamp.
+    """
+    results_path, results = lm_eval_run(src_folder)
+    samples = samples_file(results_path, task)
+    if task not in results.get("configs", {}) or not samples.is_file():
+        raise DataError(f"{results_path}: no results/samples for task {task!r}; delete {src_folder.parent} to "
+                        "rerun that evaluation.")
+    kept = dict(results)
+    for section in ("results", "configs", "versions", "n-shot", "higher_is_better", "n-samples", "task_hashes"):
+        if isinstance(results.get(section), dict):
+            kept[section] = {k: v for k, v in results[section].items() if k == task}
+    new_ts = f"{results_timestamp(results_path)}-{tag}"
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / f"results_{new_ts}.json").write_text(json.dumps(kept, indent=2, default=str), encoding="utf-8")
+    shutil.copyfile(samples, dest / f"samples_{task}_{new_ts}.jsonl")
+
+
+def _scores(step: Step) -> dict[str, dict[str, float]]:
+    return step.done_record().get("scores", {})
+
+
+def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: str | None = None) -> dict[str, Path]:
+    """Phase folders (pretrained, finetuned, forget diagonal), features and matrix for one [method,] size, seed."""
+    from lm_forget.run.graph import cell_id, cell_parts
+
+    by_name = plan.by_name
+    config = plan.config
+    cells = {task: by_name[f"eval_forget/{cell_id(task, n, seed, method)}"] for task in config.tasks.forget}
+    diag = [t for t in config.tasks.forget if t in config.tasks.eval]
+    if not diag:
+        raise DataError("analyze needs tasks that are both forgotten and evaluated (tasks.forget and tasks.eval "
+                        "share none); the per-task analysis scores task A after forgetting A.")
+    folders = {p: inputs / p for p in ("pretrained", "finetuned", "forget")}
+    pre = by_name.get("eval_pretrained")
+    fine = by_name.get("eval_finetuned") or pre  # no fine-tune stage: the base model is the "fine-tuned" one
+    if pre is None:
+        raise DataError("analyze needs the eval_pretrained stage.")
+    for i, task in enumerate(diag):
+        _copy_task(pre.output, task, folders["pretrained"], f"{i}")
+        _copy_task(fine.output, task, folders["finetuned"], f"{i}")
+        _copy_task(cells[task].output, task, folders["forget"], f"{i}")
+    found: dict[str, Path] = dict(folders)
+    features = [s for s in plan.steps if s.kind == "features"]
+    if features:
+        for s in features:
+            role = s.settings["phase"]
+            if s.cell is not None:
+                cell_method, cell_task, *size_seed = cell_parts(s.cell)
+                want = cell_parts(cell_id("x", n, seed, method))
+                if (cell_method, *size_seed) != (want[0], *want[2:]):  # another method, size or seed
+                    continue
+                role = f"forget-{cell_task}"
+            dest = inputs / "features" / role
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(s.output / "features.json", dest / "features.json")
+        found["features"] = inputs / "features"
+    if config.eval.forget_scope == "all" and (len(config.tasks.forget) > 1 or len(config.tasks.eval) > 1):
+        found["matrix"] = write_matrix_csv(inputs / "matrix", cells, _scores(fine))
+    return found
+
+
+def write_matrix_csv(folder: Path, cells: dict[str, Step], finetuned: dict[str, Any]) -> Path:
+    """``matrix.csv`` (trained_task, eval_task, acc_forget, acc_finetuned, n) from the cells' eval results."""
+    import pandas as pd
+
+    rows = []
+    for trained, step in cells.items():
+        results_path, results = lm_eval_run(step.output)
+        for task, acc in _scores(step).items():
+            rows.append({"trained_task": trained, "eval_task": task, "acc_forget": acc.get("acc", math.nan),
+                         "acc_finetuned": finetuned.get(task, {}).get("acc", math.nan),
+                         "n": (results.get("n-samples", {}).get(task) or {}).get("effective", math.nan)})
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=["trained_task", "eval_task", "acc_forget", "acc_finetuned", "n"]).to_csv(
+        folder / "matrix.csv", index=False)
+    return folder
+
+
+def relearn_cells(plan: Any) -> list[Any]:
+    """Per forget cell and k, the held-out lm-eval folders of the fine-tuned, forgotten and relearned models."""
+    from lm_forget.analysis.relearn_report import RelearnCell
+    from lm_forget.run.graph import cell_id, relearn_name
+
+    by_name, config = plan.by_name, plan.config
+    cells = []
+    for task in config.tasks.forget:
+        for n in config.forget_sizes:
+            for seed in config.seeds:
+                cid = cell_id(task, n, seed)
+                for k in config.relearn.num_examples:
+                    cell = RelearnCell(task=task, n=n, seed=seed, k=k, pool=config.relearn.pool)
+                    names = {"finetuned": "eval_finetuned" if "eval_finetuned" in by_name else "eval_pretrained",
+                             "forget": f"eval_forget/{cid}", "relearn": f"eval_{relearn_name(cid, k)}"}
+                    for phase, name in names.items():
+                        step = by_name.get(name)
+                        if step is not None and step.is_done():
+                            cell.held_out[phase] = step.output
+                    cells.append(cell)
+    return cells
