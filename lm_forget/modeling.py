@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError
+from lm_forget.formats import ADAPTER_CONFIG_FILE as ADAPTER_CONFIG
 
 log = logging.getLogger(__name__)
-ADAPTER_CONFIG = "adapter_config.json"  # PEFT's file name: its presence makes a folder an adapter
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ def test_trainer_settings_are_forget_config_fields(tmp_path):
     ({"batch_size": 4}, "forget.batch_size: renamed 'per_device_train_batch_size'"),
     ({"args": {"bf16": True}}, "forget.args: trainer settings now go directly in the section"),
     ({"output_dir": "x"}, "forget.output_dir: set by the study runner from run_dir"),
-    ({"split_seed": 3}, "config.forget: unknown key 'split_seed'"),
+    ({"split_seed": 3}, "forget.split_seed: set by the study runner from data.seed"),
+    ({"use_lora": "yes"}, "config.forget.use_lora: Input should be a valid boolean"),
     ({"lr_scheduler_type": "cosin"}, "forget: "),
     ({"learning_rate": "fast"}, "config.forget.learning_rate: Input should be a valid number"),
 ])

@@ -85,7 +85,7 @@ RUNNER_OWNED = {"model": "model.name_or_path", "model_revision": "model.revision
                 "overwrite": "the runner", "method": "forget.methods", "method_args": "forget.methods[].args",
                 "retain": "forget.methods[].retain", "retain_size": "forget.methods[].retain_size",
                 "retain_weight": "forget.methods[].retain_weight", "push_to_hub": "stage push",
-                "hub_model_id": "push.repo_prefix"}
+                "hub_model_id": "push.repo_prefix", "split_seed": "data.seed (the data: section)"}
 TRAIN_SECTIONS = ("finetune", "forget", "relearn")
 
 

@@ -18,7 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, TypeAdapter
 
 from lm_forget.data.config import DataConfig
 from lm_forget.modeling import ModelRef
@@ -86,7 +86,7 @@ class TrainSettings(Section):
 
     model_config = ConfigDict(extra="allow")
 
-    use_lora: bool = Field(True, description="LoRA adapters (true) or full fine-tuning (false)")
+    use_lora: StrictBool = Field(True, description="LoRA adapters (true) or full fine-tuning (false)")
     learning_rate: float = Field(2e-5, description="peak learning rate")
     num_train_epochs: float = Field(1.0, description="epochs over the training docs")
     max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use epochs)")
@@ -160,7 +160,7 @@ class RelearnSettings(TrainSettings):
         "relearning-set sizes k, each its own step per forget cell"))
     pool: Literal["forget_set", "held_in"] = Field("forget_set", description=(
         "forget_set: the first k docs of the forget set; held_in: the k pool docs right after it"))
-    use_lora: bool | None = Field(None, description="None follows forget.use_lora (any other value is refused)")
+    use_lora: StrictBool | None = Field(None, description="None follows forget.use_lora (another value is refused)")
 
     study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "pool")
 
@@ -175,7 +175,7 @@ class EvalSettings(Section):
     model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
     hf_hub_log_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --hf_hub_log_args")
     wandb_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --wandb_args")
-    swap_adapters: bool = Field(True, description="evaluate LoRA adapters on one loaded base model")
+    swap_adapters: StrictBool = Field(True, description="evaluate LoRA adapters on one loaded base model")
     num_fewshot: int | None = Field(None, description="few-shot examples (the paper: zero-shot)")
     forget_scope: Literal["all", "self"] = Field("all", description="score each forget model on all tasks or its own")
 
@@ -186,7 +186,7 @@ class AnalysisSettings(Section):
     layer: int = Field(-5, description="hidden layer of the variance feature (-5: fifth from last)")
     feature_split: Literal["train", "test"] = Field("train", description="docs of the features (train: forget pool)")
     feature_limit: int | None = Field(None, description="at most this many docs per task for features")
-    probes: bool = Field(False, description="linear probes (with shuffled-label controls) on every model")
+    probes: StrictBool = Field(False, description="linear probes (with shuffled-label controls) on every model")
     options: dict[str, Any] = Field(default_factory=dict, description="AnalysisOptions fields (checked)")
 
 
@@ -194,7 +194,7 @@ class PushSettings(Section):
     """Pushing forget adapters to the Hub (stage ``push``)."""
 
     repo_prefix: str = Field("", description="repos are <repo_prefix>-<task>-n<N>-s<seed>")
-    private: bool = Field(True, description="create private repos")
+    private: StrictBool = Field(True, description="create private repos")
     revision: str | None = Field(None, description="branch to push to (None: main)")
     base_model_id: str | None = Field(None, description="Hub id of a local base model that records none")
     suite_dataset: str | None = Field(None, description="Hub dataset of the suite, cited by the cards")
