@@ -64,8 +64,9 @@ def order_lines(report_dir: Path) -> list[str]:
             if math.isfinite(rho):
                 value = f"rho {_ci(rho, row['ci95_low'], row['ci95_high'])}" + (f"; {note}" if note else "")
             else:
-                value = "undefined: too few docs" + (f" ({note})" if note and "undefined" not in note else
-                                                     f" ({note.removeprefix('undefined: ')})" if note else "")
+                # the report's reason when it gives one; else its rule: too few docs, or one order is constant
+                value = note if note.startswith("undefined") else \
+                    "undefined: too few docs, or one order is constant" + (f" ({note})" if note else "")
             lines.append(f"  {label} {row['task']} ({int(_num(row['n_qualifying']) or 0)} of "
                          f"{int(_num(row['n_docs']) or 0)} docs learned and forgotten): {value}")
     return lines
