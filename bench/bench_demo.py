@@ -2,7 +2,8 @@
 
 Runs the full demo (and ``--quick``) from scratch in a subprocess, as a user would, then once more on the
 finished run dir (everything skipped: the cost of a no-op rerun). Prints the fine-tuned and after-forget
-accuracies so a slow-but-wrong demo does not pass for a fast one.
+accuracies and the three findings the demo prints (forget set vs held-out, learning/forgetting order,
+relearning) so a slow-but-wrong demo does not pass for a fast one.
 
     python bench/bench_demo.py [--quick-only]
 """
@@ -39,6 +40,13 @@ def accuracies(out: Path) -> str:
     return "\n".join(rows)
 
 
+def findings(out: Path) -> str:
+    from lm_forget.demo.findings import findings_lines
+
+    reports = sorted(out.glob("analyze/*/output"))
+    return "\n".join(f"    {line}" for report in reports for line in findings_lines(report))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick-only", action="store_true")
@@ -53,6 +61,7 @@ def main() -> None:
             verdict = "" if quick else (" (target <= 300 s: " + ("met" if first <= TARGET_S else "MISSED") + ")")
             print(f"lm-forget {name}: {first:.1f} s from scratch{verdict}; rerun (all steps done) {again:.1f} s")
             print(accuracies(out))
+            print(findings(out))
 
 
 if __name__ == "__main__":

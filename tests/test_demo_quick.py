@@ -36,6 +36,8 @@ def test_demo_quick_end_to_end(tmp_path):
     assert "Accuracies and forgetting metrics" in text
     assert (report.parent / "figures" / "accuracy_bars.png").stat().st_size > 0
 
+    _assert_protocol_sections(first.stdout, out)
+
     pretrained, finetuned = _scores(out, "eval_pretrained"), _scores(out, "eval_finetuned")
     forget = _scores(out, "eval_forget")
     assert set(finetuned) == {"demo_category", "demo_sentiment", "demo_pattern"}
@@ -62,6 +64,44 @@ def test_demo_quick_end_to_end(tmp_path):
     assert "1 step(s) ran" in third.stdout
     after = json.loads(done.read_text())
     assert (after["labels_hash"], after["global_step"]) == (before["labels_hash"], before["global_step"])
+
+
+def _brackets(row, value: str, low: str, high: str) -> bool:
+    return row[low] <= row[value] <= row[high]
+
+
+def _assert_protocol_sections(stdout: str, out: Path) -> None:
+    """The study report has the forget-set contrast, the dynamics figure and the relearn table; the summary too."""
+    import pandas as pd
+
+    (report,) = out.glob("analyze/*/output")
+    index = (report / "index.md").read_text()
+    for title in ("## Forget set vs held-out", "## Learning order vs forgetting order", "## Relearning"):
+        assert title in index
+    forget_set = pd.read_csv(report / "protocol" / "forget_set.csv")
+    assert list(forget_set["task"]) == ["demo_sentiment"]
+    row = forget_set.iloc[0]
+    for name in ("forget_set_forget", "held_out_forget"):
+        assert _brackets(row, f"{name}_acc", f"{name}_low", f"{name}_high")
+    (dynamics,) = (report / "protocol").glob("dynamics-*")
+    assert (dynamics / "orders.png").stat().st_size > 0
+    stats = pd.read_csv(dynamics / "order_stats.csv")
+    assert set(stats["task"]) == {"demo_sentiment", "pooled"}
+    orders = pd.read_csv(dynamics / "orders.csv")
+    assert len(orders) == 64  # every forget-set doc has a learned-at / forgotten-at row
+    relearn = pd.read_csv(report / "relearn" / "relearn.csv")
+    assert sorted(relearn["k"]) == [8, 32] and set(relearn["pool"]) == {"forget_set"}
+    for _, row in relearn.iterrows():
+        for phase in ("finetuned", "forget", "relearn"):
+            assert _brackets(row, f"acc_{phase}", f"acc_{phase}_lo", f"acc_{phase}_hi")
+    # the printed summary names the three findings, one line per row of each table
+    summary = stdout.split("step(s) ran")[0]
+    assert "forget set vs held-out accuracy after forgetting" in summary
+    assert "demo_sentiment (N=64, seed 0): forget set " in summary
+    assert "learning vs forgetting order" in summary
+    assert sum(" demo_sentiment (" in line or " pooled (" in line for line in summary.splitlines()
+               if line.startswith("  n64-s0 ")) == 2
+    assert "demo_sentiment k=8: after forget" in summary and "demo_sentiment k=32: after forget" in summary
 
 
 def test_demo_families_are_deterministic_and_disjoint():

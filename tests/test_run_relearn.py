@@ -143,7 +143,7 @@ def _labels(step_output) -> list[dict]:
 
 @pytest.mark.e2e
 def test_relearn_stage_on_the_demo_study(tmp_path):
-    settings = demo_settings(quick=True)
+    settings = demo_settings(quick=True, dynamics_points=0)  # the relearn settings are set below
     shared = prepare(tmp_path / "shared", settings)
     data = run_config(tmp_path / "run", settings, shared)
     data["stages"] = ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "relearn",

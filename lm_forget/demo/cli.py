@@ -64,6 +64,7 @@ def main(argv: list[str]) -> int:
     """Entry point of ``lm-forget demo``."""
     import yaml
 
+    from lm_forget.demo.findings import findings_lines
     from lm_forget.demo.study import demo_settings, prepare, run_config
     from lm_forget.io import atomic_write_text
     from lm_forget.run.cli import _progress
@@ -91,6 +92,8 @@ def main(argv: list[str]) -> int:
     print("\naccuracy on held-out docs (chance = 0.50):")
     print("\n".join(accuracy_table(plan)))
     report = next((s for s in plan.steps if s.kind == "analyze" and s.is_done()), None)
+    if report is not None:
+        print("\n" + "\n".join(findings_lines(report.output)))
     print(f"\n{summary.count('ran')} step(s) ran in {time.time() - started:.0f}s; run config: {config_path}")
     if report is not None:
         print(f"report: {report.done_record().get('report', report.output)}")

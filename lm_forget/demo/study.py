@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,12 @@ class DemoSettings:
         model: shape of the tiny model.
         threads: torch CPU threads (the run config's ``threads``; 1 is fastest for the tiny model).
         methods: forgetting methods to compare (the run config's ``forget.methods``); empty: random labels.
+        dynamics_points: per-doc confidence snapshots per fine-tune / forget phase (``dynamics_every`` is
+            derived from it); 0: no dynamics (no learning/forgetting-order figure).
+        relearn_k: forget-set docs relearned on gold labels (one relearn step per k); empty: no relearn stage.
+        relearn_lr: relearn learning rate (the tiny model barely moves at the default 3e-5).
+        relearn_epochs: relearn epochs.
+        relearn_batch_size: relearn batch size (small: k may be 8 docs).
     """
 
     families: list[str] = field(default_factory=lambda: list(FAMILIES))
@@ -54,6 +61,11 @@ class DemoSettings:
     model: TinyModelSpec = field(default_factory=TinyModelSpec)
     threads: int = 1
     methods: list[str] = field(default_factory=list)
+    dynamics_points: int = 10
+    relearn_k: list[int] = field(default_factory=lambda: [8, 32])
+    relearn_lr: float = 3e-3
+    relearn_epochs: float = 4.0
+    relearn_batch_size: int = 4
 
 
 # the three families a tiny model learns fastest; one forget cell. The forget pass is strong on purpose
@@ -105,21 +117,46 @@ def run_config(out: Path, settings: DemoSettings, paths: dict[str, Path]) -> dic
         "model": {"name_or_path": str(paths["model"].resolve()), "dtype": "float32"},
         "tasks": {"finetune": tasks, "forget": [f"demo_{f}" for f in settings.forget], "eval": tasks,
                   "task_dirs": [str(paths["tasks"].resolve())]},
-        "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze"],
+        "stages": _stages(settings),
         "seeds": list(settings.forget_seeds),
         "data": {"seed": settings.seed, "train_size": settings.train_size, "eval_size": settings.test_size},
         "finetune": {"use_lora": False, "learning_rate": settings.finetune_lr,
                      "num_train_epochs": settings.finetune_epochs,
                      "per_device_train_batch_size": settings.batch_size, "num_examples": settings.train_size,
-                     **_train_args(settings)},
+                     **_train_args(settings), **_dynamics(settings, len(tasks) * settings.train_size,
+                                                          settings.finetune_epochs)},
         "forget": {"use_lora": False, "learning_rate": settings.forget_lr, "num_train_epochs": settings.forget_epochs,
                    "per_device_train_batch_size": settings.batch_size, "num_examples": [settings.forget_examples],
                    "label_mode": "random", **_train_args(settings),
+                   **_dynamics(settings, settings.forget_examples, settings.forget_epochs),
                    **({"methods": list(settings.methods)} if settings.methods else {})},
+        **({"relearn": {"num_examples": list(settings.relearn_k), "pool": "forget_set",
+                        "learning_rate": settings.relearn_lr, "num_train_epochs": settings.relearn_epochs,
+                        "per_device_train_batch_size": settings.relearn_batch_size, "dataloader_num_workers": 0}}
+           if _relearns(settings) else {}),
         "eval": {"backend": "hf", "batch_size": 64, "device": "cpu"},
         "analysis": {"layer": -5, "feature_split": "train"},
         "threads": settings.threads,
     }
+
+
+def _relearns(settings: DemoSettings) -> bool:
+    """Relearning runs unless off, or the demo compares methods (relearn cells follow one method for now)."""
+    return bool(settings.relearn_k) and not settings.methods
+
+
+def _stages(settings: DemoSettings) -> list[str]:
+    relearn = ["relearn", "eval_relearn"] if _relearns(settings) else []
+    return ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", *relearn, "features",
+            "analyze"]
+
+
+def _dynamics(settings: DemoSettings, docs: int, epochs: float) -> dict[str, Any]:
+    """``dynamics_every`` in optimizer steps: about ``dynamics_points`` snapshots over the phase."""
+    if settings.dynamics_points <= 0:
+        return {}
+    steps = math.ceil(docs / settings.batch_size) * epochs
+    return {"dynamics_every": max(1, int(steps // settings.dynamics_points))}
 
 
 def _train_args(settings: DemoSettings) -> dict[str, Any]:
