@@ -38,8 +38,8 @@ def features_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="torch device (default: cuda, mps, else cpu)")
     p.add_argument("--dtype", default="auto", help="model dtype (auto: float32 on CPU, else the checkpoint's)")
     p.add_argument("--limit", type=int, default=None, help="at most this many docs per task and split")
-    p.add_argument("--include-path", action="append", default=[], dest="task_dirs",
-                   help="extra folder of task YAMLs (repeatable)")
+    p.add_argument("--task-dirs", "--include-path", action="append", default=[], dest="task_dirs",
+                   help="extra folder of task YAMLs, repeatable (tasks.task_dirs in a study)")
     p.add_argument("--probes", action="store_true", help="also train linear probes (train -> test split)")
     p.add_argument("--probe-layers", type=_layer, default="all")
     return p

@@ -13,13 +13,18 @@ from lm_forget.data.registry import SUITE, suite_task_names
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     defaults = DataConfig()
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="data seed (default: %(default)s)")
+    # one name per setting: --data-seed as in `lm-forget features` (data.seed in a study; --seed is kept for
+    # old scripts, but under `train` it is the training seed)
+    parser.add_argument("--data-seed", "--seed", dest="data_seed", type=int, default=defaults.seed,
+                        help="data seed (the run config's data.seed; default: %(default)s)")
     parser.add_argument("--train-size", type=int, default=defaults.train_size,
                         help="forget pool size (default: %(default)s)")
     parser.add_argument("--eval-size", type=int, default=defaults.eval_size,
                         help="evaluation split size (default: %(default)s)")
-    parser.add_argument("--task-dir", action="append", default=[], metavar="DIR",
-                        help="extra folder with forget task YAMLs (also: LM_FORGET_TASKS_DIR)")
+    parser.add_argument("--task-dirs", "--task-dir", "--include-path", dest="task_dirs", action="append",
+                        default=[], metavar="DIR",
+                        help="extra folder with forget task YAMLs, repeatable (tasks.task_dirs; also: "
+                        "LM_FORGET_TASKS_DIR)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,7 +62,7 @@ def _list(args: argparse.Namespace) -> int:
     print(f"{'task':24} {'source (lm-eval)':18} {'domain':24} prompt rewrite")
     for spec in SUITE:
         print(f"{spec.name:24} {spec.source_task:18} {spec.domain:24} {spec.rewrite}")
-    derived = {k: v for k, v in yaml_tasks(args.task_dir).items()
+    derived = {k: v for k, v in yaml_tasks(args.task_dirs).items()
                if k not in set(suite_task_names())}
     for name, kwargs in sorted(derived.items()):
         print(f"{name:24} {str(kwargs.get('source_task', '-')):18} {'derived':24} {kwargs.get('rewrite', '-')}")
@@ -99,7 +104,7 @@ def _format_report(report: dict) -> str:
 def _show(args: argparse.Namespace) -> int:
     from lm_forget.data.api import load_task
 
-    built = load_task(args.name, task_dirs=args.task_dir, seed=args.seed, train_size=args.train_size,
+    built = load_task(args.name, task_dirs=args.task_dirs, seed=args.data_seed, train_size=args.train_size,
                       eval_size=args.eval_size, progress=True)
     if args.json:
         print(json.dumps(built.report, indent=2, sort_keys=True))
@@ -125,9 +130,9 @@ def _build(args: argparse.Namespace) -> int:
 
     from lm_forget.data.api import load_task
 
-    names = _expand(args.names, args.task_dir)
+    names = _expand(args.names, args.task_dirs)
     for name in tqdm(names, desc="building tasks", unit="task", disable=len(names) < 2):
-        built = load_task(name, task_dirs=args.task_dir, seed=args.seed, train_size=args.train_size,
+        built = load_task(name, task_dirs=args.task_dirs, seed=args.data_seed, train_size=args.train_size,
                           eval_size=args.eval_size, refresh=args.refresh, progress=True)
         tqdm.write(f"{name}: {len(built.splits['train'])} train / {len(built.splits['test'])} test docs")
     return 0
@@ -142,7 +147,7 @@ def _derive(args: argparse.Namespace) -> int:
 
         env = tasks_dir_entries()
         out = Path(env[0]) if env else Path("forget_tasks")
-    config = DataConfig(seed=args.seed, train_size=args.train_size, eval_size=args.eval_size)
+    config = DataConfig(seed=args.data_seed, train_size=args.train_size, eval_size=args.eval_size)
     for path, built in derive_tasks(args.sources, out.expanduser(), config=config, progress=True):
         print(_format_report(built.report))
         print(f"  wrote {path}")
@@ -153,9 +158,9 @@ def _derive(args: argparse.Namespace) -> int:
 def _push(args: argparse.Namespace) -> int:
     from lm_forget.hub.dataset import push_suite
 
-    config = DataConfig(seed=args.seed, train_size=args.train_size, eval_size=args.eval_size)
-    names = _expand(args.names, args.task_dir)
-    url = push_suite(args.repo_id, names, config, task_dirs=args.task_dir, private=args.private,
+    config = DataConfig(seed=args.data_seed, train_size=args.train_size, eval_size=args.eval_size)
+    names = _expand(args.names, args.task_dirs)
+    url = push_suite(args.repo_id, names, config, task_dirs=args.task_dirs, private=args.private,
                      timeout=args.timeout)
     print(f"pushed {len(names)} tasks -> {url}\nload one: datasets.load_dataset({args.repo_id!r}, {names[0]!r})")
     return 0

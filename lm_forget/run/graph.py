@@ -106,7 +106,7 @@ def forget_cells(config: RunConfig) -> list[tuple[Any, str, int | None, int]]:
             for n in config.forget_sizes for seed in config.seeds]
 
 
-def _mid(method: Any) -> str | None:
+def method_id(method: Any) -> str | None:
     return method.id if method is not None else None
 
 
@@ -192,7 +192,7 @@ def build_plan(config: RunConfig) -> Plan:
     cells = forget_cells(config)
     if "forget" in stages:
         for method, task, n, seed in cells:
-            cid = cell_id(task, n, seed, _mid(method))
+            cid = cell_id(task, n, seed, method_id(method))
             add(f"forget/{cid}", "train", "forget", {
                 "model": model, "stage": "forget", "task": task, "num_examples": n, "seed": seed,
                 "data": config.data.key_settings(), "task_dirs": [str(p) for p in config.task_dir_paths],
@@ -200,7 +200,7 @@ def build_plan(config: RunConfig) -> Plan:
             }, finetune_dep, cell=cid)
     if "eval_forget" in stages:
         for method, task, n, seed in cells:
-            cid = cell_id(task, n, seed, _mid(method))
+            cid = cell_id(task, n, seed, method_id(method))
             scope = {"tasks": [task]} if config.eval.forget_scope == "self" else {}
             add(f"eval_forget/{cid}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
                 (f"forget/{cid}",), cell=cid)
@@ -222,7 +222,7 @@ def build_plan(config: RunConfig) -> Plan:
                 {"phase": "finetuned", "probes": probes, **feature_settings}, finetune_dep)
         if probes and "forget" in stages:  # probes after forgetting: is the knowledge still decodable?
             for method, task, n, seed in cells:
-                cid = cell_id(task, n, seed, _mid(method))
+                cid = cell_id(task, n, seed, method_id(method))
                 add(f"features/forget/{cid}", "features", "features",
                     {"phase": "forget", "probes": True, **feature_settings}, (f"forget/{cid}",), cell=cid)
     if "analyze" in stages:
@@ -230,7 +230,7 @@ def build_plan(config: RunConfig) -> Plan:
         add("analyze", "analyze", "analyze", {"options": config.analysis.options, "seeds": config.seeds}, deps)
     if "push" in stages:
         for method, task, n, seed in cells:
-            cid = cell_id(task, n, seed, _mid(method))
+            cid = cell_id(task, n, seed, method_id(method))
             deps = (f"forget/{cid}",) + ((f"eval_forget/{cid}",) if "eval_forget" in stages else ())
             add(f"push/{cid}", "push", "push", {"repo_prefix": config.push.repo_prefix,
                                                 "revision": config.push.revision}, deps, cell=cid)
@@ -300,59 +300,7 @@ def _add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[s
         for method in method_axis(config):
             for task in forget_tasks:
                 for seed in config.seeds:
-                    cid = cell_id(task, n, seed, _mid(method))
+                    cid = cell_id(task, n, seed, method_id(method))
                     add(forget_set_name(phase, n, cid), "eval", "eval_forget",
                         {"phase": phase, **common, "tasks": [task], "forget_set": pool}, (f"forget/{cid}",),
                         cell=cid, folder=FORGET_SET)
-
-
-def protocol_cells(plan: Plan) -> list[Any]:
-    """Per forget cell, the lm-eval folders of its forget-set and held-out evaluations (analysis input)."""
-    return [cell for _, cell in method_protocol_cells(plan)]
-
-
-def method_protocol_cells(plan: Plan) -> list[tuple[str | None, Any]]:
-    """(method id or None, ``ProtocolCell``) of every forget cell, method-major."""
-    from lm_forget.analysis.protocol_report import ProtocolCell
-
-    by_name = plan.by_name
-    cells = []
-    for method, task, n, seed in forget_cells(plan.config):
-        cid = cell_id(task, n, seed, _mid(method))
-        cell = ProtocolCell(task=task, n=n, seed=seed)
-        names = {"forget_set": {"pretrained": forget_set_name("pretrained", n),
-                                "finetuned": forget_set_name("finetuned", n),
-                                "forget": forget_set_name("forget", n, cid)},
-                 "held_out": {"pretrained": "eval_pretrained", "finetuned": "eval_finetuned",
-                              "forget": f"eval_forget/{cid}"}}
-        for kind, phases in names.items():
-            for phase, name in phases.items():
-                step = by_name.get(name)
-                if step is not None and step.is_done():
-                    getattr(cell, kind)[phase] = step.output
-        held = by_name.get(f"eval_forget/{cid}")
-        if held is not None:
-            cell.other_tasks = [t for t in held.settings["tasks"] if t != task]
-        cells.append((_mid(method), cell))
-    return cells
-
-
-def dynamics_inputs(plan: Plan) -> dict[str, tuple[Path, list[Path]]]:
-    """Per ``n<N>-s<seed>``: the fine-tune ``dynamics.parquet`` and the forget cells' (those that exist)."""
-    from lm_forget.train.dynamics import DYNAMICS_FILE
-
-    by_name = plan.by_name
-    finetune = by_name.get("finetune")
-    if finetune is None or not (finetune.output / DYNAMICS_FILE).is_file():
-        return {}
-    found = {}
-    for method in method_axis(plan.config):
-        mid = _mid(method)
-        for n in plan.config.forget_sizes:
-            for seed in plan.config.seeds:
-                names = [f"forget/{cell_id(t, n, seed, mid)}" for t in plan.config.tasks.forget]
-                cells = [by_name[name].output / DYNAMICS_FILE for name in names if name in by_name]
-                cells = [p for p in cells if p.is_file()]
-                if cells:
-                    found[f"{mid + '-' if mid else ''}n{n}-s{seed}"] = (finetune.output / DYNAMICS_FILE, cells)
-    return found

@@ -77,13 +77,13 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
         if summary is not None:
             lines += ["", "## Across seeds", "", (tmp / "seeds_summary.md").read_text(encoding="utf-8")]
         from lm_forget.analysis.protocol_report import write_dynamics_section, write_protocol_section
-        from lm_forget.run.graph import dynamics_inputs, protocol_cells
+        from lm_forget.run.steps.protocol_inputs import dynamics_inputs, protocol_cells
 
         if not config.forget.methods:
             lines += ["", *write_protocol_section(protocol_cells(plan), tmp / "protocol")]
         else:  # one protocol table per method (its rows would not say which method they are)
             from lm_forget.analysis.methods_report import write_methods_section
-            from lm_forget.run.graph import method_protocol_cells
+            from lm_forget.run.steps.protocol_inputs import method_protocol_cells
 
             cells = method_protocol_cells(plan)
             for spec in config.forget.method_specs:
