@@ -12,7 +12,8 @@ import fnmatch
 from typing import Any
 
 from lm_forget.errors import ConfigError
-from lm_forget.run.schema import STAGES, ForgetSettings, RunConfig, TrainSettings, unknown_key_message
+from lm_forget.run.schema import STAGES, ForgetSettings, RunConfig
+from lm_forget.run.section_checks import check_analysis_options, check_trainer_settings
 
 # stage -> stages it needs in the same config (anything else may come from a model that is already fine-tuned).
 STAGE_NEEDS = {
@@ -75,81 +76,6 @@ def expand_tasks(entries: list[str], known: list[str], where: str) -> list[str]:
             names = [entry]
         out += [n for n in names if n not in out]
     return out
-
-
-#: ForgetConfig fields a study section may not set: the runner derives them from the rest of the config
-RUNNER_OWNED = {"model": "model.name_or_path", "model_revision": "model.revision", "tokenizer": "model.tokenizer",
-                "tasks": "tasks.finetune / tasks.forget", "stage": "the stage itself",
-                "init_adapter": "the previous stage's output", "output_dir": "run_dir", "data": "the data: section",
-                "task_dirs": "tasks.task_dirs", "resume": "the runner (it resumes by itself)",
-                "overwrite": "the runner", "method": "forget.methods", "method_args": "forget.methods[].args",
-                "retain": "forget.methods[].retain", "retain_size": "forget.methods[].retain_size",
-                "retain_weight": "forget.methods[].retain_weight", "push_to_hub": "stage push",
-                "hub_model_id": "push.repo_prefix", "split_seed": "data.seed (the data: section)"}
-TRAIN_SECTIONS = ("finetune", "forget", "relearn")
-
-
-def check_trainer_settings(config: RunConfig) -> None:
-    """Every key of a used training section is a ``ForgetConfig`` field under its own name (did-you-mean),
-    old names point to the new ones, fields the runner sets are refused, and the values build a valid
-    ``ForgetConfig`` — before any work starts."""
-    from lm_forget.run.schema import RENAMED
-
-    for name in TRAIN_SECTIONS:
-        section: TrainSettings = getattr(config, name)
-        for key in section.model_extra or {}:
-            if key == "args":
-                raise ConfigError(f"{name}.args: trainer settings now go directly in the section, under their "
-                                  f"ForgetConfig / TRL names (e.g. {name}: {{lora_r: 8, warmup_ratio: 0.1}}).")
-            if key in RENAMED:
-                raise ConfigError(f"{name}.{key}: renamed {RENAMED[key]!r} (the ForgetConfig / TRL name); write "
-                                  f"{name}.{RENAMED[key]}.")
-            if key in RUNNER_OWNED:
-                raise ConfigError(f"{name}.{key}: set by the study runner from {RUNNER_OWNED[key]}; remove it here.")
-    used = [n for n in TRAIN_SECTIONS if getattr(config, n).model_extra]  # typos fail even in unused sections
-    if not used:
-        return
-    try:
-        from lm_forget.train.config import ForgetConfig
-    except ImportError:  # the trainer is optional for eval-only studies
-        return
-    from dataclasses import fields
-
-    from lm_forget.train.config import refuse_token_settings
-
-    trainer_fields = sorted(f.name for f in fields(ForgetConfig) if f.init)
-    for name in used:
-        section = getattr(config, name)
-        known = sorted({*trainer_fields, *type(section).model_fields} - set(RUNNER_OWNED))
-        extra = dict(section.model_extra or {})
-        refuse_token_settings(extra, f"{name}.")
-        for key in extra:
-            if key not in known:
-                what = unknown_key_message(key, known).split(" Allowed keys")[0]
-                raise ConfigError(f"config.{name}: {what} Keys here are the study's own and ForgetConfig / TRL "
-                                  "SFTConfig fields (`lm-forget train --help`).")
-        try:  # the values too: a bad scheduler name or a string for a number fails now, not after fine-tuning
-            ForgetConfig(model="check", tasks=["check"], use_cpu=True, **extra)
-        except (TypeError, ValueError, ConfigError) as exc:
-            raise ConfigError(f"{name}: {exc}") from None
-
-
-def check_analysis_options(options: dict[str, Any]) -> None:
-    """``analysis.options`` are ``AnalysisOptions`` fields with valid values (did-you-mean), checked now."""
-    if not options:
-        return
-    from dataclasses import fields
-
-    from lm_forget.analysis.options import AnalysisOptions
-
-    known = [f.name for f in fields(AnalysisOptions) if f.init]
-    for key in options:
-        if key not in known:
-            raise ConfigError(f"analysis.options: {unknown_key_message(str(key), known)}")
-    try:
-        AnalysisOptions(**options)
-    except (TypeError, ValueError, ConfigError) as exc:
-        raise ConfigError(f"analysis.options: {exc}") from None
 
 
 def check_forget_methods(forget: ForgetSettings) -> None:
@@ -281,8 +207,10 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
     from lm_forget.data.api import suite_task_names, yaml_tasks
 
     known = list(dict.fromkeys([*suite_task_names(), *yaml_tasks(config.task_dir_paths)]))
+    if config.finetune.per_task:
+        _check_per_task(config)
     needed = {
-        "finetune": "finetune" in config.stages,
+        "finetune": "finetune" in config.stages and not config.finetune.per_task,
         "forget": "forget" in config.stages,
         "eval": any(s.startswith("eval_") or s == "features" for s in config.stages),
     }
@@ -292,6 +220,8 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         setattr(config.tasks, section, expanded)
         if required and not expanded:
             raise ConfigError(f"tasks.{section}: empty, but the stages need it; list task names or `suite`.")
+    if config.finetune.per_task:  # each forgotten task is fine-tuned alone: those are the fine-tune tasks
+        config.tasks.finetune = list(config.tasks.forget)
     if check_tasks:
         from lm_forget.data.api import resolve_task
 
@@ -302,3 +232,17 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
                 except ConfigError as exc:
                     raise ConfigError(f"tasks.{section}: {exc}") from None
     return config
+
+
+def _check_per_task(config: RunConfig) -> None:
+    """``finetune.per_task``: one fine-tune per forgotten task, which ``tasks.finetune`` may list but not change."""
+    if "finetune" not in config.stages:
+        raise ConfigError("finetune.per_task: needs the finetune stage (it fine-tunes one model per forgotten task).")
+    if config.tasks.finetune and set(config.tasks.finetune) != set(config.tasks.forget):
+        raise ConfigError(f"finetune.per_task: tasks.finetune {config.tasks.finetune} differs from tasks.forget "
+                          f"{config.tasks.forget}; with per_task each forgotten task is fine-tuned alone, so leave "
+                          "tasks.finetune empty (or equal to tasks.forget), or set per_task: false for a mixture.")
+    for name in ("finetune", "forget"):
+        if getattr(config, name).dynamics_every is not None:
+            raise ConfigError(f"{name}.dynamics_every: not supported with finetune.per_task yet (the learning-order "
+                              "analysis pairs one fine-tune run with its forget cells); remove it or use the mixture.")

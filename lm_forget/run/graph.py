@@ -135,9 +135,9 @@ def _eval_settings(config: RunConfig) -> dict[str, Any]:
 
 
 def _train_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    # dynamics off keeps the keys of studies written before the option existed
+    # dynamics off and per_task off keep the keys of studies written before those options existed
     return {k: v for k, v in section.model_dump().items() if k not in exclude
-            and not (k == "dynamics_every" and v is None)}
+            and not (k == "dynamics_every" and v is None) and not (k == "per_task" and v is False)}
 
 
 # Step keys hash the training settings as studies before the one-vocabulary change (0.3) spelled them, so a
@@ -178,16 +178,25 @@ def build_plan(config: RunConfig) -> Plan:
     if "eval_pretrained" in stages:
         add("eval_pretrained", "eval", "eval_pretrained", {"model": model, "phase": "pretrained", **eval_common})
         _add_forget_set_evals(add, config, "pretrained", model, eval_common)
-    finetune_dep: tuple[str, ...] = ()
+    # one fine-tuned model on the mixture (None), or one per forgotten task (finetune.per_task)
+    ft_tasks: list[str | None] = list(tasks.forget) if config.finetune.per_task else [None]
+
+    def finetune_dep(task: str | None) -> tuple[str, ...]:
+        return (finetune_name(task if config.finetune.per_task else None),) if "finetune" in stages else ()
+
     if "finetune" in stages:
-        add("finetune", "train", "finetune", {
-            "model": model, "stage": "finetune", "tasks": list(tasks.finetune), "data": config.data.key_settings(),
-            "task_dirs": [str(p) for p in config.task_dir_paths], "train": _train_settings(config.finetune),
-        })
-        finetune_dep = ("finetune",)
+        for t in ft_tasks:
+            add(finetune_name(t), "train", "finetune", {
+                "model": model, "stage": "finetune", "tasks": [t] if t else list(tasks.finetune),
+                "data": config.data.key_settings(), "task_dirs": [str(p) for p in config.task_dir_paths],
+                "train": _train_settings(config.finetune),
+            })
     if "eval_finetuned" in stages:
-        add("eval_finetuned", "eval", "eval_finetuned", {"phase": "finetuned", **eval_common}, finetune_dep)
-        _add_forget_set_evals(add, config, "finetuned", model, eval_common, finetune_dep)
+        for t in ft_tasks:
+            scope = {"tasks": [t]} if t and config.eval.forget_scope == "self" else {}
+            add(finetuned_eval_name(t), "eval", "eval_finetuned", {"phase": "finetuned", **eval_common, **scope},
+                finetune_dep(t))
+            _add_forget_set_evals(add, config, "finetuned", model, eval_common, finetune_dep(t), task=t)
 
     cells = forget_cells(config)
     if "forget" in stages:
@@ -197,7 +206,7 @@ def build_plan(config: RunConfig) -> Plan:
                 "model": model, "stage": "forget", "task": task, "num_examples": n, "seed": seed,
                 "data": config.data.key_settings(), "task_dirs": [str(p) for p in config.task_dir_paths],
                 "train": _forget_train(config, method),
-            }, finetune_dep, cell=cid)
+            }, finetune_dep(task), cell=cid)
     if "eval_forget" in stages:
         for method, task, n, seed in cells:
             cid = cell_id(task, n, seed, method_id(method))
@@ -218,8 +227,10 @@ def build_plan(config: RunConfig) -> Plan:
                                                             **({"probes": True} if probes else {}),
                                                             **feature_settings})
         if "finetune" in stages:
-            add("features/finetuned", "features", "features",
-                {"phase": "finetuned", "probes": probes, **feature_settings}, finetune_dep)
+            for t in ft_tasks:  # per task: each fine-tuned model on its own task
+                add("features/finetuned" + (f"/{t}" if t else ""), "features", "features",
+                    {"phase": "finetuned", "probes": probes, **feature_settings, **({"tasks": [t]} if t else {})},
+                    finetune_dep(t))
         if probes and "forget" in stages:  # probes after forgetting: is the knowledge still decodable?
             for method, task, n, seed in cells:
                 cid = cell_id(task, n, seed, method_id(method))
@@ -235,6 +246,21 @@ def build_plan(config: RunConfig) -> Plan:
             add(f"push/{cid}", "push", "push", {"repo_prefix": config.push.repo_prefix,
                                                 "revision": config.push.revision}, deps, cell=cid)
     return Plan(config=config, steps=steps)
+
+
+def finetune_name(task: str | None = None) -> str:
+    """Step name of a fine-tune: ``finetune`` (the mixture) or ``finetune/<task>`` (``finetune.per_task``)."""
+    return f"finetune/{task}" if task else "finetune"
+
+
+def finetuned_eval_name(task: str | None = None) -> str:
+    """Held-out evaluation of a fine-tuned model: ``eval_finetuned`` or ``eval_finetuned/<task>`` (per task)."""
+    return f"eval_finetuned/{task}" if task else "eval_finetuned"
+
+
+def finetuned_for(config: RunConfig, task: str) -> str | None:
+    """The fine-tuned model ``task`` is forgotten from: its own with ``per_task``, else the mixture's (None)."""
+    return task if config.finetune.per_task else None
 
 
 def relearn_name(cid: str, k: int) -> str:
@@ -272,20 +298,23 @@ def _add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[Any, str, 
 FORGET_SET = "eval_forgetset"  # folder of the forget-set evaluations (stage folders keep the held-out ones)
 
 
-def forget_set_name(phase: str, n: int | None, cid: str | None = None) -> str:
-    """Step name of a forget-set evaluation: ``eval_forgetset/<cell>`` or ``eval_forgetset/<phase>/n<N>``."""
-    return f"{FORGET_SET}/{cid}" if cid is not None else f"{FORGET_SET}/{phase}/n{n if n is not None else 'all'}"
+def forget_set_name(phase: str, n: int | None, cid: str | None = None, task: str | None = None) -> str:
+    """Step name of a forget-set evaluation: ``eval_forgetset/<cell>``, ``eval_forgetset/<phase>/n<N>``, or
+    ``eval_forgetset/finetuned/<task>/n<N>`` (a per-task fine-tuned model on its own task's forget sets)."""
+    if cid is not None:
+        return f"{FORGET_SET}/{cid}"
+    return f"{FORGET_SET}/{phase}/{task + '/' if task else ''}n{n if n is not None else 'all'}"
 
 
 def _add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[str, Any],
-                          eval_common: dict[str, Any], deps: tuple[str, ...] = ()) -> None:
+                          eval_common: dict[str, Any], deps: tuple[str, ...] = (), task: str | None = None) -> None:
     """Score exactly the docs each forget model was trained on (``eval_on=train``, ``train_size=N``).
 
     Pools nest (the first N docs of any larger pool), so per forget-set size N the pretrained and the
     fine-tuned model are scored once on each forgotten task's first N docs, and each forget cell
     (``phase`` forget) on its own N docs.
     """
-    forget_tasks = list(config.tasks.forget)
+    forget_tasks = [task] if task else list(config.tasks.forget)  # a per-task fine-tuned model: its own task
     if not forget_tasks or "forget" not in config.stages:
         return
     common = {k: v for k, v in eval_common.items() if k not in ("tasks", "limit")}  # scored whole
@@ -293,14 +322,14 @@ def _add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[s
         pool = {"eval_on": "train", "train_size": int(n or config.data.train_size)}
         if phase != "forget":
             settings = {"model": model} if phase == "pretrained" else {}
-            add(forget_set_name(phase, n), "eval", f"eval_{phase}",
+            add(forget_set_name(phase, n, task=task), "eval", f"eval_{phase}",
                 {**settings, "phase": phase, **common, "tasks": forget_tasks, "forget_set": pool}, deps,
                 folder=FORGET_SET)
             continue
         for method in method_axis(config):
-            for task in forget_tasks:
+            for forgotten in forget_tasks:
                 for seed in config.seeds:
-                    cid = cell_id(task, n, seed, method_id(method))
+                    cid = cell_id(forgotten, n, seed, method_id(method))
                     add(forget_set_name(phase, n, cid), "eval", "eval_forget",
-                        {"phase": phase, **common, "tasks": [task], "forget_set": pool}, (f"forget/{cid}",),
+                        {"phase": phase, **common, "tasks": [forgotten], "forget_set": pool}, (f"forget/{cid}",),
                         cell=cid, folder=FORGET_SET)

@@ -109,6 +109,16 @@ class TrainSettings(Section):
         return {k: v for k, v in data.items() if v is not None or k in (self.model_extra or {})}
 
 
+class FinetuneSettings(TrainSettings):
+    """The fine-tune stage: one model on the mixture of ``tasks.finetune``, or one model per forgotten task."""
+
+    per_task: StrictBool = Field(False, description=(
+        "fine-tune one model per task of tasks.forget on that task alone, and forget each task from its own "
+        "model (the per-task design); false: one model on the mixture of tasks.finetune (the suite design)"))
+
+    study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "per_task")
+
+
 class MethodSpec(Section):
     """One forgetting method of ``forget.methods`` (a registered name, ``lm_forget.train.methods``)."""
 
@@ -212,7 +222,7 @@ class RunConfig(Section):
     stages: StrList = Field(default_factory=lambda: list(DEFAULT_STAGES))
     seeds: IntList = Field(default_factory=lambda: [0])
     data: Annotated[DataConfig, _strict_dataclass(DataConfig)] = Field(default_factory=DataConfig)
-    finetune: TrainSettings = Field(default_factory=TrainSettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     forget: ForgetSettings = Field(default_factory=ForgetSettings)
     relearn: RelearnSettings = Field(default_factory=RelearnSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)

@@ -46,7 +46,7 @@ def _scores(step: Step) -> dict[str, dict[str, float]]:
 
 def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: str | None = None) -> dict[str, Path]:
     """Phase folders (pretrained, finetuned, forget diagonal), features and matrix for one [method,] size, seed."""
-    from lm_forget.run.graph import cell_id, cell_parts
+    from lm_forget.run.graph import cell_id, cell_parts, finetuned_eval_name, finetuned_for
 
     by_name = plan.by_name
     config = plan.config
@@ -57,12 +57,15 @@ def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: s
                         "share none); the per-task analysis scores task A after forgetting A.")
     folders = {p: inputs / p for p in ("pretrained", "finetuned", "forget")}
     pre = by_name.get("eval_pretrained")
-    fine = by_name.get("eval_finetuned") or pre  # no fine-tune stage: the base model is the "fine-tuned" one
     if pre is None:
         raise DataError("analyze needs the eval_pretrained stage.")
+    # per forgotten task, the model it was forgotten from: its own with finetune.per_task, else the mixture's;
+    # no fine-tune stage: the base model is the "fine-tuned" one
+    fine = {task: by_name.get(finetuned_eval_name(finetuned_for(config, task))) or pre
+            for task in config.tasks.forget}
     for i, task in enumerate(diag):
         _copy_task(pre.output, task, folders["pretrained"], f"{i}")
-        _copy_task(fine.output, task, folders["finetuned"], f"{i}")
+        _copy_task(fine[task].output, task, folders["finetuned"], f"{i}")
         _copy_task(cells[task].output, task, folders["forget"], f"{i}")
     found: dict[str, Path] = dict(folders)
     features = [s for s in plan.steps if s.kind == "features"]
@@ -75,17 +78,32 @@ def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: s
                 if (cell_method, *size_seed) != (want[0], *want[2:]):  # another method, size or seed
                     continue
                 role = f"forget-{cell_task}"
-            dest = inputs / "features" / role
-            dest.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(s.output / "features.json", dest / "features.json")
+            dest = inputs / "features" / role / "features.json"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.is_file():  # per-task fine-tuned models: one record, each task from its own model
+                _merge_features(dest, s.output / "features.json")
+            else:
+                shutil.copyfile(s.output / "features.json", dest)
         found["features"] = inputs / "features"
     if config.eval.forget_scope == "all" and (len(config.tasks.forget) > 1 or len(config.tasks.eval) > 1):
-        found["matrix"] = write_matrix_csv(inputs / "matrix", cells, _scores(fine))
+        found["matrix"] = write_matrix_csv(inputs / "matrix", cells, {t: _scores(s) for t, s in fine.items()})
     return found
 
 
-def write_matrix_csv(folder: Path, cells: dict[str, Step], finetuned: dict[str, Any]) -> Path:
-    """``matrix.csv`` (trained_task, eval_task, acc_forget, acc_finetuned, n) from the cells' eval results."""
+def _merge_features(dest: Path, other: Path) -> None:
+    """Add ``other``'s tasks (and probe rows) to the features record ``dest`` (same role, other tasks)."""
+    record, more = json.loads(dest.read_text(encoding="utf-8")), json.loads(other.read_text(encoding="utf-8"))
+    record["tasks"].update(more["tasks"])
+    record["probes"] = [*record.get("probes", []), *more.get("probes", [])]
+    dest.write_text(json.dumps(record, indent=2), encoding="utf-8")
+
+
+def write_matrix_csv(folder: Path, cells: dict[str, Step], finetuned: dict[str, dict[str, Any]]) -> Path:
+    """``matrix.csv`` (trained_task, eval_task, acc_forget, acc_finetuned, n) from the cells' eval results.
+
+    ``finetuned``: per trained task, the scores of the model it was forgotten from (the same mixture model for
+    every row, or, with ``finetune.per_task``, each row's own fine-tuned model).
+    """
     import pandas as pd
 
     rows = []
@@ -93,7 +111,7 @@ def write_matrix_csv(folder: Path, cells: dict[str, Step], finetuned: dict[str, 
         results_path, results = lm_eval_run(step.output)
         for task, acc in _scores(step).items():
             rows.append({"trained_task": trained, "eval_task": task, "acc_forget": acc.get("acc", math.nan),
-                         "acc_finetuned": finetuned.get(task, {}).get("acc", math.nan),
+                         "acc_finetuned": finetuned.get(trained, {}).get(task, {}).get("acc", math.nan),
                          "n": (results.get("n-samples", {}).get(task) or {}).get("effective", math.nan)})
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows, columns=["trained_task", "eval_task", "acc_forget", "acc_finetuned", "n"]).to_csv(
@@ -104,7 +122,7 @@ def write_matrix_csv(folder: Path, cells: dict[str, Step], finetuned: dict[str, 
 def relearn_cells(plan: Any) -> list[Any]:
     """Per forget cell and k, the held-out lm-eval folders of the fine-tuned, forgotten and relearned models."""
     from lm_forget.analysis.relearn_report import RelearnCell
-    from lm_forget.run.graph import cell_id, relearn_name
+    from lm_forget.run.graph import cell_id, finetuned_eval_name, finetuned_for, relearn_name
 
     by_name, config = plan.by_name, plan.config
     cells = []
@@ -114,7 +132,8 @@ def relearn_cells(plan: Any) -> list[Any]:
                 cid = cell_id(task, n, seed)
                 for k in config.relearn.num_examples:
                     cell = RelearnCell(task=task, n=n, seed=seed, k=k, pool=config.relearn.pool)
-                    names = {"finetuned": "eval_finetuned" if "eval_finetuned" in by_name else "eval_pretrained",
+                    fine = finetuned_eval_name(finetuned_for(config, task))
+                    names = {"finetuned": fine if fine in by_name else "eval_pretrained",
                              "forget": f"eval_forget/{cid}", "relearn": f"eval_{relearn_name(cid, k)}"}
                     for phase, name in names.items():
                         step = by_name.get(name)

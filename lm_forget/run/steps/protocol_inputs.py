@@ -6,7 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lm_forget.run.graph import Plan, cell_id, forget_cells, forget_set_name, method_axis, method_id
+from lm_forget.run.graph import (
+    Plan,
+    cell_id,
+    finetuned_eval_name,
+    finetuned_for,
+    forget_cells,
+    forget_set_name,
+    method_axis,
+    method_id,
+)
 
 
 def protocol_cells(plan: Plan) -> list[Any]:
@@ -23,10 +32,11 @@ def method_protocol_cells(plan: Plan) -> list[tuple[str | None, Any]]:
     for method, task, n, seed in forget_cells(plan.config):
         cid = cell_id(task, n, seed, method_id(method))
         cell = ProtocolCell(task=task, n=n, seed=seed)
+        ft = finetuned_for(plan.config, task)  # the model this task was forgotten from
         names = {"forget_set": {"pretrained": forget_set_name("pretrained", n),
-                                "finetuned": forget_set_name("finetuned", n),
+                                "finetuned": forget_set_name("finetuned", n, task=ft),
                                 "forget": forget_set_name("forget", n, cid)},
-                 "held_out": {"pretrained": "eval_pretrained", "finetuned": "eval_finetuned",
+                 "held_out": {"pretrained": "eval_pretrained", "finetuned": finetuned_eval_name(ft),
                               "forget": f"eval_forget/{cid}"}}
         for kind, phases in names.items():
             for phase, name in phases.items():

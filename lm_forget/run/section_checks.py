@@ -1,0 +1,86 @@
+"""Checks of the training sections and analysis options against the objects they configure.
+
+Training sections hold ``ForgetConfig`` fields under their own names; the values are checked by building the
+``ForgetConfig`` at load time. Analysis options are ``AnalysisOptions`` fields, checked by building one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lm_forget.errors import ConfigError
+from lm_forget.run.schema import RunConfig, TrainSettings, unknown_key_message
+
+#: ForgetConfig fields a study section may not set: the runner derives them from the rest of the config
+RUNNER_OWNED = {"model": "model.name_or_path", "model_revision": "model.revision", "tokenizer": "model.tokenizer",
+                "tasks": "tasks.finetune / tasks.forget", "stage": "the stage itself",
+                "init_adapter": "the previous stage's output", "output_dir": "run_dir", "data": "the data: section",
+                "task_dirs": "tasks.task_dirs", "resume": "the runner (it resumes by itself)",
+                "overwrite": "the runner", "method": "forget.methods", "method_args": "forget.methods[].args",
+                "retain": "forget.methods[].retain", "retain_size": "forget.methods[].retain_size",
+                "retain_weight": "forget.methods[].retain_weight", "push_to_hub": "stage push",
+                "hub_model_id": "push.repo_prefix", "split_seed": "data.seed (the data: section)"}
+TRAIN_SECTIONS = ("finetune", "forget", "relearn")
+
+
+def check_trainer_settings(config: RunConfig) -> None:
+    """Every key of a used training section is a ``ForgetConfig`` field under its own name (did-you-mean),
+    old names point to the new ones, fields the runner sets are refused, and the values build a valid
+    ``ForgetConfig`` — before any work starts."""
+    from lm_forget.run.schema import RENAMED
+
+    for name in TRAIN_SECTIONS:
+        section: TrainSettings = getattr(config, name)
+        for key in section.model_extra or {}:
+            if key == "args":
+                raise ConfigError(f"{name}.args: trainer settings now go directly in the section, under their "
+                                  f"ForgetConfig / TRL names (e.g. {name}: {{lora_r: 8, warmup_ratio: 0.1}}).")
+            if key in RENAMED:
+                raise ConfigError(f"{name}.{key}: renamed {RENAMED[key]!r} (the ForgetConfig / TRL name); write "
+                                  f"{name}.{RENAMED[key]}.")
+            if key in RUNNER_OWNED:
+                raise ConfigError(f"{name}.{key}: set by the study runner from {RUNNER_OWNED[key]}; remove it here.")
+    used = [n for n in TRAIN_SECTIONS if getattr(config, n).model_extra]  # typos fail even in unused sections
+    if not used:
+        return
+    try:
+        from lm_forget.train.config import ForgetConfig
+    except ImportError:  # the trainer is optional for eval-only studies
+        return
+    from dataclasses import fields
+
+    from lm_forget.train.config import refuse_token_settings
+
+    trainer_fields = sorted(f.name for f in fields(ForgetConfig) if f.init)
+    for name in used:
+        section = getattr(config, name)
+        known = sorted({*trainer_fields, *type(section).model_fields} - set(RUNNER_OWNED))
+        extra = dict(section.model_extra or {})
+        refuse_token_settings(extra, f"{name}.")
+        for key in extra:
+            if key not in known:
+                what = unknown_key_message(key, known).split(" Allowed keys")[0]
+                raise ConfigError(f"config.{name}: {what} Keys here are the study's own and ForgetConfig / TRL "
+                                  "SFTConfig fields (`lm-forget train --help`).")
+        try:  # the values too: a bad scheduler name or a string for a number fails now, not after fine-tuning
+            ForgetConfig(model="check", tasks=["check"], use_cpu=True, **extra)
+        except (TypeError, ValueError, ConfigError) as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+
+
+def check_analysis_options(options: dict[str, Any]) -> None:
+    """``analysis.options`` are ``AnalysisOptions`` fields with valid values (did-you-mean), checked now."""
+    if not options:
+        return
+    from dataclasses import fields
+
+    from lm_forget.analysis.options import AnalysisOptions
+
+    known = [f.name for f in fields(AnalysisOptions) if f.init]
+    for key in options:
+        if key not in known:
+            raise ConfigError(f"analysis.options: {unknown_key_message(str(key), known)}")
+    try:
+        AnalysisOptions(**options)
+    except (TypeError, ValueError, ConfigError) as exc:
+        raise ConfigError(f"analysis.options: {exc}") from None
