@@ -15,7 +15,21 @@ from typing import Any
 
 from lm_forget.data.hashing import canonical_json, stable_digest
 from lm_forget.formats import DONE_FILE
-from lm_forget.run.config import ForgetSettings, RelearnSettings, RunConfig
+from lm_forget.run.cells import (
+    cell_id,
+    cell_parts,
+    finetune_name,
+    finetuned_eval_name,
+    finetuned_for,
+    forget_cells,
+    forget_set_name,
+    method_axis,
+    method_id,
+    relearn_name,
+)
+from lm_forget.run.config import RunConfig
+from lm_forget.run.keys import key_form, train_settings
+from lm_forget.run.protocol_steps import add_forget_set_evals, add_relearn_steps
 
 DONE = DONE_FILE
 OUTPUT = "output"
@@ -83,36 +97,9 @@ class Plan:
         return self.by_name[name]
 
 
-def cell_id(task: str, n: int | None, seed: int, method: str | None = None) -> str:
-    """The id of one forget cell: [method,] task, forget-set size, seed (``npo/forget_boolq/n1000/s0``)."""
-    cid = f"{task}/n{n if n is not None else 'all'}/s{seed}"
-    return f"{method}/{cid}" if method else cid
-
-
-def cell_parts(cid: str) -> tuple[str | None, str, str, str]:
-    """(method id or None, task, ``n<N>``, ``s<seed>``) of a cell id."""
-    parts = cid.split("/")
-    return (None, *parts) if len(parts) == 3 else tuple(parts)  # type: ignore[return-value]
-
-
-def method_axis(config: RunConfig) -> list[Any]:
-    """The method axis: the ``forget.methods`` specs, or ``[None]`` (one method, ``label_mode``)."""
-    return list(config.forget.method_specs) or [None]
-
-
-def forget_cells(config: RunConfig) -> list[tuple[Any, str, int | None, int]]:
-    """(method spec or None, task, size, seed) of every forget cell, method-major."""
-    return [(m, task, n, seed) for m in method_axis(config) for task in config.tasks.forget
-            for n in config.forget_sizes for seed in config.seeds]
-
-
-def method_id(method: Any) -> str | None:
-    return method.id if method is not None else None
-
-
 def _forget_train(config: RunConfig, method: Any) -> dict[str, Any]:
     """The forget step's training settings; with a method axis, the method's own settings replace label_mode."""
-    train = _train_settings(config.forget, exclude=("num_examples", "seed", "methods"))
+    train = train_settings(config.forget, exclude=("num_examples", "seed", "methods"))
     if method is None:
         return train
     train.pop("label_mode", None)
@@ -134,28 +121,6 @@ def _eval_settings(config: RunConfig) -> dict[str, Any]:
     return data
 
 
-def _train_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    # dynamics off and per_task off keep the keys of studies written before those options existed
-    return {k: v for k, v in section.model_dump().items() if k not in exclude
-            and not (k == "dynamics_every" and v is None) and not (k == "per_task" and v is False)}
-
-
-# Step keys hash the training settings as studies before the one-vocabulary change (0.3) spelled them, so a
-# study started then resumes instead of re-running: records and configs use the ForgetConfig names only.
-_KEY_NAMES = {"use_lora": "lora", "per_device_train_batch_size": "batch_size"}
-_SECTION_KEYS = {*ForgetSettings.model_fields, *RelearnSettings.model_fields, "method"}
-
-
-def _key_form(settings: dict[str, Any]) -> dict[str, Any]:
-    """What a step's key hashes: its settings, the training ones in the key format of earlier studies."""
-    train = settings.get("train")
-    if not isinstance(train, dict):
-        return settings
-    legacy = {_KEY_NAMES.get(k, k): v for k, v in train.items() if k in _SECTION_KEYS}
-    legacy["args"] = {k: v for k, v in train.items() if k not in _SECTION_KEYS}
-    return {**settings, "train": legacy}
-
-
 def build_plan(config: RunConfig) -> Plan:
     """The full step graph of ``config`` (every shard's steps; sharding filters it at execution)."""
     stages = set(config.stages)
@@ -167,7 +132,7 @@ def build_plan(config: RunConfig) -> Plan:
             cell: str | None = None, folder: str | None = None) -> Step:
         by_name = {s.name: s for s in steps}
         dep_keys = [by_name[d].key for d in deps]
-        key = stable_digest(kind, canonical_json(_key_form(settings)), *dep_keys)[:KEY_CHARS]
+        key = stable_digest(kind, canonical_json(key_form(settings)), *dep_keys)[:KEY_CHARS]
         label = name.split("/", 1)[1].replace("/", "-") if "/" in name else "all"
         step = Step(name=name, kind=kind, stage=stage, settings=settings, deps=deps, cell=cell, key=key,
                     dir=config.run_path / (folder or stage) / f"{label}-{key}")
@@ -177,7 +142,7 @@ def build_plan(config: RunConfig) -> Plan:
     eval_common = {"tasks": list(tasks.eval), **_eval_settings(config)}
     if "eval_pretrained" in stages:
         add("eval_pretrained", "eval", "eval_pretrained", {"model": model, "phase": "pretrained", **eval_common})
-        _add_forget_set_evals(add, config, "pretrained", model, eval_common)
+        add_forget_set_evals(add, config, "pretrained", model, eval_common)
     # one fine-tuned model on the mixture (None), or one per forgotten task (finetune.per_task)
     ft_tasks: list[str | None] = list(tasks.forget) if config.finetune.per_task else [None]
 
@@ -189,14 +154,14 @@ def build_plan(config: RunConfig) -> Plan:
             add(finetune_name(t), "train", "finetune", {
                 "model": model, "stage": "finetune", "tasks": [t] if t else list(tasks.finetune),
                 "data": config.data.key_settings(), "task_dirs": [str(p) for p in config.task_dir_paths],
-                "train": _train_settings(config.finetune),
+                "train": train_settings(config.finetune),
             })
     if "eval_finetuned" in stages:
         for t in ft_tasks:
             scope = {"tasks": [t]} if t and config.eval.forget_scope == "self" else {}
             add(finetuned_eval_name(t), "eval", "eval_finetuned", {"phase": "finetuned", **eval_common, **scope},
                 finetune_dep(t))
-            _add_forget_set_evals(add, config, "finetuned", model, eval_common, finetune_dep(t), task=t)
+            add_forget_set_evals(add, config, "finetuned", model, eval_common, finetune_dep(t), task=t)
 
     cells = forget_cells(config)
     if "forget" in stages:
@@ -213,9 +178,9 @@ def build_plan(config: RunConfig) -> Plan:
             scope = {"tasks": [task]} if config.eval.forget_scope == "self" else {}
             add(f"eval_forget/{cid}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
                 (f"forget/{cid}",), cell=cid)
-        _add_forget_set_evals(add, config, "forget", model, eval_common)
+        add_forget_set_evals(add, config, "forget", model, eval_common)
     if "relearn" in stages:
-        _add_relearn_steps(add, config, cells, model, eval_common)
+        add_relearn_steps(add, config, cells, model, eval_common)
     if "features" in stages:
         feature_settings = {"tasks": list(tasks.eval), "layer": config.analysis.layer,
                             "split": config.analysis.feature_split, "limit": config.analysis.feature_limit,
@@ -248,88 +213,6 @@ def build_plan(config: RunConfig) -> Plan:
     return Plan(config=config, steps=steps)
 
 
-def finetune_name(task: str | None = None) -> str:
-    """Step name of a fine-tune: ``finetune`` (the mixture) or ``finetune/<task>`` (``finetune.per_task``)."""
-    return f"finetune/{task}" if task else "finetune"
-
-
-def finetuned_eval_name(task: str | None = None) -> str:
-    """Held-out evaluation of a fine-tuned model: ``eval_finetuned`` or ``eval_finetuned/<task>`` (per task)."""
-    return f"eval_finetuned/{task}" if task else "eval_finetuned"
-
-
-def finetuned_for(config: RunConfig, task: str) -> str | None:
-    """The fine-tuned model ``task`` is forgotten from: its own with ``per_task``, else the mixture's (None)."""
-    return task if config.finetune.per_task else None
-
-
-def relearn_name(cid: str, k: int) -> str:
-    """Step name of one relearn step (``relearn/<cell>/k<k>``); ``eval_relearn/...`` scores it."""
-    return f"relearn/{cid}/k{k}"
-
-
-def _add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[Any, str, int | None, int]],
-                       model: dict[str, Any], eval_common: dict[str, Any]) -> None:
-    """Per forget cell and ``k``: a gold-label fine-tune of the forget output, then (``eval_relearn``) its eval.
-
-    Both belong to the forget cell, so a shard relearns the cells it forgot.
-    """
-    section = config.relearn
-    lora = config.forget.use_lora if section.use_lora is None else section.use_lora
-    train = {**_train_settings(section, exclude=("num_examples", "seed", "use_lora")), "use_lora": lora}
-    for _method, task, n, seed in cells:  # one method only: the config refuses relearn with forget.methods
-        cid = cell_id(task, n, seed)
-        for k in section.num_examples:
-            add(relearn_name(cid, k), "train", "relearn", {
-                "model": model, "stage": "relearn", "task": task, "num_examples": k, "pool": section.pool,
-                "forget_size": int(n or config.data.train_size), "seed": seed, "data": config.data.key_settings(),
-                "task_dirs": [str(p) for p in config.task_dir_paths], "train": train,
-            }, (f"forget/{cid}",), cell=cid)
-    if "eval_relearn" in config.stages:
-        scope = config.eval.forget_scope
-        for _method, task, n, seed in cells:
-            cid = cell_id(task, n, seed)
-            for k in section.num_examples:
-                add(f"eval_{relearn_name(cid, k)}", "eval", "eval_relearn",
-                    {"phase": "relearn", **eval_common, **({"tasks": [task]} if scope == "self" else {})},
-                    (relearn_name(cid, k),), cell=cid)
-
-
-FORGET_SET = "eval_forgetset"  # folder of the forget-set evaluations (stage folders keep the held-out ones)
-
-
-def forget_set_name(phase: str, n: int | None, cid: str | None = None, task: str | None = None) -> str:
-    """Step name of a forget-set evaluation: ``eval_forgetset/<cell>``, ``eval_forgetset/<phase>/n<N>``, or
-    ``eval_forgetset/finetuned/<task>/n<N>`` (a per-task fine-tuned model on its own task's forget sets)."""
-    if cid is not None:
-        return f"{FORGET_SET}/{cid}"
-    return f"{FORGET_SET}/{phase}/{task + '/' if task else ''}n{n if n is not None else 'all'}"
-
-
-def _add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[str, Any],
-                          eval_common: dict[str, Any], deps: tuple[str, ...] = (), task: str | None = None) -> None:
-    """Score exactly the docs each forget model was trained on (``eval_on=train``, ``train_size=N``).
-
-    Pools nest (the first N docs of any larger pool), so per forget-set size N the pretrained and the
-    fine-tuned model are scored once on each forgotten task's first N docs, and each forget cell
-    (``phase`` forget) on its own N docs.
-    """
-    forget_tasks = [task] if task else list(config.tasks.forget)  # a per-task fine-tuned model: its own task
-    if not forget_tasks or "forget" not in config.stages:
-        return
-    common = {k: v for k, v in eval_common.items() if k not in ("tasks", "limit")}  # scored whole
-    for n in config.forget_sizes:
-        pool = {"eval_on": "train", "train_size": int(n or config.data.train_size)}
-        if phase != "forget":
-            settings = {"model": model} if phase == "pretrained" else {}
-            add(forget_set_name(phase, n, task=task), "eval", f"eval_{phase}",
-                {**settings, "phase": phase, **common, "tasks": forget_tasks, "forget_set": pool}, deps,
-                folder=FORGET_SET)
-            continue
-        for method in method_axis(config):
-            for forgotten in forget_tasks:
-                for seed in config.seeds:
-                    cid = cell_id(forgotten, n, seed, method_id(method))
-                    add(forget_set_name(phase, n, cid), "eval", "eval_forget",
-                        {"phase": phase, **common, "tasks": [forgotten], "forget_set": pool}, (f"forget/{cid}",),
-                        cell=cid, folder=FORGET_SET)
+__all__ = ["DONE", "OUTPUT", "Plan", "Step", "build_plan", "cell_id", "cell_parts", "finetune_name",
+           "finetuned_eval_name", "finetuned_for", "forget_cells", "forget_set_name", "method_axis", "method_id",
+           "relearn_name", "train_settings"]

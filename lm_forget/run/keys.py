@@ -1,0 +1,34 @@
+"""What a step's key hashes: its settings, with the training sections in a stable form.
+
+A step's key is the digest of its kind, its settings and its dependencies' keys; a study resumes a step
+whose key (folder) exists. The training settings are hashed as studies before the one-vocabulary change
+spelled them, so those studies resume after the upgrade instead of re-running.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lm_forget.run.config import ForgetSettings, RelearnSettings
+
+
+def train_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    # dynamics off and per_task off keep the keys of studies written before those options existed
+    return {k: v for k, v in section.model_dump().items() if k not in exclude
+            and not (k == "dynamics_every" and v is None) and not (k == "per_task" and v is False)}
+
+
+# Step keys hash the training settings as studies before the one-vocabulary change (0.3) spelled them, so a
+# study started then resumes instead of re-running: records and configs use the ForgetConfig names only.
+_KEY_NAMES = {"use_lora": "lora", "per_device_train_batch_size": "batch_size"}
+_SECTION_KEYS = {*ForgetSettings.model_fields, *RelearnSettings.model_fields, "method"}
+
+
+def key_form(settings: dict[str, Any]) -> dict[str, Any]:
+    """What a step's key hashes: its settings, the training ones in the key format of earlier studies."""
+    train = settings.get("train")
+    if not isinstance(train, dict):
+        return settings
+    legacy = {_KEY_NAMES.get(k, k): v for k, v in train.items() if k in _SECTION_KEYS}
+    legacy["args"] = {k: v for k, v in train.items() if k not in _SECTION_KEYS}
+    return {**settings, "train": legacy}
