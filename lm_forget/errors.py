@@ -36,6 +36,19 @@ def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "").strip().lower() not in {"", "0", "false", "no"}
 
 
+def did_you_mean(word: str, known: Sequence[str]) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``known`` (difflib's default cutoff), or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_key_message(key: str, known: Sequence[str]) -> str:
+    """``unknown key 'k'. Did you mean ...? Allowed keys: ...`` (sorted) for a key of a settings mapping."""
+    return f"unknown key {key!r}.{did_you_mean(key, known)} Allowed keys: {', '.join(sorted(known))}."
+
+
 def first_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message (its type name when it has none)."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]

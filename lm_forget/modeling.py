@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from lm_forget.errors import ConfigError
+from lm_forget.errors import ConfigError, first_line
 from lm_forget.formats import ADAPTER_CONFIG_FILE as ADAPTER_CONFIG
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,6 @@ def pick_device(device: str | None) -> str:
     return "cpu"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _check_folder(source: str, what: str, flag: str) -> None:
     if source.startswith(("/", ".", "~")) and not Path(source).expanduser().is_dir():
         raise ConfigError(f"{what} folder {source} does not exist; pass an existing folder or a Hub id to {flag}")
@@ -112,7 +107,7 @@ def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False, pad: bool 
     except Exception as exc:  # OSError, HFValidationError, a corrupt tokenizer.json (tokenizers' Exception)
         what = f"tokenizer {source!r}" if ref.tokenizer else f"the tokenizer of base model {source!r}"
         raise ConfigError(
-            f"cannot load {what}: {_first_line(exc)}. Pass a Hub id or a local folder with config.json and "
+            f"cannot load {what}: {first_line(exc)}. Pass a Hub id or a local folder with config.json and "
             "tokenizer files to --model (or name the tokenizer separately)"
         ) from exc
     if pad and tok.pad_token is None:
@@ -154,7 +149,7 @@ def load_model(ref: ModelRef, *, device: str | None = None, dtype: Any = None, t
         model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=trust_remote_code, **kwargs)
     except Exception as exc:  # OSError, HFValidationError, a corrupt or truncated weights file (SafetensorError)
         raise ConfigError(
-            f"cannot load model {source!r}: {type(exc).__name__}: {_first_line(exc)}. Pass a Hub id or a local "
+            f"cannot load model {source!r}: {type(exc).__name__}: {first_line(exc)}. Pass a Hub id or a local "
             "model folder with config.json and intact weights (re-download or re-save a corrupt file)"
         ) from exc
     if ref.adapter:
@@ -187,7 +182,7 @@ def _with_adapter(model: Any, ref: ModelRef, *, trainable: bool, flag: str) -> A
 def _mismatch_line(exc: BaseException) -> str:
     """torch's 'size mismatch for <param>: ...' line (its first line only says 'Error(s) in loading')."""
     lines = [line.strip() for line in str(exc).splitlines()]
-    return next((line for line in lines if line.startswith("size mismatch")), _first_line(exc))
+    return next((line for line in lines if line.startswith("size mismatch")), first_line(exc))
 
 
 def load_for_inference(ref: ModelRef, *, device: str | None = None, dtype: Any = None) -> tuple[Any, Any]:

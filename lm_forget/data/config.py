@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from lm_forget.errors import ConfigError
+from lm_forget.errors import ConfigError, unknown_key_message
 
 FORMAT_VERSION = 1  # bump when the doc format or the build procedure changes: invalidates caches
 
@@ -52,14 +52,10 @@ class DataConfig:
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, where: str = "data") -> DataConfig:
         """Strictly from a mapping (a config section): unknown keys are an error, with did-you-mean."""
-        import difflib
-
         known = [f.name for f in fields(cls)]
         for key in data:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"{where}: unknown key {key!r}.{hint} Allowed keys: {', '.join(known)}.")
+                raise ConfigError(f"{where}: {unknown_key_message(str(key), known)}")
         return cls.from_kwargs(data)
 
     def key_settings(self) -> dict[str, Any]:

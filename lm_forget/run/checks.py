@@ -7,11 +7,10 @@ settings against ``ForgetConfig``, analysis options against ``AnalysisOptions``,
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from typing import Any
 
-from lm_forget.errors import ConfigError
+from lm_forget.errors import ConfigError, did_you_mean
 from lm_forget.run.schema import STAGES, ForgetSettings, RunConfig
 from lm_forget.run.section_checks import check_analysis_options, check_trainer_settings
 
@@ -39,9 +38,8 @@ def validate_stages(stages: list[str]) -> None:
         raise ConfigError(f"stages: empty; list some of {', '.join(STAGES)} (in that order).")
     for stage in stages:
         if stage not in STAGES:
-            close = difflib.get_close_matches(stage, STAGES, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"stages: unknown stage {stage!r}.{hint} Stages are: {', '.join(STAGES)}.")
+            raise ConfigError(f"stages: unknown stage {stage!r}.{did_you_mean(stage, STAGES)} "
+                              f"Stages are: {', '.join(STAGES)}.")
     seen: set[str] = set()
     for stage in stages:
         if stage in seen:
@@ -83,8 +81,7 @@ def check_forget_methods(forget: ForgetSettings) -> None:
     if not forget.methods:
         modes = label_rule_modes()
         if forget.label_mode not in modes:
-            close = difflib.get_close_matches(forget.label_mode, list(modes), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(forget.label_mode, list(modes))
             raise ConfigError(f"forget.label_mode: {forget.label_mode!r}.{hint} Use one of {', '.join(modes)}, "
                               "or list other forgetting methods in forget.methods.")
         return
@@ -101,8 +98,7 @@ def check_forget_methods(forget: ForgetSettings) -> None:
         if not spec.name:
             raise ConfigError(f"{where}: no name; give a method name, e.g. {{name: npo, args: {{beta: 0.1}}}}.")
         if spec.name not in known:
-            close = difflib.get_close_matches(spec.name, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(spec.name, known)
             raise ConfigError(f"{where}: unknown forgetting method {spec.name!r}.{hint} Known: "
                               f"{', '.join(method_names())} (docs/methods.md).")
         method = get_method(spec.name)

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from lm_forget.errors import ConfigError
+from lm_forget.errors import ConfigError, unknown_key_message
 from lm_forget.run.checks import (
     STAGE_NEEDS,
     check_forget_methods,
@@ -42,7 +42,6 @@ from lm_forget.run.schema import (
     RunConfig,
     TaskSettings,
     TrainSettings,
-    unknown_key_message,
 )
 
 __all__ = [

@@ -13,7 +13,6 @@ Training sections (``finetune``, ``forget``, ``relearn``) *are* ``ForgetConfig``
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -21,6 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, TypeAdapter
 
 from lm_forget.data.config import DataConfig
+from lm_forget.errors import unknown_key_message
 from lm_forget.modeling import ModelRef
 
 # The stages of a study, in the only order that makes sense; a config lists a subsequence of them.
@@ -54,12 +54,6 @@ def _strict_dataclass(cls: type) -> Any:
         return adapter.validate_python(value)
 
     return BeforeValidator(build)
-
-
-def unknown_key_message(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"unknown key {key!r}.{hint} Allowed keys: {', '.join(sorted(known))}."
 
 
 IntList = Annotated[list[int], BeforeValidator(_listify)]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lm_forget.errors import ConfigError
-from lm_forget.run.schema import RunConfig, TrainSettings, unknown_key_message
+from lm_forget.errors import ConfigError, did_you_mean, unknown_key_message
+from lm_forget.run.schema import RunConfig, TrainSettings
 
 #: ForgetConfig fields a study section may not set: the runner derives them from the rest of the config
 RUNNER_OWNED = {"model": "model.name_or_path", "model_revision": "model.revision", "tokenizer": "model.tokenizer",
@@ -59,9 +59,8 @@ def check_trainer_settings(config: RunConfig) -> None:
         refuse_token_settings(extra, f"{name}.")
         for key in extra:
             if key not in known:
-                what = unknown_key_message(key, known).split(" Allowed keys")[0]
-                raise ConfigError(f"config.{name}: {what} Keys here are the study's own and ForgetConfig / TRL "
-                                  "SFTConfig fields (`lm-forget train --help`).")
+                raise ConfigError(f"config.{name}: unknown key {key!r}.{did_you_mean(key, known)} Keys here are the "
+                                  "study's own and ForgetConfig / TRL SFTConfig fields (`lm-forget train --help`).")
         try:  # the values too: a bad scheduler name or a string for a number fails now, not after fine-tuning
             ForgetConfig(model="check", tasks=["check"], use_cpu=True, **extra)
         except (TypeError, ValueError, ConfigError) as exc:

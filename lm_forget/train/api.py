@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lm_forget.data.hashing import canonical_json, stable_digest
-from lm_forget.errors import ConfigError, HubError
+from lm_forget.errors import ConfigError, HubError, first_line
 
 if TYPE_CHECKING:
     from lm_forget.train.config import ForgetConfig
@@ -269,7 +269,7 @@ def _check_same_base(config: ForgetConfig) -> None:
             recorded = PeftConfig.from_pretrained(init).base_model_name_or_path
         except (OSError, ValueError) as exc:
             raise ConfigError(
-                f"--init_adapter {init!r} is not a PEFT adapter ({_first_line(exc)}); pass the output folder "
+                f"--init_adapter {init!r} is not a PEFT adapter ({first_line(exc)}); pass the output folder "
                 "of the fine-tune stage"
             ) from exc
     if recorded is not None and not _same_model(recorded, str(config.model)):
@@ -303,7 +303,3 @@ def _push(config: ForgetConfig, output_dir: Path) -> str:
             f"{exc} The trained adapter is kept in {output_dir}; push it later with "
             f"`lm-forget push {output_dir} {config.hub_model_id}`."
         ) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]

@@ -7,12 +7,11 @@ script on several GPUs or with DeepSpeed.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
 
-from lm_forget.errors import ConfigError
+from lm_forget.errors import ConfigError, did_you_mean
 
 
 def make_parser():
@@ -60,10 +59,10 @@ RENAMED = {"split_seed": "the data seed is now part of --data, e.g. --data '{\"s
 
 
 def _unknown(what: str, key: str, parser) -> str:
-    if key.replace("-", "_") in RENAMED:
-        return f"unknown {what}: {RENAMED[key.replace('-', '_')]}."
-    close = difflib.get_close_matches(key.replace("-", "_"), _known(parser), n=1)
-    return f"unknown {what}." + (f" Did you mean {close[0]!r}?" if close else "")
+    name = key.replace("-", "_")
+    if name in RENAMED:
+        return f"unknown {what}: {RENAMED[name]}."
+    return f"unknown {what}.{did_you_mean(name, _known(parser))}"
 
 
 def _check_push_flag(argv: list[str]) -> None:

@@ -68,34 +68,39 @@ def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: s
         _copy_task(fine[task].output, task, folders["finetuned"], f"{i}")
         _copy_task(cells[task].output, task, folders["forget"], f"{i}")
     found: dict[str, Path] = dict(folders)
-    features = [s for s in plan.steps if s.kind == "features"]
-    if features:
-        for s in features:
-            role = s.settings["phase"]
-            if s.cell is not None:
-                cell_method, cell_task, *size_seed = cell_parts(s.cell)
-                want = cell_parts(cell_id("x", n, seed, method))
-                if (cell_method, *size_seed) != (want[0], *want[2:]):  # another method, size or seed
-                    continue
-                role = f"forget-{cell_task}"
-            dest = inputs / "features" / role / "features.json"
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.is_file():  # per-task fine-tuned models: one record, each task from its own model
-                _merge_features(dest, s.output / "features.json")
-            else:
-                shutil.copyfile(s.output / "features.json", dest)
+    roles: dict[str, list[Path]] = {}  # role -> features.json of its steps
+    for s in (s for s in plan.steps if s.kind == "features"):
+        role = s.settings["phase"]
+        if s.cell is not None:
+            cell_method, cell_task, *size_seed = cell_parts(s.cell)
+            want = cell_parts(cell_id("x", n, seed, method))
+            if (cell_method, *size_seed) != (want[0], *want[2:]):  # another method, size or seed
+                continue
+            role = f"forget-{cell_task}"
+        roles.setdefault(role, []).append(s.output / "features.json")
+    for role, sources in roles.items():
+        dest = inputs / "features" / role / "features.json"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if len(sources) == 1:
+            shutil.copyfile(sources[0], dest)
+        else:  # per-task fine-tuned models: one record, each task from its own model
+            _merge_features(sources, dest)
+    if roles:
         found["features"] = inputs / "features"
     if config.eval.forget_scope == "all" and (len(config.tasks.forget) > 1 or len(config.tasks.eval) > 1):
-        found["matrix"] = write_matrix_csv(inputs / "matrix", cells, {t: _scores(s) for t, s in fine.items()})
+        scores = {s.name: _scores(s) for s in fine.values()}  # one read per fine-tuned model
+        found["matrix"] = write_matrix_csv(inputs / "matrix", cells, {t: scores[s.name] for t, s in fine.items()})
     return found
 
 
-def _merge_features(dest: Path, other: Path) -> None:
-    """Add ``other``'s tasks (and probe rows) to the features record ``dest`` (same role, other tasks)."""
-    record, more = json.loads(dest.read_text(encoding="utf-8")), json.loads(other.read_text(encoding="utf-8"))
-    record["tasks"].update(more["tasks"])
-    record["probes"] = [*record.get("probes", []), *more.get("probes", [])]
-    dest.write_text(json.dumps(record, indent=2), encoding="utf-8")
+def _merge_features(sources: list[Path], dest: Path) -> None:
+    """One features record at ``dest`` holding the tasks (and probe rows) of every record in ``sources``."""
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sources]
+    merged = {**records[0], "tasks": {}, "probes": []}
+    for record in records:
+        merged["tasks"].update(record["tasks"])
+        merged["probes"] += record.get("probes", [])
+    dest.write_text(json.dumps(merged, indent=2), encoding="utf-8")
 
 
 def write_matrix_csv(folder: Path, cells: dict[str, Step], finetuned: dict[str, dict[str, Any]]) -> Path:
