@@ -43,10 +43,6 @@ class ModelRef:
     def with_adapter(self, adapter: str | None) -> ModelRef:
         return replace(self, adapter=adapter)
 
-    def without_adapter(self) -> ModelRef:
-        """The base model alone."""
-        return replace(self, adapter=None)
-
     def model_args(self) -> str:
         """The equivalent lm-eval ``--model_args`` (recorded in results, and used by non-swapping backends)."""
         args = [f"pretrained={self.name_or_path}"]
@@ -72,19 +68,6 @@ class ModelRef:
 def is_adapter_dir(path: str | Path) -> bool:
     """True for a PEFT adapter folder (as the trainer writes with LoRA)."""
     return (Path(path) / ADAPTER_CONFIG).is_file()
-
-
-def pick_device(device: str | None) -> str:
-    """``device`` or the best available one (cuda, then mps, then cpu)."""
-    import torch
-
-    if device:
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def _check_folder(source: str, what: str, flag: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from lm_forget.analysis.protocol_report import ProtocolCell, accuracy_ci, chance_verdict, write_protocol_section
 from lm_forget.run import build_plan, execute, run_config_from_dict
-from lm_forget.run.graph import forget_set_name
+from lm_forget.run.cells import forget_set_name
 
 pytestmark = pytest.mark.e2e
 

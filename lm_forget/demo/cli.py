@@ -42,7 +42,7 @@ def accuracy_table(plan) -> list[str]:
 
 
 def _forget_label(cell: str) -> str:
-    from lm_forget.run.graph import cell_parts
+    from lm_forget.run.cells import cell_parts
 
     method, task = cell_parts(cell)[:2]
     return f"{method + ': ' if method else ''}forget {task.removeprefix('demo_')}"

@@ -28,7 +28,6 @@ from lm_forget.io import atomic_write_bytes
 logger = logging.getLogger(__name__)
 
 #: The accuracies a card was rendered with, kept beside it so a later push keeps them
-EVAL_FILE = EVAL_RESULTS_FILE
 #: Whole-call attempts. The Hub client retries uploads and pre-upload checks itself (``http_backoff``), but
 #: not the commit request: huggingface_hub 2.4 ``create_commit`` posts it without retries
 #: (``_commit_api._send_commit(retry_on_error=False)``), so a 5xx there is retried here, once (a commit is
@@ -77,14 +76,14 @@ def push_folder(
     state = check_pushable(folder)
     base = require_hub_base_model(state.get("model"), base_model_id or state.get("base_model_id"))
     seconds = resolve_timeout(timeout)
-    if eval_results is None and (folder / EVAL_FILE).is_file():
-        eval_results = json.loads((folder / EVAL_FILE).read_text(encoding="utf-8"))  # from an earlier push
+    if eval_results is None and (folder / EVAL_RESULTS_FILE).is_file():
+        eval_results = json.loads((folder / EVAL_RESULTS_FILE).read_text(encoding="utf-8"))  # from an earlier push
     card = render_card(folder, repo_id=repo_id, eval_results=eval_results, base_model_id=base,
                        suite_dataset=suite_dataset)
     generated = {CARD_FILE: str(card).encode("utf-8")}
     if eval_results is not None:
         columns = normalize_eval_sources(eval_results, state.get("stage", "forget"))
-        generated[EVAL_FILE] = (json.dumps(_as_results(columns), indent=2) + "\n").encode("utf-8")
+        generated[EVAL_RESULTS_FILE] = (json.dumps(_as_results(columns), indent=2) + "\n").encode("utf-8")
     uploaded, skipped = files_to_upload(folder)
     if skipped:
         logger.info("not uploaded (not on the allow-list): %s", ", ".join(skipped))

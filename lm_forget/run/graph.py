@@ -15,23 +15,11 @@ from typing import Any
 
 from lm_forget.data.hashing import canonical_json, stable_digest
 from lm_forget.formats import DONE_FILE
-from lm_forget.run.cells import (
-    cell_id,
-    cell_parts,
-    finetune_name,
-    finetuned_eval_name,
-    finetuned_for,
-    forget_cells,
-    forget_set_name,
-    method_axis,
-    method_id,
-    relearn_name,
-)
+from lm_forget.run.cells import cell_id, finetune_name, finetuned_eval_name, forget_cells, method_id
 from lm_forget.run.config import RunConfig
 from lm_forget.run.keys import key_form, train_settings
 from lm_forget.run.protocol_steps import add_forget_set_evals, add_relearn_steps
 
-DONE = DONE_FILE
 OUTPUT = "output"
 KEY_CHARS = 12
 # Eval settings that change speed, not results: left out of the keys so they can change between runs.
@@ -65,7 +53,7 @@ class Step:
 
     @property
     def done_path(self) -> Path:
-        return self.dir / DONE
+        return self.dir / DONE_FILE
 
     @property
     def output(self) -> Path:
@@ -212,7 +200,3 @@ def build_plan(config: RunConfig) -> Plan:
                                                 "revision": config.push.revision}, deps, cell=cid)
     return Plan(config=config, steps=steps)
 
-
-__all__ = ["DONE", "OUTPUT", "Plan", "Step", "build_plan", "cell_id", "cell_parts", "finetune_name",
-           "finetuned_eval_name", "finetuned_for", "forget_cells", "forget_set_name", "method_axis", "method_id",
-           "relearn_name", "train_settings"]

@@ -49,15 +49,15 @@ class ModelPool:
     def _load_base(self, ref: ModelRef) -> None:
         log.info("loading base model %s", ref.name_or_path)
         self.close()
-        self._model = load_model(ref.without_adapter(), device=self.device)
+        self._model = load_model(ref.with_adapter(None), device=self.device)
         self._tokenizer = load_tokenizer(ref)
-        self._key = ref.without_adapter()
+        self._key = ref.with_adapter(None)
         self.loads += 1
 
     @contextmanager
     def use(self, ref: ModelRef) -> Iterator[tuple[Any, Any]]:
         """Yield ``(model, tokenizer)`` for ``ref``, reusing the loaded base where possible."""
-        if not self.swap or self._key != ref.without_adapter():
+        if not self.swap or self._key != ref.with_adapter(None):
             self._load_base(ref)
         model = self._model
         if ref.adapter is None:

@@ -18,10 +18,11 @@ def last_checkpoint(output_dir: Path) -> Path | None:
     return newest_complete(output_dir / CHECKPOINTS_DIR)
 
 
-def drop_incomplete_checkpoints(output_dir: Path) -> None:
+def drop_incomplete_checkpoints(output_dir: Path) -> Path | None:
     """Delete the checkpoints newer than the last complete one: a kill interrupted them mid-write (the trainer
-    would otherwise resume from the newest)."""
-    last_complete_checkpoint(output_dir / CHECKPOINTS_DIR)
+    would otherwise resume from the newest). Returns that last complete checkpoint (None: none)."""
+    last = last_complete_checkpoint(output_dir / CHECKPOINTS_DIR)
+    return Path(last) if last else None
 
 
 def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: str, tasks: list[str],
@@ -79,8 +80,7 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
     ``docs`` replaces the first ``num_examples`` docs of the pool (in-process only); ``lora`` overrides
     ``section.use_lora`` (relearn follows the forget stage's choice); ``method`` is one ``forget.methods`` entry.
     """
-    drop_incomplete_checkpoints(output_dir)
-    checkpoint = last_checkpoint(output_dir)
+    checkpoint = drop_incomplete_checkpoints(output_dir)  # one scan: drops the cut-off ones, finds the last
     if checkpoint is not None:
         log.info("resuming %s from %s", output_dir, checkpoint.name)
     kwargs = forget_config_kwargs(config, section, stage=stage, tasks=tasks, num_examples=num_examples, seed=seed,

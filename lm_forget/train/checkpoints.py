@@ -21,7 +21,6 @@ from lm_forget.formats import ADAPTER_WEIGHTS_FILE, MODEL_WEIGHTS_FILE, MODEL_WE
 
 logger = logging.getLogger(__name__)
 
-TRAINER_STATE = TRAINER_STATE_FILE
 WEIGHT_FILES = (ADAPTER_WEIGHTS_FILE, MODEL_WEIGHTS_FILE, MODEL_WEIGHTS_INDEX_FILE,
                 "pytorch_model.bin", "adapter_model.bin")
 #: accelerate/DeepSpeed/FSDP keep their own layouts; their presence counts as weights
@@ -55,9 +54,9 @@ def _torch_file_problem(path: Path) -> str | None:
 def incomplete_reason(checkpoint: Path) -> str | None:
     """Why ``checkpoint`` cannot be resumed from, or None when it is complete."""
     try:
-        json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
+        json.loads((checkpoint / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return f"no readable {TRAINER_STATE} (the save was cut short)"
+        return f"no readable {TRAINER_STATE_FILE} (the save was cut short)"
     weights = [checkpoint / name for name in WEIGHT_FILES if (checkpoint / name).is_file()]
     weights += [p for pattern in SHARDED_LAYOUTS for p in checkpoint.glob(pattern)]
     if not weights:

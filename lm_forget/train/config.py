@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from lm_forget.data.config import DataConfig
     from lm_forget.train.methods import Method
 
-#: Subfolder of ``output_dir`` that holds Trainer checkpoints (never pushed: they contain pickles).
-CHECKPOINTS_SUBDIR = CHECKPOINTS_DIR
 #: Token-bearing TrainingArguments fields: refused, since the Trainer pickles its arguments (training_args.bin)
 TOKEN_FIELDS = ("hub_token", "push_to_hub_token")
 
@@ -288,7 +286,7 @@ class ForgetConfig(SFTConfig):
     @property
     def checkpoint_dir(self) -> Path:
         """Where the Trainer writes checkpoints (kept out of the folder that gets pushed)."""
-        return Path(str(self.output_dir)) / CHECKPOINTS_SUBDIR
+        return Path(str(self.output_dir)) / CHECKPOINTS_DIR  # never pushed: checkpoints hold pickles
 
     def validate(self) -> None:
         """Checks that need the whole config (run before training, not at parse time)."""

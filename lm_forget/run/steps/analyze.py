@@ -46,7 +46,7 @@ def seed_summary(reports: dict[tuple[Any, ...], Path], out: Path, outcome: str) 
 def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
     """``analyze`` once per (forget-set size, seed), then the across-seed summary and an index page."""
     from lm_forget.analysis.api import analyze
-    from lm_forget.run.graph import method_axis
+    from lm_forget.run.cells import method_axis
     from lm_forget.run.steps.analyze_inputs import assemble_inputs, relearn_cells
 
     plan, config = ctx.plan, ctx.config

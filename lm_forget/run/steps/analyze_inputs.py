@@ -46,7 +46,7 @@ def _scores(step: Step) -> dict[str, dict[str, float]]:
 
 def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: str | None = None) -> dict[str, Path]:
     """Phase folders (pretrained, finetuned, forget diagonal), features and matrix for one [method,] size, seed."""
-    from lm_forget.run.graph import cell_id, cell_parts, finetuned_eval_name, finetuned_for
+    from lm_forget.run.cells import cell_id, cell_parts, finetuned_eval_name, finetuned_for
 
     by_name = plan.by_name
     config = plan.config
@@ -127,7 +127,7 @@ def write_matrix_csv(folder: Path, cells: dict[str, Step], finetuned: dict[str, 
 def relearn_cells(plan: Any) -> list[Any]:
     """Per forget cell and k, the held-out lm-eval folders of the fine-tuned, forgotten and relearned models."""
     from lm_forget.analysis.relearn_report import RelearnCell
-    from lm_forget.run.graph import cell_id, finetuned_eval_name, finetuned_for, relearn_name
+    from lm_forget.run.cells import cell_id, finetuned_eval_name, finetuned_for, relearn_name
 
     by_name, config = plan.by_name, plan.config
     cells = []

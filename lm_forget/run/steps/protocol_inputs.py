@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lm_forget.run.graph import (
-    Plan,
+from lm_forget.run.cells import (
     cell_id,
     finetuned_eval_name,
     finetuned_for,
@@ -16,6 +15,7 @@ from lm_forget.run.graph import (
     method_axis,
     method_id,
 )
+from lm_forget.run.graph import Plan
 
 
 def protocol_cells(plan: Plan) -> list[Any]:

@@ -11,7 +11,7 @@ def run_push(step: Step, ctx: Any) -> dict[str, Any]:
     """Push one cell's forget adapter (with its model card and eval results) to the Hub."""
     from lm_forget.formats import find_results_file
     from lm_forget.hub.push import push_folder
-    from lm_forget.run.graph import cell_parts, finetuned_eval_name, finetuned_for
+    from lm_forget.run.cells import cell_parts, finetuned_eval_name, finetuned_for
 
     config, plan = ctx.config, ctx.plan
     method, task, n, seed = cell_parts(step.cell)
