@@ -58,14 +58,6 @@ class DataConfig:
                 raise ConfigError(f"{where}: {unknown_key_message(str(key), known)}")
         return cls.from_kwargs(data)
 
-    def key_settings(self) -> dict[str, Any]:
-        """What a study step's key hashes: every field, ``carve_fraction`` only when it is not the default
-        (so the keys of studies from before it was a setting stay the same)."""
-        data = self.to_dict()
-        if data["carve_fraction"] == DataConfig.carve_fraction:
-            data.pop("carve_fraction")
-        return data
-
     def to_metadata(self) -> dict[str, Any]:
         """As lm-eval ``--metadata`` / YAML ``dataset_kwargs`` (flat, shared with model args: the seed is
         ``data_seed`` there, so it cannot be mistaken for a model or training seed)."""

@@ -17,7 +17,7 @@ from lm_forget.data.hashing import canonical_json, stable_digest
 from lm_forget.formats import DONE_FILE
 from lm_forget.run.cells import cell_id, finetune_name, finetuned_eval_name, forget_cells, method_id
 from lm_forget.run.config import RunConfig
-from lm_forget.run.keys import key_form, train_settings
+from lm_forget.run.keys import data_settings, key_form, train_settings
 from lm_forget.run.protocol_steps import add_forget_set_evals, add_relearn_steps
 
 OUTPUT = "output"
@@ -104,7 +104,7 @@ def _model_settings(config: RunConfig) -> dict[str, Any]:
 
 def _eval_settings(config: RunConfig) -> dict[str, Any]:
     data = {k: v for k, v in config.eval.model_dump().items() if k not in _EVAL_SPEED_ONLY}
-    data["data"] = config.data.key_settings()
+    data["data"] = data_settings(config.data)
     data["task_dirs"] = [str(p) for p in config.task_dir_paths]
     return data
 
@@ -141,7 +141,7 @@ def build_plan(config: RunConfig) -> Plan:
         for t in ft_tasks:
             add(finetune_name(t), "train", "finetune", {
                 "model": model, "stage": "finetune", "tasks": [t] if t else list(tasks.finetune),
-                "data": config.data.key_settings(), "task_dirs": [str(p) for p in config.task_dir_paths],
+                "data": data_settings(config.data), "task_dirs": [str(p) for p in config.task_dir_paths],
                 "train": train_settings(config.finetune),
             })
     if "eval_finetuned" in stages:
@@ -157,7 +157,7 @@ def build_plan(config: RunConfig) -> Plan:
             cid = cell_id(task, n, seed, method_id(method))
             add(f"forget/{cid}", "train", "forget", {
                 "model": model, "stage": "forget", "task": task, "num_examples": n, "seed": seed,
-                "data": config.data.key_settings(), "task_dirs": [str(p) for p in config.task_dir_paths],
+                "data": data_settings(config.data), "task_dirs": [str(p) for p in config.task_dir_paths],
                 "train": _forget_train(config, method),
             }, finetune_dep(task), cell=cid)
     if "eval_forget" in stages:
@@ -172,7 +172,7 @@ def build_plan(config: RunConfig) -> Plan:
     if "features" in stages:
         feature_settings = {"tasks": list(tasks.eval), "layer": config.analysis.layer,
                             "split": config.analysis.feature_split, "limit": config.analysis.feature_limit,
-                            "data": config.data.key_settings(), "task_dirs": [str(p) for p in config.task_dir_paths]}
+                            "data": data_settings(config.data), "task_dirs": [str(p) for p in config.task_dir_paths]}
         probes = config.analysis.probes
         # probes on the pretrained model too: "forgetting is shallow" vs "the probe decodes what the
         # pretrained model already knew" (the key changes only when probes are on)

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from lm_forget.data.config import DataConfig
 from lm_forget.run.config import ForgetSettings, RelearnSettings
+
+
+def data_settings(data: DataConfig) -> dict[str, Any]:
+    """What a step key hashes of the data settings: every field, ``carve_fraction`` only when it is not the
+    default (so the keys of studies from before it was a setting stay the same)."""
+    settings = data.to_dict()
+    if settings["carve_fraction"] == DataConfig.carve_fraction:
+        settings.pop("carve_fraction")
+    return settings
 
 
 def train_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:

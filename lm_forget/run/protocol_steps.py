@@ -7,7 +7,7 @@ from typing import Any
 
 from lm_forget.run.cells import FORGET_SET, cell_id, forget_set_name, method_axis, method_id, relearn_name
 from lm_forget.run.config import RunConfig
-from lm_forget.run.keys import train_settings
+from lm_forget.run.keys import data_settings, train_settings
 
 
 def add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[Any, str, int | None, int]],
@@ -24,7 +24,7 @@ def add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[Any, str, i
         for k in section.num_examples:
             add(relearn_name(cid, k), "train", "relearn", {
                 "model": model, "stage": "relearn", "task": task, "num_examples": k, "pool": section.pool,
-                "forget_size": int(n or config.data.train_size), "seed": seed, "data": config.data.key_settings(),
+                "forget_size": int(n or config.data.train_size), "seed": seed, "data": data_settings(config.data),
                 "task_dirs": [str(p) for p in config.task_dir_paths], "train": train,
             }, (f"forget/{cid}",), cell=cid)
     if "eval_relearn" in config.stages:
