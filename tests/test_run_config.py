@@ -49,7 +49,10 @@ def test_good_config_loads_and_expands_suite(tmp_path):
         ({"forget": {"label_mod": "flip"}}, "config.forget: unknown key 'label_mod'"),
         ({"eval": {"batch_size": 8, "limt": 5}}, "config.eval: unknown key 'limt'. Did you mean 'limit'?"),
         ({"forget": {"label_mode": "invert"}}, "forget.label_mode: 'invert'"),
-        ({"seeds": ["a"]}, "config.seeds[0]: Input should be a valid integer"),
+        ({"seeds": ["a"]}, "config.seeds.forget[0]: Input should be a valid integer"),
+        ({"seeds": {"finetune": [0], "forgt": [1]}}, "config.seeds: unknown key 'forgt'. Did you mean 'forget'?"),
+        ({"seeds": {"finetune": [1, 1]}}, "seeds.finetune: [1, 1] has duplicates"),
+        ({"seeds": {"finetune": [0, 1]}, "finetune": {"seed": 3}}, "keep seeds.finetune"),
         ({"data": {"sed": 3}}, "config.data: unknown key 'sed'. Did you mean 'seed'?"),
         ({"model": {"name_or_path": "x", "revison": "v2"}}, "config.model: unknown key 'revison'"),
     ],
@@ -97,7 +100,8 @@ def test_set_overrides_and_config_yaml_round_trip(tmp_path):
     path.write_text(yaml.safe_dump(_config(tmp_path)))
     config = load_run_config(path, sets=["forget.learning_rate=3e-5", "seeds=[0, 1]", "forget.lora_r=4",
                                          "data.seed=3"])
-    assert (config.forget.learning_rate, config.seeds, config.data.seed) == (3e-5, [0, 1], 3)
+    assert (config.forget.learning_rate, config.forget_seeds, config.data.seed) == (3e-5, [0, 1], 3)
+    assert config.finetune_seeds == [None]
     assert config.forget.trainer_settings["lora_r"] == 4
     again = run_config_from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict())))
     assert again.to_dict() == config.to_dict()

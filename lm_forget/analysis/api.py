@@ -44,7 +44,8 @@ def extract_features(model: ModelRef | str, *, tasks: list[str], out: Path, peft
     return Path(out)
 
 
-def compute(*, pretrained: Path, finetuned: Path, forget: Path | Sequence[Path], features: Path | None = None,
+def compute(*, pretrained: Path, finetuned: Path | Sequence[Path], forget: Path | Sequence[Path],
+            features: Path | None = None,
             matrix: Path | None = None, control: Path | None = None,
             options: AnalysisOptions | None = None) -> AnalysisResults:
     """The numbers of :func:`analyze` (metrics, tests, matrix, control) as an :class:`AnalysisResults`;
@@ -52,12 +53,13 @@ def compute(*, pretrained: Path, finetuned: Path, forget: Path | Sequence[Path],
     from lm_forget.analysis.results import compute_results
 
     forget = Path(forget) if isinstance(forget, str | Path) else [Path(f) for f in forget]
-    return compute_results(pretrained=Path(pretrained), finetuned=Path(finetuned), forget=forget,
+    finetuned = Path(finetuned) if isinstance(finetuned, str | Path) else [Path(f) for f in finetuned]
+    return compute_results(pretrained=Path(pretrained), finetuned=finetuned, forget=forget,
                            features=Path(features) if features else None, matrix=Path(matrix) if matrix else None,
                            control=Path(control) if control else None, options=options)
 
 
-def analyze(*, pretrained: Path, finetuned: Path, forget: Path | Sequence[Path], out: Path,
+def analyze(*, pretrained: Path, finetuned: Path | Sequence[Path], forget: Path | Sequence[Path], out: Path,
             features: Path | None = None, matrix: Path | None = None, control: Path | None = None,
             options: AnalysisOptions | None = None) -> Path:
     """Metrics, predictor tests, matrix, probes, figures and report from lm-eval ``--output_path`` folders.
@@ -65,6 +67,8 @@ def analyze(*, pretrained: Path, finetuned: Path, forget: Path | Sequence[Path],
     ``control``: lm-eval folder of a control forget cell (no targeted forgetting, e.g. continued training on
     gold labels) on the same docs: the baseline of the example-level associations.
     ``forget``: one folder, or a list (one per forget seed): the headline tests then pool the seeds.
+    ``finetuned``: one folder, or a list aligned with ``forget`` (fine-tune seeds: each replicate's own
+    fine-tuned model; the hierarchical bootstrap then resamples fine-tune seeds, then forget seeds).
 
     Returns the report folder ``out`` (``index.md``, ``index.html``, tables, ``figures/``): :func:`compute`,
     then :func:`lm_forget.analysis.render.render`, then :func:`lm_forget.analysis.writer.write_report`, which

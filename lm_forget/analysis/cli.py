@@ -7,6 +7,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from lm_forget.analysis.options import OUTCOMES, AnalysisOptions
+from lm_forget.errors import ConfigError
 
 
 def _layer(text: str):
@@ -68,7 +69,8 @@ def analyze_parser() -> argparse.ArgumentParser:
                                 description="Forgetting metrics, predictor statistics, figures and report "
                                             "from lm_eval --log_samples output folders.")
     p.add_argument("--pretrained", required=True, type=Path, help="lm_eval --output_path of the pretrained model")
-    p.add_argument("--finetuned", required=True, type=Path, help="... of the fine-tuned model")
+    p.add_argument("--finetuned", required=True, type=Path, nargs="+",
+                   help="... of the fine-tuned model (several, one per --forget folder = fine-tune seeds, pooled)")
     p.add_argument("--forget", required=True, type=Path, nargs="+",
                    help="... of the model after forgetting (several folders = several forget seeds, pooled)")
     p.add_argument("--features", type=Path, default=None, help="folder of lm-forget features outputs")
@@ -100,7 +102,11 @@ def analyze_main(argv: list[str]) -> int:
         kw[name] = tuple(x.strip() for x in kw[name].split(",") if x.strip())
     opts = AnalysisOptions(**kw)
     forget = a.forget[0] if len(a.forget) == 1 else a.forget
-    out = analyze(pretrained=a.pretrained, finetuned=a.finetuned, forget=forget, out=a.out,
+    if len(a.finetuned) not in (1, len(a.forget)):
+        raise ConfigError(f"{len(a.finetuned)} --finetuned folders for {len(a.forget)} --forget folders; give one, "
+                          "or one per --forget folder (in the same order).")
+    finetuned = a.finetuned[0] if len(a.finetuned) == 1 else a.finetuned
+    out = analyze(pretrained=a.pretrained, finetuned=finetuned, forget=forget, out=a.out,
                   features=a.features, matrix=a.matrix, control=a.control, options=opts)
     print(f"report: {out / 'index.md'} (and index.html)")
     return 0

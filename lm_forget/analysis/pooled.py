@@ -1,9 +1,11 @@
-"""Several forget seeds: seed-averaged task outcomes and a hierarchical bootstrap (tasks, then seeds, then docs).
+"""Several seeds: seed-averaged task outcomes and a hierarchical bootstrap (tasks, seeds, then docs).
 
-Seeds vary the forget pass; every seed's forget model is scored on the same docs. The headline task-level
-test uses each task's outcome averaged over seeds; its CI resamples tasks, then seeds within each task, then
-docs (the per-seed doc-bootstrap draws of :func:`metrics.task_metrics`, which share one doc resample per
-task across seeds, as the docs are shared). Per-seed tests stay as sensitivity rows.
+Replicates are (fine-tune seed, forget seed) pairs: fine-tune seeds vary the fine-tuned model, forget seeds the
+forget pass from it; every replicate is scored on the same docs. The headline task-level test uses each task's
+outcome averaged over replicates; its CI resamples tasks, then fine-tune seeds within each task, then forget
+seeds within each fine-tune seed, then docs (the per-replicate doc-bootstrap draws of
+:func:`metrics.task_metrics`, which share one doc resample per task across replicates, as the docs are shared).
+Per-replicate tests stay as sensitivity rows.
 """
 
 from __future__ import annotations
@@ -41,15 +43,35 @@ def pooled_outcomes(per_seed: list, draws: list[dict], opts: AnalysisOptions):
     return mean, np.asarray(cube, dtype=float)
 
 
-def hierarchical_spearman_ci(x: np.ndarray, cube: np.ndarray, opts: AnalysisOptions) -> tuple[float, float]:
-    """Percentile CI of Spearman(x, seed-averaged outcome) resampling tasks, then seeds, then docs."""
+def resample_replicates(n_boot: int, n_tasks: int, groups: list[int], rng: np.random.Generator) -> np.ndarray:
+    """(B, tasks, replicates) replicate indices drawn two-level: fine-tune seeds (``groups``: each replicate's
+    fine-tune seed index) with replacement, then forget seeds within each drawn fine-tune seed.
+
+    The design is balanced (every fine-tune seed has the same forget seeds), so each draw keeps the shape."""
+    if len(set(groups)) <= 1:  # one fine-tune: forget seeds only
+        return rng.integers(0, len(groups), size=(n_boot, n_tasks, len(groups)))
+    members = [np.flatnonzero(np.asarray(groups) == g) for g in sorted(set(groups))]
+    per = len(members[0])
+    if any(len(m) != per for m in members):
+        raise ValueError(f"unbalanced replicates: {[len(m) for m in members]} forget seeds per fine-tune seed")
+    table = np.stack(members)  # (fine-tune seeds, forget seeds) -> replicate index
+    fts = rng.integers(0, len(members), size=(n_boot, n_tasks, len(members)))
+    fgs = rng.integers(0, per, size=(n_boot, n_tasks, len(members), per))
+    return table[fts[..., None], fgs].reshape(n_boot, n_tasks, len(members) * per)
+
+
+def hierarchical_spearman_ci(x: np.ndarray, cube: np.ndarray, opts: AnalysisOptions,
+                             groups: list[int] | None = None) -> tuple[float, float]:
+    """Percentile CI of Spearman(x, replicate-averaged outcome) resampling tasks, then fine-tune seeds (``groups``:
+    each replicate's fine-tune seed index; None: one fine-tune), then forget seeds, then docs."""
     from lm_forget.analysis.stats import _rank_corr_rows
 
     n_tasks, n_seeds, n_boot = cube.shape
     if n_tasks < opts.min_n_test:
         return math.nan, math.nan
-    rng = stable_rng(opts.seed, "hierarchical", n_tasks, n_seeds)
-    seeds = rng.integers(0, n_seeds, size=(n_boot, n_tasks, n_seeds))
+    levels = () if groups is None or len(set(groups)) == 1 else ("finetune", len(set(groups)))
+    rng = stable_rng(opts.seed, "hierarchical", n_tasks, n_seeds, *levels)
+    seeds = resample_replicates(n_boot, n_tasks, groups if groups is not None else [0] * n_seeds, rng)
     b = np.arange(n_boot)[:, None, None]
     t = np.arange(n_tasks)[None, :, None]
     with np.errstate(invalid="ignore"):

@@ -38,7 +38,7 @@ class ProtocolCell:
     Attributes:
         task: the forgotten task.
         n: forget-set size.
-        seed: forget seed.
+        seed: forget seed (``f<fine-tune seed>s<seed>`` on a fine-tune seed axis).
         forget_set: phase -> lm-eval output folder scoring the forget set (``eval_on=train``).
         held_out: phase -> lm-eval output folder scoring the held-out split (the forget phase: the cell's).
         other_tasks: tasks besides ``task`` the forget model was scored on (empty: ``forget_scope: self``).
@@ -46,7 +46,7 @@ class ProtocolCell:
 
     task: str
     n: int | None
-    seed: int
+    seed: int | str
     forget_set: dict[str, Path] = field(default_factory=dict)
     held_out: dict[str, Path] = field(default_factory=dict)
     other_tasks: list[str] = field(default_factory=list)

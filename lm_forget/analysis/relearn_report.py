@@ -36,18 +36,20 @@ class RelearnCell:
     Attributes:
         task: the forgotten (and relearned) task.
         n: forget-set size.
-        seed: forget seed.
+        seed: forget seed (``f<fine-tune seed>s<seed>`` on a fine-tune seed axis).
         k: relearning-set size.
         pool: where the k docs came from (``forget_set`` or ``held_in``).
+        method: the forgetting method's id on a ``forget.methods`` axis (None: one method).
         held_out: phase (finetuned, forget, relearn) -> lm-eval output folder scoring the held-out split.
     """
 
     task: str
     n: int | None
-    seed: int
+    seed: int | str
     k: int
     pool: str
     held_out: dict[str, Path] = field(default_factory=dict)
+    method: str | None = None
 
 
 def share_note(drop_low: float, min_denominator: float) -> str:
@@ -63,7 +65,8 @@ def share_note(drop_low: float, min_denominator: float) -> str:
 def cell_row(cell: RelearnCell, *, level: float = 0.95, n_bootstrap: int = 2000,
              min_denominator: float = 0.05) -> dict[str, Any]:
     """One table row: three accuracies, two paired differences, the recovered share (or why not)."""
-    row: dict[str, Any] = {"task": cell.task, "n": cell.n, "seed": cell.seed, "k": cell.k, "pool": cell.pool}
+    row: dict[str, Any] = {**({"method": cell.method} if cell.method else {}), "task": cell.task, "n": cell.n,
+                           "seed": cell.seed, "k": cell.k, "pool": cell.pool}
     missing = [p for p in PHASES if p not in cell.held_out]
     if missing:
         row["note"] = f"not evaluated: {', '.join(missing)}"
@@ -78,7 +81,7 @@ def cell_row(cell: RelearnCell, *, level: float = 0.95, n_bootstrap: int = 2000,
     for p in PHASES:
         acc, lo, hi = accuracy_ci(int(values[p].sum()), n_docs, level)
         row |= {f"acc_{p}": acc, f"acc_{p}_lo": lo, f"acc_{p}_hi": hi}
-    rng = stable_rng("relearn", cell.task, cell.n, cell.seed, cell.k)
+    rng = stable_rng("relearn", *([cell.method] if cell.method else []), cell.task, cell.n, cell.seed, cell.k)
     boot = resampled_means(values, resample_indices(n_docs, n_bootstrap, rng))
     ft, fg, rl = (row[f"acc_{p}"] for p in PHASES)
     b_ft, b_fg, b_rl = (boot[p] for p in PHASES)
@@ -121,7 +124,10 @@ def write_relearn_section(cells: Sequence[RelearnCell], out: Path, *, level: flo
     columns = [("acc_finetuned", "held-out (fine-tuned)"), ("acc_forget", "held-out (after forget)"),
                ("acc_relearn", "held-out (after relearn)"), ("relearn_gain", "relearn - forget"),
                ("relearn_vs_finetuned", "relearn - fine-tuned"), ("recovered_share", "recovered share")]
-    headers = ["task", "N", "seed", "k", "pool", "docs", *(h for _, h in columns), "note"]
+    keys = ["task", "n", "seed", "k", "pool", "docs"]
+    if any(c.method for c in cells):
+        keys.insert(0, "method")
+    headers = [{"n": "N"}.get(k, k) for k in keys] + [h for _, h in columns] + ["note"]
     lines = ["## Relearning", "",
              "Each forgotten model fine-tuned again on gold labels for k docs of its task, then scored on the "
              "task's held-out split. Accuracies with Wilson 95% intervals; differences with paired bootstrap "
@@ -129,7 +135,7 @@ def write_relearn_section(cells: Sequence[RelearnCell], out: Path, *, level: flo
              f"forget), defined only when the forget drop's lower 95% bound exceeds {min_denominator:g}.", "",
              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
-        cells_md = [str(row.get(c, "")) for c in ("task", "n", "seed", "k", "pool", "docs")]
+        cells_md = [str(row.get(c, "")) for c in keys]
         cells_md += [_fmt(row, name) for name, _ in columns] + [row.get("note", "") or ""]
         lines.append("| " + " | ".join(cells_md) + " |")
     lines += ["", f"Table as CSV: `{(out / 'relearn.csv').name}`.", ""]

@@ -97,9 +97,20 @@ def _control(results: AnalysisResults, control: Path) -> None:
         columns=["predictor", "task", "excess", "excess_lo", "excess_hi"])
 
 
-def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path]) -> None:
-    """Several forget seeds: headline tests on seed-averaged outcomes with a hierarchical bootstrap CI;
-    per-seed primary tests as sensitivity rows; metrics of every seed in ``metrics_all`` (column ``seed``)."""
+def replicate_labels(folders: list[Path]) -> list[str]:
+    """A readable label per replicate folder: its name, else its parent's where names repeat (the study runner's
+    ``<label>/forget``), else parent/name."""
+    for names in ([f.name for f in folders], [f.parent.name for f in folders]):
+        if len(set(names)) == len(names):
+            return names
+    return [f"{f.parent.name}/{f.name}" for f in folders]
+
+
+def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path], finetuned: list[Path]) -> None:
+    """Several replicates (forget seeds, and fine-tune seeds where ``finetuned`` differs between them): headline
+    tests on replicate-averaged outcomes with a hierarchical bootstrap CI (tasks, fine-tune seeds, forget seeds,
+    docs); per-replicate primary tests as sensitivity rows; metrics of every replicate in ``metrics_all``
+    (column ``seed``)."""
     import numpy as np
     import pandas as pd
 
@@ -108,15 +119,21 @@ def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path]) ->
     from lm_forget.analysis.verdicts import PRIMARY, equivalence
 
     opts, phases = results.options, results.phases
-    per_seed, draws, alls = [results.metrics], [first_draws], [results.metrics_all.assign(seed=str(forgets[0]))]
-    for folder in forgets[1:]:
-        joined = join_phases(phases | {"forget": read_phase(folder)})
+    labels = replicate_labels(forgets)
+    ft_folders = list(dict.fromkeys(finetuned))
+    groups = [ft_folders.index(f) for f in finetuned]  # each replicate's fine-tune seed
+    per_seed, draws, alls = [results.metrics], [first_draws], [results.metrics_all.assign(seed=labels[0])]
+    for folder, ft, label in zip(forgets[1:], finetuned[1:], labels[1:], strict=True):
+        swap = {"forget": read_phase(folder)} | ({"finetuned": read_phase(ft)} if ft != finetuned[0] else {})
+        joined = join_phases(phases | swap)
         m_all, d = task_metrics(joined, opts, keep_draws=True)
-        alls.append(m_all.assign(seed=str(folder)))
+        alls.append(m_all.assign(seed=label))
         per_seed.append(m_all[m_all["split"] == opts.split].reset_index(drop=True))
         draws.append(d)
     mean, cube = pooled_outcomes(per_seed, draws, opts)
-    name = f"{opts.outcome} (mean of {len(forgets)} seeds)"
+    kind = "seeds" if len(ft_folders) == 1 else f"replicates: {len(ft_folders)} fine-tune x " \
+        f"{len(forgets) // len(ft_folders)} forget seeds"
+    name = f"{opts.outcome} (mean of {len(forgets)} {kind})"
     tests = task_level_tests(results.values, mean, opts, outcome_name=name)
     tasks = list(mean)
     for i, row in tests.iterrows():
@@ -125,13 +142,14 @@ def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path]) ->
         pv = next(v for v in results.values if v.name == row["predictor"] and v.level == "task")
         x = np.array([pv.values.get(t, np.nan) for t in tasks], dtype=float)
         keep = np.isfinite(x)
-        lo, hi = hierarchical_spearman_ci(x[keep], cube[keep], opts)
-        tests.loc[i, ["ci_low", "ci_high", "ci_method"]] = [lo, hi, "hierarchical (tasks, seeds, docs)"]
+        lo, hi = hierarchical_spearman_ci(x[keep], cube[keep], opts, groups)
+        how = "tasks, seeds, docs" if len(ft_folders) == 1 else "tasks, fine-tune seeds, forget seeds, docs"
+        tests.loc[i, ["ci_low", "ci_high", "ci_method"]] = [lo, hi, f"hierarchical ({how})"]
         tests.loc[i, "equivalence"] = equivalence(tests.loc[i], opts)
     sens = []
-    for folder, m in zip(forgets, per_seed, strict=True):
+    for label, m in zip(labels, per_seed, strict=True):
         t = task_level_tests(results.values, dict(zip(m["task"], m[opts.outcome], strict=True)), opts)
-        t = t[t["method"] == PRIMARY].assign(role=f"sensitivity (seed {folder.name})", p_holm=np.nan,
+        t = t[t["method"] == PRIMARY].assign(role=f"sensitivity (seed {label})", p_holm=np.nan,
                                              p_bh=np.nan, equivalence="")
         sens.append(t)
     results.tests = pd.concat([tests, *sens], ignore_index=True)
@@ -139,17 +157,22 @@ def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path]) ->
     results.outcome, results.n_seeds = mean, len(forgets)
 
 
-def compute_results(*, pretrained: Path, finetuned: Path, forget: Path | list[Path], features: Path | None = None,
-                    matrix: Path | None = None, control: Path | None = None,
+def compute_results(*, pretrained: Path, finetuned: Path | list[Path], forget: Path | list[Path],
+                    features: Path | None = None, matrix: Path | None = None, control: Path | None = None,
                     options: AnalysisOptions | None = None) -> AnalysisResults:
-    """Read the phases and compute every table of the report. ``forget``: one folder, or one per forget seed
-    (the headline tests then pool the seeds; the example level uses the first)."""
+    """Read the phases and compute every table of the report. ``forget``: one folder, or one per replicate
+    (the headline tests then pool them; the example level, predictors and matrix use the first). ``finetuned``:
+    one folder, or one per replicate (fine-tune seeds: each replicate's own fine-tuned model)."""
     from lm_forget.analysis.features import read_feature_sets
     from lm_forget.analysis.samples import read_phase
 
     opts = options or AnalysisOptions()
     forgets = [Path(f) for f in forget] if isinstance(forget, list | tuple) else [forget]
-    folders = {"pretrained": pretrained, "finetuned": finetuned, "forget": forgets[0]}
+    finetuneds = [Path(f) for f in finetuned] if isinstance(finetuned, list | tuple) else [finetuned] * len(forgets)
+    if len(finetuneds) != len(forgets):
+        raise DataError(f"{len(finetuneds)} fine-tuned folders for {len(forgets)} forget folders; give one "
+                        "fine-tuned folder, or one per forget folder (each replicate's own fine-tuned model).")
+    folders = {"pretrained": pretrained, "finetuned": finetuneds[0], "forget": forgets[0]}
     for name, folder in folders.items():
         if folder is None:
             raise DataError(f"missing phase {name}: pass --{name} DIR (an lm_eval --log_samples output folder)")
@@ -174,7 +197,7 @@ def compute_results(*, pretrained: Path, finetuned: Path, forget: Path | list[Pa
                               example_tests=example_level_tests(values, joined, opts), feature_sets=feature_sets,
                               outcome=outcome)
     if len(forgets) > 1:
-        _pooled(results, first_draws, forgets)
+        _pooled(results, first_draws, forgets, finetuneds)
     if matrix:
         _matrix(results, matrix)
     if control:

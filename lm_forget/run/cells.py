@@ -1,20 +1,45 @@
 """The cells of a study and the names of its steps: one place, so the plan and its readers agree.
 
-A cell is (method, forgotten task, forget-set size, seed); ``cell_id`` names it. Steps are named after the
-stage and, where they belong to one, the cell or task (``forget/<cell>``, ``finetune/<task>``...).
+A cell is (method, forgotten task, forget-set size, forget seed[, fine-tune seed]); ``cell_id`` names it.
+Steps are named after the stage and, where they belong to one, the cell or task (``forget/<cell>``,
+``finetune/<task>``...). Without ``seeds.finetune`` the fine-tune seed is None and no name mentions it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from lm_forget.run.config import RunConfig
 
 
-def cell_id(task: str, n: int | None, seed: int, method: str | None = None) -> str:
-    """The id of one forget cell: [method,] task, forget-set size, seed (``npo/forget_boolq/n1000/s0``)."""
-    cid = f"{task}/n{n if n is not None else 'all'}/s{seed}"
+def seed_label(seed: int, finetune_seed: int | None = None) -> str:
+    """``s<seed>``, or ``f<finetune seed>s<seed>`` on a fine-tune seed axis."""
+    return f"s{seed}" if finetune_seed is None else f"f{finetune_seed}s{seed}"
+
+
+def cell_id(task: str, n: int | None, seed: int, method: str | None = None, finetune_seed: int | None = None) -> str:
+    """The id of one forget cell: [method,] task, forget-set size, [fine-tune seed +] seed
+    (``npo/forget_boolq/n1000/s0``, ``forget_boolq/n1000/f1s0``)."""
+    cid = f"{task}/n{n if n is not None else 'all'}/{seed_label(seed, finetune_seed)}"
     return f"{method}/{cid}" if method else cid
+
+
+class Cell(NamedTuple):
+    """One forget cell of a study: method spec (None: ``label_mode``), task, size, forget and fine-tune seed."""
+
+    method: Any
+    task: str
+    n: int | None
+    seed: int
+    finetune_seed: int | None = None
+
+    @property
+    def method_id(self) -> str | None:
+        return method_id(self.method)
+
+    @property
+    def id(self) -> str:
+        return cell_id(self.task, self.n, self.seed, self.method_id, self.finetune_seed)
 
 
 def cell_parts(cid: str) -> tuple[str | None, str, str, str]:
@@ -28,24 +53,39 @@ def method_axis(config: RunConfig) -> list[Any]:
     return list(config.forget.method_specs) or [None]
 
 
-def forget_cells(config: RunConfig) -> list[tuple[Any, str, int | None, int]]:
-    """(method spec or None, task, size, seed) of every forget cell, method-major."""
-    return [(m, task, n, seed) for m in method_axis(config) for task in config.tasks.forget
-            for n in config.forget_sizes for seed in config.seeds]
+def forget_cells(config: RunConfig) -> list[Cell]:
+    """Every forget cell, method-major, then task, size, fine-tune seed, forget seed."""
+    return [Cell(m, task, n, seed, fs) for m in method_axis(config) for task in config.tasks.forget
+            for n in config.forget_sizes for fs in config.finetune_seeds for seed in config.forget_seeds]
+
+
+def replicates(config: RunConfig) -> list[tuple[int | None, int]]:
+    """(fine-tune seed, forget seed) of every replicate of a cell."""
+    return [(fs, seed) for fs in config.finetune_seeds for seed in config.forget_seeds]
 
 
 def method_id(method: Any) -> str | None:
     return method.id if method is not None else None
 
 
-def finetune_name(task: str | None = None) -> str:
-    """Step name of a fine-tune: ``finetune`` (the mixture) or ``finetune/<task>`` (``finetune.per_task``)."""
-    return f"finetune/{task}" if task else "finetune"
+def _finetuned_suffix(task: str | None, seed: int | None) -> str:
+    return (f"/{task}" if task else "") + (f"/f{seed}" if seed is not None else "")
 
 
-def finetuned_eval_name(task: str | None = None) -> str:
-    """Held-out evaluation of a fine-tuned model: ``eval_finetuned`` or ``eval_finetuned/<task>`` (per task)."""
-    return f"eval_finetuned/{task}" if task else "eval_finetuned"
+def finetune_name(task: str | None = None, seed: int | None = None) -> str:
+    """Step name of a fine-tune: ``finetune`` (the mixture) or ``finetune/<task>`` (``finetune.per_task``),
+    with ``/f<seed>`` on a fine-tune seed axis (``seeds.finetune``)."""
+    return "finetune" + _finetuned_suffix(task, seed)
+
+
+def finetuned_eval_name(task: str | None = None, seed: int | None = None) -> str:
+    """Held-out evaluation of a fine-tuned model: ``eval_finetuned[/<task>][/f<seed>]``."""
+    return "eval_finetuned" + _finetuned_suffix(task, seed)
+
+
+def finetuned_features_name(task: str | None = None, seed: int | None = None) -> str:
+    """Features of a fine-tuned model: ``features/finetuned[/<task>][/f<seed>]``."""
+    return "features/finetuned" + _finetuned_suffix(task, seed)
 
 
 def finetuned_for(config: RunConfig, task: str) -> str | None:
@@ -61,9 +101,10 @@ def relearn_name(cid: str, k: int) -> str:
 FORGET_SET = "eval_forgetset"  # folder of the forget-set evaluations (stage folders keep the held-out ones)
 
 
-def forget_set_name(phase: str, n: int | None, cid: str | None = None, task: str | None = None) -> str:
+def forget_set_name(phase: str, n: int | None, cid: str | None = None, task: str | None = None,
+                    finetune_seed: int | None = None) -> str:
     """Step name of a forget-set evaluation: ``eval_forgetset/<cell>``, ``eval_forgetset/<phase>/n<N>``, or
-    ``eval_forgetset/finetuned/<task>/n<N>`` (a per-task fine-tuned model on its own task's forget sets)."""
+    ``eval_forgetset/finetuned[/<task>][/f<seed>]/n<N>`` (a per-task or per-seed fine-tuned model)."""
     if cid is not None:
         return f"{FORGET_SET}/{cid}"
-    return f"{FORGET_SET}/{phase}/{task + '/' if task else ''}n{n if n is not None else 'all'}"
+    return f"{FORGET_SET}/{phase}{_finetuned_suffix(task, finetune_seed)}/n{n if n is not None else 'all'}"

@@ -140,10 +140,6 @@ def _check_hub_log_args(args: dict[str, Any]) -> None:
 def _check_relearn(config: RunConfig) -> None:
     """``relearn``: sizes that fit the chosen pool, the forget stage's LoRA choice, in-process docs."""
     section = config.relearn
-    if config.forget.methods:
-        raise ConfigError("stage relearn with forget.methods is not supported yet (relearn cells follow the "
-                          "single-method forget cells); run the method comparison and the relearning study as two "
-                          "configs, or drop relearn/eval_relearn from stages.")
     if not section.num_examples or any(k < 1 for k in section.num_examples):
         raise ConfigError(f"relearn.num_examples: {section.num_examples}; give positive numbers of docs, "
                           "e.g. [10, 100].")
@@ -173,10 +169,7 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
     validate_stages(config.stages)
     if not config.model.name_or_path:
         raise ConfigError("model.name_or_path: missing; name the pretrained model (Hub id or local folder).")
-    if not config.seeds:
-        raise ConfigError("seeds: empty; give at least one seed, e.g. [0].")
-    if len(set(config.seeds)) != len(config.seeds):
-        raise ConfigError(f"seeds: {config.seeds} has duplicates.")
+    _check_seeds(config)
     check_forget_methods(config.forget)
     for name in ("finetune", "forget"):
         section = getattr(config, name)
@@ -228,6 +221,26 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
                 except ConfigError as exc:
                     raise ConfigError(f"tasks.{section}: {exc}") from None
     return config
+
+
+def _check_seeds(config: RunConfig) -> None:
+    """Seed axes: non-empty, no duplicates; ``seeds.finetune`` replaces ``finetune.seed`` (both is ambiguous)."""
+    axes = {"seeds.forget": config.seeds.forget, "seeds.finetune": config.seeds.finetune}
+    for name, seeds in axes.items():
+        if seeds is None:
+            continue
+        if not seeds:
+            raise ConfigError(f"{name}: empty; give at least one seed, e.g. [0].")
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"{name}: {seeds} has duplicates.")
+    if config.seeds.finetune is not None:
+        if "seed" in config.finetune.model_fields_set:
+            raise ConfigError(f"finetune.seed: {config.finetune.seed} and seeds.finetune {config.seeds.finetune} both "
+                              "seed the fine-tune; keep seeds.finetune (one fine-tuned model per seed) and drop "
+                              "finetune.seed.")
+        if "finetune" not in config.stages:
+            raise ConfigError("seeds.finetune: needs the finetune stage (each seed is its own fine-tuned model); "
+                              "drop seeds.finetune or add the stage.")
 
 
 def _check_per_task(config: RunConfig) -> None:

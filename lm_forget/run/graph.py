@@ -15,7 +15,7 @@ from typing import Any
 
 from lm_forget.data.hashing import canonical_json, stable_digest
 from lm_forget.formats import DONE_FILE
-from lm_forget.run.cells import cell_id, finetune_name, finetuned_eval_name, forget_cells, method_id
+from lm_forget.run.cells import finetune_name, finetuned_eval_name, finetuned_features_name, forget_cells
 from lm_forget.run.config import RunConfig
 from lm_forget.run.keys import data_settings, key_form, train_settings
 from lm_forget.run.protocol_steps import add_forget_set_evals, add_relearn_steps
@@ -131,41 +131,43 @@ def build_plan(config: RunConfig) -> Plan:
     if "eval_pretrained" in stages:
         add("eval_pretrained", "eval", "eval_pretrained", {"model": model, "phase": "pretrained", **eval_common})
         add_forget_set_evals(add, config, "pretrained", model, eval_common)
-    # one fine-tuned model on the mixture (None), or one per forgotten task (finetune.per_task)
+    # one fine-tuned model on the mixture (None), or one per forgotten task (finetune.per_task); each once per
+    # fine-tune seed (seeds.finetune; None: one fine-tune seeded by finetune.seed)
     ft_tasks: list[str | None] = list(tasks.forget) if config.finetune.per_task else [None]
+    ft_models = [(t, fs) for t in ft_tasks for fs in config.finetune_seeds]
 
-    def finetune_dep(task: str | None) -> tuple[str, ...]:
-        return (finetune_name(task if config.finetune.per_task else None),) if "finetune" in stages else ()
+    def finetune_dep(task: str | None, seed: int | None) -> tuple[str, ...]:
+        return (finetune_name(task if config.finetune.per_task else None, seed),) if "finetune" in stages else ()
 
     if "finetune" in stages:
-        for t in ft_tasks:
-            add(finetune_name(t), "train", "finetune", {
+        for t, fs in ft_models:
+            train = train_settings(config.finetune)
+            add(finetune_name(t, fs), "train", "finetune", {
                 "model": model, "stage": "finetune", "tasks": [t] if t else list(tasks.finetune),
                 "data": data_settings(config.data), "task_dirs": [str(p) for p in config.task_dir_paths],
-                "train": train_settings(config.finetune),
+                "train": train if fs is None else {**train, "seed": fs},
             })
     if "eval_finetuned" in stages:
-        for t in ft_tasks:
+        for t, fs in ft_models:
             scope = {"tasks": [t]} if t and config.eval.forget_scope == "self" else {}
-            add(finetuned_eval_name(t), "eval", "eval_finetuned", {"phase": "finetuned", **eval_common, **scope},
-                finetune_dep(t))
-            add_forget_set_evals(add, config, "finetuned", model, eval_common, finetune_dep(t), task=t)
+            add(finetuned_eval_name(t, fs), "eval", "eval_finetuned", {"phase": "finetuned", **eval_common, **scope},
+                finetune_dep(t, fs))
+            add_forget_set_evals(add, config, "finetuned", model, eval_common, finetune_dep(t, fs), task=t,
+                                 finetune_seed=fs)
 
     cells = forget_cells(config)
     if "forget" in stages:
-        for method, task, n, seed in cells:
-            cid = cell_id(task, n, seed, method_id(method))
-            add(f"forget/{cid}", "train", "forget", {
-                "model": model, "stage": "forget", "task": task, "num_examples": n, "seed": seed,
+        for cell in cells:
+            add(f"forget/{cell.id}", "train", "forget", {
+                "model": model, "stage": "forget", "task": cell.task, "num_examples": cell.n, "seed": cell.seed,
                 "data": data_settings(config.data), "task_dirs": [str(p) for p in config.task_dir_paths],
-                "train": _forget_train(config, method),
-            }, finetune_dep(task), cell=cid)
+                "train": _forget_train(config, cell.method),
+            }, finetune_dep(cell.task, cell.finetune_seed), cell=cell.id)
     if "eval_forget" in stages:
-        for method, task, n, seed in cells:
-            cid = cell_id(task, n, seed, method_id(method))
-            scope = {"tasks": [task]} if config.eval.forget_scope == "self" else {}
-            add(f"eval_forget/{cid}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
-                (f"forget/{cid}",), cell=cid)
+        for cell in cells:
+            scope = {"tasks": [cell.task]} if config.eval.forget_scope == "self" else {}
+            add(f"eval_forget/{cell.id}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
+                (f"forget/{cell.id}",), cell=cell.id)
         add_forget_set_evals(add, config, "forget", model, eval_common)
     if "relearn" in stages:
         add_relearn_steps(add, config, cells, model, eval_common)
@@ -180,23 +182,24 @@ def build_plan(config: RunConfig) -> Plan:
                                                             **({"probes": True} if probes else {}),
                                                             **feature_settings})
         if "finetune" in stages:
-            for t in ft_tasks:  # per task: each fine-tuned model on its own task
-                add("features/finetuned" + (f"/{t}" if t else ""), "features", "features",
+            for t, fs in ft_models:  # per task: each fine-tuned model on its own task
+                add(finetuned_features_name(t, fs), "features", "features",
                     {"phase": "finetuned", "probes": probes, **feature_settings, **({"tasks": [t]} if t else {})},
-                    finetune_dep(t))
+                    finetune_dep(t, fs))
         if probes and "forget" in stages:  # probes after forgetting: is the knowledge still decodable?
-            for method, task, n, seed in cells:
-                cid = cell_id(task, n, seed, method_id(method))
-                add(f"features/forget/{cid}", "features", "features",
-                    {"phase": "forget", "probes": True, **feature_settings}, (f"forget/{cid}",), cell=cid)
+            for cell in cells:
+                add(f"features/forget/{cell.id}", "features", "features",
+                    {"phase": "forget", "probes": True, **feature_settings}, (f"forget/{cell.id}",), cell=cell.id)
     if "analyze" in stages:
         deps = tuple(s.name for s in steps if s.kind in ("eval", "features"))
-        add("analyze", "analyze", "analyze", {"options": config.analysis.options, "seeds": config.seeds}, deps)
+        seeds = {"seeds": config.forget_seeds}
+        if config.seeds.finetune is not None:
+            seeds["finetune_seeds"] = list(config.seeds.finetune)
+        add("analyze", "analyze", "analyze", {"options": config.analysis.options, **seeds}, deps)
     if "push" in stages:
-        for method, task, n, seed in cells:
-            cid = cell_id(task, n, seed, method_id(method))
-            deps = (f"forget/{cid}",) + ((f"eval_forget/{cid}",) if "eval_forget" in stages else ())
-            add(f"push/{cid}", "push", "push", {"repo_prefix": config.push.repo_prefix,
-                                                "revision": config.push.revision}, deps, cell=cid)
+        for cell in cells:
+            deps = (f"forget/{cell.id}",) + ((f"eval_forget/{cell.id}",) if "eval_forget" in stages else ())
+            add(f"push/{cell.id}", "push", "push", {"repo_prefix": config.push.repo_prefix,
+                                                    "revision": config.push.revision}, deps, cell=cell.id)
     return Plan(config=config, steps=steps)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from lm_forget.run.cells import FORGET_SET, cell_id, forget_set_name, method_axis, method_id, relearn_name
+from lm_forget.run.cells import FORGET_SET, Cell, forget_cells, forget_set_name, relearn_name
 from lm_forget.run.config import RunConfig
 from lm_forget.run.keys import data_settings, train_settings
 
 
-def add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[Any, str, int | None, int]],
+def add_relearn_steps(add: Any, config: RunConfig, cells: list[Cell],
                        model: dict[str, Any], eval_common: dict[str, Any]) -> None:
     """Per forget cell and ``k``: a gold-label fine-tune of the forget output, then (``eval_relearn``) its eval.
 
@@ -19,26 +19,27 @@ def add_relearn_steps(add: Any, config: RunConfig, cells: list[tuple[Any, str, i
     section = config.relearn
     lora = config.forget.use_lora if section.use_lora is None else section.use_lora
     train = {**train_settings(section, exclude=("num_examples", "seed", "use_lora")), "use_lora": lora}
-    for _method, task, n, seed in cells:  # one method only: the config refuses relearn with forget.methods
-        cid = cell_id(task, n, seed)
+    for cell in cells:
+        cid = cell.id
         for k in section.num_examples:
             add(relearn_name(cid, k), "train", "relearn", {
-                "model": model, "stage": "relearn", "task": task, "num_examples": k, "pool": section.pool,
-                "forget_size": int(n or config.data.train_size), "seed": seed, "data": data_settings(config.data),
-                "task_dirs": [str(p) for p in config.task_dir_paths], "train": train,
+                "model": model, "stage": "relearn", "task": cell.task, "num_examples": k, "pool": section.pool,
+                "forget_size": int(cell.n or config.data.train_size), "seed": cell.seed,
+                "data": data_settings(config.data), "task_dirs": [str(p) for p in config.task_dir_paths],
+                "train": train,
             }, (f"forget/{cid}",), cell=cid)
     if "eval_relearn" in config.stages:
         scope = config.eval.forget_scope
-        for _method, task, n, seed in cells:
-            cid = cell_id(task, n, seed)
+        for cell in cells:
             for k in section.num_examples:
-                add(f"eval_{relearn_name(cid, k)}", "eval", "eval_relearn",
-                    {"phase": "relearn", **eval_common, **({"tasks": [task]} if scope == "self" else {})},
-                    (relearn_name(cid, k),), cell=cid)
+                add(f"eval_{relearn_name(cell.id, k)}", "eval", "eval_relearn",
+                    {"phase": "relearn", **eval_common, **({"tasks": [cell.task]} if scope == "self" else {})},
+                    (relearn_name(cell.id, k),), cell=cell.id)
 
 
 def add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[str, Any],
-                          eval_common: dict[str, Any], deps: tuple[str, ...] = (), task: str | None = None) -> None:
+                          eval_common: dict[str, Any], deps: tuple[str, ...] = (), task: str | None = None,
+                          finetune_seed: int | None = None) -> None:
     """Score exactly the docs each forget model was trained on (``eval_on=train``, ``train_size=N``).
 
     Pools nest (the first N docs of any larger pool), so per forget-set size N the pretrained and the
@@ -53,14 +54,11 @@ def add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[st
         pool = {"eval_on": "train", "train_size": int(n or config.data.train_size)}
         if phase != "forget":
             settings = {"model": model} if phase == "pretrained" else {}
-            add(forget_set_name(phase, n, task=task), "eval", f"eval_{phase}",
+            add(forget_set_name(phase, n, task=task, finetune_seed=finetune_seed), "eval", f"eval_{phase}",
                 {**settings, "phase": phase, **common, "tasks": forget_tasks, "forget_set": pool}, deps,
                 folder=FORGET_SET)
             continue
-        for method in method_axis(config):
-            for forgotten in forget_tasks:
-                for seed in config.seeds:
-                    cid = cell_id(forgotten, n, seed, method_id(method))
-                    add(forget_set_name(phase, n, cid), "eval", "eval_forget",
-                        {"phase": phase, **common, "tasks": [forgotten], "forget_set": pool}, (f"forget/{cid}",),
-                        cell=cid, folder=FORGET_SET)
+        for cell in (c for c in forget_cells(config) if c.n == n and c.task in forget_tasks):
+            add(forget_set_name(phase, n, cell.id), "eval", "eval_forget",
+                {"phase": phase, **common, "tasks": [cell.task], "forget_set": pool}, (f"forget/{cell.id}",),
+                cell=cell.id, folder=FORGET_SET)

@@ -86,7 +86,7 @@ def _exec_train(step: Step, ctx: RunContext) -> dict[str, Any]:
         init = str(ctx.plan.step(step.deps[0]).output)
     if step.stage == "finetune":
         return run_train(config, config.finetune, stage="finetune", tasks=step.settings["tasks"],
-                         num_examples=config.finetune.num_examples, seed=config.finetune.seed, init=None,
+                         num_examples=config.finetune.num_examples, seed=step.settings["train"]["seed"], init=None,
                          output_dir=step.output)
     if step.stage == "relearn":  # gold labels again, on k docs of the forgotten task
         from lm_forget.run.training import relearn_docs

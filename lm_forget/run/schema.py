@@ -194,6 +194,21 @@ class AnalysisSettings(Section):
     options: dict[str, Any] = Field(default_factory=dict, description="AnalysisOptions fields (checked)")
 
 
+def _seed_axes(value: Any) -> Any:
+    """``seeds: [0, 1]`` (or one int) is the forget seeds of one fine-tune: ``{forget: [0, 1]}``."""
+    if isinstance(value, (int, list, tuple)) and not isinstance(value, bool):
+        return {"forget": _listify(value)}
+    return value
+
+
+class SeedSettings(Section):
+    """The seed axes of a study: fine-tune seeds and forget seeds (every pair is one replicate of each cell)."""
+
+    finetune: IntList | None = Field(None, description=(
+        "fine-tune seeds, each its own fine-tuned model (None: one fine-tune with finetune.seed)"))
+    forget: IntList = Field(default_factory=lambda: [0], description="forget seeds (labels, data order, LoRA init)")
+
+
 class PushSettings(Section):
     """Pushing forget adapters to the Hub (stage ``push``)."""
 
@@ -214,7 +229,7 @@ class RunConfig(Section):
     model: Annotated[ModelRef, _strict_dataclass(ModelRef)] = Field(default_factory=ModelRef)
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     stages: StrList = Field(default_factory=lambda: list(DEFAULT_STAGES))
-    seeds: IntList = Field(default_factory=lambda: [0])
+    seeds: Annotated[SeedSettings, BeforeValidator(_seed_axes)] = Field(default_factory=SeedSettings)
     data: Annotated[DataConfig, _strict_dataclass(DataConfig)] = Field(default_factory=DataConfig)
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     forget: ForgetSettings = Field(default_factory=ForgetSettings)
@@ -248,6 +263,15 @@ class RunConfig(Section):
         """The model id, or the absolute folder when it names a local folder."""
         local = resolve_path(self.model.name_or_path, self.base_dir)
         return str(local) if local.exists() else self.model.name_or_path
+
+    @property
+    def forget_seeds(self) -> list[int]:
+        return list(self.seeds.forget)
+
+    @property
+    def finetune_seeds(self) -> list[int | None]:
+        """The fine-tune seed axis: ``seeds.finetune``, or ``[None]`` (one fine-tune, seeded by finetune.seed)."""
+        return list(self.seeds.finetune) if self.seeds.finetune is not None else [None]
 
     @property
     def forget_sizes(self) -> list[int]:

@@ -1,5 +1,7 @@
-"""The ``analyze`` step: ``analyze`` once per ([method,] forget-set size, seed), the across-seed summary (mean and
-95% t-interval of each task's outcome, :mod:`lm_forget.analysis.seeds`) and the study's index page."""
+"""The ``analyze`` step: ``analyze`` once per ([method,] forget-set size, replicate), and with several replicates
+(forget seeds, fine-tune seeds) once pooled over them: the headline, replicate-averaged task outcomes with a
+hierarchical bootstrap (tasks, fine-tune seeds, forget seeds, docs). Also the across-seed summary (mean and 95%
+t-interval of each task's outcome, :mod:`lm_forget.analysis.seeds`) and the study's index page."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ def seed_summary(reports: dict[tuple[Any, ...], Path], out: Path, outcome: str) 
     from lm_forget.analysis.seeds import seed_table
 
     frames = []
-    for key, report in reports.items():  # (n, seed), or (method, n, seed) with a method axis
+    for key, report in reports.items():  # (n, seed), or (method, n, seed) with a method axis; seed f<fs>s<s>
         method, n, seed = key if len(key) == 3 else (None, *key)
         path = report / "metrics.csv"
         if path.is_file():
@@ -44,34 +46,57 @@ def seed_summary(reports: dict[tuple[Any, ...], Path], out: Path, outcome: str) 
 
 
 def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
-    """``analyze`` once per (forget-set size, seed), then the across-seed summary and an index page."""
+    """``analyze`` once per ([method,] size, replicate), pooled per ([method,] size) over several replicates,
+    then the across-seed summary and an index page."""
     from lm_forget.analysis.api import analyze
-    from lm_forget.run.cells import method_axis
+    from lm_forget.run.cells import method_axis, replicates, seed_label
     from lm_forget.run.steps.analyze_inputs import assemble_inputs, relearn_cells
 
     plan, config = ctx.plan, ctx.config
     options = _analysis_options(config)
 
     reports: dict[tuple[Any, ...], Path] = {}
+    pooled: dict[tuple[Any, ...], Path] = {}
     with atomic_dir(step.output) as tmp:
-        for spec in method_axis(config):  # one analysis per cell group: [method,] size, seed
+        for spec in method_axis(config):  # one analysis per cell group: [method,] size, replicate
             method = spec.id if spec is not None else None
+            prefix = f"{method}-" if method else ""
             for n in config.forget_sizes:
-                for seed in config.seeds:
-                    label = f"{method + '-' if method else ''}n{n}-s{seed}"
+                group = []
+                for fs, seed in replicates(config):
+                    label = f"{prefix}n{n}-{seed_label(seed, fs)}"
                     # inputs live beside the output (rebuilt on every attempt), so reports cite real paths
                     folder = step.dir / "inputs" / label
                     shutil.rmtree(folder, ignore_errors=True)
-                    inputs = assemble_inputs(plan, folder, n, seed, method)
+                    inputs = assemble_inputs(plan, folder, n, seed, method, fs)
                     report = analyze(pretrained=inputs["pretrained"], finetuned=inputs["finetuned"],
                                      forget=inputs["forget"], out=tmp / label, features=inputs.get("features"),
                                      matrix=inputs.get("matrix"), options=options)
-                    reports[(method, n, seed) if method else (n, seed)] = Path(report)
+                    key_seed = seed if fs is None else seed_label(seed, fs)
+                    reports[(method, n, key_seed) if method else (n, key_seed)] = Path(report)
+                    group.append(inputs)
+                if len(group) > 1:  # the headline: replicate-averaged outcomes, hierarchical bootstrap
+                    first = group[0]
+                    pooled[(method, n) if method else (n,)] = Path(analyze(
+                        pretrained=first["pretrained"], finetuned=[g["finetuned"] for g in group],
+                        forget=[g["forget"] for g in group], out=tmp / f"{prefix}n{n}-pooled",
+                        features=first.get("features"), matrix=first.get("matrix"), options=options))
         summary = seed_summary(reports, tmp, options.outcome)
         methods = (f"methods: {', '.join(m.id for m in config.forget.method_specs)}" if config.forget.methods
                    else f"label mode: {config.forget.label_mode}")
-        lines = [f"# {config.name}", "", f"Model: `{config.model.name_or_path}`; {methods}; seeds: {config.seeds}; "
+        seeds = f"forget seeds: {config.forget_seeds}" + (
+            f", fine-tune seeds: {config.seeds.finetune}" if config.seeds.finetune is not None else "")
+        lines = [f"# {config.name}", "", f"Model: `{config.model.name_or_path}`; {methods}; {seeds}; "
                  f"forget-set sizes: {config.forget_sizes}.", ""]
+        if pooled:
+            lines += ["## Pooled over seeds (headline)", "",
+                      "Task outcomes averaged over every (fine-tune seed, forget seed) replicate; the task-level "
+                      "tests' intervals resample tasks, then fine-tune seeds, then forget seeds, then docs. "
+                      "Predictors, the example level and the matrix come from the first replicate; the "
+                      "per-replicate reports below are the sensitivity analysis.", ""]
+            lines += [f"- [{key[0] + ', ' if len(key) == 2 else ''}forget-set size {key[-1]}, pooled]"
+                      f"({label.relative_to(tmp)}/index.md)" for key, label in pooled.items()]
+            lines += ["", "## Per replicate", ""]
         lines += [f"- [{key[0] + ', ' if len(key) == 3 else ''}forget-set size {key[-2]}, seed {key[-1]}]"
                   f"({label.relative_to(tmp)}/index.md)" for key, label in reports.items()]
         if summary is not None:
@@ -99,6 +124,6 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
                                                  n_bootstrap=options.n_bootstrap,
                                                  min_denominator=options.min_denominator)]
         (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    first = next(iter(reports.values())).name
+    first = next(iter((pooled or reports).values())).name  # the headline report
     return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),
-            "reports": {p.name: str(step.output / p.name) for p in reports.values()}}
+            "reports": {p.name: str(step.output / p.name) for p in [*pooled.values(), *reports.values()]}}

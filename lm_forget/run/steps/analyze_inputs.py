@@ -44,13 +44,16 @@ def _scores(step: Step) -> dict[str, dict[str, float]]:
     return step.done_record().get("scores", {})
 
 
-def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: str | None = None) -> dict[str, Path]:
-    """Phase folders (pretrained, finetuned, forget diagonal), features and matrix for one [method,] size, seed."""
-    from lm_forget.run.cells import cell_id, cell_parts, finetuned_eval_name, finetuned_for
+def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: str | None = None,
+                    finetune_seed: int | None = None) -> dict[str, Path]:
+    """Phase folders (pretrained, finetuned, forget diagonal), features and matrix for one [method,] size,
+    [fine-tune seed,] seed."""
+    from lm_forget.run.cells import cell_id, cell_parts, finetuned_eval_name, finetuned_features_name, finetuned_for
 
     by_name = plan.by_name
     config = plan.config
-    cells = {task: by_name[f"eval_forget/{cell_id(task, n, seed, method)}"] for task in config.tasks.forget}
+    cells = {task: by_name[f"eval_forget/{cell_id(task, n, seed, method, finetune_seed)}"]
+             for task in config.tasks.forget}
     diag = [t for t in config.tasks.forget if t in config.tasks.eval]
     if not diag:
         raise DataError("analyze needs tasks that are both forgotten and evaluated (tasks.forget and tasks.eval "
@@ -61,7 +64,7 @@ def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: s
         raise DataError("analyze needs the eval_pretrained stage.")
     # per forgotten task, the model it was forgotten from: its own with finetune.per_task, else the mixture's;
     # no fine-tune stage: the base model is the "fine-tuned" one
-    fine = {task: by_name.get(finetuned_eval_name(finetuned_for(config, task))) or pre
+    fine = {task: by_name.get(finetuned_eval_name(finetuned_for(config, task), finetune_seed)) or pre
             for task in config.tasks.forget}
     for i, task in enumerate(diag):
         _copy_task(pre.output, task, folders["pretrained"], f"{i}")
@@ -69,11 +72,15 @@ def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: s
         _copy_task(cells[task].output, task, folders["forget"], f"{i}")
     found: dict[str, Path] = dict(folders)
     roles: dict[str, list[Path]] = {}  # role -> features.json of its steps
+    # the features of this fine-tune seed's models only
+    finetuned_features = {finetuned_features_name(finetuned_for(config, t), finetune_seed) for t in config.tasks.forget}
     for s in (s for s in plan.steps if s.kind == "features"):
         role = s.settings["phase"]
+        if role == "finetuned" and s.name not in finetuned_features:
+            continue  # another fine-tune seed's model
         if s.cell is not None:
             cell_method, cell_task, *size_seed = cell_parts(s.cell)
-            want = cell_parts(cell_id("x", n, seed, method))
+            want = cell_parts(cell_id("x", n, seed, method, finetune_seed))
             if (cell_method, *size_seed) != (want[0], *want[2:]):  # another method, size or seed
                 continue
             role = f"forget-{cell_task}"
@@ -127,22 +134,20 @@ def write_matrix_csv(folder: Path, cells: dict[str, Step], finetuned: dict[str, 
 def relearn_cells(plan: Any) -> list[Any]:
     """Per forget cell and k, the held-out lm-eval folders of the fine-tuned, forgotten and relearned models."""
     from lm_forget.analysis.relearn_report import RelearnCell
-    from lm_forget.run.cells import cell_id, finetuned_eval_name, finetuned_for, relearn_name
+    from lm_forget.run.cells import finetuned_eval_name, finetuned_for, forget_cells, relearn_name, seed_label
 
     by_name, config = plan.by_name, plan.config
     cells = []
-    for task in config.tasks.forget:
-        for n in config.forget_sizes:
-            for seed in config.seeds:
-                cid = cell_id(task, n, seed)
-                for k in config.relearn.num_examples:
-                    cell = RelearnCell(task=task, n=n, seed=seed, k=k, pool=config.relearn.pool)
-                    fine = finetuned_eval_name(finetuned_for(config, task))
-                    names = {"finetuned": fine if fine in by_name else "eval_pretrained",
-                             "forget": f"eval_forget/{cid}", "relearn": f"eval_{relearn_name(cid, k)}"}
-                    for phase, name in names.items():
-                        step = by_name.get(name)
-                        if step is not None and step.is_done():
-                            cell.held_out[phase] = step.output
-                    cells.append(cell)
+    for c in forget_cells(config):
+        for k in config.relearn.num_examples:
+            seed = c.seed if c.finetune_seed is None else seed_label(c.seed, c.finetune_seed)
+            cell = RelearnCell(task=c.task, n=c.n, seed=seed, k=k, pool=config.relearn.pool, method=c.method_id)
+            fine = finetuned_eval_name(finetuned_for(config, c.task), c.finetune_seed)
+            names = {"finetuned": fine if fine in by_name else "eval_pretrained",
+                     "forget": f"eval_forget/{c.id}", "relearn": f"eval_{relearn_name(c.id, k)}"}
+            for phase, name in names.items():
+                step = by_name.get(name)
+                if step is not None and step.is_done():
+                    cell.held_out[phase] = step.output
+            cells.append(cell)
     return cells

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.run.cells import (
-    cell_id,
+    finetune_name,
     finetuned_eval_name,
     finetuned_for,
     forget_cells,
     forget_set_name,
-    method_axis,
-    method_id,
+    seed_label,
 )
 from lm_forget.run.graph import Plan
 
@@ -29,14 +28,14 @@ def method_protocol_cells(plan: Plan) -> list[tuple[str | None, Any]]:
 
     by_name = plan.by_name
     cells = []
-    for method, task, n, seed in forget_cells(plan.config):
-        cid = cell_id(task, n, seed, method_id(method))
-        cell = ProtocolCell(task=task, n=n, seed=seed)
+    for c in forget_cells(plan.config):
+        cid, task, n, fs = c.id, c.task, c.n, c.finetune_seed
+        cell = ProtocolCell(task=task, n=n, seed=c.seed if fs is None else seed_label(c.seed, fs))
         ft = finetuned_for(plan.config, task)  # the model this task was forgotten from
         names = {"forget_set": {"pretrained": forget_set_name("pretrained", n),
-                                "finetuned": forget_set_name("finetuned", n, task=ft),
+                                "finetuned": forget_set_name("finetuned", n, task=ft, finetune_seed=fs),
                                 "forget": forget_set_name("forget", n, cid)},
-                 "held_out": {"pretrained": "eval_pretrained", "finetuned": finetuned_eval_name(ft),
+                 "held_out": {"pretrained": "eval_pretrained", "finetuned": finetuned_eval_name(ft, fs),
                               "forget": f"eval_forget/{cid}"}}
         for kind, phases in names.items():
             for phase, name in phases.items():
@@ -46,26 +45,23 @@ def method_protocol_cells(plan: Plan) -> list[tuple[str | None, Any]]:
         held = by_name.get(f"eval_forget/{cid}")
         if held is not None:
             cell.other_tasks = [t for t in held.settings["tasks"] if t != task]
-        cells.append((method_id(method), cell))
+        cells.append((c.method_id, cell))
     return cells
 
 
 def dynamics_inputs(plan: Plan) -> dict[str, tuple[Path, list[Path]]]:
-    """Per ``n<N>-s<seed>``: the fine-tune ``dynamics.parquet`` and the forget cells' (those that exist)."""
+    """Per ``[method-]n<N>-[f<fs>]s<seed>``: its fine-tune's ``dynamics.parquet`` and the forget cells' (those
+    that exist). The mixture design only (the config refuses dynamics with ``finetune.per_task``)."""
     from lm_forget.train.dynamics import DYNAMICS_FILE
 
     by_name = plan.by_name
-    finetune = by_name.get("finetune")
-    if finetune is None or not (finetune.output / DYNAMICS_FILE).is_file():
-        return {}
-    found = {}
-    for method in method_axis(plan.config):
-        mid = method_id(method)
-        for n in plan.config.forget_sizes:
-            for seed in plan.config.seeds:
-                names = [f"forget/{cell_id(t, n, seed, mid)}" for t in plan.config.tasks.forget]
-                cells = [by_name[name].output / DYNAMICS_FILE for name in names if name in by_name]
-                cells = [p for p in cells if p.is_file()]
-                if cells:
-                    found[f"{mid + '-' if mid else ''}n{n}-s{seed}"] = (finetune.output / DYNAMICS_FILE, cells)
-    return found
+    groups: dict[str, tuple[Path, list[Path]]] = {}
+    for c in forget_cells(plan.config):
+        finetune, forget = by_name.get(finetune_name(None, c.finetune_seed)), by_name.get(f"forget/{c.id}")
+        if finetune is None or forget is None or not (finetune.output / DYNAMICS_FILE).is_file():
+            continue
+        label = f"{c.method_id + '-' if c.method_id else ''}n{c.n}-{seed_label(c.seed, c.finetune_seed)}"
+        groups.setdefault(label, (finetune.output / DYNAMICS_FILE, []))
+        if (forget.output / DYNAMICS_FILE).is_file():
+            groups[label][1].append(forget.output / DYNAMICS_FILE)
+    return {label: group for label, group in groups.items() if group[1]}

@@ -11,15 +11,16 @@ def run_push(step: Step, ctx: Any) -> dict[str, Any]:
     """Push one cell's forget adapter (with its model card and eval results) to the Hub."""
     from lm_forget.formats import find_results_file
     from lm_forget.hub.push import push_folder
-    from lm_forget.run.cells import cell_parts, finetuned_eval_name, finetuned_for
+    from lm_forget.run.cells import cell_parts, finetuned_eval_name, finetuned_for, forget_cells
 
     config, plan = ctx.config, ctx.plan
     method, task, n, seed = cell_parts(step.cell)
+    finetune_seed = next(c.finetune_seed for c in forget_cells(config) if c.id == step.cell)
     repo = f"{config.push.repo_prefix}-{method + '-' if method else ''}{task.removeprefix('forget_')}-{n}-{seed}"
     folder = plan.step(step.deps[0]).output
     # the card's accuracy table: pretrained / fine-tuned / after forget, from this study's lm-eval results
-    columns = {"pretrained": "eval_pretrained", "fine-tuned": finetuned_eval_name(finetuned_for(plan.config, task)),
-               "self": f"eval_forget/{step.cell}"}
+    finetuned = finetuned_eval_name(finetuned_for(plan.config, task), finetune_seed)
+    columns = {"pretrained": "eval_pretrained", "fine-tuned": finetuned, "self": f"eval_forget/{step.cell}"}
     results = {col: find_results_file(plan.step(name).output) for col, name in columns.items()
                if name in plan.by_name and plan.step(name).is_done()}
     push = config.push
