@@ -11,6 +11,7 @@ import pandas as pd
 from lm_forget.analysis.api import analyze
 from lm_forget.analysis.control import NO_BASELINE
 from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.pooled import resample_replicates
 from lm_forget.analysis.render import render
 from lm_forget.analysis.results import compute_results
 from lm_forget.analysis.simulate import PlantedTask, correlated_tasks, simulate_noise, simulate_phases, write_study
@@ -120,9 +121,56 @@ def test_several_forget_seeds_pool_into_one_headline_test(tmp_path):
     assert head["ci_low"] <= head["statistic"] <= head["ci_high"] and verdict(head, FAST) == "significant"
     seeds = res.tests[res.tests["role"].str.startswith("sensitivity (seed")]
     assert len(seeds) == 3 * 2 and seeds["p_holm"].isna().all()  # 3 seeds x 2 task-level confidence predictors
-    assert sorted(res.metrics_all["seed"].unique()) == sorted(map(str, forgets))
-    mean = np.mean([res.metrics_all.loc[(res.metrics_all["seed"] == str(f)) & (res.metrics_all["task"] == "forget_p00"),
+    assert sorted(res.metrics_all["seed"].unique()) == sorted(f.name for f in forgets)  # readable labels
+    mean = np.mean([res.metrics_all.loc[(res.metrics_all["seed"] == f.name) & (res.metrics_all["task"] == "forget_p00"),
                                         "forget_ratio"].iloc[0] for f in forgets])
     assert res.outcome["forget_p00"] == mean
     md = (write_report(render(res), tmp_path / "report") / "index.md").read_text()
     assert "confidence_finetuned vs forget_ratio (mean of 3 seeds) (n=12 tasks)" in md and "hierarchical" in md
+
+
+def test_two_level_replicate_draws_keep_forget_seeds_within_their_fine_tune_seed():
+    rng = np.random.default_rng(0)
+    groups = [0, 0, 0, 1, 1, 1]  # 2 fine-tune seeds x 3 forget seeds
+    draws = resample_replicates(400, 5, groups, rng)
+    assert draws.shape == (400, 5, 6)
+    blocks = draws.reshape(400, 5, 2, 3) // 3  # the fine-tune seed of every drawn replicate, per drawn block
+    assert (blocks == blocks[..., :1]).all()  # a block never mixes fine-tune seeds
+    assert {0, 1} <= set(np.unique(blocks[..., 0]))  # and both fine-tune seeds get drawn
+    both = (blocks[..., 0, 0] == blocks[..., 1, 0]).mean()  # same fine-tune seed drawn twice: about half the time
+    assert 0.4 < both < 0.6
+    one = resample_replicates(50, 4, [0, 0, 0], np.random.default_rng(1))  # one fine-tune: the plain seed draw
+    assert (one == np.random.default_rng(1).integers(0, 3, size=(50, 4, 3))).all()
+    try:
+        resample_replicates(10, 2, [0, 0, 1], rng)
+    except ValueError as err:
+        assert "unbalanced" in str(err)
+    else:
+        raise AssertionError("an unbalanced design must be refused")
+
+
+def test_fine_tune_seeds_pool_with_each_replicate_against_its_own_fine_tuned_model(tmp_path):
+    tasks = correlated_tasks(12, rho=0.95, seed=5, n_docs=200)
+    f = write_study(tmp_path / "ft", simulate_phases(tasks, seed=5, forget_seeds=(1,), finetune_seeds=(1,)))
+    forgets = [f["forget"], f["forget_s1"], f["forget_f1"], f["forget_f1_s1"]]
+    finetuned = [f["finetuned"], f["finetuned"], f["finetuned_f1"], f["finetuned_f1"]]
+    res = compute_results(pretrained=f["pretrained"], finetuned=finetuned, forget=forgets, options=FAST)
+    head = res.tests[(res.tests["role"] == "primary") & (res.tests["predictor"] == "confidence_finetuned")].iloc[0]
+    assert head["outcome"] == "forget_ratio (mean of 4 replicates: 2 fine-tune x 2 forget seeds)"
+    assert head["ci_method"] == "hierarchical (tasks, fine-tune seeds, forget seeds, docs)"
+    assert head["ci_low"] <= head["statistic"] <= head["ci_high"] and verdict(head, FAST) == "significant"
+    # each replicate's ratio is against its own fine-tuned model: the f1 replicate equals f1 analysed alone
+    alone = compute_results(pretrained=f["pretrained"], finetuned=f["finetuned_f1"], forget=f["forget_f1"],
+                            options=FAST)
+    m = res.metrics_all
+    assert sorted(m["seed"].unique()) == sorted(x.name for x in forgets)
+    own = m[(m["seed"] == "forget_f1") & (m["split"] == FAST.split)].set_index("task")["forget_ratio"]
+    assert np.allclose(own.sort_index(), alone.metrics.set_index("task")["forget_ratio"].sort_index())
+    assert not np.allclose(own.sort_index(), res.metrics.set_index("task")["forget_ratio"].sort_index())
+    assert len(res.outcome) == 12 and all(np.isfinite(list(res.outcome.values())))
+    try:
+        compute_results(pretrained=f["pretrained"], finetuned=finetuned[:3], forget=forgets, options=FAST)
+    except Exception as err:  # one fine-tuned folder per replicate, or one for all
+        assert "fine-tuned folders" in str(err)
+    else:
+        raise AssertionError("a count mismatch must be refused")

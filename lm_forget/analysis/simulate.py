@@ -74,32 +74,41 @@ def _p_gold(correct: np.ndarray, conf: float, rng: np.random.Generator) -> np.nd
 
 
 def simulate_phases(tasks: list[PlantedTask], *, seed: object, pairing: float = 0.7,
-                    forget_seeds: tuple[int, ...] = ()) -> dict[str, dict]:
+                    forget_seeds: tuple[int, ...] = (), finetune_seeds: tuple[int, ...] = ()) -> dict[str, dict]:
     """Per-phase docs of a copula study (see the module docstring); ``forget_seeds`` adds phases
-    ``forget_s<k>``: further forget passes of the same expected accuracy on the same docs."""
+    ``forget_s<k>``: further forget passes of the same expected accuracy on the same docs. ``finetune_seeds``
+    adds, per seed k, a further fine-tuned model ``finetuned_f<k>`` (same expected accuracy and confidence) with
+    its own forget passes ``forget_f<k>`` and ``forget_f<k>_s<j>`` (j in ``forget_seeds``)."""
     from scipy.stats import norm
 
     phases: dict[str, dict] = {"pretrained": {}, "finetuned": {}, "forget": {}}
+
+    def add(phase: str, t: PlantedTask, rng: np.random.Generator, shared: np.ndarray, acc: float, conf: float,
+            ids: list[str], labels: np.ndarray) -> None:
+        z = math.sqrt(pairing) * shared + math.sqrt(1 - pairing) * rng.standard_normal(len(ids))
+        correct = norm.cdf(z) < acc
+        p = _p_gold(correct, conf, rng)
+        phases.setdefault(phase, {})[t.name] = list(zip(ids, labels.tolist(), p.tolist(), correct.tolist(),
+                                                        strict=True))
+
     for t in tasks:
         rng = stable_rng("planted", seed, t.name)
-        n = t.n_docs
-        ids = [f"{t.name}/test/{i:05d}" for i in range(n)]
-        labels = rng.integers(0, 2, n)
-        shared = rng.standard_normal(n)
+        ids = [f"{t.name}/test/{i:05d}" for i in range(t.n_docs)]
+        labels = rng.integers(0, 2, t.n_docs)
+        shared = rng.standard_normal(t.n_docs)
         for phase, acc in (("pretrained", t.acc_pretrained), ("finetuned", t.acc_finetuned),
                            ("forget", t.acc_forget)):
-            z = math.sqrt(pairing) * shared + math.sqrt(1 - pairing) * rng.standard_normal(n)
-            correct = norm.cdf(z) < acc
-            conf = t.confidence if phase == "finetuned" else 0.6
-            p = _p_gold(correct, conf, rng)
-            phases[phase][t.name] = list(zip(ids, labels.tolist(), p.tolist(), correct.tolist(), strict=True))
+            add(phase, t, rng, shared, acc, t.confidence if phase == "finetuned" else 0.6, ids, labels)
         for k in forget_seeds:
-            extra = stable_rng("planted-forget", seed, t.name, k)
-            z = math.sqrt(pairing) * shared + math.sqrt(1 - pairing) * extra.standard_normal(n)
-            correct = norm.cdf(z) < t.acc_forget
-            p = _p_gold(correct, 0.6, extra)
-            phases.setdefault(f"forget_s{k}", {})[t.name] = list(zip(ids, labels.tolist(), p.tolist(),
-                                                                       correct.tolist(), strict=True))
+            add(f"forget_s{k}", t, stable_rng("planted-forget", seed, t.name, k), shared, t.acc_forget, 0.6,
+                ids, labels)
+        for f in finetune_seeds:
+            extra = stable_rng("planted-finetune", seed, t.name, f)
+            add(f"finetuned_f{f}", t, extra, shared, t.acc_finetuned, t.confidence, ids, labels)
+            add(f"forget_f{f}", t, extra, shared, t.acc_forget, 0.6, ids, labels)
+            for k in forget_seeds:
+                add(f"forget_f{f}_s{k}", t, stable_rng("planted-forget", seed, t.name, f, k), shared,
+                    t.acc_forget, 0.6, ids, labels)
     return phases
 
 
