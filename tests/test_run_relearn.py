@@ -227,3 +227,17 @@ def test_lora_relearn_on_held_in_docs_with_stories260k(tmp_path, tiny_model_dir,
     assert (relearn.output / "adapter_config.json").is_file()
     done = plan.step(f"eval_relearn/{cid}/k{k}").done_record()
     assert str(relearn.output) in done["model_args"] and "forget_cola" in done["scores"]
+
+
+def test_relearn_follows_every_method_cell(tmp_path):
+    plan = build_plan(run_config_from_dict(_data(tmp_path, stages=WITH_RELEARN, seeds=[0],
+                                                 forget={"num_examples": [100], "methods": ["random_labels", "npo"]})))
+    relearn = {s.name: s for s in plan.steps if s.stage == "relearn"}
+    assert len(relearn) == 2 * 2 * 2  # methods x tasks x k
+    for method in ("random_labels", "npo"):
+        step = relearn[f"relearn/{method}/forget_cb/n100/s0/k10"]
+        assert step.deps == (f"forget/{method}/forget_cb/n100/s0",) and step.cell == f"{method}/forget_cb/n100/s0"
+        assert plan.step(f"eval_relearn/{method}/forget_cb/n100/s0/k10").deps == (step.name,)
+    # the same k docs relearned after two methods: two steps with their own keys, the same relearn settings
+    a, b = (relearn[f"relearn/{m}/forget_cb/n100/s0/k10"] for m in ("random_labels", "npo"))
+    assert a.key != b.key and a.settings["train"] == b.settings["train"]

@@ -36,3 +36,108 @@ def test_seed_summary_one_seed_has_no_interval(tmp_path):
     pd.DataFrame([{"task": "forget_a", "split": "test", "forget_ratio": 0.3}]).to_csv(folder / "metrics.csv")
     table = pd.read_csv(seed_summary({(100, 0): folder}, tmp_path, "forget_ratio"))
     assert table["forget_ratio_mean"][0] == pytest.approx(0.3) and math.isnan(table["ci95_low"][0])
+
+
+PLAN_BASE = {
+    "model": {"name_or_path": "some/model"},
+    "tasks": {"finetune": ["forget_cola", "forget_cb"], "forget": ["forget_cola"],
+              "eval": ["forget_cola", "forget_cb"]},
+    "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze"],
+    "forget": {"num_examples": [100]},
+}
+
+
+def _plan(tmp_path, **changes):
+    from lm_forget.run import build_plan, run_config_from_dict
+
+    return build_plan(run_config_from_dict({**PLAN_BASE, "run_dir": str(tmp_path / "run"), **changes}))
+
+
+def test_fine_tune_seeds_are_one_fine_tuned_model_each_and_cells_follow_their_own(tmp_path):
+    plan = _plan(tmp_path, seeds={"finetune": [0, 1], "forget": [0, 1]})
+    names = [s.name for s in plan.steps]
+    for fs in (0, 1):
+        step = plan.step(f"finetune/f{fs}")
+        assert step.settings["train"]["seed"] == fs  # each fine-tune is seeded by its own seed
+        assert plan.step(f"eval_finetuned/f{fs}").deps == (f"finetune/f{fs}",)
+        assert plan.step(f"eval_forgetset/finetuned/f{fs}/n100").deps == (f"finetune/f{fs}",)
+        assert plan.step(f"features/finetuned/f{fs}").deps == (f"finetune/f{fs}",)
+        for seed in (0, 1):
+            forget = plan.step(f"forget/forget_cola/n100/f{fs}s{seed}")
+            assert forget.deps == (f"finetune/f{fs}",) and forget.settings["seed"] == seed
+            assert f"eval_forget/forget_cola/n100/f{fs}s{seed}" in names
+    assert "finetune" not in names and len(plan.cells) == 4  # 1 task x 1 size x 2 x 2 replicates
+    # the two fine-tunes differ only in their seed; the same forget seed under two fine-tunes: two cells
+    a, b = plan.step("finetune/f0"), plan.step("finetune/f1")
+    assert a.key != b.key and {**a.settings["train"], "seed": 1} == b.settings["train"]
+    assert plan.step("analyze").settings["finetune_seeds"] == [0, 1]
+
+
+def test_a_list_of_seeds_is_the_forget_axis_and_keeps_every_key(tmp_path):
+    listed = {s.name: s.key for s in _plan(tmp_path, seeds=[0, 1]).steps}
+    mapped = {s.name: s.key for s in _plan(tmp_path, seeds={"forget": [0, 1]}).steps}
+    assert listed == mapped and "finetune" in listed and "forget/forget_cola/n100/s1" in listed
+
+
+@pytest.mark.parametrize(("changes", "needle"), [
+    ({"seeds": {"finetune": [0, 0]}}, "seeds.finetune: [0, 0] has duplicates"),
+    ({"seeds": {"forget": []}}, "seeds.forget: empty"),
+    ({"seeds": {"finetune": [0, 1]}, "finetune": {"seed": 3}}, "keep seeds.finetune"),
+    ({"seeds": {"finetune": [0, 1]}, "stages": ["eval_pretrained", "forget"]}, "needs the finetune stage"),
+    ({"seeds": {"fintune": [0]}}, "fintune"),
+])
+def test_bad_seed_axes_fail_before_any_work(tmp_path, changes, needle):
+    from lm_forget.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        _plan(tmp_path, **changes)
+    assert needle in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.e2e
+def test_two_fine_tune_seeds_by_two_forget_seeds_pool_into_the_headline(tmp_path):
+    import json
+
+    from lm_forget.demo.study import demo_settings, prepare, run_config
+    from lm_forget.run import build_plan, execute, run_config_from_dict
+
+    settings = demo_settings(quick=True, dynamics_points=0, relearn_k=[])
+    shared = prepare(tmp_path / "shared", settings)
+    data = run_config(tmp_path / "run", settings, shared)
+    data["stages"] = ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "analyze"]
+    data["seeds"] = {"finetune": [0, 1], "forget": [0, 1]}
+    plan = build_plan(run_config_from_dict(data))
+    assert execute(plan).count("ran") == len(plan.steps)
+
+    # each forget pass starts from its own fine-tuned model; the two fine-tunes are different models
+    for fs in (0, 1):
+        for seed in (0, 1):
+            state = json.loads((plan.step(f"forget/demo_sentiment/n64/f{fs}s{seed}").output
+                                / "forget_config.json").read_text())
+            assert state["init_adapter"] == str(plan.step(f"finetune/f{fs}").output)
+    f0, f1 = (plan.step(f"finetune/f{fs}").output / "model.safetensors" for fs in (0, 1))
+    assert f0.read_bytes() != f1.read_bytes()
+
+    out = plan.step("analyze").output
+    index = (out / "index.md").read_text()
+    assert "## Pooled over seeds (headline)" in index and "## Per replicate" in index
+    assert index.count("seed f") == 4  # one per-replicate report per (fine-tune seed, forget seed)
+    tests = pd.read_csv(out / "n64-pooled" / "tests_task_level.csv")
+    head = tests[tests["role"] == "primary"]
+    # one forgotten task: no task-level statistic (n = 1), said so; the interval itself is tested on planted data
+    assert len(head) and (head["outcome"] == "forget_ratio (mean of 4 replicates: 2 fine-tune x 2 forget seeds)").all()
+    assert head["statistic"].isna().all() and (head["equivalence"] == "no CI").all()
+    assert set(tests.loc[tests["role"].str.startswith("sensitivity (seed"), "role"]) == {
+        f"sensitivity (seed n64-f{fs}s{seed})" for fs in (0, 1) for seed in (0, 1)}
+
+
+def test_set_reaches_inside_the_seeds_shorthand(tmp_path):
+    from lm_forget.run.config import load_run_config
+
+    path = tmp_path / "study.yaml"
+    path.write_text("model: {name_or_path: some/model}\nseeds: [0, 1, 2]\n"
+                    "tasks: {finetune: [forget_cola], forget: [forget_cola], eval: [forget_cola]}\n")
+    config = load_run_config(path, sets=["seeds.finetune=[0, 1]"])
+    assert config.forget_seeds == [0, 1, 2] and config.finetune_seeds == [0, 1]
+    assert load_run_config(path, sets=["seeds.forget=[5]"]).forget_seeds == [5]

@@ -32,6 +32,7 @@ from lm_forget.run.checks import (
 from lm_forget.run.schema import (
     DEFAULT_STAGES,
     RELEARN_POOLS,
+    SHORTHANDS,
     STAGES,
     AnalysisSettings,
     EvalSettings,
@@ -125,6 +126,8 @@ def apply_set(data: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"--set {assignment!r}: the value is not valid YAML ({exc}).") from None
     node = data
     for i, key in enumerate(keys[:-1]):
+        if i == 0 and key in SHORTHANDS and key in node:  # ``seeds: [0, 1]`` is ``seeds: {forget: [0, 1]}``
+            node[key] = SHORTHANDS[key](node[key])
         child = node.setdefault(key, {})
         if not isinstance(child, dict):
             raise ConfigError(f"--set {assignment!r}: {'.'.join(keys[:i + 1])} is not a section.")

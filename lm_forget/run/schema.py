@@ -201,6 +201,10 @@ def _seed_axes(value: Any) -> Any:
     return value
 
 
+# sections a YAML may also write in a short form: the normaliser that expands it (``--set`` reaches inside)
+SHORTHANDS = {"seeds": _seed_axes}
+
+
 class SeedSettings(Section):
     """The seed axes of a study: fine-tune seeds and forget seeds (every pair is one replicate of each cell)."""
 

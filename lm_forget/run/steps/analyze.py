@@ -74,12 +74,14 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
                                      matrix=inputs.get("matrix"), options=options)
                     key_seed = seed if fs is None else seed_label(seed, fs)
                     reports[(method, n, key_seed) if method else (n, key_seed)] = Path(report)
-                    group.append(inputs)
+                    group.append((fs, inputs))
                 if len(group) > 1:  # the headline: replicate-averaged outcomes, hierarchical bootstrap
-                    first = group[0]
+                    first = group[0][1]
+                    # one folder per fine-tuned model (the analysis groups replicates by their fine-tuned folder)
+                    by_seed = {fs: inputs["finetuned"] for fs, inputs in reversed(group)}
                     pooled[(method, n) if method else (n,)] = Path(analyze(
-                        pretrained=first["pretrained"], finetuned=[g["finetuned"] for g in group],
-                        forget=[g["forget"] for g in group], out=tmp / f"{prefix}n{n}-pooled",
+                        pretrained=first["pretrained"], finetuned=[by_seed[fs] for fs, _ in group],
+                        forget=[g["forget"] for _, g in group], out=tmp / f"{prefix}n{n}-pooled",
                         features=first.get("features"), matrix=first.get("matrix"), options=options))
         summary = seed_summary(reports, tmp, options.outcome)
         methods = (f"methods: {', '.join(m.id for m in config.forget.method_specs)}" if config.forget.methods
