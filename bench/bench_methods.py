@@ -1,14 +1,21 @@
-"""Forgetting methods: training throughput of each lm-forget method vs plain `transformers.Trainer` with the
-same loss written by hand, and peak memory relative to `random_labels`.
+"""Forgetting methods: training throughput of every registered lm-forget method vs plain `transformers.Trainer`
+with the same loss written by hand, and peak memory (NPO: reference held once vs a frozen copy).
 
 Same model (stories260K + LoRA r=8 on all linear layers), same forget docs (forget_cola) and retain docs
-(forget_sst2), same batch size, seed and step count. Every measurement runs in its own subprocess (peak RSS is
-per process), alternating lm-forget / baseline so machine load hits both alike. The baseline is what a user
-writes by hand: a `Trainer` subclass whose `compute_loss` does a full-vocabulary log_softmax + gather, and for
-npo / rmu a frozen deep copy of the starting model whose forward runs every step (lm-forget computes the same
-reference once up front: that cost is counted in its wall time too, as part of building the trainer).
+(forget_sst2), same batch size, seed and step count. The baseline is what a user writes by hand: a `Trainer`
+subclass whose `compute_loss` does a full-vocabulary log_softmax + gather on the continuation tokens; for the
+label rules (random_labels, flipped_labels) causal-LM SFT on the same relabelled docs; for npo / rmu a frozen
+deep copy of the starting model whose forward runs every step (lm-forget computes the same reference once up
+front: that pass is counted in its wall time, as part of building the trainer, and the copy in the baseline's).
 
-    LM_FORGET_DATA_DIR=../shared/data/hf python bench/bench_methods.py [--methods npo,rmu] [--repeats 2]
+Robust on a shared machine: every measurement is its own subprocess (peak RSS is per process), one warm-up pair
+is discarded, then for each repeat every method runs lm-forget and baseline back to back, alternating which goes
+first; per method the median of the per-repeat ratios and their min-max are reported, for wall time and for
+process CPU time (steadier under load). The load average is recorded with every measurement.
+
+    LM_FORGET_DATA_DIR=../shared/data/hf python bench/bench_methods.py [--methods all] [--repeats 3]
+    # memory: a random-init wider model, so a frozen copy is visible in RSS
+    LM_FORGET_DATA_DIR=../shared/data/hf python bench/bench_methods.py --methods npo --hidden-size 512 --layers 8
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-LOSS_METHODS = ("uniform", "grad_ascent", "grad_diff", "npo", "simnpo", "rmu")
 RMU_ARGS = {"layer": 2, "steering_coeff": 20.0}
+IMPLS = ("lm-forget", "plain")
 
 
 def _docs(args):
@@ -54,13 +61,23 @@ def _training_args(args, cls, out: str, **extra):
                remove_unused_columns=False, **extra)
 
 
-def run_lm_forget(args, method_name: str, out: str) -> float:
-    """Build and train lm-forget's trainer for ``method_name``; returns samples/s (trainer build included)."""
+def _label_rows(forget, method):
+    from lm_forget.train.dataset import build_examples
+    from lm_forget.train.labels import assign_labels
+
+    return build_examples(forget, assign_labels(forget, method.label_mode, 0))
+
+
+def _tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def run_lm_forget(args, method_name: str, out: str) -> dict:
+    """Build and train lm-forget's trainer for ``method_name`` (trainer build, reference pass included)."""
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from lm_forget.train.dataset import build_examples, to_sft_dataset
-    from lm_forget.train.labels import assign_labels
+    from lm_forget.train.dataset import to_sft_dataset
     from lm_forget.train.methods import get_method
     from lm_forget.train.methods.data import MethodCollator, method_dataset, method_rows
 
@@ -69,10 +86,10 @@ def run_lm_forget(args, method_name: str, out: str) -> float:
     method = get_method(method_name)
     model = _lora_model(args)
     sft = _training_args(args, SFTConfig, out, completion_only_loss=True, activation_checkpointing=False)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if method.is_label_rule:
-        rows = build_examples(forget, assign_labels(forget, method.label_mode, 0))
-        trainer = SFTTrainer(model=model, args=sft, train_dataset=to_sft_dataset(rows, tokenizer),
+        trainer = SFTTrainer(model=model, args=sft, train_dataset=to_sft_dataset(_label_rows(forget, method),
+                                                                                 tokenizer),
                              processing_class=tokenizer)
     else:
         kept = retain if method.retain != "none" else []
@@ -83,7 +100,9 @@ def run_lm_forget(args, method_name: str, out: str) -> float:
                                  method_params=method.parse_params(RMU_ARGS if method_name == "rmu" else {}),
                                  retain_weight=method.retain_weight(None, bool(kept)))
     trainer.train()
-    return args.steps * args.batch_size / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    reference = [trainer.ref_logp] if hasattr(trainer, "ref_logp") else list(getattr(trainer, "frozen", {}).values())
+    return {"wall_s": wall, "cpu_s": cpu, "reference_bytes": _tensor_bytes(reference)}
 
 
 def _hand_loss(method: str, logits, batch, frozen_model=None, hidden=None):
@@ -95,6 +114,8 @@ def _hand_loss(method: str, logits, batch, frozen_model=None, hidden=None):
 
     logp_tok = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
     mask = batch["completion_mask"][:, 1:].float()
+    if method in ("random_labels", "flipped_labels"):  # causal-LM SFT: mean NLL over the continuation tokens
+        return -(logp_tok * mask).sum() / mask.sum()
     logp = (logp_tok * mask).sum(-1)
     role = batch["role"]
     forget, alt, retain = logp[role == 0], logp[role == 1], logp[role == 2]
@@ -115,7 +136,8 @@ def _hand_loss(method: str, logits, batch, frozen_model=None, hidden=None):
         ref_lp = torch.log_softmax(ref.logits[:, :-1].float(), -1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
         ref_forget = (ref_lp * mask).sum(-1)[role == 0]
         return (2 / 0.1) * F.softplus(0.1 * (forget - ref_forget)).mean()
-    # rmu
+    if method != "rmu":
+        raise SystemExit(f"no hand-written baseline for method {method!r}: add one to bench/bench_methods.py")
     h, h_ref = hidden[RMU_ARGS["layer"] + 1], ref.hidden_states[RMU_ARGS["layer"] + 1]
     am = batch["attention_mask"].float()[..., None]
     gen = torch.Generator().manual_seed(0)
@@ -127,7 +149,28 @@ def _hand_loss(method: str, logits, batch, frozen_model=None, hidden=None):
     return loss_f + 1200.0 * loss_r
 
 
-def run_plain(args, method_name: str, out: str) -> float:
+def _plain_label_data(args, forget, method, tokenizer):
+    """The relabelled docs as a user tokenizes them for causal-LM SFT: ids, attention, a completion mask."""
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq
+
+    from lm_forget.train.dataset import tokenize_examples
+
+    records = [{"input_ids": r["input_ids"], "attention_mask": [1] * len(r["input_ids"]),
+                "labels": r["completion_mask"]} for r in tokenize_examples(_label_rows(forget, method), tokenizer)]
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    collate = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=0)
+
+    def collator(features):
+        batch = collate(features)
+        batch["completion_mask"] = batch.pop("labels")
+        return batch
+
+    return Dataset.from_list(records), collator
+
+
+def run_plain(args, method_name: str, out: str) -> dict:
     """transformers.Trainer + get_peft_model + the hand-written loss (and frozen copy) on the same batches."""
     import copy
 
@@ -140,7 +183,7 @@ def run_plain(args, method_name: str, out: str) -> float:
     forget, retain = _docs(args)
     method = get_method(method_name)
     model = _lora_model(args)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     frozen = None
     if method_name in ("npo", "rmu"):
         frozen = copy.deepcopy(model).eval()
@@ -157,13 +200,19 @@ def run_plain(args, method_name: str, out: str) -> float:
             loss = _hand_loss(method_name, outputs.logits, inputs, frozen, outputs.hidden_states)
             return (loss, outputs) if return_outputs else loss
 
-    kept = retain if method.retain != "none" else []
-    rows = method_rows(forget, kept, tokenizer, both_choices=method.both_choices)
+    if method.is_label_rule:
+        dataset, collator = _plain_label_data(args, forget, method, tokenizer)
+    else:
+        kept = retain if method.retain != "none" else []
+        rows = method_rows(forget, kept, tokenizer, both_choices=method.both_choices)
+        dataset, collator = method_dataset(rows), MethodCollator(tokenizer.eos_token_id)
     trainer = HandTrainer(model=model, args=_training_args(args, TrainingArguments, out),
-                          train_dataset=method_dataset(rows), data_collator=MethodCollator(tokenizer.eos_token_id))
+                          train_dataset=dataset, data_collator=collator)
     trainer.model_accepts_loss_kwargs = False
     trainer.train()
-    return args.steps * args.batch_size / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    reference = [*frozen.parameters(), *frozen.buffers()] if frozen is not None else []
+    return {"wall_s": wall, "cpu_s": cpu, "reference_bytes": _tensor_bytes(reference)}
 
 
 def one(args) -> None:
@@ -176,9 +225,11 @@ def one(args) -> None:
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as out:
         fn = run_plain if args.impl == "plain" else run_lm_forget
-        rate = fn(args, args.one, out)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"samples_per_s": rate, "peak_rss_mb": peak_mb}))
+        result = fn(args, args.one, out)
+    samples = args.steps * args.batch_size
+    print(json.dumps({"samples_per_s": samples / result["wall_s"], "samples_per_cpu_s": samples / result["cpu_s"],
+                      "reference_bytes": result["reference_bytes"], "load_1min": os.getloadavg()[0],
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 def measure(args, method: str, impl: str) -> dict:
@@ -188,7 +239,53 @@ def measure(args, method: str, impl: str) -> dict:
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env={**os.environ})
     if done.returncode:
         raise SystemExit(f"{method}/{impl} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{method:15s} {impl:9s} {result['samples_per_s']:7.1f} samples/s  "
+          f"{result['samples_per_cpu_s']:7.1f} samples/CPU-s  load {result['load_1min']:.1f}", file=sys.stderr)
+    return result
+
+
+def summarize(runs: dict[str, dict[str, list[dict]]]) -> dict:
+    """Per method: medians of each impl, the per-repeat ratios' median and min-max (wall and CPU time)."""
+    table = {}
+    base = statistics.median(r["samples_per_s"] for r in runs["random_labels"]["lm-forget"]) \
+        if "random_labels" in runs else None
+    for method, by in runs.items():
+        ours, plain = by["lm-forget"], by["plain"]
+        row = {}
+        for key, name in (("samples_per_s", "wall"), ("samples_per_cpu_s", "cpu")):
+            ratios = [o[key] / p[key] for o, p in zip(ours, plain, strict=True)]
+            row[f"{name}_ratio"] = round(statistics.median(ratios), 3)
+            row[f"{name}_ratio_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
+            row[f"{name}_lm_forget"] = round(statistics.median(o[key] for o in ours), 1)
+            row[f"{name}_plain"] = round(statistics.median(p[key] for p in plain), 1)
+        for key in ("peak_rss_mb", "reference_bytes"):
+            row[f"{key}_lm_forget"] = round(statistics.median(o[key] for o in ours), 1)
+            row[f"{key}_plain"] = round(statistics.median(p[key] for p in plain), 1)
+        if base:
+            row["speed_vs_random_labels"] = round(row["wall_lm_forget"] / base, 3)
+        table[method] = row
+    return table
+
+
+def _size(n: float) -> str:
+    if not n:
+        return "–"
+    return f"{n / 2**20:.2f} MB" if n >= 2**20 else f"{n / 2**10:.1f} KB"
+
+
+def markdown(table: dict) -> str:
+    lines = ["| method | lm-forget samples/s | plain Trainer samples/s | ratio wall, median (min-max) | "
+             "ratio CPU time, median (min-max) | peak RSS MB ours / plain | reference held ours / plain |",
+             "|---|---|---|---|---|---|---|"]
+    for method, r in table.items():
+        lines.append(
+            f"| {method} | {r['wall_lm_forget']} | {r['wall_plain']} | **{r['wall_ratio']:.2f}×** "
+            f"({r['wall_ratio_range'][0]:.2f}–{r['wall_ratio_range'][1]:.2f}) | {r['cpu_ratio']:.2f}× "
+            f"({r['cpu_ratio_range'][0]:.2f}–{r['cpu_ratio_range'][1]:.2f}) | "
+            f"{r['peak_rss_mb_lm_forget']:.0f} / {r['peak_rss_mb_plain']:.0f} | "
+            f"{_size(r['reference_bytes_lm_forget'])} / {_size(r['reference_bytes_plain'])} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -199,36 +296,43 @@ def main() -> None:
     parser.add_argument("--num-examples", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--methods", default=",".join(LOSS_METHODS))
+    parser.add_argument("--methods", default="all", help="comma-separated registry names, or all (default)")
+    parser.add_argument("--hidden-size", type=int, default=None,
+                        help="benchmark a randomly initialized wider copy of --model (same tokenizer) instead")
+    parser.add_argument("--layers", type=int, default=None, help="layers of the wider copy")
+    parser.add_argument("--json", type=Path, default=None, help="also write the full results here")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--impl", default="lm-forget", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         return one(args)
-    methods = [m for m in args.methods.split(",") if m]
-    runs: dict[str, dict[str, list[dict]]] = {m: {"lm-forget": [], "plain": []} for m in ["random_labels", *methods]}
-    for _ in range(args.repeats):
-        runs["random_labels"]["lm-forget"].append(measure(args, "random_labels", "lm-forget"))
-        for method in methods:
-            runs[method]["lm-forget"].append(measure(args, method, "lm-forget"))
-            runs[method]["plain"].append(measure(args, method, "plain"))
-    med = {m: {impl: {k: statistics.median(r[k] for r in rs) for k in ("samples_per_s", "peak_rss_mb")}
-               for impl, rs in by.items() if rs} for m, by in runs.items()}
-    base = med["random_labels"]["lm-forget"]
-    table = {}
-    for method in methods:
-        ours, plain = med[method]["lm-forget"], med[method]["plain"]
-        table[method] = {
-            "samples_per_s": round(ours["samples_per_s"], 1),
-            "plain_samples_per_s": round(plain["samples_per_s"], 1),
-            "ratio_vs_plain": round(ours["samples_per_s"] / plain["samples_per_s"], 3),
-            "speed_vs_random_labels": round(ours["samples_per_s"] / base["samples_per_s"], 3),
-            "peak_rss_mb": round(ours["peak_rss_mb"]), "peak_vs_random_labels":
-                round(ours["peak_rss_mb"] / base["peak_rss_mb"], 3),
-        }
-    print(json.dumps({"setup": vars(args), "random_labels": base, "methods": table, "runs": runs}, indent=2))
+    from lm_forget.train.methods import get_method, method_names
+
+    methods = method_names() if args.methods == "all" else [get_method(m).name for m in args.methods.split(",") if m]
+    if args.hidden_size:
+        from bench_train import _wider_model
+
+        args.model = str(_wider_model(args))
+    load_start = os.getloadavg()
+    for impl in IMPLS:  # warm-up pair: file caches, compiled bytecode; discarded
+        measure(args, methods[0], impl)
+    runs: dict[str, dict[str, list[dict]]] = {m: {impl: [] for impl in IMPLS} for m in methods}
+    for repeat in range(args.repeats):
+        for i, method in enumerate(methods):
+            for impl in IMPLS if (repeat + i) % 2 == 0 else IMPLS[::-1]:
+                runs[method][impl].append(measure(args, method, impl))
+    table = summarize(runs)
+    loads = [r["load_1min"] for by in runs.values() for rs in by.values() for r in rs]
+    report = {"setup": {k: str(v) for k, v in vars(args).items()}, "cpus": os.cpu_count(),
+              "load_average": {"start": load_start, "end": os.getloadavg(), "min_1min": min(loads),
+                               "median_1min": statistics.median(loads), "max_1min": max(loads)},
+              "methods": table, "runs": runs}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2))
+    print(markdown(table))
 
 
 if __name__ == "__main__":
