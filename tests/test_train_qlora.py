@@ -113,6 +113,31 @@ def test_variants_train_and_are_saved_with_the_adapter(tiny_model_dir, tmp_path,
     assert any("lm_head" in name for name in tensors) and any("lora_magnitude_vector" in n for n in tensors)
     state = json.loads((result.output_dir / "forget_config.json").read_text())
     assert state["settings"]["use_dora"] is True and state["status"] == "done"
+    card = (result.output_dir / "README.md").read_text()
+    assert "| `use_rslora` | `True` |" in card and "| `use_dora` | `True` |" in card
+    assert "load_in_4bit" not in card and "bnb_4bit_quant_type" not in card  # defaults stay off the card
+
+
+def test_card_says_the_base_was_quantized(tiny_model_dir, tmp_path, data_env):
+    """A QLoRA run's card lists its quantization (the finished run's record, as a CUDA run would write it)."""
+    import shutil
+
+    from lm_forget.hub.card import render_card
+    from lm_forget.train.api import train
+    from lm_forget.train.cli import parse_config
+
+    argv = ["--config", str(REPO_ROOT / "configs" / "train" / "train_tiny_cpu.yaml"), "--model", str(tiny_model_dir),
+            "--output_dir", str(tmp_path / "out"), "--num_examples", "8", "--max_steps", "1", "--disable_tqdm", "true"]
+    folder = train(parse_config(argv)).output_dir
+    assert "load_in_4bit" not in (folder / "README.md").read_text()
+    quantized = tmp_path / "quantized"
+    shutil.copytree(folder, quantized)
+    state = json.loads((quantized / "forget_config.json").read_text())
+    state["settings"].update(load_in_4bit=True, use_bnb_nested_quant=True)
+    (quantized / "forget_config.json").write_text(json.dumps(state))
+    card = str(render_card(quantized))
+    assert "| `load_in_4bit` | `True` |" in card and "| `bnb_4bit_quant_type` | `nf4` |" in card
+    assert "| `use_bnb_nested_quant` | `True` |" in card and "load_in_8bit" not in card
 
 
 def test_quantization_config_comes_from_trl(tiny_model_dir, tmp_path):
