@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The prepared GPU check for sessions lent a GPU (one script, <= 10 minutes on one GPU; docs/benchmarks.md).
 #   1. the quick demo study through the runner on CUDA (bf16), 2. adapter swapping vs reloading on the GPU,
-#   3. the vLLM backend, if vllm imports there.
+#   3. the vLLM backend, if vllm imports there. 4. QLoRA (4-bit / 8-bit base + LoRA forget runs), if bitsandbytes
+#   imports there: it travels as a wheel too (its wheel is manylinux_2_24: add --platform manylinux_2_24_x86_64
+#   to the device README's pip download command, e.g. ... -d .whl bitsandbytes==0.50.2).
 # The GPU machine has no package index: lm-eval, trl, datasets (and their pure-Python needs) travel as wheels in
 # .whl/ (see the device tool's README); this script installs them into /tmp/site first when .whl/ exists.
 set -euo pipefail
@@ -23,4 +25,9 @@ if python3 -c "import vllm" 2>/dev/null; then
       --tasks demo_sentiment --include_path "$OUT/demo/$(ls "$OUT/demo" | grep '^tasks-' | head -1)" --limit 16 2>&1 | tee "$OUT/vllm.log"
 else
   echo "vllm not importable here: vLLM backend not checked" | tee "$OUT/vllm.log"
+fi
+if python3 -c "import bitsandbytes" 2>/dev/null; then
+  timeout 240 python3 bench/gpu_check.py --only-qlora --out "$OUT/qlora" 2>&1 | tee "$OUT/qlora.log"
+else
+  echo "bitsandbytes not importable here: QLoRA not checked" | tee "$OUT/qlora.log"
 fi

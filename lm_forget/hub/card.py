@@ -38,6 +38,9 @@ CARD_SETTINGS = (
     "gradient_accumulation_steps", "lr_scheduler_type", "warmup_steps", "weight_decay", "optim",
     "max_length", "bf16", "seed",
 )
+#: shown only when they are not at their defaults: the LoRA variant and a quantized (QLoRA) base
+CARD_PEFT_SETTINGS = ("use_rslora", "use_dora", "lora_modules_to_save", "load_in_4bit", "load_in_8bit",
+                      "bnb_4bit_quant_type", "use_bnb_nested_quant")
 
 EvalSource = str | Path | Mapping[str, Any]
 
@@ -133,8 +136,9 @@ def render_card(
     ]
     settings = state.get("settings", {})
     training_settings = [(k, settings[k]) for k in CARD_SETTINGS if k in settings]
-    training_settings += [("use_lora", state.get("use_lora")), ("lora", state.get("lora")),
-                          ("global_step", state.get("global_step"))]
+    training_settings += [("use_lora", state.get("use_lora")), ("lora", state.get("lora"))]
+    training_settings += _peft_settings(settings)
+    training_settings += [("global_step", state.get("global_step"))]
     base = hub_base or state.get("model")
     model_args = f"pretrained={base},peft={model_id}" if is_adapter else f"pretrained={model_id}"
     eval_command = f"lm_eval --model hf --model_args {model_args} --tasks {','.join(state.get('tasks', []))}"
@@ -173,6 +177,16 @@ def render_card(
         versions=sorted((state.get("versions") or {}).items()),
         usage=usage,
     )
+
+
+def _peft_settings(settings: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The LoRA-variant and quantization settings that differ from their defaults (+ a 4-bit base's data type)."""
+    from lm_forget.train.peft_settings import KEY_NEUTRAL_DEFAULTS
+
+    shown = [(k, settings[k]) for k in CARD_PEFT_SETTINGS if k in settings and settings[k] != KEY_NEUTRAL_DEFAULTS[k]]
+    if settings.get("load_in_4bit") and "bnb_4bit_quant_type" not in dict(shown):
+        shown.append(("bnb_4bit_quant_type", settings.get("bnb_4bit_quant_type", "nf4")))
+    return shown
 
 
 def library_tags(folder: Path, hub_base: str | None, is_adapter: bool) -> list[str]:

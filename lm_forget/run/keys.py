@@ -11,6 +11,7 @@ from typing import Any
 
 from lm_forget.data.config import DataConfig
 from lm_forget.run.config import ForgetSettings, RelearnSettings
+from lm_forget.train.peft_settings import KEY_NEUTRAL_DEFAULTS
 
 
 def data_settings(data: DataConfig) -> dict[str, Any]:
@@ -23,9 +24,18 @@ def data_settings(data: DataConfig) -> dict[str, Any]:
 
 
 def train_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    # dynamics off and per_task off keep the keys of studies written before those options existed
+    # dynamics off, per_task off and the LoRA-variant / quantization fields at their defaults keep the keys of
+    # studies written before those options existed
     return {k: v for k, v in section.model_dump().items() if k not in exclude
-            and not (k == "dynamics_every" and v is None) and not (k == "per_task" and v is False)}
+            and not (k == "dynamics_every" and v is None) and not (k == "per_task" and v is False)
+            and not _at_key_neutral_default(k, v)}
+
+
+def _at_key_neutral_default(key: str, value: Any) -> bool:
+    if key not in KEY_NEUTRAL_DEFAULTS:
+        return False
+    default = KEY_NEUTRAL_DEFAULTS[key]
+    return value == default or (default == [] and value is None)
 
 
 # Step keys hash the training settings as studies before the one-vocabulary change (0.3) spelled them, so a

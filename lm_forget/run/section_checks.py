@@ -61,10 +61,16 @@ def check_trainer_settings(config: RunConfig) -> None:
             if key not in known:
                 raise ConfigError(f"config.{name}: unknown key {key!r}.{did_you_mean(key, known)} Keys here are the "
                                   "study's own and ForgetConfig / TRL SFTConfig fields (`lm-forget train --help`).")
+        # relearn's use_lora None follows forget's; quantization with full fine-tuning fails here, not after eval
+        lora = section.use_lora if section.use_lora is not None else config.forget.use_lora
         try:  # the values too: a bad scheduler name or a string for a number fails now, not after fine-tuning
-            ForgetConfig(model="check", tasks=["check"], use_cpu=True, **extra)
+            checked = ForgetConfig(model="check", tasks=["check"], use_cpu=True, use_lora=lora, **extra)
         except (TypeError, ValueError, ConfigError) as exc:
             raise ConfigError(f"{name}: {exc}") from None
+        if checked.quantized and config.eval.device == "cpu":
+            bits = "load_in_4bit" if checked.load_in_4bit else "load_in_8bit"
+            raise ConfigError(f"{name}.{bits} needs a CUDA GPU, and this study trains on CPU (eval.device: cpu); "
+                              f"set eval.device: cuda, or drop {name}.{bits}")
 
 
 def check_analysis_options(options: dict[str, Any]) -> None:

@@ -202,11 +202,18 @@ def _load_tokenizer(config: ForgetConfig) -> Any:
 
 
 def _load_model(config: ForgetConfig) -> tuple[Any, Any]:
-    """(model, peft_config for SFTTrainer or None): base + new LoRA, base + previous adapter, or full weights."""
+    """(model, peft_config for SFTTrainer or None): base + new LoRA, base + previous adapter, or full weights.
+
+    With ``load_in_4bit`` / ``load_in_8bit`` the base loads quantized (QLoRA) on this process's GPU.
+    """
     from lm_forget.modeling import ModelRef, load_model
+    from lm_forget.train import peft_setup
 
     init_kwargs = dict(config.model_init_kwargs or {})
     dtype = init_kwargs.pop("dtype", None) or config.model_dtype  # float32 on CPU, the checkpoint's own elsewhere
+    if config.quantized:  # unquantized modules in the compute dtype, as TRL's sft script loads them
+        dtype = peft_setup.compute_dtype(config)
+        init_kwargs = peft_setup.quantized_init_kwargs(config, init_kwargs)
     ref = ModelRef.from_forget_config(config)
     if not config.use_lora and config.init_adapter:  # full weights of the previous stage
         ref = ModelRef(str(config.init_adapter))
@@ -214,43 +221,24 @@ def _load_model(config: ForgetConfig) -> tuple[Any, Any]:
         # Continue the fine-tune adapter: the forgotten adapter still loads on the base model alone.
         # Its own r/alpha/targets apply; the lora_* settings of this run are not used.
         logger.info("continuing adapter %s (its LoRA shape applies)", config.init_adapter)
+        _warn_unused_lora_settings(config)
         ref = ref.with_adapter(str(config.init_adapter))
     model = load_model(ref, dtype=dtype, trainable=True, trust_remote_code=config.trust_remote_code,
                        adapter_flag="--init_adapter", **init_kwargs)
     if not config.use_lora or config.init_adapter:
         return model, None
-    return model, _lora_config(config, model)
+    return model, peft_setup.lora_config(config, model)
 
 
-def _lora_config(config: ForgetConfig, model: Any) -> Any:
-    from peft import LoraConfig
+def _warn_unused_lora_settings(config: ForgetConfig) -> None:
+    """A continued adapter keeps its own LoRA variant: say which of this run's settings do not apply."""
+    from lm_forget.train.peft_settings import KEY_NEUTRAL_DEFAULTS
 
-    targets: str | list[str] = list(config.lora_target_modules)
-    if targets == ["all-linear"]:
-        targets = "all-linear"
-    else:
-        _check_target_modules(model, targets)
-    return LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=targets,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-
-
-def _check_target_modules(model: Any, targets: list[str]) -> None:
-    names = [name for name, _ in model.named_modules()]
-    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
-    if missing:
-        import torch
-
-        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
-        raise ConfigError(
-            f"--lora_target_modules {missing} not found in {model.__class__.__name__}; "
-            f"its linear layers are {linear} (or use all-linear)"
-        )
+    unused = [name for name in ("lora_modules_to_save", "use_rslora", "use_dora")
+              if getattr(config, name) != KEY_NEUTRAL_DEFAULTS[name]]
+    if unused:
+        logger.warning("--init_adapter %s: its own LoRA settings apply; %s of this run are not used",
+                       config.init_adapter, ", ".join(unused))
 
 
 def _check_same_base(config: ForgetConfig) -> None:

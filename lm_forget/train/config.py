@@ -16,6 +16,7 @@ from trl import SFTConfig
 from lm_forget.errors import ConfigError
 from lm_forget.formats import CHECKPOINTS_DIR
 from lm_forget.train.labels import LABEL_MODES, STAGE_LABEL_MODES
+from lm_forget.train.peft_settings import PeftSettings, split_names
 
 if TYPE_CHECKING:
     from lm_forget.data.config import DataConfig
@@ -36,8 +37,12 @@ def refuse_token_settings(settings: dict[str, Any], where: str = "--") -> None:
 
 
 @dataclass
-class ForgetConfig(SFTConfig):
+class ForgetConfig(SFTConfig, PeftSettings):
     r"""Configuration of one lm-forget training run (all ``SFTConfig`` fields are available as well).
+
+    The LoRA and quantization fields (``use_lora``, ``lora_*``, ``use_rslora``, ``use_dora``, ``load_in_4bit``,
+    ``load_in_8bit``, ``bnb_4bit_quant_type``, ``use_bnb_nested_quant``) are documented on
+    ``lm_forget.train.peft_settings.PeftSettings``; they carry TRL ``ModelConfig``'s names.
 
     Parameters:
         model (`str`):
@@ -79,12 +84,6 @@ class ForgetConfig(SFTConfig):
             Tokenizer id or folder when it differs from ``model``'s own.
         task_dirs (`list[str]`):
             Extra folders with task YAMLs (derived or generated tasks), as for ``lm_eval --include_path``.
-        use_lora (`bool`, defaults to True):
-            Train a LoRA adapter; ``--no-lora`` does full fine-tuning.
-        lora_r, lora_alpha, lora_dropout:
-            LoRA rank, scaling numerator and dropout.
-        lora_target_modules (`list[str]`, defaults to ``["all-linear"]``):
-            Module names to adapt; ``all-linear`` = every linear projection except the output head.
         push_to_hub (`bool`, defaults to False), hub_model_id (`str`):
             TrainingArguments' own pair: push the adapter and its model card to ``hub_model_id``
             (``me/llama2-7b-forget-boolq``) after training. Visibility and branch come from
@@ -134,13 +133,6 @@ class ForgetConfig(SFTConfig):
     model_revision: str | None = field(default=None, metadata={"help": "Hub revision of --model."})
     tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer id or folder (default: the model's)."})
     task_dirs: list[str] = field(default_factory=list, metadata={"help": "Extra folders of task YAMLs."})
-    use_lora: bool = field(default=True, metadata={"help": "Train a LoRA adapter (--no-lora: full fine-tuning)."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
-    lora_target_modules: list[str] = field(
-        default_factory=lambda: ["all-linear"], metadata={"help": "Modules to adapt (default: all-linear)."}
-    )
     base_model_id: str | None = field(
         default=None, metadata={"help": "Hub id of --model when it is a local folder (the card's base_model)."}
     )
@@ -170,10 +162,8 @@ class ForgetConfig(SFTConfig):
     )
 
     def __post_init__(self) -> None:
-        self.tasks = [t.strip() for item in self.tasks for t in str(item).split(",") if t.strip()]
-        self.lora_target_modules = [
-            t.strip() for item in self.lora_target_modules for t in str(item).split(",") if t.strip()
-        ]
+        self.tasks = split_names(self.tasks)
+        self.check_peft_settings()
         if self.label_mode is not None and self.label_mode not in LABEL_MODES:
             raise ConfigError(
                 f"unknown --label_mode {self.label_mode!r}; known: {', '.join(sorted(LABEL_MODES))}"
@@ -189,7 +179,7 @@ class ForgetConfig(SFTConfig):
             from lm_forget.hub.base_model import hub_base_model
 
             hub_base_model(None, self.base_model_id)  # spelled like a Hub id, or a clear error now
-        self.retain = [t.strip() for item in self.retain for t in str(item).split(",") if t.strip()]
+        self.retain = split_names(self.retain)
         if self.method is not None:
             if self.stage == "finetune":
                 raise ConfigError(f"--method {self.method} forgets; use it with --stage forget, not finetune")
@@ -302,6 +292,9 @@ class ForgetConfig(SFTConfig):
             from lm_forget.hub.base_model import require_hub_base_model
 
             require_hub_base_model(self.model, self.base_model_id)
+        from lm_forget.train.peft_setup import check_quantization_environment
+
+        check_quantization_environment(self)  # no CUDA / no bitsandbytes: say so before anything is written
 
     def to_sft_config(self) -> SFTConfig:
         """A plain ``SFTConfig`` for the trainer: checkpoints under ``output_dir/checkpoints``, no Trainer push.
