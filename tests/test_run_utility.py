@@ -211,3 +211,10 @@ def test_utility_section_with_stories260k(tmp_path, task_dir, tiny_model_dir, mi
     _, results = lm_eval_run(plan.step(f"eval_utility/{cid}").output)
     se = results["results"]["util_glue"]["acc_stderr,none"]
     assert isinstance(se, float) and group["change_hi"] - group["change"] > 1.96 * se
+
+
+def test_patterns_expand_through_lm_eval(tmp_path, task_dir):
+    config = run_config_from_dict(_data(tmp_path, task_dir, utility=["util_a*", "util_glue", "util_arc_easy"]))
+    assert config.tasks.utility == ["util_arc_easy", "util_glue"]  # expanded, duplicates dropped, order kept
+    with pytest.raises(ConfigError, match=r"'forget_c\w+' \(from 'forget_c\*'\) is a forget suite task"):
+        run_config_from_dict(_data(tmp_path, task_dir, utility=["forget_c*"]))

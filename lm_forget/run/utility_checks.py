@@ -67,8 +67,9 @@ def check_utility_tasks(config: RunConfig) -> None:
             members = _forget_members(name, manager, forget)
             if members:
                 shown = ", ".join(members[:3]) + (", ..." if len(members) > 3 else "")
+                subject = f"{name!r}" + (f" (from {entry!r})" if name != entry else "")
                 raise ConfigError(
-                    f"tasks.utility: {entry!r} is {'' if members == [name] else f'or holds ({shown}) '}a forget "
+                    f"tasks.utility: {subject} is {'' if members == [name] else f'or holds ({shown}) '}a forget "
                     "suite task: those are the study itself (list them in tasks.eval). Utility tasks are other "
                     "lm-eval tasks, e.g. the source task (boolq for forget_boolq), mmlu, or a YAML of "
                     "tasks.task_dirs.")
