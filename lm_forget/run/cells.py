@@ -108,3 +108,14 @@ def forget_set_name(phase: str, n: int | None, cid: str | None = None, task: str
     if cid is not None:
         return f"{FORGET_SET}/{cid}"
     return f"{FORGET_SET}/{phase}{_finetuned_suffix(task, finetune_seed)}/n{n if n is not None else 'all'}"
+
+
+UTILITY = "eval_utility"  # folder of the utility-task evaluations (any lm-eval task, not binarized)
+
+
+def utility_name(phase: str, cid: str | None = None, task: str | None = None, finetune_seed: int | None = None) -> str:
+    """Step name of a utility evaluation: ``eval_utility/<cell>`` (a forget cell), ``eval_utility/pretrained``, or
+    ``eval_utility/finetuned[/<task>][/f<seed>]`` (each fine-tuned model)."""
+    if cid is not None:
+        return f"{UTILITY}/{cid}"
+    return f"{UTILITY}/{phase}" + (_finetuned_suffix(task, finetune_seed) if phase == "finetuned" else "")

@@ -220,6 +220,9 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
                     resolve_task(name, task_dirs=config.task_dir_paths)
                 except ConfigError as exc:
                     raise ConfigError(f"tasks.{section}: {exc}") from None
+    from lm_forget.run.utility_checks import check_utility_tasks
+
+    check_utility_tasks(config)  # lm-eval tasks of any kind, resolved by lm-eval's TaskManager
     return config
 
 

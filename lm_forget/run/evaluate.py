@@ -43,20 +43,28 @@ def eval_metadata(config: RunConfig, docs: dict[str, Any] | None = None) -> dict
     return {**config.data.to_metadata(), **(docs or {})}
 
 
-def load_tasks(manager: Any, tasks: list[str]) -> list[Any]:
-    """lm-eval Task objects for ``tasks`` (docs loaded once; reusable across evaluations of many models)."""
+def load_tasks(manager: Any, tasks: list[str]) -> list[Any] | None:
+    """lm-eval Task objects for ``tasks`` (docs loaded once; reusable across evaluations of many models).
+
+    None when a name is a group or a tag (a utility task such as ``mmlu``): lm-eval takes prebuilt Task objects
+    but not groups, so those are passed by name and lm-eval builds them, with the group's own aggregate.
+    """
+    if any(name not in manager.all_subtasks for name in tasks):
+        return None
     loaded = manager.load(list(tasks))["tasks"]
     return [loaded[name] for name in tasks]
 
 
 def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: Path, *,
                    pool: ModelPool | None = None, manager: Any = None,
-                   task_objects: list[Any] | None = None, docs: dict[str, Any] | None = None) -> dict[str, Any]:
+                   task_objects: list[Any] | None = None, docs: dict[str, Any] | None = None,
+                   bootstrap_iters: int = 0) -> dict[str, Any]:
     """Evaluate ``ref`` on ``tasks``; write lm-eval's results + samples into ``out_dir`` atomically.
 
     ``task_objects`` (from :func:`load_tasks`) skips rebuilding the tasks' datasets for every model: a
     matrix evaluates the same tasks once per cell. ``docs`` overrides the data metadata (see
-    :func:`task_manager_for`; a given ``manager`` must have been built with the same).
+    :func:`task_manager_for`; a given ``manager`` must have been built with the same). ``bootstrap_iters`` > 0:
+    lm-eval computes its stderr of every metric (0: "N/A"; the analysis bootstraps the samples itself).
     Returns ``{task: {"acc": ..., "acc_norm": ...}}``.
     """
     import lm_eval
@@ -68,7 +76,7 @@ def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: 
         tasks=list(task_objects) if task_objects is not None else list(tasks), task_manager=manager,
         # a forget set is scored whole: exactly the N docs the forget model was trained on
         limit=None if docs else settings.limit, num_fewshot=settings.num_fewshot,
-        log_samples=True, metadata=eval_metadata(config, docs), bootstrap_iters=0,
+        log_samples=True, metadata=eval_metadata(config, docs), bootstrap_iters=bootstrap_iters,
     )
     with atomic_dir(out_dir) as tmp:
         tracker = EvaluationTracker(output_path=str(tmp), **hub_log_args(settings.hf_hub_log_args))

@@ -19,6 +19,7 @@ from lm_forget.run.cells import finetune_name, finetuned_eval_name, finetuned_fe
 from lm_forget.run.config import RunConfig
 from lm_forget.run.keys import data_settings, key_form, train_settings
 from lm_forget.run.protocol_steps import add_forget_set_evals, add_relearn_steps
+from lm_forget.run.utility_steps import add_utility_eval
 
 OUTPUT = "output"
 KEY_CHARS = 12
@@ -131,6 +132,7 @@ def build_plan(config: RunConfig) -> Plan:
     if "eval_pretrained" in stages:
         add("eval_pretrained", "eval", "eval_pretrained", {"model": model, "phase": "pretrained", **eval_common})
         add_forget_set_evals(add, config, "pretrained", model, eval_common)
+        add_utility_eval(add, config, "pretrained", eval_common, model=model)
     # one fine-tuned model on the mixture (None), or one per forgotten task (finetune.per_task); each once per
     # fine-tune seed (seeds.finetune; None: one fine-tune seeded by finetune.seed)
     ft_tasks: list[str | None] = list(tasks.forget) if config.finetune.per_task else [None]
@@ -154,6 +156,8 @@ def build_plan(config: RunConfig) -> Plan:
                 finetune_dep(t, fs))
             add_forget_set_evals(add, config, "finetuned", model, eval_common, finetune_dep(t, fs), task=t,
                                  finetune_seed=fs)
+            add_utility_eval(add, config, "finetuned", eval_common, deps=finetune_dep(t, fs), task=t,
+                             finetune_seed=fs)
 
     cells = forget_cells(config)
     if "forget" in stages:
@@ -168,6 +172,7 @@ def build_plan(config: RunConfig) -> Plan:
             scope = {"tasks": [cell.task]} if config.eval.forget_scope == "self" else {}
             add(f"eval_forget/{cell.id}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
                 (f"forget/{cell.id}",), cell=cell.id)
+            add_utility_eval(add, config, "forget", eval_common, deps=(f"forget/{cell.id}",), cid=cell.id)
         add_forget_set_evals(add, config, "forget", model, eval_common)
     if "relearn" in stages:
         add_relearn_steps(add, config, cells, model, eval_common)

@@ -31,7 +31,7 @@ class RunContext:
     plan: Plan
     pool: ModelPool
     managers: dict[tuple[str, ...], Any] = field(default_factory=dict)
-    task_objects: dict[tuple[str, ...], list[Any]] = field(default_factory=dict)
+    task_objects: dict[tuple[str, ...], list[Any] | None] = field(default_factory=dict)
 
     @property
     def config(self):
@@ -56,7 +56,7 @@ class RunContext:
             self.managers[key] = task_manager_for(self.config, tasks, docs)
         return self.managers[key]
 
-    def tasks(self, tasks: list[str], docs: dict[str, Any] | None = None) -> list[Any]:
+    def tasks(self, tasks: list[str], docs: dict[str, Any] | None = None) -> list[Any] | None:
         """Loaded lm-eval tasks, built once per run and reused by every evaluation of the same tasks."""
         from lm_forget.run.evaluate import load_tasks
 
@@ -72,7 +72,8 @@ def _exec_eval(step: Step, ctx: RunContext) -> dict[str, Any]:
     tasks = step.settings["tasks"]
     docs = step.settings.get("forget_set")  # forget-set steps: the trained docs, not the held-out split
     scores = evaluate_model(ctx.config, ctx.ref_for(step), tasks, step.output, pool=ctx.pool,
-                            manager=ctx.manager(tasks, docs), task_objects=ctx.tasks(tasks, docs), docs=docs)
+                            manager=ctx.manager(tasks, docs), task_objects=ctx.tasks(tasks, docs), docs=docs,
+                            bootstrap_iters=step.settings.get("bootstrap_iters", 0))
     return {"scores": scores, "model_args": ctx.ref_for(step).model_args()}
 
 

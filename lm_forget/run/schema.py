@@ -73,6 +73,9 @@ class TaskSettings(Section):
     forget: StrList = Field(default_factory=list, description="tasks to forget; each one is a cell of the matrix")
     eval: StrList = Field(default_factory=list, description="tasks evaluated after every stage (matrix columns)")
     task_dirs: StrList = Field(default_factory=list, description="extra folders of task YAMLs")
+    utility: StrList = Field(default_factory=list, description=(
+        "any lm-eval tasks (built-in, derived or user YAML in task_dirs; not forget_* suite tasks) scored with "
+        "lm-eval's own metrics before and after forgetting: collateral damage, not part of the matrix"))
 
 
 class TrainSettings(Section):

@@ -125,6 +125,12 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
             lines += ["", *write_relearn_section(relearn_cells(plan), tmp / "relearn", level=options.confidence_level,
                                                  n_bootstrap=options.n_bootstrap,
                                                  min_denominator=options.min_denominator)]
+        if config.tasks.utility and "eval_forget" in config.stages:
+            from lm_forget.analysis.utility_report import write_utility_section
+            from lm_forget.run.utility_steps import utility_cells
+
+            lines += ["", *write_utility_section(utility_cells(plan), tmp / "utility", level=options.confidence_level,
+                                                 n_bootstrap=options.n_bootstrap)]
         (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     first = next(iter((pooled or reports).values())).name  # the headline report
     return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),
