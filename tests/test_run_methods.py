@@ -184,6 +184,11 @@ def test_demo_quick_compares_methods(tmp_path):
     assert (table["other_tasks_forget_n"] == 2 * 32).all()
     assert (table["forget_set_forget_low"] <= table["forget_set_forget_acc"]).all()
     assert (Path(analyze["index"]).parent / "methods" / "methods.png").stat().st_size > 0
+    assert "## What predicts forgetting, by method" in index
+    preds = pd.read_csv(Path(analyze["index"]).parent / "methods" / "predictors_by_method.csv")
+    assert set(preds["method"]) == {"random_labels", "grad_ascent"}
+    # one forgotten task: every predictor is "not tested" at n = 1, and the table says so rather than guessing
+    assert set(preds["verdict"]) == {"not tested"} and (preds["n_tasks"] == 1).all()
 
 
 def test_bad_demo_method_fails_before_writing_anything(tmp_path):

@@ -118,7 +118,13 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
                 lines += ["", f"{section[0]}: {spec.id}", *section[1:]] if section else []
         lines += write_dynamics_section(dynamics_inputs(plan), tmp / "protocol")
         if config.forget.methods:
+            from lm_forget.analysis.methods_predictors import write_predictor_section
+
             lines += write_methods_section(cells, tmp / "methods")
+            headline: dict[tuple[str, int], Path] = {}  # per (method, size): pooled report, else first replicate
+            for key, folder in [*pooled.items(), *reports.items()]:
+                headline.setdefault((key[0], key[1]), folder)
+            lines += write_predictor_section(headline, tmp / "methods", options)
         if "eval_relearn" in config.stages:
             from lm_forget.analysis.relearn_report import write_relearn_section
 
