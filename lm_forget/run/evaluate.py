@@ -16,6 +16,7 @@ from lm_forget.io import atomic_dir
 from lm_forget.modeling import ModelRef
 from lm_forget.run.config import RunConfig
 from lm_forget.run.models import ModelPool
+from lm_forget.run.vllm_pool import VLLMPool
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def load_tasks(manager: Any, tasks: list[str]) -> list[Any] | None:
 
 
 def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: Path, *,
-                   pool: ModelPool | None = None, manager: Any = None,
+                   pool: ModelPool | VLLMPool | None = None, manager: Any = None,
                    task_objects: list[Any] | None = None, docs: dict[str, Any] | None = None,
                    bootstrap_iters: int = 0) -> dict[str, Any]:
     """Evaluate ``ref`` on ``tasks``; write lm-eval's results + samples into ``out_dir`` atomically.
@@ -80,7 +81,11 @@ def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: 
     )
     with atomic_dir(out_dir) as tmp:
         tracker = EvaluationTracker(output_path=str(tmp), **hub_log_args(settings.hf_hub_log_args))
-        if settings.backend == "hf" and pool is not None:
+        if settings.backend == "vllm" and isinstance(pool, VLLMPool):  # one engine, the adapter per request
+            with pool.use(ref) as lm:
+                results = lm_eval.simple_evaluate(model=lm, model_args=ref.model_args(),
+                                                  evaluation_tracker=tracker, **common)
+        elif settings.backend == "hf" and isinstance(pool, ModelPool):
             from lm_eval.models.huggingface import HFLM
 
             with pool.use(ref) as (model, tokenizer):

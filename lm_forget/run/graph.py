@@ -25,7 +25,8 @@ OUTPUT = "output"
 KEY_CHARS = 12
 # Eval settings that change speed, not results: left out of the keys so they can change between runs.
 # (Where results are also logged, hf_hub_log_args / wandb_args, does not change them either.)
-_EVAL_SPEED_ONLY = ("batch_size", "device", "swap_adapters", "forget_scope", "hf_hub_log_args", "wandb_args")
+_EVAL_SPEED_ONLY = ("batch_size", "device", "device_map", "swap_adapters", "forget_scope", "hf_hub_log_args",
+                    "wandb_args")
 
 
 @dataclass

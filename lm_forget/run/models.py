@@ -32,13 +32,16 @@ class ModelPool:
     Args:
         device: where to put the model (``cpu``, ``cuda``...).
         swap: when False, every request reloads from disk (the baseline the benchmark compares to).
+        device_map: load the base with this transformers ``device_map`` instead (``auto``: accelerate spreads
+            a model larger than one device over every visible GPU); adapters are swapped on it all the same.
     """
 
     max_adapters = 4
 
-    def __init__(self, device: str = "cpu", swap: bool = True) -> None:
+    def __init__(self, device: str = "cpu", swap: bool = True, device_map: str | None = None) -> None:
         self.device = device
         self.swap = swap
+        self.device_map = device_map
         self._key: ModelRef | None = None  # the loaded base
         self._model: Any = None
         self._tokenizer: Any = None
@@ -49,7 +52,10 @@ class ModelPool:
     def _load_base(self, ref: ModelRef) -> None:
         log.info("loading base model %s", ref.name_or_path)
         self.close()
-        self._model = load_model(ref.with_adapter(None), device=self.device)
+        if self.device_map is not None:  # placed by accelerate's dispatch: never moved as a whole afterwards
+            self._model = load_model(ref.with_adapter(None), device_map=self.device_map)
+        else:
+            self._model = load_model(ref.with_adapter(None), device=self.device)
         self._tokenizer = load_tokenizer(ref)
         self._key = ref.with_adapter(None)
         self.loads += 1
@@ -78,7 +84,9 @@ class ModelPool:
                 model.load_adapter(ref.adapter, adapter_name=name, is_trainable=False)
             else:
                 model = PeftModel.from_pretrained(model, ref.adapter, adapter_name=name, is_trainable=False)
-                model.to(self.device).eval()
+                if self.device_map is None:  # a dispatched base: PEFT puts each adapter beside its layer
+                    model.to(self.device)
+                model.eval()
                 self._model = model
             self._adapters[ref.adapter] = name
         model.set_adapter(name)
@@ -106,3 +114,24 @@ class ModelPool:
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+def study_lora_ranks(config: Any) -> list[int]:
+    """The LoRA ranks a study's fine-tune and forget sections set (``lora_r``): what a vLLM engine is sized for
+    (relearning continues the forget adapter, at its rank)."""
+    from lm_forget.train.peft_settings import PeftSettings
+
+    default = PeftSettings.__dataclass_fields__["lora_r"].default
+    return [int(section.model_dump().get("lora_r") or default)
+            for section in (config.finetune, config.forget) if section.use_lora]
+
+
+def eval_pool(config: Any) -> Any:
+    """The pool evaluations of a study share: hf (one base, adapters swapped) or vLLM (one engine)."""
+    settings = config.eval
+    if settings.backend == "vllm":
+        from lm_forget.run.vllm_pool import VLLMPool
+
+        return VLLMPool(batch_size=settings.batch_size, model_args=settings.model_args,
+                        ranks=study_lora_ranks(config))
+    return ModelPool(device=settings.device, swap=settings.swap_adapters, device_map=settings.device_map)

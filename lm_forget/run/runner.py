@@ -14,7 +14,7 @@ from lm_forget.formats import PLAN_FILE, STEP_SETTINGS_FILE, STUDY_CONFIG_FILE
 from lm_forget.io import atomic_write_json, atomic_write_text
 from lm_forget.modeling import ModelRef
 from lm_forget.run.graph import Plan, Step
-from lm_forget.run.models import ModelPool, trained_ref
+from lm_forget.run.models import ModelPool, eval_pool, trained_ref
 from lm_forget.run.shard import shard_cells
 from lm_forget.run.training import last_checkpoint
 
@@ -29,7 +29,7 @@ class RunContext:
     """What executors share during one ``execute`` call."""
 
     plan: Plan
-    pool: ModelPool
+    pool: Any  # ModelPool (hf) or VLLMPool (vllm): run/models.eval_pool
     managers: dict[tuple[str, ...], Any] = field(default_factory=dict)
     task_objects: dict[tuple[str, ...], list[Any] | None] = field(default_factory=dict)
 
@@ -226,7 +226,7 @@ def execute(plan: Plan, *, shard: tuple[int, int] | None = None, dry_run: bool =
         import torch
 
         torch.set_num_threads(plan.config.threads)
-    ctx = RunContext(plan, pool or ModelPool(device=plan.config.eval.device, swap=plan.config.eval.swap_adapters))
+    ctx = RunContext(plan, pool or eval_pool(plan.config))
     todo = [(plan.step(r["step"]), r) for r in rows if r["status"] in (RUN, RESUME, WAIT)]
     selected = {s.name for s in selected_steps(plan, shard)}
     for index, (step, row) in enumerate(todo, start=1):

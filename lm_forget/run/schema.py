@@ -183,6 +183,9 @@ class EvalSettings(Section):
     hf_hub_log_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --hf_hub_log_args")
     wandb_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --wandb_args")
     swap_adapters: StrictBool = Field(True, description="evaluate LoRA adapters on one loaded base model")
+    device_map: str | None = Field(None, description=(
+        "hf: load the base with this transformers device_map (auto: spread over every visible GPU, for models "
+        "larger than one device); adapters still swap on it. None: the whole model on eval.device"))
     num_fewshot: int | None = Field(None, description="few-shot examples (the paper: zero-shot)")
     forget_scope: Literal["all", "self"] = Field("all", description="score each forget model on all tasks or its own")
 
