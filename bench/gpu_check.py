@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 
-def _study(out: Path, device: str) -> dict:
+def _study(out: Path, device: str, backend: str = "hf") -> dict:
     import torch
     import yaml
 
@@ -39,9 +39,10 @@ def _study(out: Path, device: str) -> dict:
     if device == "cuda":
         data["model"]["dtype"] = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     data["eval"]["device"] = device
+    data["eval"]["backend"] = backend  # vllm: the same trained models (same run dir), evaluated by one engine
     for section in ("finetune", "forget"):  # let lm_forget.train.device pick bf16 / checkpointing for the GPU
         data[section] = {k: v for k, v in data[section].items() if k not in ("bf16", "use_cpu")}
-    config_path = out / "gpu_run.yaml"
+    config_path = out / ("gpu_run.yaml" if backend == "hf" else f"gpu_run_{backend}.yaml")
     config_path.write_text(yaml.safe_dump(data, sort_keys=False))
     plan = build_plan(load_run_config(config_path))
     started = time.perf_counter()
@@ -141,6 +142,9 @@ def main() -> int:
     parser.add_argument("--out", default="runs/gpu_check")
     parser.add_argument("--device", default="cuda", help="cuda (the check) or cpu (to try the script here)")
     parser.add_argument("--skip-swap", action="store_true", help="skip the adapter-swap benchmark")
+    parser.add_argument("--only-vllm", action="store_true",
+                        help="only the study's evaluations again through eval.backend vllm (after the hf check, "
+                             "same --out: training is reused) and their accuracy beside the hf ones")
     parser.add_argument("--only-qlora", action="store_true",
                         help="only the QLoRA check (4-bit / 8-bit base + LoRA forget runs; CUDA + bitsandbytes)")
     args = parser.parse_args()
@@ -149,6 +153,16 @@ def main() -> int:
     if args.only_qlora:
         result = {"qlora": _qlora(out)}
         (out / "gpu_check.json").write_text(json.dumps(result, indent=2, default=str))
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    if args.only_vllm:
+        hf = _study(out, args.device)  # done already: every step is reused, nothing reruns
+        vllm = _study(out, args.device, backend="vllm")
+        diffs = {name: {m: abs(v - hf["scores"][name][task][m]) for task, ms in (scores or {}).items()
+                        for m, v in ms.items()} for name, scores in vllm["scores"].items() if hf["scores"].get(name)}
+        result = {"vllm": vllm, "max_abs_acc_diff_vs_hf": max((d for x in diffs.values() for d in x.values()),
+                                                                  default=None)}
+        (out / "gpu_check_vllm.json").write_text(json.dumps(result, indent=2, default=str))
         print(json.dumps(result, indent=2, default=str))
         return 0
     result = {"study": _study(out, args.device)}

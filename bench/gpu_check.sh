@@ -21,6 +21,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__)" | tee -a "$OUT/gpu.txt"
 timeout 420 python3 bench/gpu_check.py --out "$OUT" 2>&1 | tee "$OUT/gpu_check.log"
 if python3 -c "import vllm" 2>/dev/null; then
+  timeout 180 python3 bench/gpu_check.py --only-vllm --out "$OUT" 2>&1 | tee "$OUT/vllm_study.log"  # one engine, runner
   timeout 120 python3 -m lm_forget eval --model vllm --model_args "pretrained=$OUT/demo/$(ls "$OUT/demo" | grep '^model-' | head -1),enable_lora=True,max_lora_rank=64,enable_prefix_caching=True" \
       --tasks demo_sentiment --include_path "$OUT/demo/$(ls "$OUT/demo" | grep '^tasks-' | head -1)" --limit 16 2>&1 | tee "$OUT/vllm.log"
 else
