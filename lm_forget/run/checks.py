@@ -170,13 +170,7 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
     if not config.model.name_or_path:
         raise ConfigError("model.name_or_path: missing; name the pretrained model (Hub id or local folder).")
     _check_seeds(config)
-    if config.eval.backend == "hf" and "parallelize" in config.eval.model_args:
-        raise ConfigError("eval.model_args.parallelize: lm-eval ignores it for the model the runner loads once and "
-                          "swaps adapters on; set eval.device_map: auto instead (the same placement).")
-    if config.eval.device_map is not None and config.eval.backend != "hf":
-        raise ConfigError(f"eval.device_map: {config.eval.device_map!r} places the hf backend's model; the "
-                          f"{config.eval.backend} backend places its own (vllm: eval.model_args "
-                          "tensor_parallel_size). Drop eval.device_map or use eval.backend: hf.")
+    _check_eval(config)
     check_forget_methods(config.forget)
     for name in ("finetune", "forget"):
         section = getattr(config, name)
@@ -231,6 +225,17 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
 
     check_utility_tasks(config)  # lm-eval tasks of any kind, resolved by lm-eval's TaskManager
     return config
+
+
+def _check_eval(config: RunConfig) -> None:
+    """Model placement belongs to the backend that loads the model."""
+    if config.eval.backend == "hf" and "parallelize" in config.eval.model_args:
+        raise ConfigError("eval.model_args.parallelize: lm-eval ignores it for the model the runner loads once and "
+                          "swaps adapters on; set eval.device_map: auto instead (the same placement).")
+    if config.eval.device_map is not None and config.eval.backend != "hf":
+        raise ConfigError(f"eval.device_map: {config.eval.device_map!r} places the hf backend's model; the "
+                          f"{config.eval.backend} backend places its own (vllm: eval.model_args "
+                          "tensor_parallel_size). Drop eval.device_map or use eval.backend: hf.")
 
 
 def _check_seeds(config: RunConfig) -> None:

@@ -107,13 +107,18 @@ class ModelPool:
         self._model = self._tokenizer = self._key = None
         self._adapters = {}
         if had_model:
-            import gc
+            free_memory()
 
-            import torch
 
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+def free_memory() -> None:
+    """Collect a dropped model and hand its CUDA cache back (before a training step loads its own)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def study_lora_ranks(config: Any) -> list[int]:

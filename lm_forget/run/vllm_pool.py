@@ -138,16 +138,9 @@ class VLLMPool:
     def close(self) -> None:
         """Shut the engine down (frees its GPU memory before a training step needs it)."""
         if self._lm is not None:
-            import gc
+            from lm_forget.run.models import free_memory
 
             self._lm = None
-            gc.collect()
-            try:
-                import torch
-
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-            except ImportError:  # pragma: no cover - torch is a dependency
-                pass
+            free_memory()
         self._key = None
         self._ids = {}
