@@ -26,9 +26,11 @@ def data_settings(data: DataConfig) -> dict[str, Any]:
 def train_settings(section: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     # dynamics off, per_task off and the LoRA-variant / quantization fields at their defaults keep the keys of
     # studies written before those options existed
-    return {k: v for k, v in section.model_dump().items() if k not in exclude
-            and not (k == "dynamics_every" and v is None) and not (k == "per_task" and v is False)
-            and not _at_key_neutral_default(k, v)}
+    dump = section.model_dump()
+    dynamics_off = dump.get("dynamics_every") is None
+    return {k: v for k, v in dump.items() if k not in exclude
+            and not (k in ("dynamics_every", "dynamics_limit") and dynamics_off)
+            and not (k == "per_task" and v is False) and not _at_key_neutral_default(k, v)}
 
 
 def _at_key_neutral_default(key: str, value: Any) -> bool:

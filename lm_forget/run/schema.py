@@ -29,6 +29,8 @@ STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forge
 # what a config without ``stages`` runs (relearning and pushing are opt-in)
 DEFAULT_STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze")
 RELEARN_POOLS = ("forget_set", "held_in")
+#: docs per task the dynamics callback scores by default (``dynamics_limit``): bounds its cost on large pools
+DYNAMICS_LIMIT = 200
 # keys of the old vocabulary -> the ForgetConfig name that replaces them
 RENAMED = {"lora": "use_lora", "batch_size": "per_device_train_batch_size"}
 
@@ -94,10 +96,14 @@ class TrainSettings(Section):
         "run the step through a launcher: a shipped accelerate config (ddp, cpu_ddp, fsdp2, zero3, zero3_offload;"
         " configs/accelerate/), e.g. [zero3, --num_processes, '4'], a path to your own, or a full command"))
     dynamics_every: float | None = Field(None, description=(
-        "score the forget pool every this many optimizer steps (>= 1) or fraction of an epoch (< 1)"))
+        "score the forget pool every this many optimizer steps (>= 1) or fraction of an epoch (< 1; 0.25 is the "
+        "recommended cost/resolution trade-off); None: off"))
+    dynamics_limit: int | None = Field(DYNAMICS_LIMIT, ge=1, description=(
+        "with dynamics_every: score at most this many docs per task of the forget pool (a fixed, hash-sampled "
+        "subset, the same docs at every snapshot); None: the whole pool"))
 
     #: study-only keys: what the runner uses itself, never handed to ForgetConfig as they are
-    study_keys: ClassVar[tuple[str, ...]] = ("num_examples", "launcher", "dynamics_every")
+    study_keys: ClassVar[tuple[str, ...]] = ("num_examples", "launcher", "dynamics_every", "dynamics_limit")
 
     @property
     def trainer_settings(self) -> dict[str, Any]:

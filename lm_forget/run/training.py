@@ -164,7 +164,7 @@ def dynamics_callbacks(config: RunConfig, section: TrainSettings, forget_config:
         return []
     from lm_forget.data.api import load_docs
     from lm_forget.train.dataset import load_forget_docs
-    from lm_forget.train.dynamics import DynamicsCallback
+    from lm_forget.train.dynamics import DynamicsCallback, sample_pool
 
     if stage == "finetune":
         n = max(int(x or config.data.train_size) for x in config.forget_sizes)
@@ -172,6 +172,9 @@ def dynamics_callbacks(config: RunConfig, section: TrainSettings, forget_config:
                 for d in load_docs(task, "train", task_dirs=config.task_dir_paths, data=config.data)[:n]]
     else:
         docs = load_forget_docs(forget_config)
-    return [DynamicsCallback(docs, None, phase="finetune" if stage == "finetune" else "forget",
+    scoring = config.eval.batch_size
+    batch_size = scoring if isinstance(scoring, int) else section.per_device_train_batch_size
+    return [DynamicsCallback(sample_pool(docs, section.dynamics_limit), None,
+                             phase="finetune" if stage == "finetune" else "forget",
                              every=section.dynamics_every, output_dir=forget_config.output_dir,
-                             batch_size=section.per_device_train_batch_size)]
+                             batch_size=batch_size)]

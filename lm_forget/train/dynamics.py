@@ -64,6 +64,23 @@ def score_docs(model: Any, tokenizer: Any, docs: Sequence[Mapping[str, Any]], *,
     return out
 
 
+def sample_pool(docs: Sequence[Mapping[str, Any]], limit: int | None) -> list[Mapping[str, Any]]:
+    """At most ``limit`` docs per task: those with the smallest stable hash of (task, doc id), in pool order.
+
+    The choice depends on the doc alone, so subsets nest: the docs a fine-tune run keeps from a pool that
+    contain a forget cell's docs are kept by that cell too (learned-at and forgotten-at join per doc).
+    """
+    if limit is None:
+        return list(docs)
+    from lm_forget.data.hashing import stable_int
+
+    by_task: dict[str, list[tuple[int, int]]] = {}
+    for i, doc in enumerate(docs):
+        by_task.setdefault(str(doc["task"]), []).append((stable_int("dynamics", doc["task"], doc["id"]), i))
+    keep = {i for ranked in by_task.values() for _, i in sorted(ranked)[:limit]}
+    return [doc for i, doc in enumerate(docs) if i in keep]
+
+
 def interval_steps(every: float, max_steps: int, num_train_epochs: float) -> int:
     """Optimizer steps between scorings: ``every`` steps (>= 1) or that fraction of an epoch (< 1)."""
     if every <= 0:
