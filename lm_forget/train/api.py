@@ -114,6 +114,9 @@ def train(
         if error is None:
             raise
         raise error from exc
+    # every rank waits here until the main process has written the outputs: a rank that destroyed the process
+    # group while another was still in a collective (or about to enter one) hung the other rank forever
+    trainer.accelerator.wait_for_everyone()
     if hasattr(trainer, "end"):
         trainer.end()  # transformers >= 5.18: finish trackers, free the process group
     if main_process and config.push_to_hub:
