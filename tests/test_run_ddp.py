@@ -31,7 +31,7 @@ def _config(tmp_path: Path, shared: dict, settings, name: str, launcher: list[st
     run_dir = tmp_path / name
     data = run_config(run_dir, settings, shared)
     data["stages"] = ["finetune"]
-    data["finetune"].update(batch_size=batch, max_steps=STEPS, launcher=launcher)
+    data["finetune"].update(per_device_train_batch_size=batch, max_steps=STEPS, launcher=launcher)
     data["finetune"].update(save_steps=100, warmup_steps=0)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
