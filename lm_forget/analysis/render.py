@@ -203,6 +203,7 @@ def render(res: AnalysisResults, *, features: Path | None = None, matrix: Path |
     elif len(tests):
         report.table(tests[["predictor", "method", "role", "n", "statistic", "ci_low", "ci_high", "ci_method", "p",
                             "min_p", "p_holm", "p_bh", "power", "equivalence", "note"]])
+    if len(tests):  # the data of each hypothesis, tested or not
         outcome = res.outcome
         pooled = res.n_seeds > 1  # error bars: the per-task doc-bootstrap CI (one seed only)
         for pv in (v for v in values if v.level == "task"):
