@@ -76,7 +76,7 @@ def test_report_tabulates_forget_set_held_out_and_other_tasks(study):
         assert row[f"forget_set_{phase}_low"] <= row[f"forget_set_{phase}_acc"] <= row[f"forget_set_{phase}_high"]
     assert row["other_tasks_forget_n"] == 5  # forget_openbookqa, scored by the model that forgot cola
     assert row["forget_set_verdict"] == chance_verdict(
-        {k: row[f"forget_set_forget_{k}"] for k in ("acc", "low", "high", "n")})
+        {k: row[f"forget_set_forget_{k}"] for k in ("acc", "low", "high", "k", "n")})
 
 
 def _planted(folder: Path, task: str, correct: list[int]) -> Path:

@@ -113,7 +113,7 @@ def cell_rows(cell: ProtocolCell, options: AnalysisOptions | None = None) -> dic
     cis["other_tasks_forget"] = other
     for name, ci in cis.items():
         row[name] = _fmt(ci)
-        for stat in ("acc", "low", "high", "n"):
+        for stat in ("acc", "low", "high", "k", "n"):
             row[f"{name}_{stat}"] = ci[stat] if ci else math.nan
     forget_ci = cis.get("forget_set_forget")
     row["n"] = forget_ci["n"] if forget_ci else math.nan
