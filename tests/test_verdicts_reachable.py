@@ -127,6 +127,8 @@ def test_planner_warns_before_any_work(tmp_path, caplog):
     assert "1 forgotten task(s)" in tasks and "needs >= " in tasks
     assert "forget.num_examples 40" in caplog.text  # logged by the config checks, before any step runs
     assert not [w for w in reach_warnings(_config(tmp_path, 100)) if "num_examples" in w]
+    (short, _) = reach_warnings(_config(tmp_path, 100), {"forget_sst2": 50})  # a pool smaller than the size
+    assert "forget_sst2 holds 50" in short and "fewer than 84 docs" in short
     assert any("needs >= 308 docs" in w for w in reach_warnings(_config(tmp_path, 100, margin=0.05)))
 
 

@@ -88,9 +88,12 @@ def main(argv: list[str]) -> int:
     config_path = out / "run.yaml"
     atomic_write_text(config_path, yaml.safe_dump(run_config(out, settings, paths), sort_keys=False))
     config = load_run_config(config_path)
+    from lm_forget.demo.suite import family_docs
     from lm_forget.run.reach_checks import reach_warnings
 
-    for line in reach_warnings(config):  # before any work (the library's own warning is quieted above)
+    pools = {f"demo_{f}": len(family_docs(f, seed=settings.seed, train_size=settings.train_size,
+                                          test_size=settings.test_size)["train"]) for f in settings.forget}
+    for line in reach_warnings(config, pools):  # before any work (the library's own warning is quieted above)
         print(f"warning: {line}", flush=True)
     plan = build_plan(config)
     summary = execute(plan, on_step=_progress)

@@ -27,8 +27,11 @@ def analysis_options(config: Any) -> Any:
     return AnalysisOptions(**options)
 
 
-def reach_warnings(config: Any) -> list[str]:
-    """One line per configured size that can never reach a verdict (empty: every verdict is reachable)."""
+def reach_warnings(config: Any, pools: dict[str, int] | None = None) -> list[str]:
+    """One line per configured size that can never reach a verdict (empty: every verdict is reachable).
+
+    ``pools``: forgotten task -> docs its forget pool holds, when the caller knows (a pool smaller than the
+    configured size scores only its docs: the demo's small families)."""
     from lm_forget.analysis.decide import near_chance_n, one_sided_n
     from lm_forget.analysis.findings_build import tasks_needed
 
@@ -43,6 +46,12 @@ def reach_warnings(config: Any) -> list[str]:
         if size < needed:
             out.append(f"forget.num_examples {size}: a forget set of {size} docs can never be called near chance "
                        f"{where}: needs >= {needed} docs. Raise the size, or widen the margin.")
+            continue
+        short = {t: k for t, k in (pools or {}).items() if min(k, size) < needed}
+        if short:
+            listed = ", ".join(f"{t} holds {k}" for t, k in sorted(short.items()))
+            out.append(f"forget.num_examples {size}: only the pool's docs are scored ({listed}), and a forget set "
+                       f"of fewer than {needed} docs can never be called near chance {where}.")
     limit = config.eval.limit
     held = min(config.data.eval_size, int(limit)) if isinstance(limit, int) else config.data.eval_size
     paired = one_sided_n(1 - opts.margin, opts.alpha)
@@ -56,7 +65,8 @@ def reach_warnings(config: Any) -> list[str]:
     n_tasks = tasks_needed(hypotheses, opts)
     if tasks and tasks < n_tasks:
         out.append(f"tasks.forget: {tasks} forgotten task(s): the task-level predictor tests ({hypotheses} "
-                   f"hypotheses, {opts.correction}) can never be significant {where}: needs >= {n_tasks} tasks.")
+                   f"hypotheses, {opts.correction}, {opts.n_permutations} permutations) can never be significant at "
+                   f"alpha {opts.alpha:g}: needs >= {n_tasks} tasks.")
     return out
 
 
