@@ -124,7 +124,7 @@ def test_planner_warns_before_any_work(tmp_path, caplog):
     (forget_size, tasks) = reach_warnings(config)
     assert "forget.num_examples 40" in forget_size and "margin 0.1" in forget_size
     assert "needs >= 84 docs" in forget_size
-    assert "1 forgotten task(s)" in tasks and "needs >= " in tasks
+    assert "1 forgotten and evaluated task(s)" in tasks and "needs >= 6 tasks" in tasks
     assert "forget.num_examples 40" in caplog.text  # logged by the config checks, before any step runs
     assert not [w for w in reach_warnings(_config(tmp_path, 100)) if "num_examples" in w]
     (short, _) = reach_warnings(_config(tmp_path, 100), {"forget_sst2": 50})  # a pool smaller than the size

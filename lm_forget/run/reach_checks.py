@@ -61,12 +61,12 @@ def reach_warnings(config: Any, pools: dict[str, int] | None = None) -> list[str
                    f"{where}: needs >= {paired} docs.")
     names = opts.predictors or ("confidence", "difficulty") + (("variance",) if "features" in config.stages else ())
     hypotheses = PREDICTORS_PER_NAME * len(names)
-    tasks = len(config.tasks.forget)
+    tasks = len(set(config.tasks.forget) & set(config.tasks.eval))  # the analysis' diagonal: one point per task
     n_tasks = tasks_needed(hypotheses, opts)
     if tasks and tasks < n_tasks:
-        out.append(f"tasks.forget: {tasks} forgotten task(s): the task-level predictor tests ({hypotheses} "
-                   f"hypotheses, {opts.correction}, {opts.n_permutations} permutations) can never be significant at "
-                   f"alpha {opts.alpha:g}: needs >= {n_tasks} tasks.")
+        out.append(f"tasks.forget: {tasks} forgotten and evaluated task(s): the task-level predictor tests "
+                   f"({hypotheses} hypotheses, {opts.correction}, {opts.n_permutations} permutations) can never be "
+                   f"significant at alpha {opts.alpha:g}: needs >= {n_tasks} tasks.")
     return out
 
 
