@@ -103,3 +103,12 @@ def test_study_findings_and_the_demo_printout_read_findings_json(tmp_path):
     assert "relearned in 1 of 2 cells" in text and "t_flat k=8 (N = 300 docs)" in text
     assert "n400-s0 t_gone (120 of 400 docs learned and forgotten): rho 0.40 [0.20, 0.60]" in text
     assert findings_lines(tmp_path / "nowhere")[0].startswith("findings: not in the report")
+
+
+def test_a_verdict_reachable_at_small_n_is_still_given(tmp_path):
+    opts = AnalysisOptions()
+    ph = write_study(tmp_path / "fs", simulate_phases([PlantedTask("t_kept", 40, 0.5, 0.95, 0.95)], seed=4))
+    cell = ProtocolCell("t_kept", 40, 0, forget_set={"forget": ph["forget"]})
+    finding = study_findings(None, opts, protocol=protocol_rows([cell], opts)).get("forget_set")
+    assert finding.testable and finding.verdict == "near chance in 0 of 1 forget sets"
+    assert "did not take: 1" in finding.text  # 40 docs cannot show near chance, but can show it did not take

@@ -192,7 +192,8 @@ def behaviour_decision(drop, above_pre, *, margin: float, alpha: float) -> tuple
     kept: drop < margin; dropped: drop > margin, then to_pretrained: forget - pretrained < margin, partial:
     forget - pretrained > margin (one-sided paired tests at ``alpha``). A category stays a candidate until its
     opposite is shown. One candidate left: that is the verdict; several: ``inconclusive``, or ``needs >= N docs``
-    when even no change at all could not be shown within the margin at this n (from the observed SD).
+    when even no difference at all could not be shown within the margin at this n (from the observed SD of the
+    comparison left open: forget - pretrained once the drop is shown, else the drop).
     """
     p = {"kept": paired_p(drop, margin, "less"), "dropped": paired_p(drop, margin, "greater"),
          "to_pretrained": paired_p(above_pre, margin, "less"), "partial": paired_p(above_pre, margin, "greater")}
@@ -206,7 +207,9 @@ def behaviour_decision(drop, above_pre, *, margin: float, alpha: float) -> tuple
             cands.append("partial")
     if len(cands) == 1:
         return cands[0], cands, p
-    n = len(np.asarray(drop))
-    sd = float(np.std(np.asarray(drop, dtype=float), ddof=1)) if n > 1 else math.nan
+    # the comparison left open: forget vs pretrained once the drop is shown, else the drop itself
+    open_diff = np.asarray(above_pre if p["dropped"] < alpha else drop, dtype=float)
+    n = len(open_diff)
+    sd = float(np.std(open_diff, ddof=1)) if n > 1 else math.nan
     n_needed = paired_n(sd, margin, alpha)
     return (needs(n_needed) if n < n_needed else INCONCLUSIVE), cands, p

@@ -85,7 +85,7 @@ def forget_set_from_rows(rows: Sequence[dict[str, Any]], opts: AnalysisOptions) 
     words = [r["forget_set_verdict"] for r in rows]
     near = words.count(NEAR_CHANCE)
     largest = max(int(num(r["forget_set_forget_n"])) for r in rows)
-    if largest < needed:
+    if all(w.startswith("needs") for w in words):
         return Finding("forget_set", "not testable here",
                        f"not testable here: near chance needs >= {needed} docs per forget set at margin "
                        f"{opts.margin:g} (the largest here has {largest}); forget sets pooled "
@@ -150,7 +150,7 @@ def behaviours_finding(metrics, opts: AnalysisOptions) -> Finding:
     needs = [w for w in words if w.startswith("needs")]
     if not decided and needs and len(needs) == len(words):
         return Finding("behaviours", "not testable here", f"not testable here: {needs[0]} per task at margin "
-                       f"{opts.margin:g} ({len(words)} tasks).", n=int(metrics["n"].min()), testable=False,
+                       f"{opts.margin:g} (tasks: {len(words)}).", n=int(metrics["n"].min()), testable=False,
                        details=details, source="metrics.csv")
     cats = sorted(set(decided))
     return Finding("behaviours", f"{len(cats)} categor{'y' if len(cats) == 1 else 'ies'} decided",

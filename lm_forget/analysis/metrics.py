@@ -17,8 +17,8 @@ BEHAVIOURS = {
                      "is shown < margin",
     "partial": "drops but stays above pretrained: the drop and acc_forget - acc_pretrained are both shown > margin",
     "inconclusive": "the tests leave two or more categories (listed in behaviour_candidates)",
-    "needs >= N docs": "inconclusive, and even an unchanged model could not be shown within the margin at this n "
-                       "(N from the observed per-doc SD of the drop)",
+    "needs >= N docs": "inconclusive, and even no difference at all could not be shown within the margin at this n "
+                       "(N from the observed per-doc SD of the comparison left open)",
 }
 
 
