@@ -35,7 +35,9 @@ def report(tmp_path_factory):
 def test_report_opens_with_findings_one_line_per_claim(report):
     md = (report / "index.md").read_text()
     assert md.split("\n## ")[1].startswith("Findings")  # the first section
-    findings = Findings.read(report)
+    from lm_forget.analysis.api import findings as read_findings
+
+    findings = read_findings(report)  # the notebook API reads the same file
     assert [f.claim for f in findings.items] == ABSTRACT
     section = md.split("## Findings", 1)[1].split("\n## ", 1)[0]
     for claim in ABSTRACT:
