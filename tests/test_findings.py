@@ -114,3 +114,16 @@ def test_a_verdict_reachable_at_small_n_is_still_given(tmp_path):
     finding = study_findings(None, opts, protocol=protocol_rows([cell], opts)).get("forget_set")
     assert finding.testable and finding.verdict == "near chance in 0 of 1 forget sets"
     assert "did not take: 1" in finding.text  # 40 docs cannot show near chance, but can show it did not take
+
+
+def test_the_contrast_figure_shows_every_forget_cell(tmp_path):
+    ph = write_study(tmp_path / "fs", simulate_phases([PlantedTask("t_a", 100, 0.5, 0.9, 0.5),
+                                                       PlantedTask("t_b", 100, 0.5, 0.9, 0.8)], seed=5))
+    cells = [ProtocolCell(t, 100, 0, forget_set=dict(ph), held_out=dict(ph), other_tasks=[o])
+             for t, o in (("t_a", "t_b"), ("t_b", "t_a"))]
+    from lm_forget.analysis.protocol_report import write_protocol_section
+
+    lines = write_protocol_section(cells, tmp_path / "report" / "protocol")
+    png = tmp_path / "report" / "protocol" / "contrast.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert "](protocol/contrast.png)" in "\n".join(lines)

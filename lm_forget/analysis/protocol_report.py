@@ -133,8 +133,9 @@ def protocol_rows(cells: Sequence[ProtocolCell], options: AnalysisOptions | None
 
 
 def write_protocol_section(cells: Sequence[ProtocolCell], out: Path, options: AnalysisOptions | None = None, *,
-                           rows: list[dict[str, Any]] | None = None) -> list[str]:
-    """Write ``forget_set.csv`` under ``out``; return the report's markdown lines (table + flags).
+                           rows: list[dict[str, Any]] | None = None, index_dir: Path | None = None) -> list[str]:
+    """Write ``forget_set.csv`` and ``contrast.png`` under ``out``; return the report's markdown lines (figure,
+    table, flags; the figure linked relative to ``index_dir``, default ``out.parent``).
 
     ``rows``: the cells' :func:`protocol_rows`, when the caller has them already."""
     import pandas as pd
@@ -168,6 +169,11 @@ def write_protocol_section(cells: Sequence[ProtocolCell], out: Path, options: An
              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
         lines.append("| " + " | ".join(str(row[c]) for c in shown) + " |")
+    from lm_forget.analysis.contrast_plot import plot_contrast
+
+    figure = plot_contrast(rows, out / "contrast.png", confidence_level=level)
+    lines += ["", f"![forget set vs held-out vs other tasks, per forget cell and phase]"
+                  f"({figure.relative_to(index_dir or out.parent).as_posix()})"]
     flags = [r for r in rows if r["forget_set_verdict"] == DID_NOT_TAKE]
     if flags:
         lines += [""] + [f"- **{r['task']} (N={r['n']}, seed {r['seed']}): forgetting did not take: forget-set "

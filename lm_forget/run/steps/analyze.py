@@ -138,7 +138,7 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
             for spec in config.forget.method_specs:
                 rows = protocol_rows([c for m, c in cells if m == spec.id], options)
                 forget_rows += [dict(r, task=f"{spec.id}: {r['task']}") for r in rows]
-                section = write_protocol_section([], tmp / "protocol" / spec.id, options, rows=rows)
+                section = write_protocol_section([], tmp / "protocol" / spec.id, options, rows=rows, index_dir=tmp)
                 lines += ["", f"{section[0]}: {spec.id}", *section[1:]] if section else []
         lines += write_dynamics_section(dynamics_inputs(plan), tmp / "protocol")
         if config.forget.methods:
