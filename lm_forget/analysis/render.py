@@ -26,7 +26,7 @@ OUTCOME_LABELS = {"forget_ratio": "forget ratio (random labels)",
 CHOICES = [
     "Accuracy = lm-eval's per-doc `acc` (argmax of summed loglikelihoods); accuracy CIs are Wilson binomial "
     "intervals (a percentile bootstrap of one proportion degenerates at 0/n and n/n).",
-    "Forget gap, drop, forget ratios and behaviours: paired bootstrap over docs (one resample of doc indices "
+    "Forget gap, drop and forget ratios: paired bootstrap intervals over docs (one resample of doc indices "
     "shared by all phases, numpy Generator seeded from a SHA-256 of seed/task/split), percentile intervals.",
     "Chance = mean of 1/n_choices over docs (0.5 for the binarized suite).",
     "Forget ratios are defined only when the fine-tuned accuracy's lower CI bound exceeds chance + "
