@@ -247,8 +247,11 @@ def order_finding(stats: Sequence[tuple[str, Any]]) -> Finding:
             rho = num(r.get("spearman"))
             defined += math.isfinite(rho) and r["task"] != "pooled"
             note = "" if isinstance(r.get("note"), float) else str(r.get("note") or "")
-            value = (f"rho {ci_text(rho, r.get('ci95_low'), r.get('ci95_high'), 2)}" if math.isfinite(rho)
-                     else note or "undefined")
+            if math.isfinite(rho):
+                value = f"rho {ci_text(rho, r.get('ci95_low'), r.get('ci95_high'), 2)}" + (f"; {note}" if note else "")
+            else:  # the section's reason when it gives one; else its rule
+                value = note if note.startswith("undefined") else (
+                    "undefined: too few docs, or one order is constant" + (f" ({note})" if note else ""))
             details.append(f"{label} {r['task']} ({int(num(r.get('n_qualifying')) or 0)} of "
                            f"{int(num(r.get('n_docs')) or 0)} docs learned and forgotten): {value}")
     if not details:
@@ -256,6 +259,16 @@ def order_finding(stats: Sequence[tuple[str, Any]]) -> Finding:
     return Finding("order", f"defined for {defined} task(s)", f"Spearman rank correlation of learned-at vs "
                    f"forgotten-at, defined for {defined} task(s) (bootstrap intervals below).", float(defined),
                    unit="tasks", details=details, source="protocol/dynamics-*/order_stats.csv")
+
+
+def _share(row: dict[str, Any]) -> str:
+    """The recovered share with its interval, or the reason it is undefined."""
+    if math.isfinite(num(row.get("recovered_share"))):
+        return ci_text(row["recovered_share"], row["recovered_share_lo"], row["recovered_share_hi"])
+    note = str(row.get("note") or "")
+    if not note:
+        return "undefined"
+    return note if note.startswith("undefined") else f"undefined: {note}"
 
 
 def relearn_finding(rows: Sequence[dict[str, Any]]) -> Finding:
@@ -266,8 +279,7 @@ def relearn_finding(rows: Sequence[dict[str, Any]]) -> Finding:
     details = [f"{r['task']} k={r['k']} (N = {r['docs']} docs): after forget "
                f"{ci_text(r['acc_forget'], r['acc_forget_lo'], r['acc_forget_hi'])} -> after relearn "
                f"{ci_text(r['acc_relearn'], r['acc_relearn_lo'], r['acc_relearn_hi'])} -> {r['relearn_verdict']}; "
-               f"recovered share {ci_text(r['recovered_share'], r['recovered_share_lo'], r['recovered_share_hi'])}"
-               + (f" ({r['note']})" if r.get("note") else "") for r in rows]
+               f"recovered share {_share(r)}" for r in rows]
     words = [r["relearn_verdict"] for r in rows]
     back = words.count("relearned")
     return Finding("relearn", f"relearned in {back} of {len(rows)} cells",
