@@ -119,7 +119,7 @@ def test_analyze_cli_on_real_lm_eval_output(evals, tiny_model_dir, env, tmp_path
         assert png.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
         assert f"](figures/{png.name})" in md
     assert html.count("data:image/png;base64,") == len(figures)
-    assert "same_margin = 0.02" in md and "Choices beyond the paper" in md
+    assert "margin = 0.1" in md and "Choices beyond the paper" in md
     feats_table = json.loads((out / "features.json").read_text())
     assert {(f["role"], f["task"]) for f in feats_table} == {("finetuned", t) for t in TASKS.split(",")}
 

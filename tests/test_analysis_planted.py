@@ -77,7 +77,8 @@ def test_four_tasks_nan_column_and_normalisation_artefact_through_the_report(tmp
     md = (out / "index.md").read_text()
     metrics = {m["task"]: m for m in json.loads((out / "metrics.json").read_text())}
     assert metrics["forget_never"]["ratio_note"].startswith("undefined") and metrics["forget_a"]["ratio_note"] == ""
-    assert "not testable at n=4" in md and "significant at alpha" not in md  # the NaN task leaves n = 4
+    # the NaN task leaves n = 4: no test can run, said once (not a table of dashes)
+    assert "not testable here: needs >= " in md and "(this report has 4)" in md and "significant at alpha" not in md
     summary = json.loads((out / "matrix_summary.json").read_text())
     assert summary["n_cols"] == 4 and summary["dropped_cols"] == ["forget_never"]
     assert summary["normalisation_artefact"] and "NORMALISATION ARTEFACT" in md

@@ -76,7 +76,7 @@ def test_report_tabulates_forget_set_held_out_and_other_tasks(study):
         assert row[f"forget_set_{phase}_low"] <= row[f"forget_set_{phase}_acc"] <= row[f"forget_set_{phase}_high"]
     assert row["other_tasks_forget_n"] == 5  # forget_openbookqa, scored by the model that forgot cola
     assert row["forget_set_verdict"] == chance_verdict(
-        {k: row[f"forget_set_forget_{k}"] for k in ("acc", "low", "high", "n")})
+        {k: row[f"forget_set_forget_{k}"] for k in ("acc", "low", "high", "k", "n")})
 
 
 def _planted(folder: Path, task: str, correct: list[int]) -> Path:
@@ -87,11 +87,11 @@ def _planted(folder: Path, task: str, correct: list[int]) -> Path:
 
 
 def test_verdicts_and_flag_on_planted_outputs(tmp_path):
-    # 400 docs at exactly 50%: the exact interval ~[0.45, 0.55] lies within 0.5 +- 0.1
+    # 400 docs at exactly 50%: TOST within 0.5 +- 0.1 (the default margin) passes
     near = accuracy_ci([1, 0] * 200)
     assert chance_verdict(near) == "near chance"
     assert chance_verdict(accuracy_ci([1] * 90 + [0] * 10)) == "did not take"
-    assert chance_verdict(accuracy_ci([1, 0] * 5)).startswith("inconclusive at n=10")  # too few docs to say
+    assert chance_verdict(accuracy_ci([1, 0] * 5)) == "needs >= 84 docs"  # no 10 docs could be called near chance
     assert chance_verdict(accuracy_ci([])).startswith("undefined")
 
     cells = [ProtocolCell("t_kept", 100, 0, forget_set={"forget": _planted(tmp_path / "a", "t_kept", [1] * 90 +

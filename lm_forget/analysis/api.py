@@ -11,7 +11,7 @@ from lm_forget.data.config import DataConfig
 from lm_forget.errors import ConfigError
 from lm_forget.modeling import ModelRef
 
-__all__ = ["AnalysisOptions", "AnalysisResults", "analyze", "compute", "extract_features", "merge_matrix"]
+__all__ = ["AnalysisOptions", "AnalysisResults", "analyze", "compute", "extract_features", "findings", "merge_matrix"]
 
 
 def extract_features(model: ModelRef | str, *, tasks: list[str], out: Path, peft: str | None = None,
@@ -90,3 +90,11 @@ def merge_matrix(shard_dirs: Sequence[str | Path], out: Path) -> Path:
     from lm_forget.analysis.matrix import merge_matrix as _merge
 
     return _merge([Path(d) for d in shard_dirs], Path(out))
+
+
+def findings(report: Path | str):
+    """The :class:`~lm_forget.analysis.findings.Findings` of a report folder (a per-size report, or a study's
+    ``analyze`` output), read from its ``findings.json`` — the one source of the report's words."""
+    from lm_forget.analysis.findings import Findings
+
+    return Findings.read(Path(report))

@@ -67,7 +67,7 @@ def write_predictor_section(reports: Mapping[tuple[str, int], Path], out: Path,
              f"{opts.confidence_level:.0%} interval, the p corrected over hypotheses, the power to detect "
              "rho = 0.5 at this n, and the report's verdict. A method's row can only be compared with another's "
              "where both are tested at a useful n.", "",
-             "| method | N | predictor | outcome | tasks | rho [CI] | p (corrected) | power | verdict |",
+             "| method | forget-set size | predictor | outcome | tasks | rho [CI] | p (corrected) | power | verdict |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["note"]:

@@ -40,7 +40,8 @@ def method_rows(cells: Sequence[tuple[str | None, ProtocolCell]]) -> list[dict[s
     """One row per (method, cell): forget-set, held-out and other-task accuracy after forgetting (and fine-tuned)."""
     rows = []
     for method, cell in cells:
-        row: dict[str, Any] = {"method": method or "default", "task": cell.task, "n": cell.n, "seed": cell.seed}
+        row: dict[str, Any] = {"method": method or "default", "task": cell.task, "n": math.nan, "size": cell.n,
+                               "seed": cell.seed}
         for phase in ("forget", "finetuned"):
             cis = {"forget_set": _ci(cell.forget_set.get(phase), [cell.task]),
                    "held_out": _ci(cell.held_out.get(phase), [cell.task]),
@@ -50,6 +51,7 @@ def method_rows(cells: Sequence[tuple[str | None, ProtocolCell]]) -> list[dict[s
                 row[col] = _fmt(ci)
                 for stat in ("acc", "low", "high", "n"):
                     row[f"{col}_{stat}"] = ci[stat] if ci else math.nan
+        row["n"] = row["forget_set_forget_n"]  # N = forget-set docs actually scored (size: the configured one)
         rows.append(row)
     return rows
 
@@ -103,9 +105,9 @@ def write_methods_section(cells: Sequence[tuple[str | None, ProtocolCell]], out:
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out / "methods.csv", index=False)
     figure = plot_methods(rows, out / "methods.png")
-    shown = ["method", "task", "n", "seed", "forget_set_forget", "held_out_forget", "other_tasks_forget",
+    shown = ["method", "task", "n", "size", "seed", "forget_set_forget", "held_out_forget", "other_tasks_forget",
              "forget_set_finetuned", "held_out_finetuned", "other_tasks_finetuned"]
-    headers = ["method", "forgotten task", "N", "seed", "forget set", "held-out", "other tasks",
+    headers = ["method", "forgotten task", "N (docs scored)", "size", "seed", "forget set", "held-out", "other tasks",
                "forget set (fine-tuned)", "held-out (fine-tuned)", "other tasks (fine-tuned)"]
     lines = ["## Forgetting methods compared", "",
              "Per method and forget cell, accuracy after forgetting on " + "; ".join(

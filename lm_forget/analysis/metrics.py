@@ -7,15 +7,18 @@ import math
 
 import numpy as np
 
+from lm_forget.analysis.decide import behaviour_decision, chance_decision
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
 
 BEHAVIOURS = {
-    "kept": "forget ~ fine-tuned (the drop acc_ft - acc_forget is <= same_margin over its whole CI)",
-    "to_pretrained": "drops to or below pretrained (drop CI above same_margin, acc_forget - acc_pretrained "
-                     "<= pretrained_margin over its whole CI)",
-    "partial": "drops but stays above pretrained (both CIs on the other side of their thresholds)",
-    "inconclusive": "the intervals span two or more categories (listed in behaviour_candidates)",
+    "kept": "forget ~ fine-tuned: the drop acc_ft - acc_forget is shown < margin (one-sided paired t-test)",
+    "to_pretrained": "drops to or below pretrained: the drop is shown > margin and acc_forget - acc_pretrained "
+                     "is shown < margin",
+    "partial": "drops but stays above pretrained: the drop and acc_forget - acc_pretrained are both shown > margin",
+    "inconclusive": "the tests leave two or more categories (listed in behaviour_candidates)",
+    "needs >= N docs": "inconclusive, and even no difference at all could not be shown within the margin at this n "
+                       "(N from the observed per-doc SD of the comparison left open)",
 }
 
 
@@ -49,25 +52,12 @@ def forget_ratio_flipped(acc_ft: float, acc_forget: float, *, min_denominator: f
 
 
 def behaviour(acc_pre: float, acc_ft: float, acc_forget: float, opts: AnalysisOptions) -> str:
-    """The seed's three behaviours of point estimates, with the thresholds of ``opts`` (see ``BEHAVIOURS``)."""
-    if acc_ft - acc_forget <= opts.same_margin:
+    """The three behaviours of point estimates, with the margin of ``opts`` (no test: see ``behaviour_decision``)."""
+    if acc_ft - acc_forget <= opts.margin:
         return "kept"
-    if acc_forget <= acc_pre + opts.pretrained_margin:
+    if acc_forget <= acc_pre + opts.margin:
         return "to_pretrained"
     return "partial"
-
-
-def behaviour_candidates(drop: Interval, above_pre: Interval, opts: AnalysisOptions) -> list[str]:
-    """Every category compatible with the intervals of the drop and of acc_forget - acc_pretrained."""
-    cats = []
-    if drop.low <= opts.same_margin:
-        cats.append("kept")
-    if drop.high > opts.same_margin:
-        if above_pre.low <= opts.pretrained_margin:
-            cats.append("to_pretrained")
-        if above_pre.high > opts.pretrained_margin:
-            cats.append("partial")
-    return cats
 
 
 def ratio_definition(acc_ft_low: float, chance: float, opts: AnalysisOptions) -> str:
@@ -108,7 +98,8 @@ def group_metrics(g, task: str, split: str, opts: AnalysisOptions, phases=("pret
     gap = Interval.of(forget_gap(fg, chance), b_fg - chance, level)
     drop = Interval.of(ft - fg, b_ft - b_fg, level)
     above_pre = Interval.of(fg - pre, b_fg - b_pre, level)
-    row |= _interval_row("forget_gap", gap) | _interval_row("forget_drop", drop)
+    row |= (_interval_row("forget_gap", gap) | _interval_row("forget_drop", drop)
+            | _interval_row("forget_vs_pretrained", above_pre))
     note = ratio_definition(row["acc_finetuned_lo"], chance, opts)
     for name, den, den_b in (("forget_ratio", ft - chance, b_ft - chance),
                              ("forget_ratio_flipped", 2 * ft - 1, 2 * b_ft - 1)):
@@ -117,19 +108,22 @@ def group_metrics(g, task: str, split: str, opts: AnalysisOptions, phases=("pret
         else:
             row |= _interval_row(name, Interval.of((ft - fg) / den, _ratio_draws(b_ft, b_fg, den_b), level))
     row["ratio_note"] = note
-    cats = behaviour_candidates(drop, above_pre, opts)
-    row["behaviour"] = cats[0] if len(cats) == 1 else "inconclusive"
+    cols = {p: g[f"correct_{p}"].to_numpy(dtype=float) for p in phases}
+    word, cats, p = behaviour_decision(cols["finetuned"] - cols["forget"], cols["forget"] - cols["pretrained"],
+                                       margin=opts.margin, alpha=opts.alpha)
+    row["behaviour"] = word
     row["behaviour_candidates"] = "|".join(cats)
-    m = opts.chance_margin
-    row["at_chance"] = ("yes" if -m <= gap.low and gap.high <= m else
-                        "no" if gap.low > m or gap.high < -m else "inconclusive")
+    row |= {f"p_{name}": value for name, value in p.items()}
+    at = chance_decision(int(cols["forget"].sum()), n, chance=chance, margin=opts.margin, alpha=opts.alpha)
+    row |= {"at_chance": at.verdict, "at_chance_p": at.p, "at_chance_n_needed": at.n_needed}
     row["_boot"] = boot
     return row
 
 
 def task_metrics(joined, opts: AnalysisOptions, *, keep_draws: bool = False):
     """One row per (task, split): n, accuracies with Wilson CIs, gap / drop / ratios with paired-bootstrap CIs,
-    ratio_note (why a ratio is undefined), behaviour decided from the intervals, at_chance, mean confidences.
+    ratio_note (why a ratio is undefined), behaviour and at_chance decided by tests at ``opts.margin`` and
+    ``opts.alpha`` (:mod:`lm_forget.analysis.decide`), mean confidences.
 
     ``keep_draws``: also return {(task, split): {phase: bootstrap accuracies}} for pooled analyses.
     """

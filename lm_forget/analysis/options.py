@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from lm_forget.errors import ConfigError
 
 OUTCOMES = ("forget_ratio", "forget_ratio_flipped", "forget_gap")
+#: option names of earlier releases -> the one that replaced them (a config naming them gets this hint).
+RENAMED = {"chance_margin": "margin", "same_margin": "margin", "pretrained_margin": "margin"}
 
 
 def _help(text: str) -> dict[str, str]:
@@ -28,14 +30,12 @@ class AnalysisOptions:
         "task-level forgetting measure the predictors are tested against: ``forget_ratio`` (random labels, "
         "denominator acc_ft - chance), ``forget_ratio_flipped`` (denominator acc_ft - (1 - acc_ft)) or "
         "``forget_gap`` (acc_forget - chance)."))
-    same_margin: float = field(default=0.02, metadata=_help(
-        "behaviour 'kept' when the whole CI of acc_ft - acc_forget is <= this."))
-    pretrained_margin: float = field(default=0.0, metadata=_help(
-        "behaviour 'to_pretrained' when the whole CI of acc_forget - acc_pretrained is <= this (and the drop "
-        "CI is above same_margin); intervals spanning two categories give 'inconclusive'."))
-    chance_margin: float = field(default=0.02, metadata=_help(
-        "at_chance 'yes' when the whole CI of acc_forget - chance lies within +-this, 'no' when it lies "
-        "outside, else 'inconclusive'."))
+    margin: float = field(default=0.1, metadata=_help(
+        "the one margin of every verdict (accuracy units): near chance = accuracy within chance +- margin (TOST, "
+        "exact binomial); did not take = accuracy > chance + margin; kept = drop < margin; dropped = drop > margin; "
+        "to_pretrained = acc_forget - acc_pretrained < margin; partial = it is > margin; relearned = relearning "
+        "gain > margin (one-sided tests at alpha). A verdict no outcome could give at the n is reported as "
+        "'needs >= N docs'."))
     min_denominator: float = field(default=0.05, metadata=_help(
         "forget ratios are defined only when the fine-tuned accuracy's lower CI bound exceeds chance + this; "
         "otherwise NaN with the reason in ``ratio_note`` (a model that never reliably learned the task cannot "
@@ -74,6 +74,8 @@ class AnalysisOptions:
             raise ConfigError(f"correction must be 'holm' or 'bh', got {self.correction!r}")
         if not 0 < self.alpha < 1 or not 0 < self.confidence_level < 1:
             raise ConfigError("alpha and confidence_level must lie strictly between 0 and 1")
+        if not 0 < self.margin < 0.5:
+            raise ConfigError(f"margin must lie strictly between 0 and 0.5 (accuracy units), got {self.margin!r}")
         if self.min_n_test < 3:
             raise ConfigError("min_n_test must be at least 3 (a correlation of 2 points is always +-1)")
 

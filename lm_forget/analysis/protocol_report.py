@@ -8,9 +8,12 @@ task. Per forget cell (task, forget-set size N, seed) this module tabulates, fro
 - accuracy on the held-out split of the same task (same three models),
 - the forget model's accuracy on the other evaluated tasks (docs pooled),
 
-each with an exact (Clopper-Pearson) 95% interval, and a verdict on the forget set that is valid at any
-n: ``near chance`` when the whole interval lies within ``0.5 ± margin``, ``did not take`` when its lower
-bound is above ``0.5 + margin`` (flagged in the report), otherwise ``inconclusive at n=N``.
+each with an exact (Clopper-Pearson) interval, and a verdict on the forget set from a test that can come out
+either way at its n (:func:`lm_forget.analysis.decide.chance_decision`, at ``AnalysisOptions.margin`` and
+``alpha``): ``near chance`` (TOST), ``did not take`` (flagged in the report), ``below chance``,
+``inconclusive``, or ``needs >= N docs`` when no outcome of this many docs could be called near chance.
+The table's ``N`` is the number of forget-set docs actually scored (a pool smaller than the configured size
+gives fewer; the configured size is the ``size`` column).
 """
 
 from __future__ import annotations
@@ -21,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lm_forget.analysis.decide import DID_NOT_TAKE, chance_decision, near_chance_n
+from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.errors import DataError
 from lm_forget.formats import samples_files
 from lm_forget.io import read_jsonl
 
 PHASES = ("pretrained", "finetuned", "forget")
-#: Forget-set accuracy within 0.5 ± this counts as "near chance" (the abstract's "near-random").
-NEAR_CHANCE_MARGIN = 0.1
-CONFIDENCE = 0.95
 
 
 @dataclass
@@ -64,28 +66,21 @@ def doc_correct(folder: Path, task: str) -> dict[str, int]:
     return out
 
 
-def accuracy_ci(correct: Sequence[int], confidence: float = CONFIDENCE) -> dict[str, float]:
-    """Accuracy, its exact (Clopper-Pearson) interval and n; NaN when there are no docs."""
+def accuracy_ci(correct: Sequence[int], confidence: float = 0.95) -> dict[str, float]:
+    """Accuracy, its exact (Clopper-Pearson) interval, k correct and n; NaN when there are no docs."""
     from scipy.stats import binomtest
 
     n, k = len(correct), int(sum(correct))
     if n == 0:
-        return {"acc": math.nan, "low": math.nan, "high": math.nan, "n": 0}
+        return {"acc": math.nan, "low": math.nan, "high": math.nan, "k": 0, "n": 0}
     ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
-    return {"acc": k / n, "low": float(ci.low), "high": float(ci.high), "n": n}
+    return {"acc": k / n, "low": float(ci.low), "high": float(ci.high), "k": k, "n": n}
 
 
-def chance_verdict(ci: dict[str, float], margin: float = NEAR_CHANCE_MARGIN) -> str:
-    """``near chance`` / ``did not take`` / ``inconclusive at n=N`` from the interval (valid at any n)."""
-    if ci["n"] == 0:
-        return "undefined (no docs scored)"
-    if 0.5 - margin <= ci["low"] and ci["high"] <= 0.5 + margin:
-        return "near chance"
-    if ci["low"] > 0.5 + margin:
-        return "did not take"
-    if ci["high"] < 0.5 - margin:
-        return "below chance"
-    return f"inconclusive at n={ci['n']}"
+def chance_verdict(ci: dict[str, float], options: AnalysisOptions | None = None) -> str:
+    """The forget-set verdict of an :func:`accuracy_ci` (see :func:`lm_forget.analysis.decide.chance_decision`)."""
+    opts = options or AnalysisOptions()
+    return chance_decision(int(ci["k"]), int(ci["n"]), margin=opts.margin, alpha=opts.alpha).verdict
 
 
 def _fmt(ci: dict[str, float] | None) -> str:
@@ -96,61 +91,96 @@ def _fmt(ci: dict[str, float] | None) -> str:
     return f"{ci['acc']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}] (n={ci['n']})"
 
 
-def cell_rows(cell: ProtocolCell, margin: float = NEAR_CHANCE_MARGIN) -> dict[str, Any]:
-    """One table row: forget-set / held-out accuracies per phase, other tasks, the verdict."""
-    row: dict[str, Any] = {"task": cell.task, "n": cell.n, "seed": cell.seed}
+def cell_rows(cell: ProtocolCell, options: AnalysisOptions | None = None) -> dict[str, Any]:
+    """One table row: forget-set / held-out accuracies per phase, other tasks, the verdict and its test.
+
+    ``n`` is the number of forget-set docs the forget model was scored on; ``size`` the configured size."""
+    opts = options or AnalysisOptions()
+    level = opts.confidence_level
+    row: dict[str, Any] = {"task": cell.task, "size": cell.n, "seed": cell.seed}
     cis: dict[str, dict[str, float] | None] = {}
     for phase in PHASES:
         for kind, folders in (("forget_set", cell.forget_set), ("held_out", cell.held_out)):
             folder = folders.get(phase)
-            ci = accuracy_ci(list(doc_correct(folder, cell.task).values())) if folder else None
+            ci = accuracy_ci(list(doc_correct(folder, cell.task).values()), level) if folder else None
             cis[f"{kind}_{phase}"] = ci
     other = None
     if cell.other_tasks and cell.held_out.get("forget"):
         pooled: list[int] = []
         for task in cell.other_tasks:
             pooled += list(doc_correct(cell.held_out["forget"], task).values())
-        other = accuracy_ci(pooled)
+        other = accuracy_ci(pooled, level)
     cis["other_tasks_forget"] = other
     for name, ci in cis.items():
         row[name] = _fmt(ci)
-        for stat in ("acc", "low", "high", "n"):
+        for stat in ("acc", "low", "high", "k", "n"):
             row[f"{name}_{stat}"] = ci[stat] if ci else math.nan
     forget_ci = cis.get("forget_set_forget")
-    row["forget_set_verdict"] = chance_verdict(forget_ci, margin) if forget_ci else "not evaluated"
+    row["n"] = forget_ci["n"] if forget_ci else math.nan
+    if forget_ci:
+        decision = chance_decision(int(forget_ci["k"]), int(forget_ci["n"]), margin=opts.margin, alpha=opts.alpha)
+        row |= {"forget_set_verdict": decision.verdict, "forget_set_p": decision.p,
+                "forget_set_n_needed": decision.n_needed, "forget_set_test": decision.test}
+    else:
+        row |= {"forget_set_verdict": "not evaluated", "forget_set_p": math.nan, "forget_set_n_needed": math.nan,
+                "forget_set_test": ""}
     return row
 
 
-def write_protocol_section(cells: Sequence[ProtocolCell], out: Path,
-                           margin: float = NEAR_CHANCE_MARGIN) -> list[str]:
-    """Write ``forget_set.csv`` under ``out``; return the report's markdown lines (table + flags)."""
+def protocol_rows(cells: Sequence[ProtocolCell], options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
+    """The forget-set table's rows (one per forget cell)."""
+    return [cell_rows(c, options) for c in cells]
+
+
+def write_protocol_section(cells: Sequence[ProtocolCell], out: Path, options: AnalysisOptions | None = None, *,
+                           rows: list[dict[str, Any]] | None = None, index_dir: Path | None = None) -> list[str]:
+    """Write ``forget_set.csv`` and ``contrast.png`` under ``out``; return the report's markdown lines (figure,
+    table, flags; the figure linked relative to ``index_dir``, default ``out.parent``).
+
+    ``rows``: the cells' :func:`protocol_rows`, when the caller has them already."""
     import pandas as pd
 
-    rows = [cell_rows(c, margin) for c in cells]
+    opts = options or AnalysisOptions()
+    level = opts.confidence_level
+    rows = protocol_rows(cells, opts) if rows is None else rows
     if not rows:
         return []
     out.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
     frame.to_csv(out / "forget_set.csv", index=False)
-    shown = ["task", "n", "seed", "forget_set_forget", "forget_set_verdict", "held_out_forget",
+    for r in rows:
+        r["forget_set_verdict_p"] = (f"{r['forget_set_verdict']} (p = {r['forget_set_p']:.3g})"
+                                     if math.isfinite(r["forget_set_p"]) else r["forget_set_verdict"])
+    shown = ["task", "n", "size", "seed", "forget_set_forget", "forget_set_verdict_p", "held_out_forget",
              "other_tasks_forget", "forget_set_finetuned", "held_out_finetuned", "forget_set_pretrained",
              "held_out_pretrained"]
-    headers = ["task", "N", "seed", "forget set (after forget)", "forget set", "held-out (after forget)",
+    headers = ["task", "N (docs scored)", "size", "seed", "forget set (after forget)", "forget set",
+               "held-out (after forget)",
                "other tasks (after forget, docs pooled)", "forget set (fine-tuned)", "held-out (fine-tuned)",
                "forget set (pretrained)", "held-out (pretrained)"]
     lines = ["## Forget set vs held-out", "",
              "The abstract's reading: after random-label forgetting the forget (training) set is near chance "
-             "(0.5), while held-out accuracy varies by task. Accuracy with exact 95% intervals; forget-set "
-             f"verdict: near chance = the interval lies within 0.5 ± {margin:g}.", "",
+             f"(0.5), while held-out accuracy varies by task. Accuracy with exact {level:.0%} intervals. Forget-set "
+             f"verdict at alpha = {opts.alpha:g}, margin = {opts.margin:g}: near chance = two one-sided exact "
+             f"binomial tests (TOST) show the accuracy within 0.5 ± {opts.margin:g}; did not take = shown above "
+             f"{0.5 + opts.margin:g}; 'needs >= N docs' = no outcome of this many docs could be called near chance "
+             f"(near chance needs >= {near_chance_n(0.5, opts.margin, opts.alpha)} docs). N = forget-set docs "
+             "scored; size = the configured forget-set size.", "",
              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
         lines.append("| " + " | ".join(str(row[c]) for c in shown) + " |")
-    flags = [r for r in rows if r["forget_set_verdict"] == "did not take"]
+    from lm_forget.analysis.contrast_plot import plot_contrast
+
+    figure = plot_contrast(rows, out / "contrast.png", confidence_level=level)
+    lines += ["", f"![forget set vs held-out vs other tasks, per forget cell and phase]"
+                  f"({figure.relative_to(index_dir or out.parent).as_posix()})"]
+    flags = [r for r in rows if r["forget_set_verdict"] == DID_NOT_TAKE]
     if flags:
         lines += [""] + [f"- **{r['task']} (N={r['n']}, seed {r['seed']}): forgetting did not take: forget-set "
                          f"accuracy {r['forget_set_forget_acc']:.3f} ± "
                          f"{(r['forget_set_forget_high'] - r['forget_set_forget_low']) / 2:.3f} "
-                         f"(95% CI [{r['forget_set_forget_low']:.3f}, {r['forget_set_forget_high']:.3f}]).** "
+                         f"({level:.0%} CI [{r['forget_set_forget_low']:.3f}, {r['forget_set_forget_high']:.3f}]; "
+                         f"above {0.5 + opts.margin:g}: p = {r['forget_set_p']:.3g}).** "
                          "Its forget ratio describes a forget pass that did not reach the trained docs."
                          for r in flags]
     lines += ["", f"Table as CSV: `{(out / 'forget_set.csv').name}`.", ""]

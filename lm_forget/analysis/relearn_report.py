@@ -7,8 +7,11 @@ the held-out split of the forgotten task:
 - the paired differences relearned - forgotten and relearned - fine-tuned (same docs in every phase),
   with a paired bootstrap 95% interval over docs;
 - the recovered share ``(acc_relearn - acc_forget) / (acc_finetuned - acc_forget)``, defined only when
-  the denominator (the forget drop) is reliably positive: the lower bound of its paired bootstrap
-  interval above ``min_denominator``. Otherwise NaN, with the reason, as forget ratios are.
+  the denominator (the forget drop) is shown above ``min_denominator`` (one-sided paired test at ``alpha``,
+  :func:`lm_forget.analysis.decide.paired_p`). Otherwise NaN, with the reason, as forget ratios are;
+- the verdict ``relearned`` (the gain relearn - forget shown > ``margin``), ``not relearned`` (shown < margin),
+  ``inconclusive``, or ``needs >= N docs`` when no gain could be shown < margin at this n (one-sided paired
+  tests at ``alpha``, the one margin of :class:`AnalysisOptions`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from lm_forget.analysis.decide import INCONCLUSIVE, needs, paired_n, paired_p
 from lm_forget.analysis.metrics import accuracy_ci
+from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import doc_correct
 from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
 from lm_forget.errors import DataError
@@ -52,19 +57,33 @@ class RelearnCell:
     method: str | None = None
 
 
-def share_note(drop_low: float, min_denominator: float) -> str:
-    """Why a recovered share is undefined (empty when defined): the forget drop must be reliably positive."""
-    if not math.isfinite(drop_low):
-        return "undefined: forget drop has no interval"
-    if drop_low <= min_denominator:
-        return (f"undefined: forget drop not reliably positive (lower 95% bound {drop_low:.3f} <= "
-                f"{min_denominator:g})")
+def share_note(drop_p: float, drop: float, min_denominator: float, alpha: float) -> str:
+    """Why a recovered share is undefined (empty when defined): the forget drop must be shown > min_denominator."""
+    if not math.isfinite(drop_p):
+        return "undefined: forget drop has no test"
+    if not drop_p < alpha:
+        return (f"undefined: forget drop {drop:.3f} not shown > {min_denominator:g} (one-sided paired test "
+                f"p = {drop_p:.3g} >= alpha {alpha:g})")
     return ""
 
 
-def cell_row(cell: RelearnCell, *, level: float = 0.95, n_bootstrap: int = 2000,
-             min_denominator: float = 0.05) -> dict[str, Any]:
-    """One table row: three accuracies, two paired differences, the recovered share (or why not)."""
+def relearn_verdict(gain, margin: float, alpha: float) -> tuple[str, float]:
+    """``relearned`` / ``not relearned`` / ``inconclusive`` / ``needs >= N docs`` from per-doc gains."""
+    gain = np.asarray(gain, dtype=float)
+    up, flat = paired_p(gain, margin, "greater"), paired_p(gain, margin, "less")
+    if up < alpha:
+        return "relearned", up
+    if flat < alpha:
+        return "not relearned", flat
+    sd = float(np.std(gain, ddof=1)) if gain.size > 1 else math.nan
+    n_needed = paired_n(sd, margin, alpha)
+    return (needs(n_needed) if gain.size < n_needed else INCONCLUSIVE), min(up, flat)
+
+
+def cell_row(cell: RelearnCell, options: AnalysisOptions | None = None) -> dict[str, Any]:
+    """One table row: three accuracies, two paired differences, the recovered share (or why not), the verdict."""
+    opts = options or AnalysisOptions()
+    level, n_bootstrap = opts.confidence_level, opts.n_bootstrap
     row: dict[str, Any] = {**({"method": cell.method} if cell.method else {}), "task": cell.task, "n": cell.n,
                            "seed": cell.seed, "k": cell.k, "pool": cell.pool}
     missing = [p for p in PHASES if p not in cell.held_out]
@@ -89,7 +108,8 @@ def cell_row(cell: RelearnCell, *, level: float = 0.95, n_bootstrap: int = 2000,
                      ("relearn_gain", Interval.of(rl - fg, b_rl - b_fg, level)),
                      ("relearn_vs_finetuned", Interval.of(rl - ft, b_rl - b_ft, level))):
         row |= {name: iv.value, f"{name}_lo": iv.low, f"{name}_hi": iv.high}
-    note = share_note(row["forget_drop_lo"], min_denominator)
+    row["forget_drop_p"] = paired_p(values["finetuned"] - values["forget"], opts.min_denominator, "greater")
+    note = share_note(row["forget_drop_p"], ft - fg, opts.min_denominator, opts.alpha)
     if note:
         row |= {"recovered_share": math.nan, "recovered_share_lo": math.nan, "recovered_share_hi": math.nan}
     else:
@@ -99,6 +119,8 @@ def cell_row(cell: RelearnCell, *, level: float = 0.95, n_bootstrap: int = 2000,
         iv = Interval.of((rl - fg) / (ft - fg), draws, level)
         row |= {"recovered_share": iv.value, "recovered_share_lo": iv.low, "recovered_share_hi": iv.high}
     row["note"] = note
+    row["relearn_verdict"], row["relearn_p"] = relearn_verdict(values["relearn"] - values["forget"], opts.margin,
+                                                               opts.alpha)
     return row
 
 
@@ -111,12 +133,14 @@ def _fmt(row: dict[str, Any], name: str) -> str:
     return f"{value:.3f} {interval}"
 
 
-def write_relearn_section(cells: Sequence[RelearnCell], out: Path, *, level: float = 0.95,
-                          n_bootstrap: int = 2000, min_denominator: float = 0.05) -> list[str]:
-    """Write ``relearn.csv`` / ``relearn.md`` under ``out``; return the report's markdown lines."""
+def write_relearn_section(cells: Sequence[RelearnCell], out: Path, options: AnalysisOptions | None = None, *,
+                          rows: list[dict[str, Any]] | None = None) -> list[str]:
+    """Write ``relearn.csv`` / ``relearn.md`` under ``out``; return the report's markdown lines (``rows``: the
+    cells' :func:`cell_row` rows, when the caller has them already)."""
     import pandas as pd
 
-    rows = [cell_row(c, level=level, n_bootstrap=n_bootstrap, min_denominator=min_denominator) for c in cells]
+    opts = options or AnalysisOptions()
+    rows = [cell_row(c, opts) for c in cells] if rows is None else rows
     if not rows:
         return []
     out.mkdir(parents=True, exist_ok=True)
@@ -127,16 +151,23 @@ def write_relearn_section(cells: Sequence[RelearnCell], out: Path, *, level: flo
     keys = ["task", "n", "seed", "k", "pool", "docs"]
     if any(c.method for c in cells):
         keys.insert(0, "method")
-    headers = [{"n": "N"}.get(k, k) for k in keys] + [h for _, h in columns] + ["note"]
+    headers = [{"n": "size", "docs": "N (docs scored)"}.get(k, k) for k in keys] + [h for _, h in columns]
+    headers += ["verdict", "note"]
     lines = ["## Relearning", "",
              "Each forgotten model fine-tuned again on gold labels for k docs of its task, then scored on the "
-             "task's held-out split. Accuracies with Wilson 95% intervals; differences with paired bootstrap "
-             "95% intervals over docs. Recovered share = (after relearn - after forget) / (fine-tuned - after "
-             f"forget), defined only when the forget drop's lower 95% bound exceeds {min_denominator:g}.", "",
+             f"task's held-out split. Accuracies with Wilson {opts.confidence_level:.0%} intervals; differences with "
+             f"paired bootstrap {opts.confidence_level:.0%} intervals over docs. Recovered share = (after relearn - "
+             "after forget) / (fine-tuned - after forget), defined only when a one-sided paired t-test shows the "
+             f"forget drop > {opts.min_denominator:g} at alpha = {opts.alpha:g}. Verdict: relearned = the gain "
+             f"(relearn - forget) shown > margin {opts.margin:g}; not relearned = shown < {opts.margin:g}; "
+             "'needs >= N docs' = no gain could be shown below the margin at this n.", "",
              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
         cells_md = [str(row.get(c, "")) for c in keys]
-        cells_md += [_fmt(row, name) for name, _ in columns] + [row.get("note", "") or ""]
+        verdict = row.get("relearn_verdict", "")
+        if verdict and math.isfinite(row.get("relearn_p", math.nan)):
+            verdict += f" (p = {row['relearn_p']:.3g})"
+        cells_md += [_fmt(row, name) for name, _ in columns] + [verdict, row.get("note", "") or ""]
         lines.append("| " + " | ".join(cells_md) + " |")
     lines += ["", f"Table as CSV: `{(out / 'relearn.csv').name}`.", ""]
     (out / "relearn.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -16,7 +16,7 @@ from lm_forget.analysis.join import PHASES
 from lm_forget.analysis.metrics import BEHAVIOURS
 from lm_forget.analysis.report import Report, fmt
 from lm_forget.analysis.results import AnalysisResults
-from lm_forget.analysis.verdicts import summary_lines
+from lm_forget.analysis.verdicts import summary_lines, verdict
 
 OUTCOME_LABELS = {"forget_ratio": "forget ratio (random labels)",
                   "forget_ratio_flipped": "forget ratio (flipped labels)",
@@ -26,12 +26,16 @@ OUTCOME_LABELS = {"forget_ratio": "forget ratio (random labels)",
 CHOICES = [
     "Accuracy = lm-eval's per-doc `acc` (argmax of summed loglikelihoods); accuracy CIs are Wilson binomial "
     "intervals (a percentile bootstrap of one proportion degenerates at 0/n and n/n).",
-    "Forget gap, drop, forget ratios and behaviours: paired bootstrap over docs (one resample of doc indices "
+    "Forget gap, drop and forget ratios: paired bootstrap intervals over docs (one resample of doc indices "
     "shared by all phases, numpy Generator seeded from a SHA-256 of seed/task/split), percentile intervals.",
     "Chance = mean of 1/n_choices over docs (0.5 for the binarized suite).",
     "Forget ratios are defined only when the fine-tuned accuracy's lower CI bound exceeds chance + "
     "min_denominator; otherwise NaN, the reason in ratio_note, and left out of the tests.",
-    "Behaviours are decided from the intervals; an interval spanning two categories gives 'inconclusive'.",
+    "Verdicts are tests that can come out either way at their n, at level alpha against one margin "
+    "(options.margin): near chance = TOST of two one-sided exact binomial tests (scipy.stats.binomtest); did not "
+    "take = one-sided exact binomial test above chance + margin; behaviours = one-sided paired t-tests of per-doc "
+    "differences (scipy.stats.ttest_1samp) against the margin, a category kept until its opposite is shown. A "
+    "verdict no outcome at this n could give reads 'needs >= N docs' (lm_forget.analysis.decide).",
     "Confidence = softmax over the two summed loglikelihoods, P(gold); task value = mean over docs.",
     "Task-level predictors and the outcome are all measured on one split (options.split).",
     "Task-level verdicts: one pre-declared primary test per hypothesis (predictor x outcome), Spearman rho with "
@@ -85,7 +89,8 @@ def interval_table(metrics):
     rows = [{"task": r["task"], "split": r["split"], "n": r["n"]} | {k: r[k] for k in seed}
             | {k: cell(r, k) for k in names}
             | {"behaviour": r["behaviour"] + (f" ({r['behaviour_candidates']})" if r["behaviour"] == "inconclusive"
-                                              else ""), "at_chance": r["at_chance"], "ratio_note": r["ratio_note"]}
+                                              or r["behaviour"].startswith("needs") else ""),
+               "at_chance": r["at_chance"], "ratio_note": r["ratio_note"]}
             for _, r in metrics.iterrows()]
     return pd.DataFrame(rows)
 
@@ -157,15 +162,24 @@ def render(res: AnalysisResults, *, features: Path | None = None, matrix: Path |
         index=False)
     r.files["options.json"] = json.dumps(opts.to_dict(), indent=2)
 
+    from lm_forget.analysis.findings_build import report_findings, tasks_needed
+
+    findings = report_findings(res)
+    r.files["findings.json"] = findings.to_json()
+    report.heading("Findings")
+    report.para(f"One line per claim of the paper's abstract. Verdicts: tests at alpha = {opts.alpha} against the "
+                f"margin {opts.margin} (accuracy units); intervals {int(opts.confidence_level * 100)}%. Details in "
+                "the sections below; the same findings in findings.json.")
+    report.bullets([f"{f.title}: {f.text}" for f in findings.items])
     report.para("Inputs: " + "; ".join(f"{n} = {phases[n].root} ({phases[n].model})" for n in PHASES)
                 + (f"; features = {features}" if features else "") + (f"; matrix = {matrix}" if matrix else ""))
     summary_at = len(report.blocks)
     report.heading("Accuracies and forgetting metrics")
-    report.para(f"Behaviours (thresholds, decided from {int(opts.confidence_level * 100)}% intervals): kept = "
-                f"{BEHAVIOURS['kept']} with same_margin = {opts.same_margin}; to_pretrained = "
-                f"{BEHAVIOURS['to_pretrained']} with pretrained_margin = {opts.pretrained_margin}; partial = "
-                f"{BEHAVIOURS['partial']}; inconclusive = {BEHAVIOURS['inconclusive']}. at_chance: the CI of "
-                f"acc_forget - chance within +-{opts.chance_margin}. Ratios need the fine-tuned accuracy's lower "
+    report.para(f"Behaviours (tests at alpha = {opts.alpha}, margin = {opts.margin}): kept = {BEHAVIOURS['kept']}; "
+                f"to_pretrained = {BEHAVIOURS['to_pretrained']}; partial = {BEHAVIOURS['partial']}; inconclusive = "
+                f"{BEHAVIOURS['inconclusive']}; needs >= N docs = {BEHAVIOURS['needs >= N docs']}. at_chance: near "
+                f"chance = TOST (two one-sided exact binomial tests) of acc_forget within chance +- {opts.margin}; "
+                f"did not take = shown above chance + {opts.margin}. Ratios need the fine-tuned accuracy's lower "
                 f"CI bound above chance + {opts.min_denominator}. Cells: value [low, high].")
     report.table(interval_table(metrics_all))
     r.figure("figures/accuracy_bars", plots.accuracy_bars(metrics),
@@ -181,9 +195,15 @@ def render(res: AnalysisResults, *, features: Path | None = None, matrix: Path |
                 f"{int(opts.confidence_level * 100)}% interval; p_holm / p_bh corrected over the primary rows "
                 f"(one per hypothesis); power = power to detect rho = {opts.power_rho}; equivalence bound "
                 f"|rho| = {opts.equivalence_rho}.")
-    if len(tests):
+    primary = tests[tests["role"] == "primary"] if len(tests) else tests
+    ran = [verdict(row, opts) not in ("not tested", "not testable") for _, row in primary.iterrows()]
+    if len(tests) and not any(ran):  # a table of dashes says less than one line
+        report.para(f"No task-level test could run: needs >= {tasks_needed(len(primary), opts)} tasks "
+                    f"(this report has {int(primary['n'].max())}); every row is in tests_task_level.csv.")
+    elif len(tests):
         report.table(tests[["predictor", "method", "role", "n", "statistic", "ci_low", "ci_high", "ci_method", "p",
                             "min_p", "p_holm", "p_bh", "power", "equivalence", "note"]])
+    if len(tests):  # the data of each hypothesis, tested or not
         outcome = res.outcome
         pooled = res.n_seeds > 1  # error bars: the per-task doc-bootstrap CI (one seed only)
         for pv in (v for v in values if v.level == "task"):
@@ -246,10 +266,16 @@ def render(res: AnalysisResults, *, features: Path | None = None, matrix: Path |
 
     report.heading("Choices beyond the paper's definitions", level=2)
     report.bullets(CHOICES)
-    summary = summary_lines(tests, opts) + matrix_lines + control_lines_
-    counts = metrics["behaviour"].value_counts().to_dict()
+    if len(tests) and not any(ran):
+        summary = [f"Task-level predictors: not testable here: needs >= {tasks_needed(len(primary), opts)} tasks "
+                   f"(this report has {int(primary['n'].max())})."]
+    else:
+        summary = summary_lines(tests, opts)
+    summary += matrix_lines + control_lines_
+    counts = metrics["behaviour"].map(lambda w: "needs >= N docs" if str(w).startswith("needs") else w
+                                      ).value_counts().to_dict()
     undefined = int((metrics["ratio_note"] != "").sum())
-    summary.insert(0, "Behaviours on the " + opts.split + " docs (from intervals): "
+    summary.insert(0, "Behaviours on the " + opts.split + " docs (from tests at the margin): "
                    + ", ".join(f"{k}: {counts.get(k, 0)}" for k in BEHAVIOURS) + f" (of {len(metrics)} tasks)."
                    + (f" Forget ratio undefined for {undefined} task(s) (see ratio_note)." if undefined else ""))
     report.blocks[summary_at:summary_at] = [("h", (2, "Summary")), ("ul", summary)]

@@ -192,7 +192,7 @@ def write_utility_section(cells: Sequence[UtilityCell], out: Path, *, level: flo
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out / "utility.csv", index=False)
     keys = (["method"] if any(c.method for c in cells) else []) + ["task", "n", "seed", "utility_task", "metric"]
-    headers = [{"task": "forgotten", "n": "N", "utility_task": "utility task"}.get(k, k) for k in keys]
+    headers = [{"task": "forgotten", "n": "forget-set size", "utility_task": "utility task"}.get(k, k) for k in keys]
     headers += ["pretrained", "fine-tuned", "after forget", f"change [{int(level * 100)}% CI]", "docs", "interval"]
     lines = ["## Utility tasks (collateral damage)", "",
              "Other abilities, scored by lm-eval with its own metrics and aggregation on the utility tasks "

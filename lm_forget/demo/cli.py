@@ -87,13 +87,21 @@ def main(argv: list[str]) -> int:
     paths = prepare(out, settings)
     config_path = out / "run.yaml"
     atomic_write_text(config_path, yaml.safe_dump(run_config(out, settings, paths), sort_keys=False))
-    plan = build_plan(load_run_config(config_path))
+    config = load_run_config(config_path)
+    from lm_forget.demo.suite import family_docs
+    from lm_forget.run.reach_checks import reach_warnings
+
+    pools = {f"demo_{f}": len(family_docs(f, seed=settings.seed, train_size=settings.train_size,
+                                          test_size=settings.test_size)["train"]) for f in settings.forget}
+    for line in reach_warnings(config, pools):  # before any work (the library's own warning is quieted above)
+        print(f"warning: {line}", flush=True)
+    plan = build_plan(config)
     summary = execute(plan, on_step=_progress)
+    report = next((s for s in plan.steps if s.kind == "analyze" and s.is_done()), None)
+    if report is not None:  # findings first
+        print("\n" + "\n".join(findings_lines(report.output)))
     print("\naccuracy on held-out docs (chance = 0.50):")
     print("\n".join(accuracy_table(plan)))
-    report = next((s for s in plan.steps if s.kind == "analyze" and s.is_done()), None)
-    if report is not None:
-        print("\n" + "\n".join(findings_lines(report.output)))
     print(f"\n{summary.count('ran')} step(s) ran in {time.time() - started:.0f}s; run config: {config_path}")
     if report is not None:
         print(f"report: {report.done_record().get('report', report.output)}")

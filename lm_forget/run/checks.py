@@ -224,6 +224,9 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
     from lm_forget.run.utility_checks import check_utility_tasks
 
     check_utility_tasks(config)  # lm-eval tasks of any kind, resolved by lm-eval's TaskManager
+    from lm_forget.run.reach_checks import warn_unreachable
+
+    warn_unreachable(config)  # sizes that can never reach a verdict: warned now, before any work
     return config
 
 

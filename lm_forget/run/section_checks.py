@@ -79,10 +79,13 @@ def check_analysis_options(options: dict[str, Any]) -> None:
         return
     from dataclasses import fields
 
-    from lm_forget.analysis.options import AnalysisOptions
+    from lm_forget.analysis.options import RENAMED, AnalysisOptions
 
     known = [f.name for f in fields(AnalysisOptions) if f.init]
     for key in options:
+        if key in RENAMED:
+            raise ConfigError(f"analysis.options: {key} is now {RENAMED[key]} (one margin for every verdict); "
+                              f"rename it.")
         if key not in known:
             raise ConfigError(f"analysis.options: {unknown_key_message(str(key), known)}")
     try:

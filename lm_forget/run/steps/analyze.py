@@ -45,6 +45,24 @@ def seed_summary(reports: dict[tuple[Any, ...], Path], out: Path, outcome: str) 
     return out / "seeds_summary.csv"
 
 
+def write_study_findings(out: Path, headline: Path, options: Any, forget_rows: list[dict[str, Any]],
+                         relearn_rows: list[dict[str, Any]]) -> list[str]:
+    """Write the study's ``findings.json`` under ``out`` (the headline report's findings, the forget-set contrast,
+    order and relearning); return the index's Findings section."""
+    import pandas as pd
+
+    from lm_forget.analysis.findings import FINDINGS_FILE, Findings
+    from lm_forget.analysis.findings_build import study_findings
+
+    report = Findings.read(headline) if (headline / FINDINGS_FILE).is_file() else None
+    orders = [(p.parent.name.removeprefix("dynamics-"), pd.read_csv(p))
+              for p in sorted((out / "protocol").glob("dynamics-*/order_stats.csv"))]
+    findings = study_findings(report, options, protocol=forget_rows, orders=orders, relearn=relearn_rows)
+    (out / FINDINGS_FILE).write_text(findings.to_json(), encoding="utf-8")
+    return [*findings.markdown(), f"Per-size reports and tables below; these findings as JSON: `{FINDINGS_FILE}`.",
+            ""]
+
+
 def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
     """``analyze`` once per ([method,] size, replicate), pooled per ([method,] size) over several replicates,
     then the across-seed summary and an index page."""
@@ -90,6 +108,7 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
             f", fine-tune seeds: {config.seeds.finetune}" if config.seeds.finetune is not None else "")
         lines = [f"# {config.name}", "", f"Model: `{config.model.name_or_path}`; {methods}; {seeds}; "
                  f"forget-set sizes: {config.forget_sizes}.", ""]
+        header = len(lines)  # the findings go here, above everything else
         if pooled:
             lines += ["## Pooled over seeds (headline)", "",
                       "Task outcomes averaged over every (fine-tune seed, forget seed) replicate; the task-level "
@@ -103,18 +122,23 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
                   f"({label.relative_to(tmp)}/index.md)" for key, label in reports.items()]
         if summary is not None:
             lines += ["", "## Across seeds", "", (tmp / "seeds_summary.md").read_text(encoding="utf-8")]
-        from lm_forget.analysis.protocol_report import write_dynamics_section, write_protocol_section
+        from lm_forget.analysis.protocol_report import protocol_rows, write_dynamics_section, write_protocol_section
         from lm_forget.run.steps.protocol_inputs import dynamics_inputs, protocol_cells
 
+        forget_rows: list[dict[str, Any]] = []  # every forget-set row, for the findings
+        relearn_rows: list[dict[str, Any]] = []
         if not config.forget.methods:
-            lines += ["", *write_protocol_section(protocol_cells(plan), tmp / "protocol")]
+            forget_rows = protocol_rows(protocol_cells(plan), options)
+            lines += ["", *write_protocol_section([], tmp / "protocol", options, rows=forget_rows)]
         else:  # one protocol table per method (its rows would not say which method they are)
             from lm_forget.analysis.methods_report import write_methods_section
             from lm_forget.run.steps.protocol_inputs import method_protocol_cells
 
             cells = method_protocol_cells(plan)
             for spec in config.forget.method_specs:
-                section = write_protocol_section([c for m, c in cells if m == spec.id], tmp / "protocol" / spec.id)
+                rows = protocol_rows([c for m, c in cells if m == spec.id], options)
+                forget_rows += [dict(r, task=f"{spec.id}: {r['task']}") for r in rows]
+                section = write_protocol_section([], tmp / "protocol" / spec.id, options, rows=rows, index_dir=tmp)
                 lines += ["", f"{section[0]}: {spec.id}", *section[1:]] if section else []
         lines += write_dynamics_section(dynamics_inputs(plan), tmp / "protocol")
         if config.forget.methods:
@@ -126,18 +150,18 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
                 headline.setdefault((key[0], key[1]), folder)
             lines += write_predictor_section(headline, tmp / "methods", options)
         if "eval_relearn" in config.stages:
-            from lm_forget.analysis.relearn_report import write_relearn_section
+            from lm_forget.analysis.relearn_report import cell_row, write_relearn_section
 
-            lines += ["", *write_relearn_section(relearn_cells(plan), tmp / "relearn", level=options.confidence_level,
-                                                 n_bootstrap=options.n_bootstrap,
-                                                 min_denominator=options.min_denominator)]
+            relearn_rows = [cell_row(c, options) for c in relearn_cells(plan)]
+            lines += ["", *write_relearn_section([], tmp / "relearn", options, rows=relearn_rows)]
         if config.tasks.utility and "eval_forget" in config.stages:
             from lm_forget.analysis.utility_report import write_utility_section
             from lm_forget.run.utility_steps import utility_cells
 
             lines += ["", *write_utility_section(utility_cells(plan), tmp / "utility", level=options.confidence_level,
                                                  n_bootstrap=options.n_bootstrap)]
+        first = next(iter((pooled or reports).values())).name  # the headline report
+        lines[header:header] = [*write_study_findings(tmp, tmp / first, options, forget_rows, relearn_rows)]
         (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    first = next(iter((pooled or reports).values())).name  # the headline report
     return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),
             "reports": {p.name: str(step.output / p.name) for p in [*pooled.values(), *reports.values()]}}
