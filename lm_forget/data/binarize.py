@@ -30,15 +30,27 @@ class Binarized:
     doc: dict[str, Any]
 
 
+def _fractional(target: Any) -> bool:
+    """True for a label like ``0.5`` (or ``"0.5"``): a choice index that ``int()`` would silently truncate."""
+    if isinstance(target, str):
+        import re
+
+        return re.fullmatch(r"\s*-?\d*\.\d*[1-9]\d*\s*", target) is not None
+    return isinstance(target, float) and not target.is_integer()
+
+
 def _gold_index(task, doc: dict[str, Any], text: Any, choices: list[str]) -> int:
     if isinstance(text, int):  # multi-context tasks: doc_to_text returns the gold index
         return text
     target = task.doc_to_target(doc)
     if isinstance(target, list):
         raise DropDoc("multiple_targets")
+    if isinstance(target, str) and target in choices:
+        return choices.index(target)
+    if not isinstance(target, bool) and _fractional(target):
+        raise DataError(f"label {target!r} is not a whole number (it is a choice index, and would be truncated); "
+                        "fix the row's label or remove the row")
     if isinstance(target, str):
-        if target in choices:
-            return choices.index(target)
         if target.strip().lstrip("-").isdigit():
             return int(target)
         raise DropDoc("invalid_label")

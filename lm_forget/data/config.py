@@ -7,7 +7,7 @@ from typing import Any
 
 from lm_forget.errors import ConfigError, unknown_key_message
 
-FORMAT_VERSION = 1  # bump when the doc format or the build procedure changes: invalidates caches
+FORMAT_VERSION = 2  # bump when the doc format or the build procedure changes: invalidates caches
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError
@@ -177,6 +178,8 @@ def run_step(step: Step, ctx: RunContext) -> dict[str, Any]:
         if missing:
             raise ConfigError(f"step {step.name} needs {missing[0]}, which is not done; run the missing steps "
                               "first (without --shard, or the shard that owns them).")
+        for dep in step.deps:  # a done.json beside missing or cut-off outputs (an interrupted copy) is not done
+            ctx.plan.step(dep).check_complete()
         step.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(step.dir / STEP_SETTINGS_FILE, {"step": step.name, "key": step.key, "deps": list(step.deps),
                                                        "settings": step.settings})
@@ -187,6 +190,24 @@ def run_step(step: Step, ctx: RunContext) -> dict[str, Any]:
                   **outputs}
         atomic_write_json(step.done_path, record)
         return record
+
+
+def is_study_dir(root: Path) -> bool:
+    """True when ``root`` holds an lm-forget study (its plan.json or resolved config.yaml)."""
+    return (root / PLAN_FILE).is_file() or (root / STUDY_CONFIG_FILE).is_file()
+
+
+def check_run_dir(config: Any) -> None:
+    """Refuse a run dir that is a file, a non-empty folder that is not a study, or one that is, contains or lies
+    inside an input (the model folder, a task folder, the data mirror) -- before anything is written."""
+    from lm_forget.data.mirrors import mirror_root
+    from lm_forget.outdirs import refuse_foreign, refuse_overlap
+
+    root = config.run_path
+    inputs = {"model.name_or_path": config.model_path, "the data mirror (LM_FORGET_DATA_DIR)": mirror_root(),
+              **{f"tasks.task_dirs {d}": d for d in config.task_dir_paths}}
+    refuse_overlap(root, inputs, flag="run_dir")
+    refuse_foreign(root, is_study_dir, flag="run_dir", what="an lm-forget study", marker=PLAN_FILE)
 
 
 def write_run_files(plan: Plan) -> None:
@@ -218,6 +239,7 @@ def execute(plan: Plan, *, shard: tuple[int, int] | None = None, dry_run: bool =
     ``on_step(index, total, step, event)`` is called with event ``start``, ``skip`` or ``end`` (the CLI
     prints from it).
     """
+    check_run_dir(plan.config)
     rows = describe(plan, shard)
     if dry_run:
         return RunSummary(rows)

@@ -57,6 +57,10 @@ def _strict_dataclass(cls: type) -> Any:
 
 
 IntList = Annotated[list[int], BeforeValidator(_listify)]
+# numbers that cannot work are refused by the schema (one line, before any folder exists)
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(ge=1)]
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
 StrList = Annotated[list[str], BeforeValidator(_listify)]
 
 
@@ -84,11 +88,11 @@ class TrainSettings(Section):
     model_config = ConfigDict(extra="allow")
 
     use_lora: StrictBool = Field(True, description="LoRA adapters (true) or full fine-tuning (false)")
-    learning_rate: float = Field(2e-5, description="peak learning rate")
-    num_train_epochs: float = Field(1.0, description="epochs over the training docs")
-    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use epochs)")
-    per_device_train_batch_size: int = Field(8, description="per-device train batch size")
-    seed: int = Field(0, description="training seed (data order, LoRA init)")
+    learning_rate: PositiveFloat = Field(2e-5, description="peak learning rate")
+    num_train_epochs: PositiveFloat = Field(1.0, description="epochs over the training docs")
+    max_steps: int = Field(-1, ge=-1, description="stop after this many optimizer steps (-1: use epochs)")
+    per_device_train_batch_size: PositiveInt = Field(8, description="per-device train batch size")
+    seed: Seed = Field(0, description="training seed (data order, LoRA init)")
     num_examples: int | None = Field(None, description="training docs per task (None: the whole pool)")
     launcher: StrList = Field(default_factory=list, description=(
         "run the step through a launcher: a shipped accelerate config (ddp, cpu_ddp, fsdp2, zero3, zero3_offload;"
@@ -123,11 +127,11 @@ class MethodSpec(Section):
     label: str | None = Field(None, description="the method's id in cell names (when one method is listed twice)")
     args: dict[str, Any] = Field(default_factory=dict, description="the method's own hyper-parameters")
     retain: StrList = Field(default_factory=list, description="retain-set tasks (default: other fine-tuned tasks)")
-    retain_size: int | None = Field(None, description="retain docs (default: as many as forget docs)")
+    retain_size: PositiveInt | None = Field(None, description="retain docs (default: as many as forget docs)")
     retain_weight: float | None = Field(None, description="retain-term weight (default: the method's)")
-    learning_rate: float | None = Field(None, description="this method's learning rate (default: forget's)")
-    num_train_epochs: float | None = Field(None, description="this method's epochs (default: forget's)")
-    max_steps: int | None = Field(None, description="this method's step budget (default: forget's)")
+    learning_rate: PositiveFloat | None = Field(None, description="this method's learning rate (default: forget's)")
+    num_train_epochs: PositiveFloat | None = Field(None, description="this method's epochs (default: forget's)")
+    max_steps: int | None = Field(None, ge=-1, description="this method's step budget (default: forget's)")
 
     @property
     def id(self) -> str:
@@ -145,7 +149,7 @@ def _method_entry(value: Any) -> Any:
 class ForgetSettings(TrainSettings):
     """The forget stage: random (or flipped) labels, or any registered forgetting method."""
 
-    learning_rate: float = Field(1e-4, description="peak learning rate (the paper's forget pass: 1e-4)")
+    learning_rate: PositiveFloat = Field(1e-4, description="peak learning rate (the paper's forget pass: 1e-4)")
     label_mode: str = Field("random", description="label of a registered label-rule method (without methods)")
     num_examples: IntList = Field(default_factory=lambda: [1000], description=(  # type: ignore[assignment]
         "forget-set sizes (the first N docs of the pool), each its own cell (the paper: 1000 and 100)"))
@@ -162,7 +166,7 @@ class ForgetSettings(TrainSettings):
 class RelearnSettings(TrainSettings):
     """Relearning: fine-tune each forgotten model again on gold labels for ``k`` docs of its task."""
 
-    learning_rate: float = Field(3e-5, description="peak learning rate (a secondary reading of the paper)")
+    learning_rate: PositiveFloat = Field(3e-5, description="peak learning rate (a secondary reading of the paper)")
     num_examples: IntList = Field(default_factory=lambda: [10, 100], description=(  # type: ignore[assignment]
         "relearning-set sizes k, each its own step per forget cell"))
     pool: Literal["forget_set", "held_in"] = Field("forget_set", description=(
@@ -176,8 +180,9 @@ class EvalSettings(Section):
     """lm-eval settings shared by every evaluation step."""
 
     backend: Literal["hf", "vllm"] = Field("hf", description="lm-eval backend: hf (adapters swapped) or vllm")
-    batch_size: int | str = Field(8, description="lm-eval batch size (an int or auto)")
-    limit: int | float | None = Field(None, description="evaluate only the first N docs (or a fraction)")
+    batch_size: PositiveInt | str = Field(8, description="lm-eval batch size (an int or auto)")
+    limit: Annotated[int, Field(ge=1)] | Annotated[float, Field(gt=0, le=1)] | None = Field(None, description=(
+        "evaluate only the first N docs (an int >= 1) or a fraction of them (0 < x <= 1)"))
     device: str = Field("cpu", description="cpu, cuda, cuda:0...")
     model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
     hf_hub_log_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --hf_hub_log_args")
@@ -186,7 +191,7 @@ class EvalSettings(Section):
     device_map: str | None = Field(None, description=(
         "hf: load the base with this transformers device_map (auto: spread over every visible GPU, for models "
         "larger than one device); adapters still swap on it. None: the whole model on eval.device"))
-    num_fewshot: int | None = Field(None, description="few-shot examples (the paper: zero-shot)")
+    num_fewshot: int | None = Field(None, ge=0, description="few-shot examples (the paper: zero-shot)")
     forget_scope: Literal["all", "self"] = Field("all", description="score each forget model on all tasks or its own")
 
 
@@ -195,7 +200,7 @@ class AnalysisSettings(Section):
 
     layer: int = Field(-5, description="hidden layer of the variance feature (-5: fifth from last)")
     feature_split: Literal["train", "test"] = Field("train", description="docs of the features (train: forget pool)")
-    feature_limit: int | None = Field(None, description="at most this many docs per task for features")
+    feature_limit: PositiveInt | None = Field(None, description="at most this many docs per task for features")
     probes: StrictBool = Field(False, description="linear probes (with shuffled-label controls) on every model")
     options: dict[str, Any] = Field(default_factory=dict, description="AnalysisOptions fields (checked)")
 
@@ -228,7 +233,7 @@ class PushSettings(Section):
     base_model_id: str | None = Field(None, description="Hub id of a local base model that records none")
     suite_dataset: str | None = Field(None, description="Hub dataset of the suite, cited by the cards")
     collection: str | None = Field(None, description="title of a Hub collection grouping the adapters")
-    timeout: float | None = Field(None, description="network deadline per Hub request (s)")
+    timeout: PositiveFloat | None = Field(None, description="network deadline per Hub request (s)")
 
 
 class RunConfig(Section):
@@ -247,7 +252,7 @@ class RunConfig(Section):
     eval: EvalSettings = Field(default_factory=EvalSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     push: PushSettings = Field(default_factory=PushSettings)
-    threads: int | None = Field(None, description="torch CPU threads (1 is fastest for tiny models)")
+    threads: PositiveInt | None = Field(None, description="torch CPU threads (1 is fastest for tiny models)")
 
     # where the config came from: relative paths resolve against it (not a YAML key)
     _base_dir: str = PrivateAttr(default=".")
