@@ -17,7 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, TypeAdapter
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, TypeAdapter
 
 from lm_forget.data.config import DataConfig
 from lm_forget.errors import unknown_key_message
@@ -176,13 +176,22 @@ class RelearnSettings(TrainSettings):
     study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "pool")
 
 
+def _eval_limit(value: float) -> int | float:
+    """lm-eval's ``limit``: a number of docs (a whole number >= 1) or a fraction (0 < x < 1)."""
+    import math
+
+    if not math.isfinite(value) or value <= 0 or (value >= 1 and not value.is_integer()):
+        raise ValueError(f"{value!r} is neither a number of docs (a whole number >= 1) nor a fraction (0 < x < 1)")
+    return int(value) if value >= 1 else value
+
+
 class EvalSettings(Section):
     """lm-eval settings shared by every evaluation step."""
 
     backend: Literal["hf", "vllm"] = Field("hf", description="lm-eval backend: hf (adapters swapped) or vllm")
     batch_size: PositiveInt | str = Field(8, description="lm-eval batch size (an int or auto)")
-    limit: Annotated[int, Field(ge=1)] | Annotated[float, Field(gt=0, le=1)] | None = Field(None, description=(
-        "evaluate only the first N docs (an int >= 1) or a fraction of them (0 < x <= 1)"))
+    limit: Annotated[float, AfterValidator(_eval_limit)] | None = Field(None, description=(
+        "evaluate only the first N docs (a whole number >= 1) or a fraction of them (0 < x < 1)"))
     device: str = Field("cpu", description="cpu, cuda, cuda:0...")
     model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
     hf_hub_log_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --hf_hub_log_args")
