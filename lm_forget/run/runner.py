@@ -193,8 +193,11 @@ def run_step(step: Step, ctx: RunContext) -> dict[str, Any]:
 
 
 def is_study_dir(root: Path) -> bool:
-    """True when ``root`` holds an lm-forget study (its plan.json or resolved config.yaml)."""
-    return (root / PLAN_FILE).is_file() or (root / STUDY_CONFIG_FILE).is_file()
+    """True when ``root`` holds an lm-forget study (its plan.json, resolved config.yaml or a stage's folder)."""
+    from lm_forget.run.schema import STAGES
+
+    return ((root / PLAN_FILE).is_file() or (root / STUDY_CONFIG_FILE).is_file()
+            or any((root / stage).is_dir() for stage in STAGES))
 
 
 def check_run_dir(config: Any) -> None:
