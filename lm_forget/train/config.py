@@ -292,8 +292,9 @@ class ForgetConfig(SFTConfig, PeftSettings):
         if self.push_to_hub and not self.hub_model_id:
             raise ConfigError("--push_to_hub needs the repo: add --hub_model_id me/NAME (TrainingArguments' names)")
         if self.push_to_hub:  # a card naming a local path would be refused after training: say so now
-            from lm_forget.hub.base_model import require_hub_base_model
+            from lm_forget.hub.base_model import require_hub_base_model, require_repo_id
 
+            require_repo_id(str(self.hub_model_id), "--hub_model_id")
             require_hub_base_model(self.model, self.base_model_id)
         from lm_forget.train.peft_setup import check_quantization_environment
 
