@@ -51,6 +51,10 @@ def mirror_file(ref: SourceRef, root: Path) -> Path:
         candidate = base / f"{ref.split}{suffix}"
         if candidate.is_file():
             return candidate
+        if candidate.exists():
+            kind = "folder" if candidate.is_dir() else "special file"
+            raise DataError(f"local mirror split {candidate} is a {kind}, not a file; replace it with the split's "
+                            "JSON Lines (or parquet) file.")
     present = sorted(p.name for p in base.glob("*")) if base.is_dir() else []
     found = f" (that folder has: {', '.join(present)})" if present else ""
     raise DataError(
