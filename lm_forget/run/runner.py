@@ -169,11 +169,14 @@ def _lock(step: Step):
     return FileLock(str(step.dir.parent / f".{step.dir.name}.lock"))
 
 
-def run_step(step: Step, ctx: RunContext) -> dict[str, Any]:
-    """Run one step (under its lock) unless done; write its ``done.json`` last."""
+def run_step(step: Step, ctx: RunContext) -> tuple[dict[str, Any], bool]:
+    """Run one step (under its lock) unless done; write its ``done.json`` last.
+
+    Returns ``(record, ran)``: ``ran`` is False when the step was done already (by another runner sharing the
+    run dir, which held the lock), so two runners never both count it."""
     with _lock(step):
         if step.is_done():
-            return step.done_record()
+            return step.done_record(), False
         missing = [d for d in step.deps if not ctx.plan.step(d).is_done()]
         if missing:
             raise ConfigError(f"step {step.name} needs {missing[0]}, which is not done; run the missing steps "
@@ -189,7 +192,7 @@ def run_step(step: Step, ctx: RunContext) -> dict[str, Any]:
                   "seconds": round(time.time() - started, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   **outputs}
         atomic_write_json(step.done_path, record)
-        return record
+        return record, True
 
 
 def is_study_dir(root: Path) -> bool:
@@ -246,6 +249,8 @@ def execute(plan: Plan, *, shard: tuple[int, int] | None = None, dry_run: bool =
     rows = describe(plan, shard)
     if dry_run:
         return RunSummary(rows)
+    if not any(r["status"] in (RUN, RESUME, WAIT) for r in rows):
+        return RunSummary(rows)  # a finished study writes nothing (it may live on a read-only filesystem)
     write_run_files(plan)
     if plan.config.threads:
         import torch
@@ -262,9 +267,8 @@ def execute(plan: Plan, *, shard: tuple[int, int] | None = None, dry_run: bool =
             continue
         if on_step:
             on_step(index, len(todo), step, "start")
-        was_done = step.is_done()  # another shard may have finished it meanwhile
-        run_step(step, ctx)
-        row["status"] = DONE if was_done else "ran"
+        _, ran = run_step(step, ctx)  # another runner may have finished it meanwhile
+        row["status"] = "ran" if ran else DONE
         if on_step:
             on_step(index, len(todo), step, "end")
     ctx.pool.close()
