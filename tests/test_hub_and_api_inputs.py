@@ -135,3 +135,17 @@ def test_load_docs_checks_types(kwargs, needle):
     with pytest.raises(ConfigError) as info:
         load_docs("forget_cola", **kwargs)
     assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(("fault", "needle"), [
+    ("cut", "the connection broke"), ("html", "the answer was not the Hub's JSON (a proxy or login page?"),
+])
+def test_a_commit_answer_lost_after_it_landed_is_never_retried(hub, run_folder, capsys, fault, needle):
+    """The commit is stored, then the connection breaks (or a proxy page comes back): it may have landed, so it
+    is not sent again (a retry would land it twice), and the message says to check the repo's history."""
+    before = _files(run_folder)
+    hub.state.after_commit = fault
+    err = refused(["push", str(run_folder), "alice/cut-forget"], capsys, needle)
+    assert "the commit was sent and may have landed: check the repo's history" in err
+    assert len(hub.state.repos["alice/cut-forget"].commits) == 2  # the initial one and ours, landed once
+    assert _files(run_folder) == before  # the folder is updated only after a confirmed commit

@@ -166,17 +166,24 @@ def hub_call(fn: Any, what: str, seconds: float, requests: RequestLog | None = N
             if status is None or status < 500 or attempt == RETRIES:
                 raise HubError(f"cannot {what}: HTTP {status}: {_server_message(exc)}") from None
         except Exception as exc:
+            sent = requests is None or requests.sent_commit()
+            landed = ("the commit was sent and may have landed: check the repo's history on the Hub before "
+                      "pushing again (pushing again is safe: it adds at most one identical commit)"
+                      if sent else "nothing was committed")
             if isinstance(exc, HubTimeout) or HubTimeout.matches(exc):
-                landed = ("the commit was sent and may have landed: check the repo's history on the Hub before "
-                          "pushing again (pushing again is safe: it adds at most one identical commit)"
-                          if requests is None or requests.sent_commit() else "nothing was committed")
                 raise HubError(
                     f"cannot {what}: the Hub did not answer within the {seconds:g} s request deadline; {landed}. "
                     "Raise the deadline with --timeout SECONDS or LM_FORGET_HUB_TIMEOUT."
                 ) from None
+            if isinstance(exc, ValueError) and "json" in f"{type(exc).__name__} {exc}".lower():
+                raise HubError(f"cannot {what}: the answer was not the Hub's JSON (a proxy or login page? check "
+                               f"HF_ENDPOINT); {landed}.") from None
             # network failures: OSError, or the Hub client's HTTP library's transport errors
             if not (isinstance(exc, OSError) or type(exc).__module__.split(".")[0].startswith(("httpx", "requests"))):
                 raise
+            # cut after the commit went out: like a timeout, it may have landed (a retry could add it twice)
+            if requests is not None and requests.sent_commit():
+                raise HubError(f"cannot {what}: the connection broke ({exc.__class__.__name__}); {landed}.") from None
             if attempt == RETRIES:
                 raise HubError(f"cannot {what}: network error ({exc.__class__.__name__})") from None
         logger.warning("%s failed (attempt %d/%d), retrying", what, attempt, RETRIES)
