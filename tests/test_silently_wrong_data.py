@@ -103,3 +103,17 @@ def test_cache_is_keyed_on_content_not_size_and_mtime(mirror):
     after = load_task("forget_cola").splits["train"]
     assert after != before  # the edited rows, not the stale cache...
     assert after == load_task("forget_cola", refresh=True).splits["train"]  # ...exactly what a rebuild gives
+
+
+def test_an_empty_text_field_is_dropped_and_counted(mirror):
+    validation = mirror / COLA / "validation.jsonl"
+    clean = load_task("forget_cola").report["splits"]["test"]
+    rows = _rows(validation)
+    for i in (3, 7):
+        rows[i]["sentence"] = " " if i == 3 else ""
+    _write(validation, rows)
+    built = load_task("forget_cola")
+    test = built.report["splits"]["test"]
+    assert test["dropped"]["empty_text"] == 2
+    assert test["available"] == clean["available"] - 2  # dropped, not kept as questions that ask nothing
+    assert not [d for d in built.splits["test"] if d["prompt"].startswith("\n")]

@@ -70,9 +70,23 @@ def check_nulls(task, source_doc: dict[str, Any]) -> None:
                             "fill it in or remove the row")
 
 
+def reads_empty_text(task, source_doc: dict[str, Any]) -> bool:
+    """True when lm-eval's prompt reads a field that is empty (or only spaces): the doc asks nothing."""
+    for key in [k for k, v in source_doc.items() if isinstance(v, str) and not v.strip()]:
+        try:
+            rendered = repr(task.doc_to_text({**source_doc, key: _NULL_PROBE}))
+        except Exception:  # the prompt cannot render the probe: it does not read the field as text
+            continue
+        if _NULL_PROBE in rendered:
+            return True
+    return False
+
+
 def binarize_doc(task, source_doc: dict[str, Any], *, task_name: str, seed: int, rewrite: str) -> Binarized:
     """Binarize ``source_doc`` as lm-eval's ``task`` renders it; raises DropDoc when it can't be."""
     check_nulls(task, source_doc)
+    if reads_empty_text(task, source_doc):
+        raise DropDoc("empty_text")
     text = task.doc_to_text(source_doc)
     choices = [str(c) for c in task.doc_to_choice(source_doc)]
     gold = _gold_index(task, source_doc, text, choices)
