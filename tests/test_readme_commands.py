@@ -67,7 +67,7 @@ COMMANDS_IN_DOCS = documented_commands()
 def test_the_docs_show_commands_of_every_kind():
     kinds = {argv[0] for _, argv in COMMANDS_IN_DOCS}
     assert len(COMMANDS_IN_DOCS) >= 30
-    assert kinds == set(COMMANDS) - {"eval"}, kinds ^ set(COMMANDS)  # the docs show lm_eval itself, not `eval`
+    assert set(COMMANDS) - {"eval"} <= kinds <= set(COMMANDS), kinds ^ set(COMMANDS)  # docs show lm_eval itself
 
 
 def _parse_only(argv: list[str]) -> None:
@@ -89,7 +89,7 @@ def _parse_only(argv: list[str]) -> None:
         import importlib
 
         importlib.import_module(COMMANDS[name][0].split(":")[0]).build_parser().parse_args(rest)
-    else:  # pragma: no cover - a new command needs a branch here
+    elif name != "eval":  # `eval` is lm-eval's own CLI: its --help below is the check
         raise AssertionError(f"no parse-only check for {name}")
 
 
