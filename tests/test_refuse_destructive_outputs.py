@@ -159,3 +159,19 @@ def test_analyze_shares_the_check(tmp_path, capsys):
 
     with pytest.raises(ConfigError, match=r"is not an lm-forget report folder \(no index.md; it holds .keep\)"):
         check_out(out)
+
+
+def test_run_resumes_from_its_own_resolved_config(env, capsys, monkeypatch, tmp_path, mirror_dir):
+    """The run dir's own config.yaml, as the runner dumps it (no comments), may be run again: nothing is lost."""
+    import yaml
+
+    from lm_forget.run.config import load_run_config
+
+    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    src = tmp_path / "study.yaml"
+    src.write_text(STUDY.format(run_dir=tmp_path / "run", model=env["model"]))
+    dump = tmp_path / "run" / "config.yaml"
+    dump.parent.mkdir()
+    dump.write_text(yaml.safe_dump(load_run_config(src).to_dict(), sort_keys=False))
+    assert main(["run", str(dump), "--dry-run"]) == 0, capsys.readouterr().err
+    assert "1 will run" in capsys.readouterr().out
