@@ -18,8 +18,12 @@ def _resolved(path: str | Path) -> Path:
     return Path(path).expanduser().resolve()
 
 
-def overlap(out: str | Path, inputs: Mapping[str, str | Path | None]) -> tuple[str, Path, str] | None:
-    """``(input name, input path, how)`` for the first local input that ``out`` is, contains or lies inside."""
+def overlap(out: str | Path, inputs: Mapping[str, str | Path | None], *,
+            contains_ok: Callable[[Path], bool] | None = None) -> tuple[str, Path, str] | None:
+    """``(input name, input path, how)`` for the first local input that ``out`` is, contains or lies inside.
+
+    ``contains_ok(relative path)`` may allow an input inside ``out`` where the command never writes.
+    """
     target = _resolved(out)
     for name, value in inputs.items():
         if not value or not Path(str(value)).expanduser().exists():
@@ -29,14 +33,15 @@ def overlap(out: str | Path, inputs: Mapping[str, str | Path | None]) -> tuple[s
             return name, source, "is"
         if source in target.parents:
             return name, source, "lies inside"
-        if target in source.parents:
+        if target in source.parents and not (contains_ok and contains_ok(source.relative_to(target))):
             return name, source, "contains"
     return None
 
 
-def refuse_overlap(out: str | Path, inputs: Mapping[str, str | Path | None], *, flag: str) -> None:
+def refuse_overlap(out: str | Path, inputs: Mapping[str, str | Path | None], *, flag: str,
+                   contains_ok: Callable[[Path], bool] | None = None) -> None:
     """Raise ``ConfigError`` when the output ``out`` (given as ``flag``) is, contains or lies inside an input."""
-    found = overlap(out, inputs)
+    found = overlap(out, inputs, contains_ok=contains_ok)
     if found is None:
         return
     name, source, how = found

@@ -175,3 +175,26 @@ def test_run_resumes_from_its_own_resolved_config(env, capsys, monkeypatch, tmp_
     dump.write_text(yaml.safe_dump(load_run_config(src).to_dict(), sort_keys=False))
     assert main(["run", str(dump), "--dry-run"]) == 0, capsys.readouterr().err
     assert "1 will run" in capsys.readouterr().out
+
+
+def test_the_demo_layout_is_allowed(tmp_path, capsys, mirror_dir, monkeypatch):
+    """`lm-forget demo` keeps its model, task YAMLs and run.yaml inside its run dir, where the runner never
+    writes (its own config.yaml, plan.json and stage folders): that is not an input the run could destroy."""
+    import yaml
+
+    from lm_forget.demo.study import demo_settings, prepare, run_config
+
+    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    out = tmp_path / "demo"
+    settings = demo_settings(quick=True, seed=0, threads=1, methods=[])
+    paths = prepare(out, settings)
+    cfg = out / "run.yaml"
+    cfg.write_text(yaml.safe_dump(run_config(out, settings, paths), sort_keys=False))
+    assert main(["run", str(cfg), "--dry-run"]) == 0, capsys.readouterr().err
+    assert "15 will run" in capsys.readouterr().out
+    bad = yaml.safe_load(cfg.read_text())
+    bad["model"]["name_or_path"] = str(out / "finetune")  # an input where the runner writes: refused
+    shutil.copytree(paths["model"], out / "finetune")
+    cfg.write_text(yaml.safe_dump(bad, sort_keys=False))
+    code, err = run(["run", str(cfg), "--dry-run"], capsys)
+    assert_refused(code, err, f"run_dir {out} contains the input model.name_or_path")

@@ -164,6 +164,7 @@ def load_run_config(path: str | Path, *, overrides: dict[str, Any] | None = None
         origin = f" (after --set {', '.join(sets)})" if sets else ""
         raise ConfigError(f"{path}{origin}: {exc}") from None
     _refuse_config_overwrite(path, text, config)
+    config.source_file = str(path.resolve())
     return config
 
 

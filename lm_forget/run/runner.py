@@ -204,16 +204,21 @@ def is_study_dir(root: Path) -> bool:
 
 
 def check_run_dir(config: Any) -> None:
-    """Refuse a run dir that is a file, a non-empty folder that is not a study, or one that is, contains or lies
-    inside an input (the model folder, a task folder, the data mirror) -- before anything is written."""
+    """Refuse a run dir that is a file, a non-empty folder that is not a study, or one that is or lies inside an
+    input (the model folder, a task folder, the data mirror) or holds one where the run writes -- before anything
+    is written. A run dir may hold inputs elsewhere, and the study's own YAML (the demo's layout)."""
     from lm_forget.data.mirrors import mirror_root
     from lm_forget.outdirs import refuse_foreign, refuse_overlap
+    from lm_forget.run.schema import STAGES
 
     root = config.run_path
+    written = {*STAGES, PLAN_FILE, STUDY_CONFIG_FILE}  # what the runner writes at the run dir's top
     inputs = {"model.name_or_path": config.model_path, "the data mirror (LM_FORGET_DATA_DIR)": mirror_root(),
               **{f"tasks.task_dirs {d}": d for d in config.task_dir_paths}}
-    refuse_overlap(root, inputs, flag="run_dir")
-    refuse_foreign(root, is_study_dir, flag="run_dir", what="an lm-forget study", marker=PLAN_FILE)
+    refuse_overlap(root, inputs, flag="run_dir", contains_ok=lambda rel: rel.parts[0] not in written)
+    holds_source = bool(config.source_file) and Path(config.source_file).parent == Path(root).resolve()
+    refuse_foreign(root, lambda folder: is_study_dir(folder) or holds_source, flag="run_dir",
+                   what="an lm-forget study", marker=PLAN_FILE)
 
 
 def write_run_files(plan: Plan) -> None:

@@ -265,6 +265,8 @@ class RunConfig(Section):
 
     # where the config came from: relative paths resolve against it (not a YAML key)
     _base_dir: str = PrivateAttr(default=".")
+    # the YAML file it was loaded from ("" when built in Python): a run dir holding it is the user's layout
+    _source_file: str = PrivateAttr(default="")
 
     @property
     def base_dir(self) -> str:
@@ -273,6 +275,14 @@ class RunConfig(Section):
     @base_dir.setter
     def base_dir(self, value: str) -> None:
         self._base_dir = value
+
+    @property
+    def source_file(self) -> str:
+        return self._source_file
+
+    @source_file.setter
+    def source_file(self, value: str) -> None:
+        self._source_file = value
 
     @property
     def run_path(self) -> Path:
