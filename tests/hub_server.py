@@ -63,6 +63,7 @@ class HubState:
         self.fail_commits = 0
         self.stall: set[str] = set()
         self.stall_after_commit = False
+        self.after_commit = ""  # "cut": store the commit, then drop the connection; "html": answer 200 text/html
         self.release = threading.Event()
         self.requests: list[tuple[str, str]] = []  # (method, path): routes the client really used
         self.lock = threading.Lock()
@@ -179,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         kind = _request_kind(method, parts)
         if kind in self.state.stall:  # hang outside the lock: other requests still get served
             self.state.release.wait(STALL_MAX_S)
-        delay_reply = kind == "commit" and self.state.stall_after_commit
+        delay_reply = kind == "commit" and (self.state.stall_after_commit or bool(self.state.after_commit))
         wire = self.wfile
         if delay_reply:
             self.wfile = io.BytesIO()  # type: ignore[assignment]
@@ -190,7 +191,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(500, f"test hub server error: {exc!r}")
         if delay_reply:  # the work is done; the answer comes only when released
             answer, self.wfile = self.wfile.getvalue(), wire  # type: ignore[attr-defined]
-            self.state.release.wait(STALL_MAX_S)
+            if self.state.after_commit == "cut":  # stored, then the connection breaks before the answer
+                self.close_connection = True
+                return
+            if self.state.after_commit == "html":  # a proxy's page instead of the Hub's JSON
+                page = b"<html><body>Please log in to the proxy</body></html>"
+                answer = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                          + str(len(page)).encode() + b"\r\n\r\n" + page)
+            else:
+                self.state.release.wait(STALL_MAX_S)
             self.wfile.write(answer)
 
     def _dispatch(self, method: str, parts: list[str], query: dict[str, list[str]], body: bytes) -> None:

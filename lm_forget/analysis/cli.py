@@ -53,7 +53,9 @@ def features_main(argv: list[str]) -> int:
     from lm_forget.modeling import ModelRef
 
     a = features_parser().parse_args(argv)
-    tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
+    from lm_forget.train.peft_settings import unique_names
+
+    tasks = unique_names([a.tasks], "--tasks")
     ref = ModelRef(a.model, a.revision, a.tokenizer, a.dtype, a.peft)
     data = DataConfig(seed=a.data_seed, train_size=a.train_size, eval_size=a.eval_size)
     out = extract_features(ref, data=data, tasks=tasks, layer=a.layer, out=a.out, split=a.split,

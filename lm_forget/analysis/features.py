@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lm_forget.data.config import DataConfig
-from lm_forget.errors import DataError
+from lm_forget.errors import ConfigError, DataError
 from lm_forget.modeling import ModelRef
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,15 @@ class FeatureConfig:
     probes: bool = False
     probe_layers: int | list[int] | str = "all"
     probe_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "limit"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"--{name.replace('_', '-')} {value!r}: must be a whole number >= 1 "
+                                  f"({'docs per forward pass' if name == 'batch_size' else 'docs per task and split'})")
+        if self.split not in ("train", "test"):
+            raise ConfigError(f"--split {self.split!r}: use train (the forget pool) or test (held-out docs)")
 
     def default_role(self) -> str:
         return self.role or Path(self.model.adapter or self.model.name_or_path).name or "model"

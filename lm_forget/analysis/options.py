@@ -78,6 +78,27 @@ class AnalysisOptions:
             raise ConfigError(f"margin must lie strictly between 0 and 0.5 (accuracy units), got {self.margin!r}")
         if self.min_n_test < 3:
             raise ConfigError("min_n_test must be at least 3 (a correlation of 2 points is always +-1)")
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """NaN, infinite or out-of-range thresholds would silently change every verdict: refuse them."""
+        import math
+
+        for name in ("same_margin", "pretrained_margin", "chance_margin", "min_denominator"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0 (an accuracy difference, e.g. 0.02), "
+                                  f"got {value!r}")
+        for name in ("equivalence_rho", "power_rho"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+                raise ConfigError(f"{name} must lie strictly between 0 and 1 (a Spearman rho), got {value!r}")
+        for name in ("n_bootstrap", "n_permutations", "n_power", "example_min_forgotten", "min_n_warn"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be a whole number from 0 to 2**32 - 1, got {self.seed!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

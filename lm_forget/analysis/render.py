@@ -278,5 +278,7 @@ def render(res: AnalysisResults, *, features: Path | None = None, matrix: Path |
     summary.insert(0, "Behaviours on the " + opts.split + " docs (from tests at the margin): "
                    + ", ".join(f"{k}: {counts.get(k, 0)}" for k in BEHAVIOURS) + f" (of {len(metrics)} tasks)."
                    + (f" Forget ratio undefined for {undefined} task(s) (see ratio_note)." if undefined else ""))
+    problems = [p for name in PHASES for p in getattr(phases[name], "problems", [])]
+    summary[:0] = [f"WARNING: {p}" for p in problems]  # data problems lead the summary, never a blank cell alone
     report.blocks[summary_at:summary_at] = [("h", (2, "Summary")), ("ul", summary)]
     return r

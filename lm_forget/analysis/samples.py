@@ -32,12 +32,14 @@ class PhaseSamples:
         model: the model string lm-eval recorded (``model_name``), for the report.
         rows: one dict per (task, split, doc) with the fields in ``SAMPLE_COLUMNS``.
         files: task -> the samples file its rows came from (for error messages).
+        problems: what the report must warn about (non-finite loglikelihoods, a task scored twice), one line each.
     """
 
     root: Path
     model: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def tasks(self) -> list[str]:
@@ -197,6 +199,7 @@ def read_phase(root: Path | str) -> PhaseSamples:
     root = Path(root)
     files = _results_files(root)
     by_key: dict[tuple[str, str, str], dict[str, Any]] = {}
+    rescored: dict[tuple[str, str, Path, Path], int] = {}
     phase = PhaseSamples(root=root, model="")
     loaded: dict[Path, dict[str, Any]] = {}
     for results_file in sorted(files, key=results_timestamp):
@@ -220,9 +223,32 @@ def read_phase(root: Path | str) -> PhaseSamples:
                 if key in seen:
                     raise DataError(f"{samples}: doc {row['doc_id']} appears twice in one samples file")
                 seen.add(key)
-                by_key[key] = row
+                if key in by_key and by_key[key]["file"] != samples:
+                    rescored.setdefault((row["task"], row["split"], by_key[key]["file"], samples), 0)
+                    rescored[(row["task"], row["split"], by_key[key]["file"], samples)] += 1
+                by_key[key] = {**row, "file": samples}
                 phase.files[row["task"]] = samples
-    phase.rows = list(by_key.values())
+    phase.rows = [{k: v for k, v in row.items() if k != "file"} for row in by_key.values()]
     if not phase.rows:
         raise DataError(f"{root}: no multiple-choice task samples found in {', '.join(map(str, files))}")
+    for (task, split, old, new), n in sorted(rescored.items(), key=str):
+        phase.problems.append(f"{root}: {n} {split} docs of {task} were scored twice, in {old.name} and in "
+                              f"{new.name}; the analysis uses {new.name} (the later time stamp in its name). If "
+                              "that is the wrong run, move the other one's results and samples out of the folder.")
+    phase.problems += nonfinite_problems(phase)
+    for problem in phase.problems:
+        log.warning(problem)
     return phase
+
+
+def nonfinite_problems(phase: PhaseSamples) -> list[str]:
+    """One line per task whose docs have NaN or infinite loglikelihoods (a diverged model scores NaN)."""
+    bad: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for row in phase.rows:
+        total[row["task"]] = total.get(row["task"], 0) + 1
+        if not all(math.isfinite(x) for x in row["loglik"]):
+            bad[row["task"]] = bad.get(row["task"], 0) + 1
+    return [f"{phase.root}: {n} of {total[task]} docs of {task} have NaN or infinite loglikelihoods (a diverged "
+            "model?): their confidences are undefined (blank in the tables) and their correctness is lm-eval's "
+            f"acc. Check that model before trusting the numbers of {task}." for task, n in sorted(bad.items())]

@@ -13,7 +13,6 @@ from pathlib import Path
 from lm_forget.analysis import plots
 from lm_forget.analysis.render import Rendered
 from lm_forget.analysis.report import markdown_table
-from lm_forget.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +21,14 @@ def check_out(out: Path) -> Path:
     """Get ``out`` ready to be replaced by a report: undo a cut-off replace, refuse a file or a folder of other
     things (the report replaces the whole folder, so they would be deleted)."""
     from lm_forget.io import recover_dir
+    from lm_forget.outdirs import refuse_foreign
 
     out = Path(out)
     recover_dir(out)
-    if not out.exists():
-        return out
-    if out.is_dir() and (not any(out.iterdir()) or (out / "index.md").is_file()):
-        return out
-    raise ConfigError(
-        f"--out {out} exists and is not an lm-forget report folder (no index.md), and the report replaces the "
-        "whole folder; nothing was written. Pass a new or empty folder, or a previous report's folder."
-    )
+    refuse_foreign(out, lambda folder: (folder / "index.md").is_file(), flag="--out",
+                   what="an lm-forget report folder", marker="index.md",
+                   why="the report replaces the whole folder", hidden=True)
+    return out
 
 
 def save_rendered(rendered: Rendered, out: Path) -> Path:

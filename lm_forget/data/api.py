@@ -48,7 +48,18 @@ def docs_from_kwargs(kwargs: dict[str, Any], *, progress: bool = False) -> dict[
 def _task_dirs(extra: Iterable[str | Path]) -> list[Path]:
     from lm_forget._startup import suite_include_paths
 
-    return [Path(p) for p in suite_include_paths()] + [Path(p).expanduser() for p in extra]
+    return [Path(p) for p in suite_include_paths()] + [Path(p).expanduser() for p in check_task_dirs(extra)]
+
+
+def check_task_dirs(task_dirs: Any) -> list[str | Path]:
+    """``task_dirs`` as a list of folders; a single string or path (it would be read character by character) is
+    a ConfigError saying how to write it."""
+    if isinstance(task_dirs, str | Path):
+        raise ConfigError(f"task_dirs must be a list of folders, got the {type(task_dirs).__name__} "
+                          f"{str(task_dirs)!r}: write task_dirs=[{str(task_dirs)!r}]")
+    if not isinstance(task_dirs, Iterable) or not all(isinstance(d, str | Path) for d in task_dirs):
+        raise ConfigError(f"task_dirs must be a list of folder paths, got {task_dirs!r}")
+    return list(task_dirs)
 
 
 @lru_cache(maxsize=16)
@@ -81,6 +92,9 @@ def yaml_tasks(task_dirs: Sequence[str | Path] = ()) -> dict[str, dict[str, Any]
 
 def resolve_task(name: str, *, task_dirs: Sequence[str | Path] = ()) -> dict[str, Any]:
     """The dataset_kwargs that build task ``name``: suite registry first, then task YAML folders."""
+    if not isinstance(name, str):
+        raise ConfigError(f"a task name is a string like 'forget_cola', got {name!r}")
+    check_task_dirs(task_dirs)
     if get_suite_spec(name) is not None:
         return {"forget_task": name}
     found = yaml_tasks(task_dirs)

@@ -30,15 +30,27 @@ class Binarized:
     doc: dict[str, Any]
 
 
+def _fractional(target: Any) -> bool:
+    """True for a label like ``0.5`` (or ``"0.5"``): a choice index that ``int()`` would silently truncate."""
+    if isinstance(target, str):
+        import re
+
+        return re.fullmatch(r"\s*-?\d*\.\d*[1-9]\d*\s*", target) is not None
+    return isinstance(target, float) and not target.is_integer()
+
+
 def _gold_index(task, doc: dict[str, Any], text: Any, choices: list[str]) -> int:
     if isinstance(text, int):  # multi-context tasks: doc_to_text returns the gold index
         return text
     target = task.doc_to_target(doc)
     if isinstance(target, list):
         raise DropDoc("multiple_targets")
+    if isinstance(target, str) and target in choices:
+        return choices.index(target)
+    if not isinstance(target, bool) and _fractional(target):
+        raise DataError(f"label {target!r} is not a whole number (it is a choice index, and would be truncated); "
+                        "fix the row's label or remove the row")
     if isinstance(target, str):
-        if target in choices:
-            return choices.index(target)
         if target.strip().lstrip("-").isdigit():
             return int(target)
         raise DropDoc("invalid_label")
@@ -58,9 +70,23 @@ def check_nulls(task, source_doc: dict[str, Any]) -> None:
                             "fill it in or remove the row")
 
 
+def reads_empty_text(task, source_doc: dict[str, Any]) -> bool:
+    """True when lm-eval's prompt reads a field that is empty (or only spaces): the doc asks nothing."""
+    for key in [k for k, v in source_doc.items() if isinstance(v, str) and not v.strip()]:
+        try:
+            rendered = repr(task.doc_to_text({**source_doc, key: _NULL_PROBE}))
+        except Exception:  # the prompt cannot render the probe: it does not read the field as text
+            continue
+        if _NULL_PROBE in rendered:
+            return True
+    return False
+
+
 def binarize_doc(task, source_doc: dict[str, Any], *, task_name: str, seed: int, rewrite: str) -> Binarized:
     """Binarize ``source_doc`` as lm-eval's ``task`` renders it; raises DropDoc when it can't be."""
     check_nulls(task, source_doc)
+    if reads_empty_text(task, source_doc):
+        raise DropDoc("empty_text")
     text = task.doc_to_text(source_doc)
     choices = [str(c) for c in task.doc_to_choice(source_doc)]
     gold = _gold_index(task, source_doc, text, choices)

@@ -157,11 +157,27 @@ def load_or_build(spec: TaskSpec, config: DataConfig, *, refresh: bool = False,
     key = cache_key(spec, config, [fingerprint(ref) for ref in plan.refs()])
     if not refresh and (hit := cache.read_entry(spec.name, key)) is not None:
         return BuiltTask(spec.name, *hit)
-    with cache.lock_for(spec.name, key):
-        if not refresh and (hit := cache.read_entry(spec.name, key)) is not None:
-            return BuiltTask(spec.name, *hit)
-        built = build_task(spec, config, progress=progress)
-        built.report["cache_key"] = key
-        cache.write_entry(spec.name, key, built.splits, built.report)
-        return built
+    try:
+        with cache.lock_for(spec.name, key):
+            if not refresh and (hit := cache.read_entry(spec.name, key)) is not None:
+                return BuiltTask(spec.name, *hit)
+            built = build_task(spec, config, progress=progress)
+            built.report["cache_key"] = key
+            cache.write_entry(spec.name, key, built.splits, built.report)
+            return built
+    except PermissionError as exc:
+        raise _unwritable_cache(exc) from None
+    except OSError as exc:
+        import errno
+
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        raise _unwritable_cache(exc) from None
+
+
+def _unwritable_cache(exc: OSError) -> DataError:
+    from lm_forget.paths import cache_root
+
+    return DataError(f"cannot write the docs cache in {cache_root()} ({exc.strerror or exc}); point LM_FORGET_CACHE "
+                     "at a writable folder, e.g. export LM_FORGET_CACHE=$HOME/.cache/lm_forget")
 

@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lm-forget tasks", description="The forget_* task suite.")
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="list the suite (and derived tasks)").add_argument(
-        "--task-dir", action="append", default=[], metavar="DIR")
+        "--task-dirs", "--task-dir", "--include-path", dest="task_dirs", action="append", default=[], metavar="DIR",
+        help="extra folder with forget task YAMLs, repeatable (also: LM_FORGET_TASKS_DIR)")
     show = sub.add_parser("show", help="source, split sizes, drops by reason, one rendered doc")
     show.add_argument("name")
     show.add_argument("--json", action="store_true", help="print the build report as JSON")

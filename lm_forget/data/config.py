@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from lm_forget.errors import ConfigError, unknown_key_message
 
-FORMAT_VERSION = 1  # bump when the doc format or the build procedure changes: invalidates caches
+FORMAT_VERSION = 2  # bump when the doc format or the build procedure changes: invalidates caches
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+
+
+def _whole(name: str, value: Any) -> int:
+    """``value`` as an int: an int, an integral float (YAML ``1e3``) or a digit string (lm-eval metadata)."""
+    if not isinstance(value, bool) and isinstance(value, numbers.Integral):
+        return int(value)
+    number = _number(name, value) if not isinstance(value, bool) else math.nan
+    if not math.isfinite(number) or not number.is_integer():
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
 
 
 @dataclass(frozen=True)
@@ -29,6 +48,12 @@ class DataConfig:
     carve_fraction: float = 0.5
 
     def __post_init__(self) -> None:
+        for name in ("seed", "train_size", "eval_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                # seed=0.0 or True would hash as "0.0" / "True" and silently sample other docs than seed=0 / 1
+                raise ConfigError(f"{name} must be a whole number (an int), got {value!r} "
+                                  f"({type(value).__name__})")
         for name in ("train_size", "eval_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be a positive number of docs, got {getattr(self, name)!r}")
@@ -42,11 +67,8 @@ class DataConfig:
         values: dict[str, Any] = {}
         for name in known:
             if name in kwargs and kwargs[name] is not None:
-                caster = float if name == "carve_fraction" else int
-                try:
-                    values[name] = caster(kwargs[name])
-                except (TypeError, ValueError):
-                    raise ConfigError(f"{name} must be a number, got {kwargs[name]!r}") from None
+                values[name] = float(_number(name, kwargs[name])) if name == "carve_fraction" else \
+                    _whole(name, kwargs[name])
         return cls(**values)
 
     @classmethod

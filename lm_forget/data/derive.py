@@ -35,6 +35,12 @@ def find_source_config(source: str, manager: Any = None) -> str:
 
     if source.startswith(SUITE_PREFIX):
         raise ConfigError(f"{source!r} is already a forget task; derive from its lm-eval source task instead.")
+    from lm_forget.data.registry import get_suite_spec
+
+    if get_suite_spec(SUITE_PREFIX + source) is not None:
+        raise ConfigError(f"{source!r} is already in the suite as {SUITE_PREFIX + source}; a derived task of that "
+                          "name would clash with it (every `lm-forget eval` would then find the task twice). Use "
+                          f"{SUITE_PREFIX + source} as it is.")
     manager = manager or _manager()
     entry = manager.task_index.get(source)
     if entry is None:
@@ -69,7 +75,11 @@ def check_source(source: str, manager: Any = None) -> TaskSpec:
 
 def check_sources(sources: Sequence[str]) -> list[TaskSpec]:
     """Specs for every source, or a ConfigError listing every bad name (nothing built or written)."""
-    manager = _manager()
+    from lm_forget.data.registry import get_suite_spec
+
+    # names refused without lm-eval's index (suite names and sources) do not pay for building it
+    cheap = {s for s in sources if s.startswith(SUITE_PREFIX) or get_suite_spec(SUITE_PREFIX + s) is not None}
+    manager = _manager() if set(sources) - cheap else None
     specs, problems = [], []
     for source in dict.fromkeys(sources):
         try:

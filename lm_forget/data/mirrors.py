@@ -51,6 +51,10 @@ def mirror_file(ref: SourceRef, root: Path) -> Path:
         candidate = base / f"{ref.split}{suffix}"
         if candidate.is_file():
             return candidate
+        if candidate.exists():
+            kind = "folder" if candidate.is_dir() else "special file"
+            raise DataError(f"local mirror split {candidate} is a {kind}, not a file; replace it with the split's "
+                            "JSON Lines (or parquet) file.")
     present = sorted(p.name for p in base.glob("*")) if base.is_dir() else []
     found = f" (that folder has: {', '.join(present)})" if present else ""
     raise DataError(
@@ -59,14 +63,31 @@ def mirror_file(ref: SourceRef, root: Path) -> Path:
     )
 
 
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def content_digest(path: Path) -> str:
+    """SHA-256 of a mirror file's bytes (memoised in-process while its inode, size, mtime and ctime stay)."""
+    import hashlib
+
+    stat = path.stat()
+    memo = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if memo not in _DIGESTS:
+        with open(path, "rb") as handle:
+            _DIGESTS[memo] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return _DIGESTS[memo]
+
+
 def fingerprint(ref: SourceRef) -> str:
-    """What identifies the source data for cache keys: mirror file size+mtime, or the Hub address."""
+    """What identifies the source data for cache keys: the mirror file's content hash, or the Hub address.
+
+    Content, not size + mtime: ``cp -p``, ``rsync -a`` and tar restores keep both while changing the rows.
+    """
     root = mirror_root()
     if root is None:
         return f"hub:{ref.dataset_path}/{ref.dataset_name or ''}/{ref.split}"
     path = mirror_file(ref, root)
-    stat = path.stat()
-    return f"mirror:{path}:{stat.st_size}:{stat.st_mtime_ns}"
+    return f"mirror:{path}:sha256:{content_digest(path)}"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

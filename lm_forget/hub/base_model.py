@@ -19,6 +19,21 @@ REPO_ID_RE = re.compile(r"^(?:[\w\-.]{1,96}/)?[\w\-.]{1,96}$")
 _SNAPSHOT_RE = re.compile(r"^models--(?P<org>[^/]+?)--(?P<name>[^/]+)$")
 
 
+def require_repo_id(repo_id: str, what: str = "repo id") -> str:
+    """``repo_id`` when huggingface_hub's own ``validate_repo_id`` accepts it; otherwise one ConfigError line."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
+        raise ConfigError(f"{what} {repo_id!r} is not a valid Hugging Face repo id ({reason}); write NAMESPACE/NAME "
+                          "with letters, digits, '-', '_' and '.', e.g. me/llama2-forget-boolq. Nothing was "
+                          "sent.") from None
+    return repo_id
+
+
 def is_hub_id(value: str | None) -> bool:
     """True when ``value`` is spelled like a Hub repo id and is not an existing local path."""
     if not value or value.startswith(("/", ".", "~")) or "--" in value or ".." in value:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,9 @@ def read_eval_accuracies(source: EvalSource) -> dict[str, float]:
         for key in ("acc,none", "acc"):
             if isinstance(metrics, Mapping) and isinstance(metrics.get(key), (int, float)):
                 accs[str(task)] = float(metrics[key])
+                break
+            if isinstance(metrics, Mapping) and key in metrics and metrics[key] is None:
+                accs[str(task)] = math.nan  # undefined (our eval_results.json writes NaN as null)
                 break
     return accs
 
@@ -117,7 +121,7 @@ def render_card(
             source_name="lm-evaluation-harness",
             source_url="https://github.com/EleutherAI/lm-evaluation-harness",
         )
-        for task, acc in sorted(own.items())
+        for task, acc in sorted(own.items()) if math.isfinite(acc)  # an undefined metric is not published as NaN
     ] if suite_dataset else []
     tags = library_tags(folder, hub_base, is_adapter) + [*CARD_TAGS, f"stage-{stage}", *state.get("tasks", [])]
     card_data = ModelCardData(
@@ -226,7 +230,9 @@ def _summary(stage: str, state: Mapping[str, Any]) -> str:
 
 
 def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if math.isfinite(value) else "NaN (undefined)"
 
 
 def _read_json(source: str | Path) -> dict[str, Any]:

@@ -111,23 +111,25 @@ def push_suite(repo_id: str, tasks: Sequence[str], config: DataConfig, *, task_d
     """Build ``tasks`` and push them as the dataset ``repo_id`` in one commit; returns the commit URL."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
-    from lm_forget.errors import ConfigError, HubError
-    from lm_forget.hub.push import hub_call
+    from lm_forget.errors import ConfigError
+    from lm_forget.hub.base_model import require_repo_id
+    from lm_forget.hub.push import hub_call, refuse_public, require_token
 
+    require_repo_id(repo_id, "the Hub dataset repo")
     if not tasks:
         raise ConfigError("no tasks to push; name them (default: every suite task, 'forget_*')")
     seconds = resolve_timeout(timeout)
     upload = build_suite_upload(tasks, config, task_dirs=task_dirs)
     card = render_dataset_card(repo_id, upload, config)
-    if not get_token():
-        raise HubError(f"no Hugging Face token found, so {repo_id} cannot be written. Set HF_TOKEN or run "
-                       "`hf auth login`, then push again.")
+    require_token(get_token(), repo_id)
     operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=data) for p, data in upload.files.items()]
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode("utf-8")))
     with hub_deadline(seconds) as requests:
         api = HfApi()
         hub_call(lambda: api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True),
               f"create dataset repo {repo_id}", seconds, requests)
+        if private:
+            refuse_public(api, repo_id, "dataset", seconds, requests)
         info = hub_call(lambda: api.create_commit(
             repo_id=repo_id, repo_type="dataset", operations=operations,
             commit_message=commit_message or f"lm-forget suite: {len(upload.rows)} tasks"),

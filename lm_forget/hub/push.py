@@ -19,7 +19,7 @@ from typing import Any
 
 from lm_forget.errors import ConfigError, HubError
 from lm_forget.formats import CARD_FILE, EVAL_RESULTS_FILE, RUN_STATE_FILE
-from lm_forget.hub.base_model import require_hub_base_model
+from lm_forget.hub.base_model import require_hub_base_model, require_repo_id
 from lm_forget.hub.card import EvalSource, normalize_eval_sources, render_card
 from lm_forget.hub.deadline import HubTimeout, RequestLog, hub_deadline, resolve_timeout
 from lm_forget.hub.files import files_to_upload
@@ -73,6 +73,7 @@ def push_folder(
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     folder = Path(folder)
+    require_repo_id(repo_id, "the Hub repo")
     state = check_pushable(folder)
     base = require_hub_base_model(state.get("model"), base_model_id or state.get("base_model_id"))
     seconds = resolve_timeout(timeout)
@@ -83,13 +84,13 @@ def push_folder(
     generated = {CARD_FILE: str(card).encode("utf-8")}
     if eval_results is not None:
         columns = normalize_eval_sources(eval_results, state.get("stage", "forget"))
-        generated[EVAL_RESULTS_FILE] = (json.dumps(_as_results(columns), indent=2) + "\n").encode("utf-8")
+        # strict JSON: an undefined (NaN) metric is written as null, never as a bare NaN other readers reject
+        generated[EVAL_RESULTS_FILE] = (json.dumps(_as_results(columns), indent=2, allow_nan=False)
+                                        + "\n").encode("utf-8")
     uploaded, skipped = files_to_upload(folder)
     if skipped:
         logger.info("not uploaded (not on the allow-list): %s", ", ".join(skipped))
-    if not get_token():
-        raise HubError(f"no Hugging Face token found, so {repo_id} cannot be written. Set HF_TOKEN or run "
-                       "`hf auth login`, then push again.")
+    require_token(get_token(), repo_id)
     operations = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p)) for p in uploaded]
     operations += [CommitOperationAdd(path_in_repo=name, path_or_fileobj=data) for name, data in generated.items()]
     message = commit_message or f"Upload lm-forget run {folder.name}"
@@ -97,6 +98,8 @@ def push_folder(
         api = HfApi()
         hub_call(lambda: api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model"),
               f"create repo {repo_id}", seconds, requests)
+        if private:
+            refuse_public(api, repo_id, "model", seconds, requests)
         if revision:
             hub_call(lambda: api.create_branch(repo_id, branch=revision, exist_ok=True), f"create branch {revision}",
                   seconds, requests)
@@ -112,9 +115,32 @@ def push_folder(
     return url
 
 
+def refuse_public(api: Any, repo_id: str, repo_type: str, seconds: float, requests: RequestLog | None) -> None:
+    """``--private`` asked for, but the repo already existed and is public: create_repo(exist_ok) leaves an
+    existing repo's visibility alone, so say so before anything is committed."""
+    info = hub_call(lambda: api.repo_info(repo_id, repo_type=repo_type), f"read {repo_id}", seconds, requests)
+    if not getattr(info, "private", True):
+        raise HubError(f"{repo_id} already exists and is public; --private does not change an existing repo's "
+                       "visibility, so nothing was committed. Make it private in its settings on the Hub, or push "
+                       "without --private.")
+
+
+def require_token(token: str | None, repo_id: str) -> None:
+    """A HubError (never echoing the token) when there is none, or when it cannot go into an HTTP header."""
+    if not token:
+        raise HubError(f"no Hugging Face token found, so {repo_id} cannot be written. Set HF_TOKEN or run "
+                       "`hf auth login`, then push again.")
+    if not token.isascii() or not token.isprintable():
+        raise HubError("the Hugging Face token (HF_TOKEN or `hf auth login`) holds non-ASCII or invisible characters "
+                       "(a copy-paste error?); Hub tokens are plain ASCII (hf_...). Set it again; nothing was sent.")
+
+
 def _as_results(columns: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, Any]]:
     """``{column: lm_eval-shaped results}``: re-readable by ``normalize_eval_sources``."""
-    return {column: {"results": {task: {"acc,none": acc} for task, acc in accs.items()}}
+    import math
+
+    return {column: {"results": {task: {"acc,none": acc if math.isfinite(acc) else None}
+                                 for task, acc in accs.items()}}
             for column, accs in columns.items()}
 
 
@@ -140,17 +166,24 @@ def hub_call(fn: Any, what: str, seconds: float, requests: RequestLog | None = N
             if status is None or status < 500 or attempt == RETRIES:
                 raise HubError(f"cannot {what}: HTTP {status}: {_server_message(exc)}") from None
         except Exception as exc:
+            sent = requests is None or requests.sent_commit()
+            landed = ("the commit was sent and may have landed: check the repo's history on the Hub before "
+                      "pushing again (pushing again is safe: it adds at most one identical commit)"
+                      if sent else "nothing was committed")
             if isinstance(exc, HubTimeout) or HubTimeout.matches(exc):
-                landed = ("the commit was sent and may have landed: check the repo's history on the Hub before "
-                          "pushing again (pushing again is safe: it adds at most one identical commit)"
-                          if requests is None or requests.sent_commit() else "nothing was committed")
                 raise HubError(
                     f"cannot {what}: the Hub did not answer within the {seconds:g} s request deadline; {landed}. "
                     "Raise the deadline with --timeout SECONDS or LM_FORGET_HUB_TIMEOUT."
                 ) from None
+            if isinstance(exc, ValueError) and "json" in f"{type(exc).__name__} {exc}".lower():
+                raise HubError(f"cannot {what}: the answer was not the Hub's JSON (a proxy or login page? check "
+                               f"HF_ENDPOINT); {landed}.") from None
             # network failures: OSError, or the Hub client's HTTP library's transport errors
             if not (isinstance(exc, OSError) or type(exc).__module__.split(".")[0].startswith(("httpx", "requests"))):
                 raise
+            # cut after the commit went out: like a timeout, it may have landed (a retry could add it twice)
+            if requests is not None and requests.sent_commit():
+                raise HubError(f"cannot {what}: the connection broke ({exc.__class__.__name__}); {landed}.") from None
             if attempt == RETRIES:
                 raise HubError(f"cannot {what}: network error ({exc.__class__.__name__})") from None
         logger.warning("%s failed (attempt %d/%d), retrying", what, attempt, RETRIES)

@@ -180,6 +180,9 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
     for n in config.forget_sizes:
         if n is not None and n < 1:
             raise ConfigError(f"forget.num_examples: {n} must be a positive number of docs.")
+    if len(set(config.forget_sizes)) != len(config.forget_sizes):
+        raise ConfigError(f"forget.num_examples: {config.forget_sizes} has duplicates (each size is one cell: "
+                          "list it once).")
     if "relearn" in config.stages:
         _check_relearn(config)
     check_trainer_settings(config)
@@ -235,6 +238,12 @@ def _check_eval(config: RunConfig) -> None:
     if config.eval.backend == "hf" and "parallelize" in config.eval.model_args:
         raise ConfigError("eval.model_args.parallelize: lm-eval ignores it for the model the runner loads once and "
                           "swaps adapters on; set eval.device_map: auto instead (the same placement).")
+    runner_owned = {"pretrained", "peft", "lora_local_path"} | ({"tokenizer"} if config.eval.backend == "hf" else set())
+    owned = sorted(set(config.eval.model_args) & runner_owned)
+    if owned:
+        raise ConfigError(f"eval.model_args.{owned[0]}: set by the study runner (from model: and each step's "
+                          "adapter); remove it here, and name the model in model.name_or_path (its tokenizer: "
+                          "model.tokenizer).")
     if config.eval.device_map is not None and config.eval.backend != "hf":
         raise ConfigError(f"eval.device_map: {config.eval.device_map!r} places the hf backend's model; the "
                           f"{config.eval.backend} backend places its own (vllm: eval.model_args "

@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def print_plan(rows: list[dict[str, str]], plan: Plan, out=sys.stdout) -> None:
-    """The --dry-run table: status, step, folder (relative to the run dir)."""
+def print_plan(rows: list[dict[str, str]], plan: Plan, out=None) -> None:
+    """The --dry-run table: status, step, folder (relative to the run dir); ``out`` defaults to the current stdout."""
+    out = out if out is not None else sys.stdout
     root = plan.config.run_path
     width = max(len(r["step"]) for r in rows)
     for row in rows:

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from lm_forget.errors import ConfigError, unknown_key_message
+from lm_forget.limits import check_value, load_yaml
 from lm_forget.run.checks import (
     STAGE_NEEDS,
     check_forget_methods,
@@ -103,6 +104,7 @@ def run_config_from_dict(data: dict[str, Any], *, base_dir: str | Path = ".", ch
     """A validated RunConfig from a parsed YAML mapping."""
     if not isinstance(data, dict):
         raise ConfigError(f"config: a run config is a mapping of sections, got {type(data).__name__}.")
+    check_value(data, "config")
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
@@ -121,7 +123,7 @@ def apply_set(data: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"--set {assignment!r}: write KEY=VALUE with a dotted key, e.g. "
                           "--set forget.learning_rate=3e-5")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw, f"--set {assignment!r}") if raw.strip() else None
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {assignment!r}: the value is not valid YAML ({exc}).") from None
     node = data
@@ -147,7 +149,8 @@ def load_run_config(path: str | Path, *, overrides: dict[str, Any] | None = None
     if not path.is_file():
         raise ConfigError(f"run config {path} not found.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+        data = load_yaml(text, str(path)) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc}).") from None
     if not isinstance(data, dict):
@@ -156,7 +159,25 @@ def load_run_config(path: str | Path, *, overrides: dict[str, Any] | None = None
     for assignment in sets:
         apply_set(data, assignment)
     try:
-        return run_config_from_dict(data, base_dir=Path.cwd())
+        config = run_config_from_dict(data, base_dir=Path.cwd())
     except ConfigError as exc:
         origin = f" (after --set {', '.join(sets)})" if sets else ""
         raise ConfigError(f"{path}{origin}: {exc}") from None
+    _refuse_config_overwrite(path, text, config)
+    config.source_file = str(path.resolve())
+    return config
+
+
+def _refuse_config_overwrite(path: Path, text: str, config: RunConfig) -> None:
+    """A config file at ``run_dir/config.yaml`` would be replaced by the resolved dump: refuse unless it is one."""
+    import yaml
+
+    from lm_forget.formats import STUDY_CONFIG_FILE
+
+    if path.resolve() != (config.run_path / STUDY_CONFIG_FILE).resolve():
+        return
+    if text == yaml.safe_dump(yaml.safe_load(text), sort_keys=False):
+        return  # a resolved dump (no comments, canonical layout): rewriting it loses nothing
+    raise ConfigError(f"{path} is the run dir's own {STUDY_CONFIG_FILE}, which the run replaces with the resolved "
+                      "config (its comments and layout would be lost); nothing was written. Move the file out of "
+                      "the run dir, or set another run_dir (--run-dir DIR).")

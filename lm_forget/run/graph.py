@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.data.hashing import canonical_json, stable_digest
-from lm_forget.formats import DONE_FILE
+from lm_forget.errors import ConfigError
+from lm_forget.formats import DONE_FILE, RUN_STATE_FILE
 from lm_forget.run.cells import finetune_name, finetuned_eval_name, finetuned_features_name, forget_cells
 from lm_forget.run.config import RunConfig
 from lm_forget.run.keys import data_settings, key_form, train_settings
@@ -65,7 +66,32 @@ class Step:
         return self.done_path.is_file()
 
     def done_record(self) -> dict[str, Any]:
-        return json.loads(self.done_path.read_text(encoding="utf-8"))
+        """The step's ``done.json``; a damaged one is a ConfigError naming the file and the fix."""
+        try:
+            record = json.loads(self.done_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise self.incomplete(f"{self.done_path} is damaged ({type(exc).__name__}: {exc})") from None
+        if not isinstance(record, dict):
+            raise self.incomplete(f"{self.done_path} is damaged (not a JSON object)")
+        return record
+
+    def incomplete(self, reason: str) -> ConfigError:
+        """The error for a step whose folder cannot be trusted: say which, why, and the fix."""
+        return ConfigError(f"step {self.name} is incomplete: {reason}. Delete its folder ({self.dir}) and rerun.")
+
+    def check_complete(self) -> None:
+        """Verify a done step's outputs before trusting its ``done.json`` (an interrupted copy may lack them)."""
+        self.done_record()
+        if self.kind != "train":
+            return
+        from lm_forget.train.checkpoints import weights_problem
+        from lm_forget.train.outputs import is_done
+
+        if not is_done(self.output):
+            raise self.incomplete(f"{self.output} holds no finished training run ({RUN_STATE_FILE} missing, "
+                                  "damaged or not 'done')")
+        if problem := weights_problem(self.output):
+            raise self.incomplete(f"its trained weights in {self.output} are not whole: {problem}")
 
 
 @dataclass

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError
@@ -168,15 +169,20 @@ def _lock(step: Step):
     return FileLock(str(step.dir.parent / f".{step.dir.name}.lock"))
 
 
-def run_step(step: Step, ctx: RunContext) -> dict[str, Any]:
-    """Run one step (under its lock) unless done; write its ``done.json`` last."""
+def run_step(step: Step, ctx: RunContext) -> tuple[dict[str, Any], bool]:
+    """Run one step (under its lock) unless done; write its ``done.json`` last.
+
+    Returns ``(record, ran)``: ``ran`` is False when the step was done already (by another runner sharing the
+    run dir, which held the lock), so two runners never both count it."""
     with _lock(step):
         if step.is_done():
-            return step.done_record()
+            return step.done_record(), False
         missing = [d for d in step.deps if not ctx.plan.step(d).is_done()]
         if missing:
             raise ConfigError(f"step {step.name} needs {missing[0]}, which is not done; run the missing steps "
                               "first (without --shard, or the shard that owns them).")
+        for dep in step.deps:  # a done.json beside missing or cut-off outputs (an interrupted copy) is not done
+            ctx.plan.step(dep).check_complete()
         step.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(step.dir / STEP_SETTINGS_FILE, {"step": step.name, "key": step.key, "deps": list(step.deps),
                                                        "settings": step.settings})
@@ -186,7 +192,33 @@ def run_step(step: Step, ctx: RunContext) -> dict[str, Any]:
                   "seconds": round(time.time() - started, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   **outputs}
         atomic_write_json(step.done_path, record)
-        return record
+        return record, True
+
+
+def is_study_dir(root: Path) -> bool:
+    """True when ``root`` holds an lm-forget study (its plan.json, resolved config.yaml or a stage's folder)."""
+    from lm_forget.run.schema import STAGES
+
+    return ((root / PLAN_FILE).is_file() or (root / STUDY_CONFIG_FILE).is_file()
+            or any((root / stage).is_dir() for stage in STAGES))
+
+
+def check_run_dir(config: Any) -> None:
+    """Refuse a run dir that is a file, a non-empty folder that is not a study, or one that is or lies inside an
+    input (the model folder, a task folder, the data mirror) or holds one where the run writes -- before anything
+    is written. A run dir may hold inputs elsewhere, and the study's own YAML (the demo's layout)."""
+    from lm_forget.data.mirrors import mirror_root
+    from lm_forget.outdirs import refuse_foreign, refuse_overlap
+    from lm_forget.run.schema import STAGES
+
+    root = config.run_path
+    written = {*STAGES, PLAN_FILE, STUDY_CONFIG_FILE}  # what the runner writes at the run dir's top
+    inputs = {"model.name_or_path": config.model_path, "the data mirror (LM_FORGET_DATA_DIR)": mirror_root(),
+              **{f"tasks.task_dirs {d}": d for d in config.task_dir_paths}}
+    refuse_overlap(root, inputs, flag="run_dir", contains_ok=lambda rel: rel.parts[0] not in written)
+    holds_source = bool(config.source_file) and Path(config.source_file).parent == Path(root).resolve()
+    refuse_foreign(root, lambda folder: is_study_dir(folder) or holds_source, flag="run_dir",
+                   what="an lm-forget study", marker=PLAN_FILE)
 
 
 def write_run_files(plan: Plan) -> None:
@@ -218,9 +250,12 @@ def execute(plan: Plan, *, shard: tuple[int, int] | None = None, dry_run: bool =
     ``on_step(index, total, step, event)`` is called with event ``start``, ``skip`` or ``end`` (the CLI
     prints from it).
     """
+    check_run_dir(plan.config)
     rows = describe(plan, shard)
     if dry_run:
         return RunSummary(rows)
+    if not any(r["status"] in (RUN, RESUME, WAIT) for r in rows):
+        return RunSummary(rows)  # a finished study writes nothing (it may live on a read-only filesystem)
     write_run_files(plan)
     if plan.config.threads:
         import torch
@@ -237,9 +272,8 @@ def execute(plan: Plan, *, shard: tuple[int, int] | None = None, dry_run: bool =
             continue
         if on_step:
             on_step(index, len(todo), step, "start")
-        was_done = step.is_done()  # another shard may have finished it meanwhile
-        run_step(step, ctx)
-        row["status"] = DONE if was_done else "ran"
+        _, ran = run_step(step, ctx)  # another runner may have finished it meanwhile
+        row["status"] = "ran" if ran else DONE
         if on_step:
             on_step(index, len(todo), step, "end")
     ctx.pool.close()

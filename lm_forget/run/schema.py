@@ -17,7 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, TypeAdapter
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, TypeAdapter
 
 from lm_forget.data.config import DataConfig
 from lm_forget.errors import unknown_key_message
@@ -59,6 +59,10 @@ def _strict_dataclass(cls: type) -> Any:
 
 
 IntList = Annotated[list[int], BeforeValidator(_listify)]
+# numbers that cannot work are refused by the schema (one line, before any folder exists)
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(ge=1)]
+Seed = Annotated[int, Field(ge=0, lt=2**32)]
 StrList = Annotated[list[str], BeforeValidator(_listify)]
 
 
@@ -86,11 +90,11 @@ class TrainSettings(Section):
     model_config = ConfigDict(extra="allow")
 
     use_lora: StrictBool = Field(True, description="LoRA adapters (true) or full fine-tuning (false)")
-    learning_rate: float = Field(2e-5, description="peak learning rate")
-    num_train_epochs: float = Field(1.0, description="epochs over the training docs")
-    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use epochs)")
-    per_device_train_batch_size: int = Field(8, description="per-device train batch size")
-    seed: int = Field(0, description="training seed (data order, LoRA init)")
+    learning_rate: PositiveFloat = Field(2e-5, description="peak learning rate")
+    num_train_epochs: PositiveFloat = Field(1.0, description="epochs over the training docs")
+    max_steps: int = Field(-1, ge=-1, description="stop after this many optimizer steps (-1: use epochs)")
+    per_device_train_batch_size: PositiveInt = Field(8, description="per-device train batch size")
+    seed: Seed = Field(0, description="training seed (data order, LoRA init)")
     num_examples: int | None = Field(None, description="training docs per task (None: the whole pool)")
     launcher: StrList = Field(default_factory=list, description=(
         "run the step through a launcher: a shipped accelerate config (ddp, cpu_ddp, fsdp2, zero3, zero3_offload;"
@@ -129,11 +133,11 @@ class MethodSpec(Section):
     label: str | None = Field(None, description="the method's id in cell names (when one method is listed twice)")
     args: dict[str, Any] = Field(default_factory=dict, description="the method's own hyper-parameters")
     retain: StrList = Field(default_factory=list, description="retain-set tasks (default: other fine-tuned tasks)")
-    retain_size: int | None = Field(None, description="retain docs (default: as many as forget docs)")
+    retain_size: PositiveInt | None = Field(None, description="retain docs (default: as many as forget docs)")
     retain_weight: float | None = Field(None, description="retain-term weight (default: the method's)")
-    learning_rate: float | None = Field(None, description="this method's learning rate (default: forget's)")
-    num_train_epochs: float | None = Field(None, description="this method's epochs (default: forget's)")
-    max_steps: int | None = Field(None, description="this method's step budget (default: forget's)")
+    learning_rate: PositiveFloat | None = Field(None, description="this method's learning rate (default: forget's)")
+    num_train_epochs: PositiveFloat | None = Field(None, description="this method's epochs (default: forget's)")
+    max_steps: int | None = Field(None, ge=-1, description="this method's step budget (default: forget's)")
 
     @property
     def id(self) -> str:
@@ -151,7 +155,7 @@ def _method_entry(value: Any) -> Any:
 class ForgetSettings(TrainSettings):
     """The forget stage: random (or flipped) labels, or any registered forgetting method."""
 
-    learning_rate: float = Field(1e-4, description="peak learning rate (the paper's forget pass: 1e-4)")
+    learning_rate: PositiveFloat = Field(1e-4, description="peak learning rate (the paper's forget pass: 1e-4)")
     label_mode: str = Field("random", description="label of a registered label-rule method (without methods)")
     num_examples: IntList = Field(default_factory=lambda: [1000], description=(  # type: ignore[assignment]
         "forget-set sizes (the first N docs of the pool), each its own cell (the paper: 1000 and 100)"))
@@ -168,7 +172,7 @@ class ForgetSettings(TrainSettings):
 class RelearnSettings(TrainSettings):
     """Relearning: fine-tune each forgotten model again on gold labels for ``k`` docs of its task."""
 
-    learning_rate: float = Field(3e-5, description="peak learning rate (a secondary reading of the paper)")
+    learning_rate: PositiveFloat = Field(3e-5, description="peak learning rate (a secondary reading of the paper)")
     num_examples: IntList = Field(default_factory=lambda: [10, 100], description=(  # type: ignore[assignment]
         "relearning-set sizes k, each its own step per forget cell"))
     pool: Literal["forget_set", "held_in"] = Field("forget_set", description=(
@@ -178,12 +182,22 @@ class RelearnSettings(TrainSettings):
     study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "pool")
 
 
+def _eval_limit(value: float) -> int | float:
+    """lm-eval's ``limit``: a number of docs (a whole number >= 1) or a fraction (0 < x < 1)."""
+    import math
+
+    if not math.isfinite(value) or value <= 0 or (value >= 1 and not value.is_integer()):
+        raise ValueError(f"{value!r} is neither a number of docs (a whole number >= 1) nor a fraction (0 < x < 1)")
+    return int(value) if value >= 1 else value
+
+
 class EvalSettings(Section):
     """lm-eval settings shared by every evaluation step."""
 
     backend: Literal["hf", "vllm"] = Field("hf", description="lm-eval backend: hf (adapters swapped) or vllm")
-    batch_size: int | str = Field(8, description="lm-eval batch size (an int or auto)")
-    limit: int | float | None = Field(None, description="evaluate only the first N docs (or a fraction)")
+    batch_size: PositiveInt | str = Field(8, description="lm-eval batch size (an int or auto)")
+    limit: Annotated[float, AfterValidator(_eval_limit)] | None = Field(None, description=(
+        "evaluate only the first N docs (a whole number >= 1) or a fraction of them (0 < x < 1)"))
     device: str = Field("cpu", description="cpu, cuda, cuda:0...")
     model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
     hf_hub_log_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --hf_hub_log_args")
@@ -192,7 +206,7 @@ class EvalSettings(Section):
     device_map: str | None = Field(None, description=(
         "hf: load the base with this transformers device_map (auto: spread over every visible GPU, for models "
         "larger than one device); adapters still swap on it. None: the whole model on eval.device"))
-    num_fewshot: int | None = Field(None, description="few-shot examples (the paper: zero-shot)")
+    num_fewshot: int | None = Field(None, ge=0, description="few-shot examples (the paper: zero-shot)")
     forget_scope: Literal["all", "self"] = Field("all", description="score each forget model on all tasks or its own")
 
 
@@ -201,7 +215,7 @@ class AnalysisSettings(Section):
 
     layer: int = Field(-5, description="hidden layer of the variance feature (-5: fifth from last)")
     feature_split: Literal["train", "test"] = Field("train", description="docs of the features (train: forget pool)")
-    feature_limit: int | None = Field(None, description="at most this many docs per task for features")
+    feature_limit: PositiveInt | None = Field(None, description="at most this many docs per task for features")
     probes: StrictBool = Field(False, description="linear probes (with shuffled-label controls) on every model")
     options: dict[str, Any] = Field(default_factory=dict, description="AnalysisOptions fields (checked)")
 
@@ -234,7 +248,7 @@ class PushSettings(Section):
     base_model_id: str | None = Field(None, description="Hub id of a local base model that records none")
     suite_dataset: str | None = Field(None, description="Hub dataset of the suite, cited by the cards")
     collection: str | None = Field(None, description="title of a Hub collection grouping the adapters")
-    timeout: float | None = Field(None, description="network deadline per Hub request (s)")
+    timeout: PositiveFloat | None = Field(None, description="network deadline per Hub request (s)")
 
 
 class RunConfig(Section):
@@ -253,10 +267,12 @@ class RunConfig(Section):
     eval: EvalSettings = Field(default_factory=EvalSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     push: PushSettings = Field(default_factory=PushSettings)
-    threads: int | None = Field(None, description="torch CPU threads (1 is fastest for tiny models)")
+    threads: PositiveInt | None = Field(None, description="torch CPU threads (1 is fastest for tiny models)")
 
     # where the config came from: relative paths resolve against it (not a YAML key)
     _base_dir: str = PrivateAttr(default=".")
+    # the YAML file it was loaded from ("" when built in Python): a run dir holding it is the user's layout
+    _source_file: str = PrivateAttr(default="")
 
     @property
     def base_dir(self) -> str:
@@ -265,6 +281,14 @@ class RunConfig(Section):
     @base_dir.setter
     def base_dir(self, value: str) -> None:
         self._base_dir = value
+
+    @property
+    def source_file(self) -> str:
+        return self._source_file
+
+    @source_file.setter
+    def source_file(self, value: str) -> None:
+        self._source_file = value
 
     @property
     def run_path(self) -> Path:

@@ -57,6 +57,11 @@ def incomplete_reason(checkpoint: Path) -> str | None:
         json.loads((checkpoint / TRAINER_STATE_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return f"no readable {TRAINER_STATE_FILE} (the save was cut short)"
+    return weights_problem(checkpoint)
+
+
+def weights_problem(checkpoint: Path) -> str | None:
+    """Why the weights in ``checkpoint`` (a checkpoint or a finished output folder) are not whole, or None."""
     weights = [checkpoint / name for name in WEIGHT_FILES if (checkpoint / name).is_file()]
     weights += [p for pattern in SHARDED_LAYOUTS for p in checkpoint.glob(pattern)]
     if not weights:

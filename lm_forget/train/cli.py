@@ -46,6 +46,10 @@ def parse_config(argv: list[str]):
             raise ConfigError(" ".join(_unknown(f"flag --{f}", f, parser) for f in flags)
                               + " `lm-forget train --help` lists them.") from None
         raise ConfigError(f"invalid training config: {exc}") from exc
+    if "--config" in argv and config.output_dir:
+        from lm_forget.outdirs import refuse_overlap
+
+        refuse_overlap(str(config.output_dir), {"--config": argv[argv.index("--config") + 1]}, flag="--output_dir")
     return config
 
 
@@ -86,8 +90,10 @@ def _check_yaml_keys(path: Path, parser) -> None:
     """Every key of the training YAML must be a ForgetConfig/SFTConfig field (TRL would reject it later)."""
     import yaml
 
+    from lm_forget.limits import load_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"), str(path))
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f":{where.line + 1}" if where is not None else ""

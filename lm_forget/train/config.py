@@ -16,7 +16,8 @@ from trl import SFTConfig
 from lm_forget.errors import ConfigError
 from lm_forget.formats import CHECKPOINTS_DIR
 from lm_forget.train.labels import LABEL_MODES, STAGE_LABEL_MODES
-from lm_forget.train.peft_settings import PeftSettings, split_names
+from lm_forget.train.numbers import check_numbers
+from lm_forget.train.peft_settings import PeftSettings, unique_names
 
 if TYPE_CHECKING:
     from lm_forget.data.config import DataConfig
@@ -162,7 +163,7 @@ class ForgetConfig(SFTConfig, PeftSettings):
     )
 
     def __post_init__(self) -> None:
-        self.tasks = split_names(self.tasks)
+        self.tasks = unique_names(self.tasks, "--tasks")
         self.check_peft_settings()
         if self.label_mode is not None and self.label_mode not in LABEL_MODES:
             raise ConfigError(
@@ -172,6 +173,7 @@ class ForgetConfig(SFTConfig, PeftSettings):
             raise ConfigError(f"unknown --stage {self.stage!r}; use one of {', '.join(STAGE_LABEL_MODES)}")
         if self.num_examples < 1:
             raise ConfigError(f"--num_examples must be at least 1, got {self.num_examples}")
+        check_numbers(self)
         refuse_token_settings(vars(self))
         self.data = self._resolve_data().to_dict()
         self._resolve_revision()
@@ -179,7 +181,7 @@ class ForgetConfig(SFTConfig, PeftSettings):
             from lm_forget.hub.base_model import hub_base_model
 
             hub_base_model(None, self.base_model_id)  # spelled like a Hub id, or a clear error now
-        self.retain = split_names(self.retain)
+        self.retain = unique_names(self.retain, "--retain")
         if self.method is not None:
             if self.stage == "finetune":
                 raise ConfigError(f"--method {self.method} forgets; use it with --stage forget, not finetune")
@@ -200,11 +202,11 @@ class ForgetConfig(SFTConfig, PeftSettings):
 
         data = self.data
         if isinstance(data, str):
-            import json
+            from lm_forget.limits import load_json
 
             try:
-                data = json.loads(data) if data.strip() else {}
-            except json.JSONDecodeError as exc:
+                data = load_json(data, "--data") if data.strip() else {}
+            except ValueError as exc:
                 raise ConfigError(f"--data: not a JSON object ({exc}); e.g. '{{\"seed\": 3}}'") from None
         if data is None:
             return DataConfig(train_size=max(1000, self.num_examples))
@@ -286,15 +288,30 @@ class ForgetConfig(SFTConfig, PeftSettings):
             raise ConfigError("no tasks: pass --tasks forget_<task> [...] (or `tasks:` in the YAML config)")
         if not self.output_dir:
             raise ConfigError("no output folder: pass --output_dir DIR")
+        self.check_output_dir()
         if self.push_to_hub and not self.hub_model_id:
             raise ConfigError("--push_to_hub needs the repo: add --hub_model_id me/NAME (TrainingArguments' names)")
         if self.push_to_hub:  # a card naming a local path would be refused after training: say so now
-            from lm_forget.hub.base_model import require_hub_base_model
+            from lm_forget.hub.base_model import require_hub_base_model, require_repo_id
 
+            require_repo_id(str(self.hub_model_id), "--hub_model_id")
             require_hub_base_model(self.model, self.base_model_id)
         from lm_forget.train.peft_setup import check_quantization_environment
 
         check_quantization_environment(self)  # no CUDA / no bitsandbytes: say so before anything is written
+
+    def check_output_dir(self) -> None:
+        """Refuse an --output_dir that is, contains or lies inside an input, or holds files that are not a run."""
+        from lm_forget.data.mirrors import mirror_root
+        from lm_forget.outdirs import refuse_foreign, refuse_overlap
+        from lm_forget.train.outputs import is_run_folder
+
+        inputs = {"--model": self.model, "--init_adapter": self.init_adapter, "--tokenizer": self.tokenizer,
+                  "the data mirror (LM_FORGET_DATA_DIR)": mirror_root(),
+                  **{f"--task_dirs {d}": d for d in self.task_dirs}}
+        refuse_overlap(str(self.output_dir), inputs, flag="--output_dir")
+        refuse_foreign(str(self.output_dir), is_run_folder, flag="--output_dir", what="an lm-forget training run",
+                       marker="forget_config.json")
 
     def to_sft_config(self) -> SFTConfig:
         """A plain ``SFTConfig`` for the trainer: checkpoints under ``output_dir/checkpoints``, no Trainer push.

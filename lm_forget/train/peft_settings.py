@@ -20,6 +20,20 @@ def split_names(values: Any) -> list[str]:
     return [t.strip() for item in (values or []) for t in str(item).split(",") if t.strip()]
 
 
+def unique_names(values: Any, flag: str) -> list[str]:
+    """:func:`split_names`, refusing a name listed twice (``--tasks a,a`` would train every doc twice)."""
+    from collections import Counter
+
+    names = split_names(values)
+    twice = [name for name, n in Counter(names).items() if n > 1]
+    if twice:
+        from lm_forget.errors import ConfigError
+
+        raise ConfigError(f"{flag} lists {', '.join(twice)} more than once ({','.join(names)}); each task counts "
+                          "once: list it once (more examples per task: --num_examples)")
+    return names
+
+
 @dataclass
 class PeftSettings:
     r"""LoRA adapter and quantized base (QLoRA) settings; the names are TRL ``ModelConfig``'s.

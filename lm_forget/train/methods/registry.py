@@ -8,12 +8,12 @@ own module of this package and registers itself on import; adding one touches on
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lm_forget.errors import ConfigError
+from lm_forget.limits import check_value, load_json
 
 
 @dataclass
@@ -72,11 +72,12 @@ class Method:
             raw = {}
         if isinstance(raw, str):
             try:
-                raw = json.loads(raw)
+                raw = load_json(raw, "--method_args")
             except ValueError as exc:
                 raise ConfigError(f"--method_args {raw!r} is not a JSON object: {exc}") from None
         if not isinstance(raw, Mapping):
             raise ConfigError(f"--method_args must be a mapping, got {type(raw).__name__}")
+        check_value(dict(raw), "--method_args")
         known = {f.name for f in dataclasses.fields(self.params)}
         unknown = sorted(set(raw) - known)
         if unknown:
