@@ -3,7 +3,7 @@
 - NaN loglikelihoods (a diverged model) gave blank confidences and no warning: the report's summary (and the
   log) now names the task, the count and the folder;
 - a phase folder holding two runs of the same task silently used the newer file name: it warns, naming both;
-- ``--same-margin nan`` and other NaN/inf/negative margins changed verdicts: refused, exit 2, nothing written.
+- ``--margin nan`` and other NaN/inf/negative margins changed verdicts: refused, exit 2, nothing written.
 
 Planted lm-eval output folders (lm_forget.analysis.simulate), analysed through the real CLI.
 """
@@ -73,8 +73,8 @@ def test_a_task_scored_twice_in_one_phase_folder_is_named(study, tmp_path, caplo
     assert "were scored twice" in caplog.text
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--same-margin", "nan"), ("--chance-margin", "inf"),
-                                             ("--pretrained-margin", "-0.1"), ("--min-denominator", "nan")])
+@pytest.mark.parametrize(("flag", "value"), [("--margin", "nan"), ("--margin", "inf"),
+                                             ("--margin", "-0.1"), ("--min-denominator", "nan")])
 def test_non_finite_or_negative_margins_are_refused(study, tmp_path, capsys, flag, value):
     code = main(_argv(study, tmp_path / "report", flag, value))
     err = capsys.readouterr().err.strip()

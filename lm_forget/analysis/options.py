@@ -68,6 +68,7 @@ class AnalysisOptions:
         "registered predictors to test (empty = all: confidence, difficulty, variance)."))
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         if self.outcome not in OUTCOMES:
             raise ConfigError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}")
         if self.correction not in ("holm", "bh"):
@@ -78,13 +79,12 @@ class AnalysisOptions:
             raise ConfigError(f"margin must lie strictly between 0 and 0.5 (accuracy units), got {self.margin!r}")
         if self.min_n_test < 3:
             raise ConfigError("min_n_test must be at least 3 (a correlation of 2 points is always +-1)")
-        self._check_numbers()
 
     def _check_numbers(self) -> None:
         """NaN, infinite or out-of-range thresholds would silently change every verdict: refuse them."""
         import math
 
-        for name in ("same_margin", "pretrained_margin", "chance_margin", "min_denominator"):
+        for name in ("margin", "min_denominator"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0 (an accuracy difference, e.g. 0.02), "
