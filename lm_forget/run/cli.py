@@ -28,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def print_plan(rows: list[dict[str, str]], plan: Plan, out=sys.stdout) -> None:
-    """The --dry-run table: status, step, folder (relative to the run dir)."""
+def print_plan(rows: list[dict[str, str]], plan: Plan, out=None) -> None:
+    """The --dry-run table: status, step, folder (relative to the run dir); ``out`` defaults to the current
+    ``sys.stdout`` (looked up at the call, so a redirected stdout gets it)."""
+    out = sys.stdout if out is None else out
     root = plan.config.run_path
     width = max(len(r["step"]) for r in rows)
     for row in rows:

@@ -1,4 +1,5 @@
-"""Issue 11: results that cannot mislead. Each case reproduces one finding of the independent check."""
+"""Results that cannot mislead: undefined ratios say why, small-n tests are not significant, wide intervals are
+inconclusive, corrections run over hypotheses. Each case reproduces one finding of an independent check."""
 
 from __future__ import annotations
 
