@@ -114,6 +114,7 @@ def test_non_significant_wide_ci_is_inconclusive_not_agreement():
     assert 0.4 < power < 0.9  # Spearman, n = 21, rho = 0.5, alpha = 0.05: about 0.6
 
 
+@pytest.mark.e2e
 def test_narrow_ci_around_zero_excludes_a_sizeable_rho():
     n = 150
     x = np.arange(n, dtype=float)
@@ -124,6 +125,7 @@ def test_narrow_ci_around_zero_excludes_a_sizeable_rho():
 
 
 # 5. behaviours from intervals
+@pytest.mark.e2e
 def test_small_true_drop_on_a_small_task_is_never_called_partial_by_chance():
     opts = AnalysisOptions(**FAST)
     rng = np.random.default_rng(5)

@@ -237,6 +237,7 @@ def long_docs(tmp_path_factory, mirror_dir) -> list[dict]:
             os.environ["LM_FORGET_DATA_DIR"] = old
 
 
+@pytest.mark.e2e
 def test_long_prompts_are_cut_from_the_left_exactly_as_lm_eval_scores_them(long_docs, tiny_model_dir):
     import torch
     from lm_eval.models.huggingface import HFLM
