@@ -27,16 +27,6 @@ def _require(path: Path, what: str) -> Path:
     pytest.skip(message)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n N --dist loadgroup`` a test without an ``xdist_group`` mark runs in its module's group, so
-    a module-scoped fixture is built once (by the one worker running that module); tests of several modules that
-    share a session fixture name one group (``xdist_group("demo_study")``). Runs before xdist reads the marks."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-
-
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The ../shared folder (real data and model)."""
@@ -96,7 +86,8 @@ def data_env(mirror_dir):
 def quick_demo(tmp_path_factory):
     """``lm-forget demo --quick``, trained once per session (in process) and read by every demo test.
 
-    Tests that use it carry ``xdist_group("demo_study")`` so one xdist worker builds it. A test that changes the
+    Tests that use it carry ``xdist_group("demo_study")`` (inert under ``--dist loadfile``; see docs/testing.md).
+    A test that changes the
     study works on ``studies.copy_study(quick_demo.out, ...)`` (finished steps reused), except
     test_demo_quick's rerun checks, which leave it as they found it.
     """
@@ -108,7 +99,7 @@ def quick_demo(tmp_path_factory):
 @pytest.fixture(scope="session")
 def lmeval_phases(tiny_model_dir, mirror_dir, tmp_path_factory) -> Path:
     """One set of real ``lm_eval --log_samples`` phase folders (pretrained / finetuned / forget) of stories260K,
-    shared by the analysis end-to-end and fault tests (``xdist_group("lmeval_phases")``); read-only."""
+    shared by the analysis end-to-end and fault tests; read-only."""
     from studies import build_lmeval_phases
 
     env = dict(os.environ, LM_FORGET_DATA_DIR=str(mirror_dir), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1",
