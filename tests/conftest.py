@@ -80,3 +80,28 @@ def data_env(mirror_dir):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
         yield
+
+
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory):
+    """``lm-forget demo --quick``, trained once per session (in process) and read by every demo test.
+
+    Tests that use it carry ``xdist_group("demo_study")`` (inert under ``--dist loadfile``; see docs/testing.md).
+    A test that changes the
+    study works on ``studies.copy_study(quick_demo.out, ...)`` (finished steps reused), except
+    test_demo_quick's rerun checks, which leave it as they found it.
+    """
+    from studies import build_quick_demo
+
+    return build_quick_demo(tmp_path_factory.mktemp("quick_demo") / "demo")
+
+
+@pytest.fixture(scope="session")
+def lmeval_phases(tiny_model_dir, mirror_dir, tmp_path_factory) -> Path:
+    """One set of real ``lm_eval --log_samples`` phase folders (pretrained / finetuned / forget) of stories260K,
+    shared by the analysis end-to-end and fault tests; read-only."""
+    from studies import build_lmeval_phases
+
+    env = dict(os.environ, LM_FORGET_DATA_DIR=str(mirror_dir), HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false")
+    return build_lmeval_phases(tmp_path_factory.mktemp("lmeval_phases"), tiny_model_dir, env)

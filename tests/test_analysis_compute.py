@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lm_forget.analysis.api import AnalysisResults, analyze, compute
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.render import Rendered, render
@@ -17,6 +19,7 @@ def _files(root) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
+@pytest.mark.e2e
 def test_compute_returns_results_and_writes_nothing(tmp_path, monkeypatch):
     folders = write_study(tmp_path / "inputs", simulate_phases(correlated_tasks(6, rho=0.9, seed=1), seed=1))
     folders.pop("control", None)

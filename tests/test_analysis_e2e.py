@@ -1,4 +1,4 @@
-"""``analyze`` end to end on real ``lm_eval --log_samples`` output produced here, in a subprocess."""
+"""``analyze`` end to end on real ``lm_eval --log_samples`` output (conftest.lmeval_phases), through its CLI."""
 
 from __future__ import annotations
 
@@ -7,45 +7,18 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from studies import PHASE_TASKS, run_cli
 
 from lm_forget.analysis.api import analyze, extract_features
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.samples import parse_sample, read_phase
 from lm_forget.errors import DataError
 
-TASKS = "forget_cola,forget_openbookqa"
+TASKS = ",".join(PHASE_TASKS)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-# three phases in one interpreter: the real lm_eval CLI entry point, called as the console script does
-_RUN_PHASES = """
-import sys
-from lm_eval.__main__ import cli_evaluate
-model, out, tasks, limit = sys.argv[1:5]
-for name, extra in zip(("pretrained", "finetuned", "forget"), ["", *(",peft=" + a for a in sys.argv[5:7])]):
-    sys.argv = ["lm_eval", "--model", "hf", "--model_args", f"pretrained={model},dtype=float32{extra}",
-                "--tasks", tasks, "--limit", limit, "--log_samples", "--output_path", f"{out}/{name}",
-                "--device", "cpu", "--batch_size", "8"]
-    cli_evaluate()
-"""
-
-
-def _adapter(base: Path, path: Path, seed: int) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(seed)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)),
-                           LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"],
-                                      init_lora_weights=False))
-    model.save_pretrained(path)
-    return path
-
 
 @pytest.fixture(scope="module")
 def env(mirror_dir, tmp_path_factory):
@@ -58,17 +31,13 @@ def env(mirror_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def evals(tiny_model_dir, tmp_path_factory, env) -> Path:
-    root = tmp_path_factory.mktemp("evals")
-    ft = _adapter(tiny_model_dir, root / "adapter_ft", 1)
-    fg = _adapter(tiny_model_dir, root / "adapter_fg", 2)
-    proc = subprocess.run([sys.executable, "-c", _RUN_PHASES, str(tiny_model_dir), str(root), TASKS, "30",
-                           str(ft), str(fg)], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root
+def evals(lmeval_phases, env) -> Path:
+    """The session's lm_eval phase folders (conftest.lmeval_phases: TASKS, 30 docs, two random adapters)."""
+    return lmeval_phases
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("lmeval_phases")
 def test_analyze_cli_on_real_lm_eval_output(evals, tiny_model_dir, env, tmp_path):
     feats = extract_features(str(tiny_model_dir), peft=str(evals / "adapter_ft"), tasks=TASKS.split(","),
                              out=tmp_path / "feats" / "ft", role="finetuned", limit=20, probes=True,
@@ -77,12 +46,10 @@ def test_analyze_cli_on_real_lm_eval_output(evals, tiny_model_dir, env, tmp_path
     shutil.copytree(evals / "forget", matrix / "forget_cola")
     shutil.copytree(evals / "pretrained", matrix / "forget_openbookqa")
     out = tmp_path / "report"
-    proc = subprocess.run(
-        [sys.executable, "-m", "lm_forget", "analyze", "--pretrained", str(evals / "pretrained"),
-         "--finetuned", str(evals / "finetuned"), "--forget", str(evals / "forget"), "--features",
-         str(feats.parent), "--matrix", str(matrix), "--out", str(out), "--n-bootstrap", "200",
-         "--n-permutations", "200", "--min-n-test", "3"], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli("analyze", "--pretrained", str(evals / "pretrained"), "--finetuned", str(evals / "finetuned"),
+                   "--forget", str(evals / "forget"), "--features", str(feats.parent), "--matrix", str(matrix),
+                   "--out", str(out), "--n-bootstrap", "200", "--n-permutations", "200", "--min-n-test", "3")
+    assert proc.code == 0, proc.stderr[-3000:]
     assert "report:" in proc.stdout
 
     metrics = json.loads((out / "metrics.json").read_text())
@@ -125,6 +92,7 @@ def test_analyze_cli_on_real_lm_eval_output(evals, tiny_model_dir, env, tmp_path
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("lmeval_phases")
 def test_bad_inputs_name_the_file(evals, tmp_path):
     phases = {p: evals / p for p in ("pretrained", "finetuned", "forget")}
     opts = AnalysisOptions(n_bootstrap=50, n_permutations=50, formats=("png",))
@@ -189,6 +157,7 @@ def _with_train_run(src: Path, dest: Path) -> Path:
 
 
 @pytest.mark.e2e
+@pytest.mark.xdist_group("lmeval_phases")
 def test_test_and_train_runs_share_a_folder(evals, tmp_path):
     phases = {p: _with_train_run(evals / p, tmp_path / p) for p in ("pretrained", "finetuned", "forget")}
     assert {r["split"] for r in read_phase(phases["forget"]).rows} == {"test", "train"}

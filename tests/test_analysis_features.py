@@ -38,6 +38,7 @@ def lora_adapter(tiny_model_dir, tmp_path_factory):
     return path
 
 
+@pytest.mark.e2e
 def test_features_with_and_without_lora(tiny_model_dir, lora_adapter, data_env, tmp_path):
     common = {"tasks": ["forget_openbookqa"], "out": None, "limit": 24, "batch_size": 7, "device": "cpu"}
     base = extract_features(str(tiny_model_dir), peft=None, **(common | {"out": tmp_path / "base"}),
@@ -60,6 +61,7 @@ def test_features_with_and_without_lora(tiny_model_dir, lora_adapter, data_env, 
     assert sorted(s["role"] for s in sets) == sorted(["pretrained", lora_adapter.name])
 
 
+@pytest.mark.e2e
 def test_embeddings_unchanged_by_attention_lora(tiny_model_dir, lora_adapter, data_env, tmp_path):
     kw = {"tasks": ["forget_openbookqa"], "limit": 12, "layer": 0, "device": "cpu"}
     a = extract_features(str(tiny_model_dir), peft=None, out=tmp_path / "a", **kw)
@@ -85,6 +87,7 @@ def test_feature_errors(tiny_model_dir, data_env, tmp_path):
                          out=tmp_path / "y", device="cpu")
 
 
+@pytest.mark.e2e
 def test_features_cli(tiny_model_dir, data_env, tmp_path, capsys):
     from lm_forget.cli import main
 

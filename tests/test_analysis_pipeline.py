@@ -66,6 +66,7 @@ def planted(tmp_path_factory):
     return {name: write_phase(root / name, f"model-{name}", docs) for name, docs in phases.items()}
 
 
+@pytest.mark.e2e
 def test_planted_effect_recovered_through_the_pipeline(planted, tmp_path):
     opts = AnalysisOptions(n_bootstrap=300, n_permutations=300, formats=("png",))
     out = analyze(**planted, out=tmp_path / "report", options=opts)
@@ -91,6 +92,7 @@ def test_planted_effect_recovered_through_the_pipeline(planted, tmp_path):
     assert {e["predictor"] for e in examples} == {"confidence_pretrained", "confidence_finetuned"}
 
 
+@pytest.mark.e2e
 def test_cli_matrix_and_merge(planted, tmp_path):
     shard = tmp_path / "shard"
     shard.mkdir()
@@ -115,6 +117,7 @@ def test_cli_matrix_and_merge(planted, tmp_path):
                      "--out", str(out)]) == 2
 
 
+@pytest.mark.e2e
 def test_predictor_registry_is_extensible(planted, tmp_path):
     from lm_forget.analysis import registry
 

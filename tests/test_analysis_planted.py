@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from lm_forget.analysis.api import analyze
 from lm_forget.analysis.control import NO_BASELINE
@@ -33,6 +34,7 @@ def _covered(metrics, tasks: list[PlantedTask]) -> dict[str, list[bool]]:
     return out
 
 
+@pytest.mark.e2e
 def test_planted_accuracies_drops_and_ratios_are_covered_at_the_nominal_rate(tmp_path):
     covered: dict[str, list[bool]] = {}
     for s in range(12):
@@ -47,6 +49,7 @@ def test_planted_accuracies_drops_and_ratios_are_covered_at_the_nominal_rate(tmp
     assert all(0.85 <= r <= 1.0 for r in rates.values()), rates  # 72 intervals each; nominal 0.95
 
 
+@pytest.mark.e2e
 def test_planted_correlation_is_found_and_the_null_is_not(tmp_path):
     strong = compute_results(**write_study(tmp_path / "strong", simulate_phases(
         correlated_tasks(12, rho=0.95, seed=1, n_docs=400), seed=1)), options=FAST)
@@ -61,6 +64,7 @@ def test_planted_correlation_is_found_and_the_null_is_not(tmp_path):
     assert hits <= 3  # family-wise rate 5% expected: 1 of 20; 3 would already be 15%
 
 
+@pytest.mark.e2e
 def test_four_tasks_nan_column_and_normalisation_artefact_through_the_report(tmp_path):
     tasks = [PlantedTask("forget_a", 300, 0.55, 0.90, 0.60, 0.95), PlantedTask("forget_b", 300, 0.55, 0.90, 0.70, 0.85),
              PlantedTask("forget_c", 300, 0.55, 0.90, 0.80, 0.75), PlantedTask("forget_d", 300, 0.55, 0.90, 0.88, 0.65),
@@ -90,6 +94,7 @@ def metrics_table(md: str) -> str:
     return md.split("## Accuracies and forgetting metrics", 1)[1].split("![", 1)[0]
 
 
+@pytest.mark.e2e
 def test_pure_noise_forgetting_is_no_stronger_than_its_control(tmp_path):
     names = [f"forget_n{i}" for i in range(4)]
     folders = write_study(tmp_path / "noise", simulate_noise(names, 600, seed=3))
@@ -112,6 +117,7 @@ def test_pure_noise_forgetting_is_no_stronger_than_its_control(tmp_path):
     assert (out / "control_flip_by_decile.csv").is_file() and (out / "control_excess.json").is_file()
 
 
+@pytest.mark.e2e
 def test_several_forget_seeds_pool_into_one_headline_test(tmp_path):
     tasks = correlated_tasks(12, rho=0.95, seed=5, n_docs=200)
     folders = write_study(tmp_path / "seeds", simulate_phases(tasks, seed=5, forget_seeds=(1, 2)))
@@ -150,6 +156,7 @@ def test_two_level_replicate_draws_keep_forget_seeds_within_their_fine_tune_seed
         raise AssertionError("an unbalanced design must be refused")
 
 
+@pytest.mark.e2e
 def test_fine_tune_seeds_pool_with_each_replicate_against_its_own_fine_tuned_model(tmp_path):
     tasks = correlated_tasks(12, rho=0.95, seed=5, n_docs=200)
     f = write_study(tmp_path / "ft", simulate_phases(tasks, seed=5, forget_seeds=(1,), finetune_seeds=(1,)))

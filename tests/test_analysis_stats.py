@@ -41,6 +41,7 @@ def test_correlations_match_scipy_and_planted_effect_inside_ci():
     assert rows["pearson"]["ci_method"] == "BCa"
 
 
+@pytest.mark.e2e
 def test_null_data_mostly_not_significant():
     settings = stats.TestSettings(n_bootstrap=10, n_permutations=199, seed=0)
     rng = np.random.default_rng(7)

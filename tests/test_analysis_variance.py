@@ -55,6 +55,7 @@ def tiny(tiny_model_dir):
 TEXTS = [("Once upon a time " * (1 + i % 7)) + f"there was a cat number {i}." for i in range(40)]
 
 
+@pytest.mark.e2e
 def test_real_model_batch_and_padding_invariant(tiny):
     model, tok = tiny
     layers = [1, 5]

@@ -237,6 +237,7 @@ def long_docs(tmp_path_factory, mirror_dir) -> list[dict]:
             os.environ["LM_FORGET_DATA_DIR"] = old
 
 
+@pytest.mark.e2e
 def test_long_prompts_are_cut_from_the_left_exactly_as_lm_eval_scores_them(long_docs, tiny_model_dir):
     import torch
     from lm_eval.models.huggingface import HFLM
@@ -398,6 +399,7 @@ def logiqa_mirror(tmp_path_factory, mirror_dir) -> Path:
     (["gsm8k"], ["only multiple_choice", "Nothing was written"]),
     (["logiqa", "forget_boolq"], ["'forget_boolq' is already a forget task", "nothing was written"]),
 ], ids=["unknown-name-in-list", "generative-task-in-list", "generative-task-without-data", "suite-name-in-list"])
+@pytest.mark.e2e
 def test_derive_checks_every_name_before_writing(sources, expected, tmp_path, logiqa_mirror, monkeypatch, capsys):
     out = tmp_path / "out"
     out.mkdir()

@@ -9,19 +9,23 @@ import sys
 from pathlib import Path
 
 import pytest
+from studies import CliResult, run_cli
 
 from lm_forget.data.api import load_task
 from lm_forget.errors import ConfigError, DataError
 
 
-def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lm_forget", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+def _cli(*args: str, env: dict | None = None) -> CliResult:
+    """``lm-forget ARGS`` in process, with ``env`` set for the call."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in (env or {}).items():
+            mp.setenv(name, value)
+        return run_cli(*args)
 
 
 def test_unknown_task_suggests_near_names():
     result = _cli("tasks", "show", "forget_boolk")
-    assert result.returncode != 0
+    assert result.code != 0
     assert "unknown forget task 'forget_boolk'" in result.stderr and "forget_boolq" in result.stderr
     with pytest.raises(ConfigError, match="forget_hellaswag"):
         load_task("hellaswg")
@@ -29,7 +33,7 @@ def test_unknown_task_suggests_near_names():
 
 def test_mirror_missing_a_split_names_the_expected_path(mirror_dir):
     result = _cli("tasks", "show", "forget_boolq", env={"LM_FORGET_DATA_DIR": str(mirror_dir)})
-    assert result.returncode != 0
+    assert result.code != 0
     expected = mirror_dir / "aps" / "super_glue" / "boolq" / "train.jsonl"
     assert str(expected) in result.stderr and "Traceback" not in result.stderr
 
@@ -67,7 +71,7 @@ def test_yaml_referencing_a_missing_source_task(tmp_path):
         "dataset_kwargs:\n  forget_task: forget_ghost\n  source_task: ghost\n  source_config: /nonexistent/ghost.yaml\n"
     )
     result = _cli("tasks", "show", "forget_ghost", "--task-dir", str(tmp_path))
-    assert result.returncode != 0
+    assert result.code != 0
     assert "/nonexistent/ghost.yaml" in result.stderr and "derive" in result.stderr
 
 
@@ -91,4 +95,4 @@ def test_bad_sizes_are_rejected():
 
 def test_unknown_cli_command_and_no_traceback():
     result = _cli("taks")
-    assert result.returncode == 2 and "tasks" in result.stderr
+    assert result.code == 2 and "tasks" in result.stderr

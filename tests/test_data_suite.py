@@ -35,6 +35,7 @@ def _forget_lm_task(manager, name):
     return manager.load([name])["tasks"][name]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("spec", SUITE, ids=[s.name for s in SUITE])
 def test_binarized_docs_are_faithful(spec, suite_mirror, monkeypatch, forget_task_manager):
     monkeypatch.setenv("LM_FORGET_DATA_DIR", str(suite_mirror))

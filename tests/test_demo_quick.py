@@ -1,4 +1,8 @@
-"""``lm-forget demo --quick`` end to end, as a user runs it (subprocess): report, learned tasks, rerun skips."""
+"""``lm-forget demo --quick`` end to end: report, learned tasks, rerun skips (the rerun as a user runs it).
+
+The study is trained once per session (the ``quick_demo`` fixture, tests/studies.py) and shared with the
+method-comparison and relearn tests.
+"""
 
 from __future__ import annotations
 
@@ -12,31 +16,28 @@ import pytest
 from lm_forget.demo.families import FAMILIES
 from lm_forget.demo.suite import family_docs
 
-pytestmark = pytest.mark.e2e
-
-
-def _demo(out: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lm_forget", "demo", "--quick", "--out", str(out)],
-                          capture_output=True, text=True, timeout=280)
-
 
 def _scores(out: Path, stage: str) -> dict:
     (done,) = out.glob(f"{stage}/*/done.json")
     return json.loads(done.read_text())["scores"]
 
 
-def test_demo_quick_end_to_end(tmp_path):
-    out = tmp_path / "demo"
-    first = _demo(out)
-    assert first.returncode == 0, first.stderr[-3000:]
-    report_line = next(line for line in first.stdout.splitlines() if line.startswith("report: "))
+def _table(stdout: str) -> str:
+    return stdout.split("accuracy on held-out docs")[1].split("step(s) ran")[0].rsplit("\n", 1)[0]
+
+
+@pytest.mark.e2e
+@pytest.mark.xdist_group("demo_study")
+def test_demo_quick_end_to_end(quick_demo):
+    out, first = quick_demo.out, quick_demo.stdout
+    report_line = next(line for line in first.splitlines() if line.startswith("report: "))
     report = Path(report_line.removeprefix("report: "))
     assert report.is_file() and report.stat().st_size > 0
     text = report.read_text()
     assert "Accuracies and forgetting metrics" in text
     assert (report.parent / "figures" / "accuracy_bars.png").stat().st_size > 0
 
-    _assert_protocol_sections(first.stdout, out)
+    _assert_protocol_sections(first, out)
 
     pretrained, finetuned = _scores(out, "eval_pretrained"), _scores(out, "eval_finetuned")
     forget = _scores(out, "eval_forget")
@@ -49,18 +50,22 @@ def test_demo_quick_end_to_end(tmp_path):
     # far inside the measured drop (>= 0.5 across 3 data seeds x 2 thread counts, docs/reliability.md)
     assert forget["demo_sentiment"]["acc"] < finetuned["demo_sentiment"]["acc"] - 0.1
 
-    second = _demo(out)  # everything done: nothing reruns, same table
+    # everything done: nothing reruns, same table (the console command in a fresh process, as a user runs it)
+    second = subprocess.run([sys.executable, "-m", "lm_forget", "demo", "--quick", "--out", str(out)],
+                            capture_output=True, text=True, timeout=280)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "0 step(s) ran" in second.stdout
-    assert first.stdout.split("accuracy on held-out docs")[1].split("step(s) ran")[0].rsplit("\n", 1)[0] == \
-        second.stdout.split("accuracy on held-out docs")[1].split("step(s) ran")[0].rsplit("\n", 1)[0]
+    assert _table(first) == _table(second.stdout)
 
-    # killed after training finished but before done.json: the step is redone, nothing else
+    # killed after training finished but before done.json: the step is redone, nothing else (the shared study is
+    # left as it was: the same step, same key, done again)
+    from studies import run_cli
+
     (done,) = out.glob("forget/*/done.json")
     before = json.loads(done.read_text())
     done.unlink()
-    third = _demo(out)
-    assert third.returncode == 0, third.stderr[-3000:]
+    third = run_cli("demo", "--quick", "--out", str(out))
+    assert third.code == 0, third.stderr[-3000:]
     assert "1 step(s) ran" in third.stdout
     after = json.loads(done.read_text())
     assert (after["labels_hash"], after["global_step"]) == (before["labels_hash"], before["global_step"])

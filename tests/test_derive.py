@@ -9,14 +9,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from studies import CliResult, run_cli
 
 pytestmark = pytest.mark.e2e
 LOGIQA = Path("EleutherAI/logiqa/logiqa")
 
 
-def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lm_forget", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=600)
+def _cli(*args: str, env: dict) -> CliResult:
+    """``lm-forget ARGS`` in process, with ``env`` set for the call."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        return run_cli(*args)
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +37,13 @@ def test_derive_logiqa_then_evaluate_it(tmp_path, logiqa_mirror, tiny_model_dir)
     out = tmp_path / "my_tasks"
     env = {"LM_FORGET_DATA_DIR": str(logiqa_mirror), "HF_HUB_OFFLINE": "1"}
     result = _cli("tasks", "derive", "logiqa", "--out", str(out), env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.code == 0, result.stderr[-3000:]
     yaml_path = out / "forget_logiqa.yaml"
     text = yaml_path.read_text()
     assert "source_task: logiqa" in text and "custom_dataset: !function lm_forget.data.loader.custom_dataset" in text
 
     shown = _cli("tasks", "show", "forget_logiqa", "--json", env={**env, "LM_FORGET_TASKS_DIR": str(out)})
-    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.code == 0, shown.stderr[-2000:]
     report = json.loads(shown.stdout)
     assert report["splits"]["test"]["size"] > 500
     assert report["splits"]["test"]["dropped"].get("prompt_rewrite_failed", 0) == 0
@@ -67,13 +71,13 @@ def test_derive_logiqa_then_evaluate_it(tmp_path, logiqa_mirror, tiny_model_dir)
 
 def test_derive_refuses_non_multiple_choice_tasks(tmp_path):
     result = _cli("tasks", "derive", "gsm8k", "--out", str(tmp_path / "t"), env={})
-    assert result.returncode != 0
+    assert result.code != 0
     assert "only multiple_choice" in result.stderr
     assert not (tmp_path / "t").exists()
 
 
 def test_derive_refuses_unknown_and_suite_names(tmp_path):
     unknown = _cli("tasks", "derive", "logiqaa", "--out", str(tmp_path), env={})
-    assert unknown.returncode != 0 and "logiqa" in unknown.stderr
+    assert unknown.code != 0 and "logiqa" in unknown.stderr
     suite = _cli("tasks", "derive", "forget_boolq", "--out", str(tmp_path), env={})
-    assert suite.returncode != 0 and "already a forget task" in suite.stderr
+    assert suite.code != 0 and "already a forget task" in suite.stderr

@@ -70,12 +70,21 @@ def test_card_with_three_result_columns(run_folder, tmp_path):
     assert bare.data.eval_results is None and "| `forget_boolq` | 0.600 | 0.800 | 0.610 |" in bare.text
 
 
-def test_trl_tags_match_the_trainer():
-    from trl import SFTTrainer
+def test_trl_tags_match_the_card_trl_writes(tiny_model_dir, tmp_path):
+    """Our cards carry the tags TRL's SFTTrainer puts on the card it writes itself (its public create_model_card)."""
+    from datasets import Dataset
+    from huggingface_hub import ModelCard
+    from trl import SFTConfig, SFTTrainer
 
     from lm_forget.hub.card import TRL_TAGS
 
-    assert list(SFTTrainer._tag_names) == TRL_TAGS
+    args = SFTConfig(output_dir=str(tmp_path / "sft"), report_to="none", max_steps=1, use_cpu=True,
+                     per_device_train_batch_size=1, max_length=32)
+    trainer = SFTTrainer(model=str(tiny_model_dir), args=args,
+                         train_dataset=Dataset.from_list([{"text": "Once upon a time"}]))
+    trainer.create_model_card()
+    tags = ModelCard.load(tmp_path / "sft" / "README.md").data.tags
+    assert set(TRL_TAGS) == set(tags) - {"generated_from_trainer", "hf_jobs", "unsloth"}
 
 
 def test_base_model_is_always_a_hub_id(run_folder, tmp_path):

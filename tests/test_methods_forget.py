@@ -98,6 +98,7 @@ def finetuned_accuracy(demo) -> float:
     return acc
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("method", list(SETTINGS))
 def test_method_forgets_the_forget_set(demo, finetuned_accuracy, method):
     after = accuracy(run_method(demo, method), forget_docs(demo))

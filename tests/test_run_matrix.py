@@ -19,34 +19,49 @@ TRAIN = {"use_lora": True, "learning_rate": 1e-3, "max_steps": 3, "per_device_tr
          "lora_r": 4, "lora_alpha": 8, "save_steps": 50, "max_length": 128}
 
 
-@pytest.fixture
-def pushed(monkeypatch) -> list[dict]:
-    """Stage ``push`` calls lm_forget.hub.push.push_folder (tested against a Hub server in the hub tests)."""
-    calls: list[dict] = []
+@pytest.fixture(scope="module")
+def matrix_config(tmp_path_factory, tiny_model_dir, mirror_dir):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+        yield run_config_from_dict({
+            "run_dir": str(tmp_path_factory.mktemp("matrix") / "matrix"),
+            "model": {"name_or_path": str(tiny_model_dir), "dtype": "float32"},
+            "tasks": {"finetune": TASKS, "forget": TASKS, "eval": TASKS},
+            "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "analyze", "push"],
+            "push": {"repo_prefix": "me/tiny-forget", "base_model_id": "lm-forget-tests/stories260K"},
+            "seeds": [0],
+            "finetune": {**TRAIN, "num_examples": 16},
+            "forget": {**TRAIN, "num_examples": [16]},
+            "eval": {"limit": 12, "batch_size": 16},
+            "threads": 1,
+        })
+
+
+@pytest.fixture(scope="module")
+def sharded_run(matrix_config) -> dict:
+    """The matrix run as two shards, then the merge run, once per module (the adapter test reads its adapters).
+
+    Stage ``push`` calls lm_forget.hub.push.push_folder (tested against a Hub server in the hub tests); here it
+    records its calls.
+    """
+    pushed: list[dict] = []
 
     def fake_push(folder, repo_id, **kw):
-        calls.append({"folder": folder, "repo": repo_id, **kw})
+        pushed.append({"folder": folder, "repo": repo_id, **kw})
         return f"https://hub.invalid/{repo_id}"
 
-    monkeypatch.setattr("lm_forget.hub.push.push_folder", fake_push)
-    return calls
-
-
-@pytest.fixture
-def matrix_config(tmp_path, tiny_model_dir, mirror_dir, monkeypatch, pushed):
-    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
-    return run_config_from_dict({
-        "run_dir": str(tmp_path / "matrix"),
-        "model": {"name_or_path": str(tiny_model_dir), "dtype": "float32"},
-        "tasks": {"finetune": TASKS, "forget": TASKS, "eval": TASKS},
-        "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "analyze", "push"],
-        "push": {"repo_prefix": "me/tiny-forget", "base_model_id": "lm-forget-tests/stories260K"},
-        "seeds": [0],
-        "finetune": {**TRAIN, "num_examples": 16},
-        "forget": {**TRAIN, "num_examples": [16]},
-        "eval": {"limit": 12, "batch_size": 16},
-        "threads": 1,
-    })
+    plan = build_plan(matrix_config)
+    by_name = plan.by_name
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("lm_forget.hub.push.push_folder", fake_push)
+        first = execute(plan, shard=(1, 2), pool=ModelPool())
+        after_first = {name: by_name[name].is_done()
+                       for name in ("forget/forget_cola/n16/s0", "forget/forget_openbookqa/n16/s0", "analyze")}
+        pool = ModelPool()
+        second = execute(plan, shard=(2, 2), pool=pool)
+        merged = execute(plan)  # the merge run: nothing left to do
+    return {"plan": plan, "first": first, "after_first": after_first, "second": second, "second_loads": pool.loads,
+            "merged": merged, "pushed": pushed}
 
 
 def _loglik(model, tokenizer, text: str) -> float:
@@ -57,28 +72,26 @@ def _loglik(model, tokenizer, text: str) -> float:
         return float(model(input_ids=ids, labels=ids).loss)
 
 
-def test_two_shards_merge_into_the_full_matrix(matrix_config, pushed):
-    plan = build_plan(matrix_config)
+def test_two_shards_merge_into_the_full_matrix(sharded_run):
+    plan = sharded_run["plan"]
     assert plan.cells == ["forget_cola/n16/s0", "forget_openbookqa/n16/s0"]
     assert shard_cells(plan.cells, (1, 2)) == ["forget_cola/n16/s0"]
     by_name = plan.by_name
 
-    first = execute(plan, shard=(1, 2), pool=ModelPool())
-    assert by_name["forget/forget_cola/n16/s0"].is_done()
-    assert not by_name["forget/forget_openbookqa/n16/s0"].is_done()
-    assert not by_name["analyze"].is_done()  # waits for the other shard
-    assert {r["step"]: r["status"] for r in first.rows}["analyze"] == "waits for shards"
+    after_first = sharded_run["after_first"]
+    assert after_first["forget/forget_cola/n16/s0"]
+    assert not after_first["forget/forget_openbookqa/n16/s0"]
+    assert not after_first["analyze"]  # waits for the other shard
+    assert {r["step"]: r["status"] for r in sharded_run["first"].rows}["analyze"] == "waits for shards"
 
-    pool = ModelPool()
-    second = execute(plan, shard=(2, 2), pool=pool)
-    statuses = {r["step"]: r["status"] for r in second.rows}
+    statuses = {r["step"]: r["status"] for r in sharded_run["second"].rows}
     assert statuses["finetune"] == statuses["eval_pretrained"] == "done"  # shared steps: skipped
     assert statuses["forget/forget_openbookqa/n16/s0"] == "ran"
-    assert pool.loads == 1  # the one eval of this shard loaded the base once
+    assert sharded_run["second_loads"] == 1  # the one eval of this shard loaded the base once
     assert by_name["analyze"].is_done()  # the last shard to finish merges
 
-    merged = execute(plan)  # the merge run: nothing left to do
-    assert merged.count("ran") == 0
+    assert sharded_run["merged"].count("ran") == 0
+    pushed = sharded_run["pushed"]
     (report,) = by_name["analyze"].output.glob("n16-s0/matrix_long.csv")
     lines = report.read_text().strip().splitlines()
     assert len(lines) == 1 + 4  # header + 2 x 2 cells
@@ -91,15 +104,11 @@ def test_two_shards_merge_into_the_full_matrix(matrix_config, pushed):
         assert sorted(call["eval_results"]) == ["fine-tuned", "pretrained", "self"]
 
 
-def test_adapter_swapping_equals_fresh_loads(matrix_config):
+def test_adapter_swapping_equals_fresh_loads(matrix_config, sharded_run):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    plan = build_plan(matrix_config)
-    for name in ("finetune", "forget/forget_cola/n16/s0", "forget/forget_openbookqa/n16/s0"):
-        if not plan.step(name).is_done():
-            execute(plan, shard=(1, 1))
-            break
+    plan = sharded_run["plan"]
     base = str(matrix_config.model_path)
     adapters = [str(plan.step(f"forget/{t}/n16/s0").output) for t in ("forget_cola", "forget_openbookqa")]
     text = "Once upon a time there was a little girl who"

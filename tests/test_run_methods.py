@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -156,25 +154,33 @@ def test_methods_llama2_config_plans_and_dry_runs(tmp_path, monkeypatch):
         "random_labels", "flipped_labels", "uniform", "grad_ascent", "grad_diff", "npo", "simnpo", "rmu"}
     monkeypatch.chdir(tmp_path)  # run_dir is relative: the dry run must not write into the repo
     config_path = REPO / "configs" / "study" / "methods_llama2.yaml"
-    done = subprocess.run([sys.executable, "-m", "lm_forget", "run", str(config_path), "--dry-run"],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    from studies import run_cli
+
+    done = run_cli("run", str(config_path), "--dry-run")
+    assert done.code == 0, done.stderr[-3000:]
     assert "forget/rmu/forget_boolq/n1000/s2" in done.stdout
 
 
 @pytest.mark.e2e
-def test_demo_quick_compares_methods(tmp_path):
-    out = tmp_path / "demo"
-    done = subprocess.run([sys.executable, "-m", "lm_forget", "demo", "--quick", "--methods",
-                           "random_labels,grad_ascent", "--out", str(out)], capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+@pytest.mark.xdist_group("demo_study")
+def test_demo_quick_compares_methods(quick_demo, tmp_path):
+    from studies import copy_study, run_cli
+
+    out = copy_study(quick_demo.out, tmp_path / "demo")  # the shared study's finished steps are reused
+    done = run_cli("demo", "--quick", "--methods", "random_labels,grad_ascent", "--out", str(out))
+    assert done.code == 0, done.stderr[-3000:]
+    plan = quick_demo.plan()
+    methods_plan = build_plan(load_run_config(out / "run.yaml"))
+    for name in ("eval_pretrained", "finetune", "eval_finetuned"):  # one fine-tune serves every method
+        assert methods_plan.step(name).key == plan.step(name).key
+    ran = int(done.stdout.rsplit(" step(s) ran", 1)[0].rsplit("\n", 1)[1])
+    assert ran <= len(methods_plan.steps) - 3
     for method in ("random_labels", "grad_ascent"):
         (cell,) = out.glob(f"forget/{method}-demo_sentiment-n64-s0-*/done.json")
         assert json.loads(cell.read_text())["num_examples"] == 64
         assert f"{method}: forget sentiment" in done.stdout  # the printed accuracy table
     assert "method comparison: " in done.stdout
-    analyze = json.loads(next(out.glob("analyze/*/done.json")).read_text())
+    analyze = methods_plan.step("analyze").done_record()
     index = Path(analyze["index"]).read_text()
     assert "## Forgetting methods compared" in index
     assert "## Forget set vs held-out: random_labels" in index and "## Forget set vs held-out: grad_ascent" in index
@@ -193,9 +199,10 @@ def test_demo_quick_compares_methods(tmp_path):
 
 def test_bad_demo_method_fails_before_writing_anything(tmp_path):
     out = tmp_path / "demo"
-    done = subprocess.run([sys.executable, "-m", "lm_forget", "demo", "--quick", "--methods", "random_labels,npoo",
-                           "--out", str(out)], capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0
+    from studies import run_cli
+
+    done = run_cli("demo", "--quick", "--methods", "random_labels,npoo", "--out", str(out))
+    assert done.code != 0
     assert "Did you mean 'npo'?" in done.stderr + done.stdout
     assert not any(out.glob("model-*"))
 

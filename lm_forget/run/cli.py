@@ -29,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def print_plan(rows: list[dict[str, str]], plan: Plan, out=None) -> None:
-    """The --dry-run table: status, step, folder (relative to the run dir); ``out`` defaults to the current stdout."""
-    out = out if out is not None else sys.stdout
+    """The --dry-run table: status, step, folder (relative to the run dir); ``out`` defaults to the current
+    ``sys.stdout`` (looked up at the call, so a redirected stdout gets it)."""
+    out = sys.stdout if out is None else out
     root = plan.config.run_path
     width = max(len(r["step"]) for r in rows)
     for row in rows:

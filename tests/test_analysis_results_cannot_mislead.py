@@ -1,4 +1,5 @@
-"""Issue 11: results that cannot mislead. Each case reproduces one finding of the independent check."""
+"""Results that cannot mislead: undefined ratios say why, small-n tests are not significant, wide intervals are
+inconclusive, corrections run over hypotheses. Each case reproduces one finding of an independent check."""
 
 from __future__ import annotations
 
@@ -113,6 +114,7 @@ def test_non_significant_wide_ci_is_inconclusive_not_agreement():
     assert 0.4 < power < 0.9  # Spearman, n = 21, rho = 0.5, alpha = 0.05: about 0.6
 
 
+@pytest.mark.e2e
 def test_narrow_ci_around_zero_excludes_a_sizeable_rho():
     n = 150
     x = np.arange(n, dtype=float)
@@ -123,6 +125,7 @@ def test_narrow_ci_around_zero_excludes_a_sizeable_rho():
 
 
 # 5. behaviours from intervals
+@pytest.mark.e2e
 def test_small_true_drop_on_a_small_task_is_never_called_partial_by_chance():
     opts = AnalysisOptions(**FAST)
     rng = np.random.default_rng(5)
