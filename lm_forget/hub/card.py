@@ -99,7 +99,9 @@ def render_card(
 
     folder = Path(folder)
     state = _read_json(folder / RUN_STATE_FILE)
-    hub_base = hub_base_model(state.get("model"), base_model_id or state.get("base_model_id"))
+    gguf = _gguf(state)
+    hub_base = hub_base_model(state.get("model"), base_model_id or state.get("base_model_id")
+                              or (gguf or {}).get("hub_id"), state.get("gguf_file"))
     stage = state.get("stage", "forget")
     model_id = repo_id or folder.name
     is_adapter = (folder / ADAPTER_CONFIG_FILE).is_file()
@@ -143,7 +145,8 @@ def render_card(
     training_settings += [("use_lora", state.get("use_lora")), ("lora", state.get("lora"))]
     training_settings += _peft_settings(settings)
     training_settings += [("global_step", state.get("global_step"))]
-    base = hub_base or state.get("model")
+    # a GGUF base is named by its Hub id or its file name, never by the local folder it was read from
+    base = hub_base or (gguf["file"] if gguf else state.get("model"))
     model_args = f"pretrained={base},peft={model_id}" if is_adapter else f"pretrained={model_id}"
     eval_command = f"lm_eval --model hf --model_args {model_args} --tasks {','.join(state.get('tasks', []))}"
     if is_adapter:
@@ -163,6 +166,7 @@ def render_card(
         model_id=model_id,
         base_model_text=base,
         base_model_on_hub=hub_base is not None,
+        gguf=gguf,
         summary=_summary(stage, state),
         artifact="LoRA adapter" if is_adapter else "model",
         stage=stage,
@@ -181,6 +185,15 @@ def render_card(
         versions=sorted((state.get("versions") or {}).items()),
         usage=usage,
     )
+
+
+def _gguf(state: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The GGUF base of a run (file name, quantization, recorded Hub id), or None for a safetensors base."""
+    if not state.get("gguf_file"):
+        return None
+    recorded = dict(state.get("gguf") or {})
+    return {"file": Path(str(state["gguf_file"])).name, "quantization": recorded.get("quantization"),
+            "hub_id": recorded.get("hub_id"), "name": recorded.get("name")}
 
 
 def _peft_settings(settings: Mapping[str, Any]) -> list[tuple[str, Any]]:

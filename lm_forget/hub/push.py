@@ -75,7 +75,8 @@ def push_folder(
     folder = Path(folder)
     require_repo_id(repo_id, "the Hub repo")
     state = check_pushable(folder)
-    base = require_hub_base_model(state.get("model"), base_model_id or state.get("base_model_id"))
+    base = require_hub_base_model(state.get("model"), base_model_id or state.get("base_model_id")
+                                  or (state.get("gguf") or {}).get("hub_id"), state.get("gguf_file"))
     seconds = resolve_timeout(timeout)
     if eval_results is None and (folder / EVAL_RESULTS_FILE).is_file():
         eval_results = json.loads((folder / EVAL_RESULTS_FILE).read_text(encoding="utf-8"))  # from an earlier push

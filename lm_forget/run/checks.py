@@ -191,7 +191,7 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
     if "push" in config.stages:  # a card naming a local path would be refused at the end of the study
         from lm_forget.hub.base_model import require_hub_base_model
 
-        require_hub_base_model(config.model_path, config.push.base_model_id)
+        require_hub_base_model(config.model_path, config.push.base_model_id, config.model.gguf_file)
     if "push" in config.stages and not config.push.repo_prefix:
         raise ConfigError("push.repo_prefix: needed by stage 'push' (e.g. me/llama2-7b-forget).")
     for d in config.task_dir_paths:
@@ -244,6 +244,9 @@ def _check_eval(config: RunConfig) -> None:
         raise ConfigError(f"eval.model_args.{owned[0]}: set by the study runner (from model: and each step's "
                           "adapter); remove it here, and name the model in model.name_or_path (its tokenizer: "
                           "model.tokenizer).")
+    if config.model.gguf_file and config.eval.backend != "hf":
+        raise ConfigError(f"model.gguf_file: the {config.eval.backend} backend is not given GGUF bases here (it loads "
+                          "them its own way); use eval.backend: hf, which evaluates the dequantized GGUF base.")
     if config.eval.device_map is not None and config.eval.backend != "hf":
         raise ConfigError(f"eval.device_map: {config.eval.device_map!r} places the hf backend's model; the "
                           f"{config.eval.backend} backend places its own (vllm: eval.model_args "

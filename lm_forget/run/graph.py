@@ -126,8 +126,11 @@ def _forget_train(config: RunConfig, method: Any) -> dict[str, Any]:
 
 
 def _model_settings(config: RunConfig) -> dict[str, Any]:
-    return {"name_or_path": config.model_path, "revision": config.model.revision,
-            "tokenizer": config.model.tokenizer, "dtype": config.model.dtype}
+    settings = {"name_or_path": config.model_path, "revision": config.model.revision,
+                "tokenizer": config.model.tokenizer, "dtype": config.model.dtype}
+    if config.model.gguf_file:  # only when set: the step keys of safetensors studies do not change
+        settings["gguf_file"] = config.model.gguf_file
+    return settings
 
 
 def _eval_settings(config: RunConfig) -> dict[str, Any]:

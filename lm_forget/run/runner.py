@@ -40,7 +40,7 @@ class RunContext:
 
     def base_ref(self) -> ModelRef:
         m = self.config.model
-        return ModelRef(self.config.model_path, m.revision, m.tokenizer, m.dtype)
+        return ModelRef(self.config.model_path, m.revision, m.tokenizer, m.dtype, gguf_file=m.gguf_file)
 
     def ref_for(self, step: Step) -> ModelRef:
         """The model an eval/features step looks at: the output of the train step it depends on."""

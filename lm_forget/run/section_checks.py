@@ -13,6 +13,7 @@ from lm_forget.run.schema import RunConfig, TrainSettings
 
 #: ForgetConfig fields a study section may not set: the runner derives them from the rest of the config
 RUNNER_OWNED = {"model": "model.name_or_path", "model_revision": "model.revision", "tokenizer": "model.tokenizer",
+                "gguf_file": "model.gguf_file",
                 "tasks": "tasks.finetune / tasks.forget", "stage": "the stage itself",
                 "init_adapter": "the previous stage's output", "output_dir": "run_dir", "data": "the data: section",
                 "task_dirs": "tasks.task_dirs", "resume": "the runner (it resumes by itself)",

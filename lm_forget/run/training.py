@@ -38,6 +38,7 @@ def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: st
         model=config.model_path,
         model_revision=config.model.revision,
         tokenizer=config.model.tokenizer,
+        gguf_file=config.model.gguf_file,
         tasks=list(tasks),
         stage=stage,
         init_adapter=init,

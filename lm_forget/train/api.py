@@ -263,6 +263,11 @@ def _check_same_base(config: ForgetConfig) -> None:
                 f"--init_adapter {init!r} is not a PEFT adapter ({first_line(exc)}); pass the output folder "
                 "of the fine-tune stage"
             ) from exc
+    if state and (state.get("gguf_file") or None) != config.gguf_file:
+        raise ConfigError(
+            f"--init_adapter {init!r} was trained on gguf_file {state.get('gguf_file')!r}, not --gguf_file "
+            f"{config.gguf_file!r}; pass the same --model and --gguf_file as the fine-tune stage"
+        )
     if recorded is not None and not _same_model(recorded, str(config.model)):
         raise ConfigError(
             f"--init_adapter {init!r} was trained on base model {recorded!r}, not --model {config.model!r}; "

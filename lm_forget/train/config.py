@@ -83,6 +83,11 @@ class ForgetConfig(SFTConfig, PeftSettings):
             loads at the same revision unless ``tokenizer`` names another one.
         tokenizer (`str`, *optional*):
             Tokenizer id or folder when it differs from ``model``'s own.
+        gguf_file (`str`, *optional*):
+            A GGUF file in ``model`` (folder or Hub repo) to load instead of safetensors weights: transformers
+            dequantizes it to float (model and tokenizer, ``from_pretrained(model, gguf_file=...)``). LoRA trains
+            on the dequantized base; full fine-tuning saves a plain safetensors checkpoint. The card's
+            ``base_model`` comes from the file's ``general.*`` metadata or ``base_model_id``.
         task_dirs (`list[str]`):
             Extra folders with task YAMLs (derived or generated tasks), as for ``lm_eval --include_path``.
         push_to_hub (`bool`, defaults to False), hub_model_id (`str`):
@@ -133,6 +138,9 @@ class ForgetConfig(SFTConfig, PeftSettings):
     )
     model_revision: str | None = field(default=None, metadata={"help": "Hub revision of --model."})
     tokenizer: str | None = field(default=None, metadata={"help": "Tokenizer id or folder (default: the model's)."})
+    gguf_file: str | None = field(
+        default=None, metadata={"help": "GGUF file in --model to load (dequantized to float; model and tokenizer)."}
+    )
     task_dirs: list[str] = field(default_factory=list, metadata={"help": "Extra folders of task YAMLs."})
     base_model_id: str | None = field(
         default=None, metadata={"help": "Hub id of --model when it is a local folder (the card's base_model)."}
@@ -177,6 +185,9 @@ class ForgetConfig(SFTConfig, PeftSettings):
         refuse_token_settings(vars(self))
         self.data = self._resolve_data().to_dict()
         self._resolve_revision()
+        if self.gguf_file and self.quantized:
+            raise ConfigError("--gguf_file loads the base dequantized to float; --load_in_4bit/--load_in_8bit would "
+                              "quantize it again: drop one of them (QLoRA needs a safetensors base)")
         if self.base_model_id:
             from lm_forget.hub.base_model import hub_base_model
 
@@ -295,7 +306,7 @@ class ForgetConfig(SFTConfig, PeftSettings):
             from lm_forget.hub.base_model import require_hub_base_model, require_repo_id
 
             require_repo_id(str(self.hub_model_id), "--hub_model_id")
-            require_hub_base_model(self.model, self.base_model_id)
+            require_hub_base_model(self.model, self.base_model_id, self.gguf_file)
         from lm_forget.train.peft_setup import check_quantization_environment
 
         check_quantization_environment(self)  # no CUDA / no bitsandbytes: say so before anything is written

@@ -77,6 +77,7 @@ def _state(config: ForgetConfig, digest: str, rows: Sequence[Mapping[str, Any]])
         "status": "training",
         "model": config.model,
         "base_model_id": config.base_model_id,
+        "gguf_file": config.gguf_file,
         "tasks": list(config.tasks),
         "stage": config.stage,
         "label_mode": config.effective_label_mode,
@@ -98,7 +99,19 @@ def _state(config: ForgetConfig, digest: str, rows: Sequence[Mapping[str, Any]])
         },
         "versions": package_versions(),
         "settings": config.settings(),
+        **_gguf_state(config),
     }
+
+
+def _gguf_state(config: ForgetConfig) -> dict[str, Any]:
+    """``{"gguf": {...}}``: what the GGUF base's metadata says (file name, Hub id, quantization), for the card."""
+    if not config.gguf_file:
+        return {}
+    from lm_forget.hub.gguf_source import gguf_path, read_gguf_source
+
+    path = gguf_path(config.model, config.gguf_file)
+    source = read_gguf_source(path) if path else None
+    return {"gguf": source.to_dict() if source else {"file": config.gguf_file}}
 
 
 def write_run_state(output_dir: Path, config: ForgetConfig, digest: str, rows: Sequence[Mapping[str, Any]]) -> None:
