@@ -122,7 +122,9 @@ def test_two_fine_tune_seeds_by_two_forget_seeds_pool_into_the_headline(tmp_path
     out = plan.step("analyze").output
     index = (out / "index.md").read_text()
     assert "## Pooled over seeds (headline)" in index and "## Per replicate" in index
-    assert index.count("seed f") == 4  # one per-replicate report per (fine-tune seed, forget seed)
+    # one per-replicate report per (fine-tune seed, forget seed), linked from the index
+    assert {f"(n64-f{fs}s{seed}/index.md)" for fs in (0, 1) for seed in (0, 1)} == {
+        line[line.index("]") + 1:] for line in index.splitlines() if line.startswith("- [forget-set size 64, seed f")}
     tests = pd.read_csv(out / "n64-pooled" / "tests_task_level.csv")
     head = tests[tests["role"] == "primary"]
     # one forgotten task: no task-level statistic (n = 1), said so; the interval itself is tested on planted data
