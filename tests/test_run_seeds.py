@@ -143,3 +143,16 @@ def test_set_reaches_inside_the_seeds_shorthand(tmp_path):
     config = load_run_config(path, sets=["seeds.finetune=[0, 1]"])
     assert config.forget_seeds == [0, 1, 2] and config.finetune_seeds == [0, 1]
     assert load_run_config(path, sets=["seeds.forget=[5]"]).forget_seeds == [5]
+
+
+@pytest.mark.parametrize("section", ["forget", "relearn"])
+def test_a_section_seed_the_runner_would_ignore_is_refused(tmp_path, section):
+    from lm_forget.errors import ConfigError
+    from lm_forget.run.config import load_run_config
+
+    path = tmp_path / "study.yaml"
+    path.write_text("model: {name_or_path: some/model}\n"
+                    "tasks: {finetune: [forget_cola], forget: [forget_cola], eval: [forget_cola]}\n"
+                    f"{section}: {{seed: 7}}\n")
+    with pytest.raises(ConfigError, match=rf"{section}\.seed: 7 would be ignored.*seeds: \[7\]"):
+        load_run_config(path)

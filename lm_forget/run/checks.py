@@ -254,7 +254,8 @@ def _check_eval(config: RunConfig) -> None:
 
 
 def _check_seeds(config: RunConfig) -> None:
-    """Seed axes: non-empty, no duplicates; ``seeds.finetune`` replaces ``finetune.seed`` (both is ambiguous)."""
+    """Seed axes: non-empty, no duplicates; ``forget.seed`` / ``relearn.seed`` refused (``seeds.forget`` seeds
+    them); ``seeds.finetune`` replaces ``finetune.seed`` (both is ambiguous)."""
     axes = {"seeds.forget": config.seeds.forget, "seeds.finetune": config.seeds.finetune}
     for name, seeds in axes.items():
         if seeds is None:
@@ -263,6 +264,12 @@ def _check_seeds(config: RunConfig) -> None:
             raise ConfigError(f"{name}: empty; give at least one seed, e.g. [0].")
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"{name}: {seeds} has duplicates.")
+    for name in ("forget", "relearn"):  # the runner seeds these stages from seeds.forget, never from the section
+        section = getattr(config, name)
+        if "seed" in section.model_fields_set:
+            raise ConfigError(f"{name}.seed: {section.seed} would be ignored: the {name} stage is seeded by the "
+                              f"study's forget seeds (each seed one replicate); write seeds: [{section.seed}] "
+                              f"(or seeds.forget: [{section.seed}]) and drop {name}.seed.")
     if config.seeds.finetune is not None:
         if "seed" in config.finetune.model_fields_set:
             raise ConfigError(f"finetune.seed: {config.finetune.seed} and seeds.finetune {config.seeds.finetune} both "
