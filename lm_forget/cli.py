@@ -69,7 +69,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return run_command(f"lm-forget {name}", _resolve(COMMANDS[name][0]), rest)
+    return run_command(f"lm-forget {name}", _resolve(COMMANDS[name][0]), rest if name in WRAPPED else dash_flags(rest))
+
+
+#: subcommands spelled as the library they wrap spells its flags: ``train`` (TRL / transformers' HfArgumentParser,
+#: which accepts ``--learning_rate`` and ``--learning-rate`` alike) and ``eval`` (lm-eval's own CLI, underscores)
+WRAPPED = frozenset({"train", "eval"})
+
+
+def dash_flags(argv: list[str]) -> list[str]:
+    """Every other subcommand declares dashed flags and accepts the underscore spelling too:
+    ``--min_denominator 5`` is ``--min-denominator 5`` (option names only, up to a bare ``--``)."""
+    out: list[str] = []
+    for i, token in enumerate(argv):
+        if token == "--":
+            return out + argv[i:]
+        if token.startswith("--") and "_" in token.partition("=")[0]:
+            flag, eq, value = token.partition("=")
+            token = flag.replace("_", "-") + eq + value
+        out.append(token)
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,7 @@ def features_parser() -> argparse.ArgumentParser:
     p.add_argument("--peft", default=None, help="PEFT/LoRA adapter folder applied on top of --model")
     p.add_argument("--revision", default=None, help="Hub revision of --model (branch, tag or commit)")
     p.add_argument("--tokenizer", default=None, help="tokenizer id or folder (default: the model's)")
-    p.add_argument("--gguf-file", "--gguf_file", default=None, dest="gguf_file",
+    p.add_argument("--gguf-file", default=None, dest="gguf_file",
                    help="GGUF file in --model to load (dequantized to float; model and tokenizer)")
     p.add_argument("--data-seed", type=int, default=0, help="data seed the docs were sampled with (as in training)")
     p.add_argument("--train-size", type=int, default=1000, help="training (forget) pool size per task")
