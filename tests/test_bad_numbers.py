@@ -90,7 +90,7 @@ finetune: {{num_examples: 8}}
     ("forget.learning_rate=.nan", "config.forget.learning_rate: Input should be a finite number"),
     ("finetune.num_train_epochs=0", "config.finetune.num_train_epochs: Input should be greater than 0"),
     ("finetune.per_device_train_batch_size=0", "config.finetune.per_device_train_batch_size"),
-    ("forget.seed=-1", "config.forget.seed: Input should be greater than or equal to 0"),
+    ("finetune.seed=-1", "config.finetune.seed: Input should be greater than or equal to 0"),
     ("forget.num_examples=[8,8]", "forget.num_examples: [8, 8] has duplicates"),
     ("eval.model_args={pretrained: other/model}", "eval.model_args.pretrained: set by the study runner"),
 ])

@@ -166,3 +166,19 @@ def test_cli_reports_one_line_and_creates_nothing(tmp_path, capsys, changes, exp
 def test_shipped_study_configs_load(path):
     config = load_run_config(path)
     assert config.tasks.forget and config.tasks.eval
+
+
+def test_one_device_for_training_and_evaluation(tmp_path):
+    from lm_forget.run.models import eval_pool
+    from lm_forget.run.training import forget_config_kwargs
+
+    def kwargs(config):
+        return forget_config_kwargs(config, config.forget, stage="forget", tasks=["forget_cola"], num_examples=8,
+                                    seed=0, init=None, output_dir=tmp_path / "out", resume=False)
+
+    cpu = run_config_from_dict(_config(tmp_path))
+    assert cpu.device == "cpu" and kwargs(cpu)["use_cpu"] is True and eval_pool(cpu).device == "cpu"
+    gpu = run_config_from_dict(_config(tmp_path, device="cuda:1"))
+    assert "use_cpu" not in kwargs(gpu) and eval_pool(gpu).device == "cuda:1"
+    with pytest.raises(ConfigError, match="eval.device"):  # one place for it: the study's device
+        run_config_from_dict(_config(tmp_path, eval={"device": "cpu"}))

@@ -58,7 +58,7 @@ def test_keys_follow_exactly_what_outputs_depend_on(tmp_path):
     assert "finetune" in changed and "forget/forget_cola/n100/s0" in changed
     assert "eval_forget/forget_cola/n100/s0" in changed and "analyze" in changed  # downstream follows
 
-    speed = _keys(_plan(tmp_path, eval={"batch_size": 64, "device": "cuda:1"}))
+    speed = _keys(_plan(tmp_path, eval={"batch_size": 64}, device="cuda:1"))
     assert speed == base  # speed-only settings never invalidate results
 
     seeds = _keys(_plan(tmp_path, seeds=[0, 1, 2]))

@@ -291,7 +291,10 @@ def _study(tmp_path, **sections):
     data = copy.deepcopy(STUDY)
     data["run_dir"] = str(tmp_path / "run")
     for name, value in sections.items():
-        data.setdefault(name, {}).update(value)
+        if isinstance(value, dict):
+            data.setdefault(name, {}).update(value)
+        else:
+            data[name] = value
     return run_config_from_dict(data)
 
 
@@ -316,16 +319,16 @@ def test_new_settings_change_the_keys_of_their_steps(tmp_path):
     changed = {n for n in base if rslora[n] != base[n]}
     assert "forget/forget_cola/n100/s0" in changed and "finetune" not in changed
     qlora = _keys(tmp_path, finetune={"load_in_4bit": True}, forget={"load_in_4bit": True},
-                  eval={"device": "cuda"})
-    assert qlora["finetune"] != _keys(tmp_path, eval={"device": "cuda"})["finetune"]
+                  device="cuda")
+    assert qlora["finetune"] != _keys(tmp_path, device="cuda")["finetune"]
 
 
 @pytest.mark.parametrize(("sections", "says"), [
     ({"forget": {"load_in_4bit": True}}, "forget.load_in_4bit needs a CUDA GPU, and this study trains on CPU"),
-    ({"forget": {"use_lora": False, "load_in_4bit": True}, "eval": {"device": "cuda"}}, "needs LoRA"),
-    ({"forget": {"use_lora": False}, "relearn": {"load_in_8bit": True}, "eval": {"device": "cuda"}},
+    ({"forget": {"use_lora": False, "load_in_4bit": True}, "device": "cuda"}, "needs LoRA"),
+    ({"forget": {"use_lora": False}, "relearn": {"load_in_8bit": True}, "device": "cuda"},
      "relearn: --load_in_8bit needs LoRA"),
-    ({"finetune": {"load_in_4bit": True, "load_in_8bit": True}, "eval": {"device": "cuda"}}, "keep one"),
+    ({"finetune": {"load_in_4bit": True, "load_in_8bit": True}, "device": "cuda"}, "keep one"),
 ])
 def test_study_configs_refuse_impossible_quantization_at_load_time(tmp_path, sections, says):
     with pytest.raises(ConfigError, match=says):

@@ -134,7 +134,7 @@ def run_config(out: Path, settings: DemoSettings, paths: dict[str, Path]) -> dic
                         "learning_rate": settings.relearn_lr, "num_train_epochs": settings.relearn_epochs,
                         "per_device_train_batch_size": settings.relearn_batch_size, "dataloader_num_workers": 0}}
            if _relearns(settings) else {}),
-        "eval": {"backend": "hf", "batch_size": 64, "device": "cpu"},
+        "device": "cpu", "eval": {"backend": "hf", "batch_size": 64},
         "analysis": {"layer": -5, "feature_split": "train"},
         "threads": settings.threads,
     }

@@ -265,11 +265,11 @@ def _check_seeds(config: RunConfig) -> None:
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"{name}: {seeds} has duplicates.")
     for name in ("forget", "relearn"):  # the runner seeds these stages from seeds.forget, never from the section
-        section = getattr(config, name)
-        if "seed" in section.model_fields_set:
-            raise ConfigError(f"{name}.seed: {section.seed} would be ignored: the {name} stage is seeded by the "
-                              f"study's forget seeds (each seed one replicate); write seeds: [{section.seed}] "
-                              f"(or seeds.forget: [{section.seed}]) and drop {name}.seed.")
+        seed = (getattr(config, name).model_extra or {}).get("seed")
+        if seed is not None:
+            raise ConfigError(f"{name}.seed: {seed} would be ignored: the {name} stage is seeded by the study's "
+                              f"forget seeds (each seed one replicate); write seeds: [{seed}] (or seeds.forget: "
+                              f"[{seed}]) and drop {name}.seed.")
     if config.seeds.finetune is not None:
         if "seed" in config.finetune.model_fields_set:
             raise ConfigError(f"finetune.seed: {config.finetune.seed} and seeds.finetune {config.seeds.finetune} both "

@@ -87,11 +87,17 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+#: keys that moved to another section, with where they live now
+MOVED = {("eval", "device"): "device (top level: where training and evaluation run alike)"}
+
+
 def config_error(exc: ValidationError) -> ConfigError:
     """pydantic's first error as one readable line: where, what, how to fix."""
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     if err["type"] == "extra_forbidden":
+        if tuple(map(str, loc)) in MOVED:
+            return ConfigError(f"{'.'.join(map(str, loc))}: moved; write {MOVED[tuple(map(str, loc))]}.")
         owner = _model_at(loc[:-1])
         known = list(owner.model_fields) if owner else []
         return ConfigError(f"{_where(loc[:-1])}: {unknown_key_message(str(loc[-1]), known)}")

@@ -102,7 +102,7 @@ def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: 
             extra = ",".join(f"{k}={v}" for k, v in settings.model_args.items())
             results = lm_eval.simple_evaluate(
                 model=settings.backend, model_args=",".join(a for a in (model_args, extra) if a),
-                batch_size=settings.batch_size, device=settings.device, evaluation_tracker=tracker, **common,
+                batch_size=settings.batch_size, device=config.device, evaluation_tracker=tracker, **common,
             )
         if results is None:  # non-zero ranks of a distributed evaluation
             return {}

@@ -43,7 +43,7 @@ def _at_key_neutral_default(key: str, value: Any) -> bool:
 # Step keys hash the training settings as studies before the one-vocabulary change (0.3) spelled them, so a
 # study started then resumes instead of re-running: records and configs use the ForgetConfig names only.
 _KEY_NAMES = {"use_lora": "lora", "per_device_train_batch_size": "batch_size"}
-_SECTION_KEYS = {*ForgetSettings.model_fields, *RelearnSettings.model_fields, "method"}
+_SECTION_KEYS = {*ForgetSettings.model_fields, *RelearnSettings.model_fields, "method", "seed"}  # seed: finetune
 
 
 def key_form(settings: dict[str, Any]) -> dict[str, Any]:

@@ -139,4 +139,4 @@ def eval_pool(config: Any) -> Any:
 
         return VLLMPool(batch_size=settings.batch_size, model_args=settings.model_args,
                         ranks=study_lora_ranks(config))
-    return ModelPool(device=settings.device, swap=settings.swap_adapters, device_map=settings.device_map)
+    return ModelPool(device=config.device, swap=settings.swap_adapters, device_map=settings.device_map)

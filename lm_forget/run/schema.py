@@ -94,7 +94,6 @@ class TrainSettings(Section):
     num_train_epochs: PositiveFloat = Field(1.0, description="epochs over the training docs")
     max_steps: int = Field(-1, ge=-1, description="stop after this many optimizer steps (-1: use epochs)")
     per_device_train_batch_size: PositiveInt = Field(8, description="per-device train batch size")
-    seed: Seed = Field(0, description="training seed (data order, LoRA init)")
     num_examples: int | None = Field(None, description="training docs per task (None: the whole pool)")
     launcher: StrList = Field(default_factory=list, description=(
         "run the step through a launcher: a shipped accelerate config (ddp, cpu_ddp, fsdp2, zero3, zero3_offload;"
@@ -122,6 +121,9 @@ class FinetuneSettings(TrainSettings):
     per_task: StrictBool = Field(False, description=(
         "fine-tune one model per task of tasks.forget on that task alone, and forget each task from its own "
         "model (the per-task design); false: one model on the mixture of tasks.finetune (the suite design)"))
+    seed: Seed = Field(0, description=(
+        "training seed of the one fine-tune (data order, LoRA init); seeds.finetune makes it an axis instead. "
+        "The forget and relearn stages are seeded by seeds.forget"))
 
     study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "per_task")
 
@@ -198,14 +200,13 @@ class EvalSettings(Section):
     batch_size: PositiveInt | str = Field(8, description="lm-eval batch size (an int or auto)")
     limit: Annotated[float, AfterValidator(_eval_limit)] | None = Field(None, description=(
         "evaluate only the first N docs (a whole number >= 1) or a fraction of them (0 < x < 1)"))
-    device: str = Field("cpu", description="cpu, cuda, cuda:0...")
     model_args: dict[str, Any] = Field(default_factory=dict, description="extra lm-eval model_args")
     hf_hub_log_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --hf_hub_log_args")
     wandb_args: dict[str, Any] = Field(default_factory=dict, description="lm-eval --wandb_args")
     swap_adapters: StrictBool = Field(True, description="evaluate LoRA adapters on one loaded base model")
     device_map: str | None = Field(None, description=(
         "hf: load the base with this transformers device_map (auto: spread over every visible GPU, for models "
-        "larger than one device); adapters still swap on it. None: the whole model on eval.device"))
+        "larger than one device); adapters still swap on it. None: the whole model on the study's device"))
     num_fewshot: int | None = Field(None, ge=0, description="few-shot examples (the paper: zero-shot)")
     forget_scope: Literal["all", "self"] = Field("all", description="score each forget model on all tasks or its own")
 
@@ -259,6 +260,9 @@ class RunConfig(Section):
     model: Annotated[ModelRef, _strict_dataclass(ModelRef)] = Field(default_factory=ModelRef)
     tasks: TaskSettings = Field(default_factory=TaskSettings)
     stages: StrList = Field(default_factory=lambda: list(DEFAULT_STAGES))
+    device: str = Field("cpu", description=(
+        "where every step runs, training and evaluation alike: cpu, cuda, cuda:0... (training on cpu resolves "
+        "bf16 and activation checkpointing for it; a launcher places processes itself)"))
     seeds: Annotated[SeedSettings, BeforeValidator(_seed_axes)] = Field(default_factory=SeedSettings)
     data: Annotated[DataConfig, _strict_dataclass(DataConfig)] = Field(default_factory=DataConfig)
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)

@@ -68,10 +68,10 @@ def check_trainer_settings(config: RunConfig) -> None:
             checked = ForgetConfig(model="check", tasks=["check"], use_cpu=True, use_lora=lora, **extra)
         except (TypeError, ValueError, ConfigError) as exc:
             raise ConfigError(f"{name}: {exc}") from None
-        if checked.quantized and config.eval.device == "cpu":
+        if checked.quantized and config.device == "cpu":
             bits = "load_in_4bit" if checked.load_in_4bit else "load_in_8bit"
-            raise ConfigError(f"{name}.{bits} needs a CUDA GPU, and this study trains on CPU (eval.device: cpu); "
-                              f"set eval.device: cuda, or drop {name}.{bits}")
+            raise ConfigError(f"{name}.{bits} needs a CUDA GPU, and this study trains on CPU (device: cpu); "
+                              f"set device: cuda, or drop {name}.{bits}")
 
 
 def check_analysis_options(options: dict[str, Any]) -> None:

@@ -55,7 +55,7 @@ def forget_config_kwargs(config: RunConfig, section: TrainSettings, *, stage: st
     kwargs.setdefault("disable_tqdm", False)
     if config.model.dtype != "auto":  # "auto": ForgetConfig.model_dtype decides (float32 on CPU)
         kwargs["model_init_kwargs"] = {**(kwargs.get("model_init_kwargs") or {}), "dtype": config.model.dtype}
-    if config.eval.device == "cpu":
+    if config.device == "cpu":
         # bf16, activation checkpointing: ForgetConfig resolves them for the device (lm_forget.train.device)
         kwargs["use_cpu"] = True
     if method:

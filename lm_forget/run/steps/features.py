@@ -18,6 +18,6 @@ def run_features(step: Step, ctx: Any) -> dict[str, Any]:
         # the ModelRef and the DataConfig whole: exactly the model, revision, tokenizer and docs the trainer used
         extract_features(ref, data=config.data, tasks=step.settings["tasks"], layer=step.settings["layer"],
                          out=tmp, split=step.settings["split"], task_dirs=[str(p) for p in config.task_dir_paths],
-                         device=config.eval.device, role=step.settings["phase"], limit=step.settings["limit"],
+                         device=config.device, role=step.settings["phase"], limit=step.settings["limit"],
                          probes=step.settings.get("probes", False))
     return {"features": str(step.output / "features.json")}
