@@ -85,6 +85,8 @@ def run_plain_trainer(args, workdir: Path) -> dict:
     dataset, tokenizer = _plain_dataset(args)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(args.model, gguf_file=args.gguf_file, dtype=torch.float32)
+    if getattr(model, "hf_quantizer", None) is not None:  # a dequantized GGUF: dense weights, the GGUF tag dropped
+        model.hf_quantizer.remove_quantization_config(model)  # (what transformers' own dequantize() calls)
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear",
                                              task_type="CAUSAL_LM"))
     training_args = TrainingArguments(
