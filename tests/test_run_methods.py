@@ -195,6 +195,11 @@ def test_demo_quick_compares_methods(quick_demo, tmp_path):
     assert set(preds["method"]) == {"random_labels", "grad_ascent"}
     # one forgotten task: every predictor is "not tested" at n = 1, and the table says so rather than guessing
     assert set(preds["verdict"]) == {"not tested"} and (preds["n_tasks"] == 1).all()
+    # its HTML: every figure shown (the methods figure, each method's forget-set contrast), no broken target
+    from pages import check_study_pages
+
+    reports = check_study_pages(Path(analyze["index"]).parent)
+    assert {r.name for r in reports} == {f"{m}-n64-s0" for m in ("random_labels", "grad_ascent")}
 
 
 def test_bad_demo_method_fails_before_writing_anything(tmp_path):

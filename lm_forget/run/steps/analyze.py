@@ -1,7 +1,8 @@
 """The ``analyze`` step: ``analyze`` once per ([method,] forget-set size, replicate), and with several replicates
 (forget seeds, fine-tune seeds) once pooled over them: the headline, replicate-averaged task outcomes with a
 hierarchical bootstrap (tasks, fine-tune seeds, forget seeds, docs). Also the across-seed summary (mean and 95%
-t-interval of each task's outcome, :mod:`lm_forget.analysis.seeds`) and the study's index page."""
+t-interval of each task's outcome, :mod:`lm_forget.analysis.seeds`) and the study's index page (``index.md`` and
+the same as ``index.html``, :mod:`lm_forget.analysis.index_html`)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
     """``analyze`` once per ([method,] size, replicate), pooled per ([method,] size) over several replicates,
     then the across-seed summary and an index page."""
     from lm_forget.analysis.api import analyze
+    from lm_forget.analysis.index_html import write_index_html
     from lm_forget.run.cells import method_axis, replicates, seed_label
     from lm_forget.run.steps.analyze_inputs import assemble_inputs, relearn_cells
 
@@ -163,5 +165,7 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
         first = next(iter((pooled or reports).values())).name  # the headline report
         lines[header:header] = [*write_study_findings(tmp, tmp / first, options, forget_rows, relearn_rows)]
         (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_index_html(tmp, "\n".join(lines) + "\n")  # the same page as HTML, figures inline
     return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),
+            "index_html": str(step.output / "index.html"),
             "reports": {p.name: str(step.output / p.name) for p in [*pooled.values(), *reports.values()]}}
