@@ -85,7 +85,8 @@ class StudyResults:
             if frame is not None}
         return cls(metrics=res.metrics_all, tests=res.tests if res.tests is not None else pd.DataFrame(),
                    example_tests=res.example_tests if res.example_tests is not None else pd.DataFrame(),
-                   findings=report_findings(res), options=res.options.to_dict(), tables=tables, analysis=res,
+                   findings=report_findings(res), options=json.loads(json.dumps(res.options.to_dict())),
+                   tables=tables, analysis=res,
                    inputs={k: Path(v) for k, v in (("features", features), ("matrix", matrix)) if v is not None})
 
     @classmethod
