@@ -49,12 +49,13 @@ def compute(*, pretrained: Path, finetuned: Path | Sequence[Path], forget: Path 
             matrix: Path | None = None, control: Path | None = None,
             options: AnalysisOptions | None = None) -> AnalysisResults:
     """The numbers of :func:`analyze` (metrics, tests, matrix, control) as an :class:`AnalysisResults`;
-    nothing is written."""
+    nothing is written. A phase may also be its records read already (``samples.phase_from_results``)."""
     from lm_forget.analysis.results import compute_results
 
-    forget = Path(forget) if isinstance(forget, str | Path) else [Path(f) for f in forget]
-    finetuned = Path(finetuned) if isinstance(finetuned, str | Path) else [Path(f) for f in finetuned]
-    return compute_results(pretrained=Path(pretrained), finetuned=finetuned, forget=forget,
+    forget = forget if isinstance(forget, str | Path) or not isinstance(forget, Sequence) else list(forget)
+    finetuned = finetuned if isinstance(finetuned, str | Path) or not isinstance(finetuned, Sequence) \
+        else list(finetuned)
+    return compute_results(pretrained=pretrained, finetuned=finetuned, forget=forget,
                            features=Path(features) if features else None, matrix=Path(matrix) if matrix else None,
                            control=Path(control) if control else None, options=options)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 from lm_forget.analysis import stats
 from lm_forget.analysis.join import join_phases
@@ -15,6 +15,12 @@ from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.registry import Context, PredictorValues, compute
 from lm_forget.analysis.verdicts import settings_of, task_level_tests
 from lm_forget.errors import DataError
+
+if TYPE_CHECKING:
+    from lm_forget.analysis.samples import PhaseSamples
+
+#: one phase: an lm-eval ``--output_path`` folder, or its records read already (e.g. from a results dict)
+PhaseSource = Union[Path, "PhaseSamples"]
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +103,35 @@ def _control(results: AnalysisResults, control: Path) -> None:
         columns=["predictor", "task", "excess", "excess_lo", "excess_hi"])
 
 
-def replicate_labels(folders: list[Path]) -> list[str]:
+def load_phase(source: PhaseSource) -> PhaseSamples:
+    """A phase's records: ``source`` as read already (:class:`PhaseSamples`), else read from its folder."""
+    from lm_forget.analysis.samples import PhaseSamples, read_phase
+
+    return source if isinstance(source, PhaseSamples) else read_phase(source)
+
+
+def _where(source: PhaseSource) -> Path:
+    from lm_forget.analysis.samples import PhaseSamples
+
+    return source.root if isinstance(source, PhaseSamples) else Path(source)
+
+
+def _source(f: Any) -> PhaseSource:
+    return Path(f) if isinstance(f, str | Path) else f
+
+
+def replicate_labels(sources: list[PhaseSource]) -> list[str]:
     """A readable label per replicate folder: its name, else its parent's where names repeat (the study runner's
-    ``<label>/forget``), else parent/name."""
+    ``<label>/forget``), else parent/name. Phases read already are named by their ``root``."""
+    folders = [_where(s) for s in sources]
     for names in ([f.name for f in folders], [f.parent.name for f in folders]):
         if len(set(names)) == len(names):
             return names
     return [f"{f.parent.name}/{f.name}" for f in folders]
 
 
-def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path], finetuned: list[Path]) -> None:
+def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[PhaseSource],
+            finetuned: list[PhaseSource]) -> None:
     """Several replicates (forget seeds, and fine-tune seeds where ``finetuned`` differs between them): headline
     tests on replicate-averaged outcomes with a hierarchical bootstrap CI (tasks, fine-tune seeds, forget seeds,
     docs); per-replicate primary tests as sensitivity rows; metrics of every replicate in ``metrics_all``
@@ -115,16 +140,16 @@ def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path], fi
     import pandas as pd
 
     from lm_forget.analysis.pooled import hierarchical_spearman_ci, pooled_outcomes
-    from lm_forget.analysis.samples import read_phase
     from lm_forget.analysis.verdicts import PRIMARY, equivalence
 
     opts, phases = results.options, results.phases
     labels = replicate_labels(forgets)
-    ft_folders = list(dict.fromkeys(finetuned))
-    groups = [ft_folders.index(f) for f in finetuned]  # each replicate's fine-tune seed
+    ids = [f if isinstance(f, Path) else id(f) for f in finetuned]  # records read already: the same object
+    ft_folders = list(dict.fromkeys(ids))
+    groups = [ft_folders.index(f) for f in ids]  # each replicate's fine-tune seed
     per_seed, draws, alls = [results.metrics], [first_draws], [results.metrics_all.assign(seed=labels[0])]
-    for folder, ft, label in zip(forgets[1:], finetuned[1:], labels[1:], strict=True):
-        swap = {"forget": read_phase(folder)} | ({"finetuned": read_phase(ft)} if ft != finetuned[0] else {})
+    for folder, ft, ft_id, label in zip(forgets[1:], finetuned[1:], ids[1:], labels[1:], strict=True):
+        swap = {"forget": load_phase(folder)} | ({"finetuned": load_phase(ft)} if ft_id != ids[0] else {})
         joined = join_phases(phases | swap)
         m_all, d = task_metrics(joined, opts, keep_draws=True)
         alls.append(m_all.assign(seed=label))
@@ -157,26 +182,30 @@ def _pooled(results: AnalysisResults, first_draws: dict, forgets: list[Path], fi
     results.outcome, results.n_seeds = mean, len(forgets)
 
 
-def compute_results(*, pretrained: Path, finetuned: Path | list[Path], forget: Path | list[Path],
+def compute_results(*, pretrained: PhaseSource, finetuned: PhaseSource | list[PhaseSource],
+                    forget: PhaseSource | list[PhaseSource],
                     features: Path | None = None, matrix: Path | None = None, control: Path | None = None,
                     options: AnalysisOptions | None = None) -> AnalysisResults:
     """Read the phases and compute every table of the report. ``forget``: one folder, or one per replicate
     (the headline tests then pool them; the example level, predictors and matrix use the first). ``finetuned``:
-    one folder, or one per replicate (fine-tune seeds: each replicate's own fine-tuned model)."""
+    one folder, or one per replicate (fine-tune seeds: each replicate's own fine-tuned model). A phase may also be
+    its records read already (:class:`~lm_forget.analysis.samples.PhaseSamples`, e.g. from a results dict)."""
     from lm_forget.analysis.features import read_feature_sets
-    from lm_forget.analysis.samples import read_phase
 
     opts = options or AnalysisOptions()
-    forgets = [Path(f) for f in forget] if isinstance(forget, list | tuple) else [forget]
-    finetuneds = [Path(f) for f in finetuned] if isinstance(finetuned, list | tuple) else [finetuned] * len(forgets)
+    source = _source
+    forgets = [source(f) for f in (forget if isinstance(forget, list | tuple) else [forget])]
+    finetuneds = ([source(f) for f in finetuned] if isinstance(finetuned, list | tuple)
+                  else [source(finetuned)] * len(forgets))
     if len(finetuneds) != len(forgets):
         raise DataError(f"{len(finetuneds)} fine-tuned folders for {len(forgets)} forget folders; give one "
                         "fine-tuned folder, or one per forget folder (each replicate's own fine-tuned model).")
-    folders = {"pretrained": pretrained, "finetuned": finetuneds[0], "forget": forgets[0]}
+    folders = {"pretrained": source(pretrained) if pretrained is not None else None, "finetuned": finetuneds[0],
+               "forget": forgets[0]}
     for name, folder in folders.items():
         if folder is None:
             raise DataError(f"missing phase {name}: pass --{name} DIR (an lm_eval --log_samples output folder)")
-    phases = {name: read_phase(folder) for name, folder in folders.items()}
+    phases = {name: load_phase(folder) for name, folder in folders.items()}
     joined = join_phases(phases)
     metrics_all, first_draws = task_metrics(joined, opts, keep_draws=True)
     metrics = metrics_all[metrics_all["split"] == opts.split].reset_index(drop=True)

@@ -252,3 +252,39 @@ def nonfinite_problems(phase: PhaseSamples) -> list[str]:
     return [f"{phase.root}: {n} of {total[task]} docs of {task} have NaN or infinite loglikelihoods (a diverged "
             "model?): their confidences are undefined (blank in the tables) and their correctness is lm-eval's "
             f"acc. Check that model before trusting the numbers of {task}." for task, n in sorted(bad.items())]
+
+
+def phase_from_results(results: dict[str, Any], name: str = "in memory") -> PhaseSamples:
+    """The per-doc records of the dict ``lm_eval.simple_evaluate(..., log_samples=True)`` returns.
+
+    The in-memory twin of :func:`read_phase` (same rows, same checks): ``results["samples"]`` holds what lm-eval
+    would have written to its ``samples_<task>_<ts>.jsonl`` files. ``name`` labels the phase in the report
+    (its ``root``).
+    """
+    samples = results.get("samples") if isinstance(results, dict) else None
+    if not isinstance(samples, dict):
+        raise DataError(f"{name}: not an lm-eval results dict with per-doc samples: call "
+                        "lm_eval.simple_evaluate(..., log_samples=True) (or lm_forget.evaluate), or pass a folder.")
+    config = results.get("config") or {}
+    phase = PhaseSamples(root=Path(f"<{name}>"),
+                         model=str(results.get("model_name") or config.get("model_args") or config.get("model", "")))
+    seen: set[tuple[str, str, str]] = set()
+    for task, cfg in sorted((results.get("configs") or {}).items()):
+        if (cfg or {}).get("output_type", "multiple_choice") != "multiple_choice":
+            log.info("skipping %s in %s: not multiple_choice", task, name)
+            continue
+        if task not in samples:
+            raise DataError(f"{name}: task {task!r} has no samples; evaluate with log_samples=True.")
+        for i, sample in enumerate(samples[task]):
+            row = parse_sample(sample, task, f"{name}: {task} sample {i}")
+            key = (row["task"], row["split"], row["doc_id"])
+            if key in seen:
+                raise DataError(f"{name}: doc {row['doc_id']} of {row['task']} appears twice in the samples")
+            seen.add(key)
+            phase.rows.append(row)
+    if not phase.rows:
+        raise DataError(f"{name}: no multiple-choice task samples in the results")
+    phase.problems += nonfinite_problems(phase)
+    for problem in phase.problems:
+        log.warning(problem)
+    return phase

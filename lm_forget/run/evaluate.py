@@ -27,12 +27,17 @@ def task_manager_for(config: RunConfig, tasks: list[str], docs: dict[str, Any] |
     lm-eval's ~14k built-in tasks are indexed only when a task is not one of ours (seconds saved per run).
     ``docs`` overrides the metadata (``{"eval_on": "train", "train_size": N}``: score the forget set).
     """
+    return suite_task_manager(tasks, [str(p) for p in config.task_dir_paths], eval_metadata(config, docs))
+
+
+def suite_task_manager(tasks: list[str], include: list[str], metadata: dict[str, Any]):
+    """A TaskManager over the suite and ``include`` that knows ``tasks``, lm-eval's built-ins indexed only if needed.
+
+    ``metadata``: the data settings. simple_evaluate ignores its ``metadata`` argument when given a TaskManager,
+    so they must reach our custom_dataset through the manager itself.
+    """
     from lm_forget.harness import task_manager
 
-    include = [str(p) for p in config.task_dir_paths]
-    # simple_evaluate ignores its `metadata` argument when given a TaskManager: the data settings must
-    # reach our custom_dataset through the manager itself
-    metadata = eval_metadata(config, docs)
     manager = task_manager(include_path=include or None, include_defaults=False, metadata=metadata)
     if all(t in manager.all_tasks for t in tasks):
         return manager
@@ -109,15 +114,21 @@ def evaluate_model(config: RunConfig, ref: ModelRef, tasks: list[str], out_dir: 
         samples = results.pop("samples")
         if settings.wandb_args:
             log_to_wandb(settings.wandb_args, results, samples)
-        tracker.save_results_aggregated(results=results, samples=samples)
-        for task_name in results["configs"]:
-            tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
-        if tracker.push_results_to_hub or tracker.push_samples_to_hub:  # as lm_eval's CLI does
-            tracker.recreate_metadata_card()
+        save_output(tracker, results, samples)
         # lm-eval logs (and swallows) write failures; a result that did not land must not count as done
         if not list(tmp.rglob("results_*.json")):
             raise DataError(f"lm-eval wrote no results file under {tmp}; see the log above.")
     return summarize(results)
+
+
+def save_output(tracker: Any, results: dict[str, Any], samples: dict[str, Any]) -> None:
+    """Save ``results`` (without samples) and ``samples`` through lm-eval's tracker, as ``lm_eval --log_samples``
+    does: ``results_<ts>.json`` and one ``samples_<task>_<ts>.jsonl`` per task."""
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task_name in results["configs"]:
+        tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+    if tracker.push_results_to_hub or tracker.push_samples_to_hub:  # as lm_eval's CLI does
+        tracker.recreate_metadata_card()
 
 
 def hub_log_args(args: dict[str, Any]) -> dict[str, Any]:
