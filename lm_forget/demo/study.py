@@ -71,7 +71,7 @@ class DemoSettings:
 # three families (two shared-nothing lookups and the copy rule), one forget cell; pools and test splits as large as
 # the full demo's reachability needs (TOST near chance: >= 84 forget docs; behaviours: >= 150 held-out docs)
 QUICK = DemoSettings(families=["review", "kind", "motif"], forget=["review"], train_size=256,
-                     test_size=200, forget_examples=256, relearn_k=[8, 32])
+                     test_size=200, forget_examples=256, finetune_epochs=12.0, relearn_k=[8, 32])
 
 
 def demo_settings(quick: bool = False, **overrides: Any) -> DemoSettings:
