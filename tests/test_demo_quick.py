@@ -16,7 +16,8 @@ import pytest
 from lm_forget.demo.families import FAMILIES
 from lm_forget.demo.suite import family_docs
 
-LEARNED = 0.65  # fine-tuned held-out accuracy asserted per family (measured: docs/reliability.md, "Demo")
+LEARNED = 0.6  # fine-tuned held-out accuracy asserted per family: measured >= 0.835, i.e. 3.3x its 0.1 above chance
+# (3 data seeds x 2 thread counts, docs/reliability.md, "Demo")
 NEAR = 0.05  # |forget-set accuracy - chance| asserted; the TOST verdict at 256 docs needs <= ~0.05
 
 
@@ -45,8 +46,7 @@ def test_demo_quick_end_to_end(quick_demo):
     pretrained, finetuned = _scores(out, "eval_pretrained"), _scores(out, "eval_finetuned")
     forget = _scores(out, "eval_forget")
     assert set(finetuned) == {"demo_review", "demo_kind", "demo_motif"}
-    # learned: every family's held-out accuracy (200 docs each) is >= 0.65 and its lower 95 % bound above chance;
-    # both asserted margins above chance are <= 1/3 of the smallest measured (docs/reliability.md, "Demo")
+    # learned: every family's held-out accuracy (200 docs each) is >= LEARNED
     for task, scores in finetuned.items():
         assert scores["acc"] >= LEARNED, f"{task} not learned: {scores}"  # chance is 0.5
     assert sum(s["acc"] for s in finetuned.values()) / 3 > sum(s["acc"] for s in pretrained.values()) / 3 + 0.15
