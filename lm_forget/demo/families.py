@@ -127,7 +127,7 @@ def motif() -> list[Item]:
     return items
 
 
-# the first-generation families (small: 96-264 items each)
+# the first-generation families (small: 112-128 items each)
 LEGACY_CATEGORIES = {
     "animal": ("cat", "dog", "horse", "cow", "fox", "owl", "bear", "mouse"),
     "fruit": ("apple", "pear", "plum", "lemon", "mango", "grape", "peach", "melon"),
@@ -191,5 +191,5 @@ FAMILIES: dict[str, Callable[[], list[Item]]] = {
 DEMO_FAMILIES = ("review", "ticket", "kind", "badge", "parity", "motif")
 """The full demo's families, >= 768 items each (200 test + 512 train docs)."""
 LEGACY_FAMILIES = ("category", "sentiment", "pattern")
-"""The small first-generation families (96-128 items), kept as they were (items and order) for the tests that
+"""The small first-generation families (112-128 items), kept as they were (items and order) for the tests that
 were calibrated on them (tests/test_methods_forget.py)."""
