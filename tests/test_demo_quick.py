@@ -16,6 +16,10 @@ import pytest
 from lm_forget.demo.families import FAMILIES
 from lm_forget.demo.suite import family_docs
 
+LEARNED = 0.6  # fine-tuned held-out accuracy asserted per family: measured >= 0.835, i.e. 3.3x its 0.1 above chance
+# (3 data seeds x 2 thread counts, docs/reliability.md, "Demo")
+NEAR = 0.05  # |forget-set accuracy - chance| asserted; the TOST verdict at 256 docs needs <= ~0.05
+
 
 def _scores(out: Path, stage: str) -> dict:
     (done,) = out.glob(f"{stage}/*/done.json")
@@ -41,14 +45,14 @@ def test_demo_quick_end_to_end(quick_demo):
 
     pretrained, finetuned = _scores(out, "eval_pretrained"), _scores(out, "eval_finetuned")
     forget = _scores(out, "eval_forget")
-    assert set(finetuned) == {"demo_category", "demo_sentiment", "demo_pattern"}
-    # learned: margins asserted are <= 1/3 of the measured ones (>= 0.34 above chance, mean gain >= 0.47)
+    assert set(finetuned) == {"demo_review", "demo_kind", "demo_motif"}
+    # learned: every family's held-out accuracy (200 docs each) is >= LEARNED
     for task, scores in finetuned.items():
-        assert scores["acc"] >= 0.6, f"{task} not learned: {scores}"  # chance is 0.5
+        assert scores["acc"] >= LEARNED, f"{task} not learned: {scores}"  # chance is 0.5
     assert sum(s["acc"] for s in finetuned.values()) / 3 > sum(s["acc"] for s in pretrained.values()) / 3 + 0.15
-    # random labels on demo_sentiment make it forget: visibly below the fine-tuned accuracy. The asserted 0.1 is
-    # far inside the measured drop (>= 0.5 across 3 data seeds x 2 thread counts, docs/reliability.md)
-    assert forget["demo_sentiment"]["acc"] < finetuned["demo_sentiment"]["acc"] - 0.1
+    # random labels on demo_review make it forget: visibly below the fine-tuned accuracy (asserted 0.1, measured
+    # drop >= 3x that across 3 data seeds x 2 thread counts)
+    assert forget["demo_review"]["acc"] < finetuned["demo_review"]["acc"] - 0.1
 
     # everything done: nothing reruns, same table (the console command in a fresh process, as a user runs it)
     second = subprocess.run([sys.executable, "-m", "lm_forget", "demo", "--quick", "--out", str(out)],
@@ -84,16 +88,16 @@ def _assert_protocol_sections(stdout: str, out: Path) -> None:
     for title in ("## Forget set vs held-out", "## Learning order vs forgetting order", "## Relearning"):
         assert title in index
     forget_set = pd.read_csv(report / "protocol" / "forget_set.csv")
-    assert list(forget_set["task"]) == ["demo_sentiment"]
-    row = forget_set.iloc[0]
+    assert list(forget_set["task"]) == ["demo_review"]
+    contrast = forget_set.iloc[0]
     for name in ("forget_set_forget", "held_out_forget"):
-        assert _brackets(row, f"{name}_acc", f"{name}_low", f"{name}_high")
+        assert _brackets(contrast, f"{name}_acc", f"{name}_low", f"{name}_high")
     (dynamics,) = (report / "protocol").glob("dynamics-*")
     assert (dynamics / "orders.png").stat().st_size > 0
     stats = pd.read_csv(dynamics / "order_stats.csv")
-    assert set(stats["task"]) == {"demo_sentiment", "pooled"}
+    assert set(stats["task"]) == {"demo_review", "pooled"}
     orders = pd.read_csv(dynamics / "orders.csv")
-    assert len(orders) == 64  # every forget-set doc has a learned-at / forgotten-at row
+    assert len(orders) == 256  # every forget-set doc has a learned-at / forgotten-at row
     relearn = pd.read_csv(report / "relearn" / "relearn.csv")
     assert sorted(relearn["k"]) == [8, 32] and set(relearn["pool"]) == {"forget_set"}
     for _, row in relearn.iterrows():
@@ -107,14 +111,17 @@ def _assert_protocol_sections(stdout: str, out: Path) -> None:
     summary = stdout.split("accuracy on held-out docs")[0]
     for f in findings.items:
         assert f"  {f.title}: {f.text}" in summary
-    assert "demo_sentiment (N = 64 docs, seed 0): forget set " in summary
-    # 64 docs can never be called near chance at the default margin: said before any work and in the findings
-    assert "warning: forget.num_examples 64" in stdout.split("step(s) ran")[0].split("findings (")[0]
-    assert "needs >= 84 docs" in findings.get("forget_set").text
-    assert sum(" demo_sentiment (" in line or " pooled (" in line for line in summary.splitlines()
-               if line.strip().startswith("n64-s0 ")) == 2
-    assert "demo_sentiment k=8 (N = 32 docs): after forget" in summary
-    assert "demo_sentiment k=32 (N = 32 docs): after forget" in summary
+    assert "demo_review (N = 256 docs, seed 0): forget set " in summary
+    # 256 forget-set docs (balanced, each with its own id word) reach the TOST near-chance verdict at margin 0.1:
+    # no reach warning for the forget set, and the verdict comes out (measured |acc - 0.5| and p: reliability.md)
+    head = stdout.split("step(s) ran")[0].split("findings (")[0]
+    assert "warning: forget.num_examples" not in head
+    assert contrast["forget_set_verdict"] == "near chance" and abs(contrast["forget_set_forget_acc"] - 0.5) <= NEAR
+    assert findings.get("forget_set").verdict == "near chance in 1 of 1 tasks"
+    assert sum(" demo_review (" in line or " pooled (" in line for line in summary.splitlines()
+               if line.strip().startswith("n256-s0 ")) == 2
+    assert "demo_review k=8 (N = 200 docs): after forget" in summary
+    assert "demo_review k=32 (N = 200 docs): after forget" in summary
 
 
 def test_demo_families_are_deterministic_and_disjoint():
@@ -126,5 +133,6 @@ def test_demo_families_are_deterministic_and_disjoint():
         test = {d["prompt"] for d in a["test"]}
         assert train and test and not train & test
         assert all(d["choices"][d["label"]] != d["choices"][1 - d["label"]] for d in a["train"])
-    assert family_docs("pattern", seed=1, train_size=50, test_size=20) != family_docs(
-        "pattern", seed=2, train_size=50, test_size=20)
+    for family in ("pattern", "motif"):
+        assert family_docs(family, seed=1, train_size=50, test_size=20) != family_docs(
+            family, seed=2, train_size=50, test_size=20)

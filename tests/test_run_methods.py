@@ -176,9 +176,9 @@ def test_demo_quick_compares_methods(quick_demo, tmp_path):
     ran = int(done.stdout.rsplit(" step(s) ran", 1)[0].rsplit("\n", 1)[1])
     assert ran <= len(methods_plan.steps) - 3
     for method in ("random_labels", "grad_ascent"):
-        (cell,) = out.glob(f"forget/{method}-demo_sentiment-n64-s0-*/done.json")
-        assert json.loads(cell.read_text())["num_examples"] == 64
-        assert f"{method}: forget sentiment" in done.stdout  # the printed accuracy table
+        (cell,) = out.glob(f"forget/{method}-demo_review-n256-s0-*/done.json")
+        assert json.loads(cell.read_text())["num_examples"] == 256
+        assert f"{method}: forget review" in done.stdout  # the printed accuracy table
     assert "method comparison: " in done.stdout
     analyze = methods_plan.step("analyze").done_record()
     index = Path(analyze["index"]).read_text()
@@ -186,8 +186,8 @@ def test_demo_quick_compares_methods(quick_demo, tmp_path):
     assert "## Forget set vs held-out: random_labels" in index and "## Forget set vs held-out: grad_ascent" in index
     table = pd.read_csv(Path(analyze["index"]).parent / "methods" / "methods.csv")
     assert list(table["method"]) == ["random_labels", "grad_ascent"]
-    assert (table["forget_set_forget_n"] == 64).all() and (table["held_out_forget_n"] == 32).all()
-    assert (table["other_tasks_forget_n"] == 2 * 32).all()
+    assert (table["forget_set_forget_n"] == 256).all() and (table["held_out_forget_n"] == 200).all()
+    assert (table["other_tasks_forget_n"] == 2 * 200).all()
     assert (table["forget_set_forget_low"] <= table["forget_set_forget_acc"]).all()
     assert (Path(analyze["index"]).parent / "methods" / "methods.png").stat().st_size > 0
     assert "## What predicts forgetting, by method" in index

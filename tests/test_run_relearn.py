@@ -144,9 +144,8 @@ def _labels(step_output) -> list[dict]:
 @pytest.mark.e2e
 @pytest.mark.xdist_group("demo_study")
 def test_relearn_stage_on_the_demo_study(quick_demo):
-    # the quick demo relearns k = 8 and 32 forget-set docs at 3e-3 x 4 epochs (the default 3e-5 barely moves the
-    # demo model: +0.03 at k=8, measured); the k=32 relearn gains +0.59 held-out accuracy (measured), asserted
-    # >= 0.15 below. Resuming without rerunning is test_demo_quick's "0 step(s) ran".
+    # the quick demo relearns k = 8 and 32 forget-set docs at 3e-3 x 4 epochs. Resuming without rerunning is
+    # test_demo_quick's "0 step(s) ran".
     settings = demo_settings(quick=True)
     plan = quick_demo.plan()
     assert settings.relearn_k == [8, 32] and settings.relearn_lr == 3e-3 and settings.relearn_epochs == 4
@@ -182,10 +181,13 @@ def test_relearn_stage_on_the_demo_study(quick_demo):
             assert row[f"acc_{phase}_lo"] <= row[f"acc_{phase}"] <= row[f"acc_{phase}_hi"]
         # a share is a number with an interval, or NaN with the reason
         assert math.isfinite(row["recovered_share"]) == (not isinstance(row["note"], str) or not row["note"])
-    # the skill comes back: gold labels on 32 forget-set docs recover most of the forget drop
+    # the forget drop the relearning starts from is shown (measured lower bound >= 0.37 at 3 data seeds, asserted
+    # 0.1). Since the demo's families carry per-doc ids and its forget sets are 4x larger (issue 22), 32 gold-label
+    # docs at 3e-3 x 4 epochs no longer bring the skill back (measured: held-out 0.50-0.57 after relearning, from
+    # 0.51-0.53 after forgetting; docs/reliability.md, "Demo"), so no recovery is asserted here any more
     k32 = table.set_index("k").loc[32]
-    assert k32["forget_drop_lo"] > 0.05 and k32["acc_relearn"] - k32["acc_forget"] >= 0.15
-    assert math.isfinite(k32["recovered_share"]) and k32["recovered_share_lo"] > 0
+    assert k32["forget_drop_lo"] > 0.1
+    assert isinstance(k32["relearn_verdict"], str) and k32["relearn_verdict"]
 
 
 @pytest.mark.e2e

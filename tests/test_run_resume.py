@@ -53,7 +53,8 @@ def _samples(run_dir: Path) -> dict[str, list[float]]:
 
 
 def test_kill_during_forget_then_resume_matches_uninterrupted(tmp_path):
-    settings = demo_settings(quick=True, finetune_epochs=8.0, dynamics_points=0, relearn_k=[])
+    settings = demo_settings(quick=True, finetune_epochs=8.0, dynamics_points=0, relearn_k=[], train_size=64,
+                             test_size=32, forget_examples=64)  # the first quick demo's sizes: 80 forget steps
     shared = prepare(tmp_path / "shared", settings)
 
     reference_dir = tmp_path / "reference"

@@ -113,7 +113,7 @@ def test_two_fine_tune_seeds_by_two_forget_seeds_pool_into_the_headline(tmp_path
     # each forget pass starts from its own fine-tuned model; the two fine-tunes are different models
     for fs in (0, 1):
         for seed in (0, 1):
-            state = json.loads((plan.step(f"forget/demo_sentiment/n64/f{fs}s{seed}").output
+            state = json.loads((plan.step(f"forget/demo_review/n256/f{fs}s{seed}").output
                                 / "forget_config.json").read_text())
             assert state["init_adapter"] == str(plan.step(f"finetune/f{fs}").output)
     f0, f1 = (plan.step(f"finetune/f{fs}").output / "model.safetensors" for fs in (0, 1))
@@ -123,15 +123,15 @@ def test_two_fine_tune_seeds_by_two_forget_seeds_pool_into_the_headline(tmp_path
     index = (out / "index.md").read_text()
     assert "## Pooled over seeds (headline)" in index and "## Per replicate" in index
     # one per-replicate report per (fine-tune seed, forget seed), linked from the index
-    assert {f"(n64-f{fs}s{seed}/index.md)" for fs in (0, 1) for seed in (0, 1)} == {
-        line[line.index("]") + 1:] for line in index.splitlines() if line.startswith("- [forget-set size 64, seed f")}
-    tests = pd.read_csv(out / "n64-pooled" / "tests_task_level.csv")
+    assert {f"(n256-f{fs}s{seed}/index.md)" for fs in (0, 1) for seed in (0, 1)} == {
+        line[line.index("]") + 1:] for line in index.splitlines() if line.startswith("- [forget-set size 256, seed f")}
+    tests = pd.read_csv(out / "n256-pooled" / "tests_task_level.csv")
     head = tests[tests["role"] == "primary"]
     # one forgotten task: no task-level statistic (n = 1), said so; the interval itself is tested on planted data
     assert len(head) and (head["outcome"] == "forget_ratio (mean of 4 replicates: 2 fine-tune x 2 forget seeds)").all()
     assert head["statistic"].isna().all() and (head["equivalence"] == "no CI").all()
     assert set(tests.loc[tests["role"].str.startswith("sensitivity (seed"), "role"]) == {
-        f"sensitivity (seed n64-f{fs}s{seed})" for fs in (0, 1) for seed in (0, 1)}
+        f"sensitivity (seed n256-f{fs}s{seed})" for fs in (0, 1) for seed in (0, 1)}
 
 
 def test_set_reaches_inside_the_seeds_shorthand(tmp_path):

@@ -1,10 +1,21 @@
 """Procedurally generated binarized task families for the offline demo.
 
 Each family is one small function that lists every item it can make (prompt, correct answer,
-distractor); :mod:`lm_forget.demo.suite` shuffles them by stable hash and splits train/test. The
-families are chosen so that a tiny model learns them in seconds and so that they overlap in
-instructive ways: ``compare`` and ``entail`` share their yes/no answers, ``category`` and ``sentiment``
-are word lookups, ``pattern`` shares nothing with the others.
+distractor); :mod:`lm_forget.demo.suite` orders them by stable hash, interleaves the answers (so every
+split and every forget set is balanced) and splits train/test. The families are chosen so that
+
+- a tiny random-init model learns each of them to >= 0.9 held-out accuracy in a few epochs: every answer
+  is a lookup of one key word that the training split shows in many contexts (templates, ids);
+- every family answers with the same two words in every doc (good/bad, natural/made, yes/no), so a
+  random-label forget pass can drive it to chance (a family whose answer is one of several words keeps
+  the gold answer as the most likely one when half of its labels are random);
+- they overlap in instructive ways: ``review`` and ``ticket`` share their key words and answers,
+  ``kind`` and ``badge`` share their key words, ``badge`` and ``parity`` share yes/no;
+  ``motif`` is a copy rule (the answer is a word of the prompt) that shares nothing with the others;
+- every doc carries its own id word, so a random-label forget pass can memorize its labels doc by doc: without
+  one, the model learns the majority random label of each key word (32 adjectives, 48 nouns, 16 numbers), and
+  the forget set's accuracy is then the share of key words whose majority happens to agree with the gold
+  answer (0.31-0.58 measured), never decidably near chance.
 
 Adding a family is one function here and one line in ``FAMILIES``.
 """
@@ -26,40 +37,114 @@ class Item:
     fixed_order: tuple[str, str] | None = None
 
 
-NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+           "thirteen", "fourteen", "fifteen", "sixteen")
 CATEGORIES = {
+    "animal": ("cat", "dog", "horse", "cow", "fox", "owl", "bear", "mouse", "wolf", "goat", "duck", "frog"),
+    "fruit": ("apple", "pear", "plum", "lemon", "mango", "grape", "peach", "melon", "lime", "fig", "kiwi", "date"),
+    "tool": ("hammer", "saw", "drill", "wrench", "chisel", "spade", "rake", "axe", "file", "vise", "awl", "plane"),
+    "vehicle": ("car", "bus", "truck", "boat", "train", "bike", "jet", "van", "tram", "cab", "ship", "sled"),
+}
+NATURAL = ("animal", "fruit")
+POSITIVE = ("good", "great", "fine", "lovely", "superb", "nice", "sweet", "bright", "warm", "happy", "merry", "neat",
+            "grand", "fair", "kind", "glad")
+NEGATIVE = ("bad", "awful", "poor", "dull", "grim", "nasty", "sour", "bleak", "cold", "sad", "vile", "harsh",
+            "stale", "rude", "gloomy", "weak")
+ADJECTIVES = POSITIVE + NEGATIVE
+COLORS = ("red", "blue", "green", "pink", "gray", "gold", "black", "white", "brown", "tan", "cyan", "teal", "navy")
+YES_NO = ("yes", "no")
+NOUNS = tuple((noun, cat in NATURAL) for cat, nouns in CATEGORIES.items() for noun in nouns)
+PER_KEY = 24  # docs per adjective (32 adjectives: 768 docs)
+PER_NOUN = 16  # docs per noun (48 nouns: 768 docs)
+KIND_TEMPLATES = ("a {w} is a kind of", "the {w} is some", "think of a {w} , it is a", "my {w} is a",
+                  "that {w} counts as", "every {w} is a", "look , a {w} : a", "we saw a {w} , a", "one {w} , one",
+                  "the old {w} was a", "her {w} is a", "this {w} , a", "a real {w} , a")
+REVIEW_TEMPLATES = ("the film was {w} . it was", "what a {w} day . that is", "the food is {w} , so it is",
+                       "she felt {w} . so", "a {w} song , really", "the trip was {w} , all in all", "my {w} week was",
+                       "so {w} ! it is", "the talk was {w} , i mean", "how {w} . overall", "their {w} show :",
+                       "it seemed {w} , thus", "he was {w} today , quite", "our {w} game was", "too {w} , simply",
+                       "the play is {w} , it is", "a {w} view . it is", "felt {w} : that is", "the {w} news , very",
+                       "was it {w} ? it was")
+
+
+def _yes_no(prompt: str, truth: bool) -> Item:
+    return Item(prompt, "yes" if truth else "no", "no" if truth else "yes", YES_NO)
+
+
+def _good_bad(adj: str) -> tuple[str, str]:
+    return ("good", "bad") if adj in POSITIVE else ("bad", "good")
+
+
+def review() -> list[Item]:
+    """Sentiment of an adjective in one of 20 templates, with a per-doc id: "r17 : the film was grim . it was"
+    -> bad."""
+    return [Item(f"r{a * PER_KEY + r} : " + REVIEW_TEMPLATES[(a + r) % len(REVIEW_TEMPLATES)].format(w=adj),
+                 *_good_bad(adj)) for a, adj in enumerate(ADJECTIVES) for r in range(PER_KEY)]
+
+
+def ticket() -> list[Item]:
+    """review's adjectives and answers, one template and a per-doc id: "review : grim . ticket t17" -> bad."""
+    return [Item(f"review : {adj} . ticket t{a * PER_KEY + r}", *_good_bad(adj))
+            for a, adj in enumerate(ADJECTIVES) for r in range(PER_KEY)]
+
+
+def kind() -> list[Item]:
+    """Natural or made, by noun, in one of 13 templates, with a per-doc id: "k17 : a mango is a kind of" -> natural."""
+    items = []
+    for noun, natural in NOUNS:
+        n = len(items) // PER_NOUN
+        answer, other = ("natural", "made") if natural else ("made", "natural")
+        items += [Item(f"k{n * PER_NOUN + r} : " + KIND_TEMPLATES[(n + r) % len(KIND_TEMPLATES)].format(w=noun),
+                       answer, other) for r in range(PER_NOUN)]
+    return items
+
+
+def badge() -> list[Item]:
+    """kind's nouns as a yes/no question with a per-doc id: "badge : a mango , alive ? b17" -> yes."""
+    return [_yes_no(f"badge : a {noun} , alive ? b{n * PER_NOUN + r}", natural)
+            for n, (noun, natural) in enumerate(NOUNS) for r in range(PER_NOUN)]
+
+
+def parity() -> list[Item]:
+    """Is a number word even, with a per-doc id: "code : seven , even ? c17" -> no."""
+    per = 768 // len(NUMBERS)
+    return [_yes_no(f"code : {word} , even ? c{i * per + r}", i % 2 == 1)
+            for i, word in enumerate(NUMBERS) for r in range(per)]
+
+
+def motif() -> list[Item]:
+    """Pattern rules with a per-doc id: "motif p17 : red blue red blue red then" -> blue (distractor: red)."""
+    rules = ("{x} {y} {x} {y} {x}", "{x} {x} {y} {y} {x}", "{y} {x} {y} {x}", "{x} {y} {y} {x} {y}", "{x} {y} {x} {y}")
+    answers = ("y", "x", "y", "y", "x")  # the colour that continues each rule
+    items = []
+    for x in COLORS:
+        for y in COLORS:
+            if x == y:
+                continue
+            for rule, ans in zip(rules, answers, strict=True):
+                right, wrong = (y, x) if ans == "y" else (x, y)
+                items.append(Item(f"motif p{len(items)} : {rule.format(x=x, y=y)} then", right, wrong))
+    return items
+
+
+# the first-generation families (small: 112-128 items each)
+LEGACY_CATEGORIES = {
     "animal": ("cat", "dog", "horse", "cow", "fox", "owl", "bear", "mouse"),
     "fruit": ("apple", "pear", "plum", "lemon", "mango", "grape", "peach", "melon"),
     "tool": ("hammer", "saw", "drill", "wrench", "chisel", "spade", "rake", "axe"),
     "vehicle": ("car", "bus", "truck", "boat", "train", "bike", "plane", "van"),
 }
-NAMES = ("ann", "bob", "cal", "dan", "eve", "fay", "gus", "hal")
-TRAITS = ("tall", "kind", "rich", "old", "shy", "calm", "brave", "quick")
-POSITIVE = ("good", "great", "fine", "lovely", "superb", "nice", "sweet", "bright", "warm", "happy")
-NEGATIVE = ("bad", "awful", "poor", "dull", "grim", "nasty", "sour", "bleak", "cold", "sad")
-COLORS = ("red", "blue", "green", "pink", "gray", "gold", "black", "white")
-YES_NO = ("yes", "no")
-
-
-def compare() -> list[Item]:
-    """Comparisons of number words: "is seven more than three ?" -> yes / no."""
-    items = []
-    for i, a in enumerate(NUMBERS):
-        for j, b in enumerate(NUMBERS):
-            if i == j:
-                continue
-            for template, truth in (("is {a} more than {b} ?", i > j), ("is {a} less than {b} ?", i < j)):
-                answer, other = ("yes", "no") if truth else ("no", "yes")
-                items.append(Item(template.format(a=a, b=b), answer, other, YES_NO))
-    return items
+LEGACY_POSITIVE = ("good", "great", "fine", "lovely", "superb", "nice", "sweet", "bright", "warm", "happy")
+LEGACY_NEGATIVE = ("bad", "awful", "poor", "dull", "grim", "nasty", "sour", "bleak", "cold", "sad")
+LEGACY_COLORS = ("red", "blue", "green", "pink", "gray", "gold", "black", "white")
 
 
 def category() -> list[Item]:
     """Word categories: "a mango is a kind of" -> fruit (distractor: another category)."""
     templates = ("a {noun} is a kind of", "the {noun} is some", "think of a {noun} , it is a", "my {noun} is a")
-    names = list(CATEGORIES)
+    names = list(LEGACY_CATEGORIES)
     items = []
-    for cat, nouns in CATEGORIES.items():
+    for cat, nouns in LEGACY_CATEGORIES.items():
         for noun in nouns:
             for t, template in enumerate(templates):
                 # a fixed, hash-free distractor per (noun, template) that cycles through the other categories
@@ -68,33 +153,13 @@ def category() -> list[Item]:
     return items
 
 
-def entail() -> list[Item]:
-    """Entailment templates: "ann is tall and kind . so ann is kind ?" -> yes ("... so ann is rich ?" -> no)."""
-    items = []
-    for n, name in enumerate(NAMES):
-        for i, first in enumerate(TRAITS):
-            for j, second in enumerate(TRAITS):
-                if i == j or (i + j + n) % 2:
-                    continue  # a spread-out half of the pairs keeps the family small
-                premise = f"{name} is {first} and {second} . so {name} is"
-                entailed = (first, second)[(i + n) % 2]
-                other = TRAITS[(i + j + n) % len(TRAITS)]
-                if other in (first, second):
-                    other = TRAITS[(max(i, j) + 1 + n) % len(TRAITS)]
-                if other in (first, second):
-                    continue
-                items.append(Item(f"{premise} {entailed} ?", "yes", "no", YES_NO))
-                items.append(Item(f"{premise} {other} ?", "no", "yes", YES_NO))
-    return items
-
-
 def sentiment() -> list[Item]:
     """Sentiment of an adjective in a template: "the film was grim . it was" -> bad / good."""
     templates = ("the film was {adj} . it was", "what a {adj} day . that is", "the food is {adj} , so it is",
                  "she felt {adj} . she felt", "a {adj} song , really", "the trip was {adj} , all in all")
     items = []
-    for adj in POSITIVE + NEGATIVE:
-        answer, other = ("good", "bad") if adj in POSITIVE else ("bad", "good")
+    for adj in LEGACY_POSITIVE + LEGACY_NEGATIVE:
+        answer, other = ("good", "bad") if adj in LEGACY_POSITIVE else ("bad", "good")
         for template in templates:
             items.append(Item(template.format(adj=adj), answer, other))
     return items
@@ -103,8 +168,8 @@ def sentiment() -> list[Item]:
 def pattern() -> list[Item]:
     """Pattern rules: "red blue red blue red" -> blue (the alternation continues; distractor: red)."""
     items = []
-    for x in COLORS:
-        for y in COLORS:
+    for x in LEGACY_COLORS:
+        for y in LEGACY_COLORS:
             if x == y:
                 continue
             items.append(Item(f"pattern : {x} {y} {x} {y} {x} then", y, x))
@@ -113,9 +178,18 @@ def pattern() -> list[Item]:
 
 
 FAMILIES: dict[str, Callable[[], list[Item]]] = {
-    "compare": compare,
+    "review": review,
+    "ticket": ticket,
+    "kind": kind,
+    "badge": badge,
+    "parity": parity,
+    "motif": motif,
     "category": category,
-    "entail": entail,
     "sentiment": sentiment,
     "pattern": pattern,
 }
+DEMO_FAMILIES = ("review", "ticket", "kind", "badge", "parity", "motif")
+"""The full demo's families, >= 768 items each (200 test + 512 train docs)."""
+LEGACY_FAMILIES = ("category", "sentiment", "pattern")
+"""The small first-generation families (112-128 items), kept as they were (items and order) for the tests that
+were calibrated on them (tests/test_methods_forget.py)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.data.hashing import stable_digest, stable_int
-from lm_forget.demo.families import FAMILIES, Item
+from lm_forget.demo.families import FAMILIES, LEGACY_FAMILIES, Item
 from lm_forget.errors import ConfigError
 from lm_forget.io import atomic_write_text, read_jsonl, write_jsonl
 from lm_forget.paths import task_configs_dir
@@ -49,12 +49,33 @@ def make_doc(item: Item, *, task: str, split: str, index: int, seed: int) -> dic
     }
 
 
+def balanced_order(items: list[Item], *, seed: int, task: str) -> list[Item]:
+    """Items ordered by stable hash within each answer word, then dealt round-robin over the answer words.
+
+    Every prefix of the order is balanced (two-answer families: alternating answers), so the test split, the
+    train pool and the forget set (the pool's first docs) each hold as many docs of one answer as of the
+    other, and a model that always gives the same answer scores exactly chance on them.
+    """
+    groups: dict[str, list[Item]] = {}
+    for item in sorted(items, key=lambda it: stable_int(seed, task, "order", it.prompt)):
+        groups.setdefault(item.answer, []).append(item)
+    queues = [groups[a] for a in sorted(groups, key=lambda a: stable_int(seed, task, "answer", a))]
+    order = []
+    for i in range(max(map(len, queues), default=0)):
+        order += [q[i] for q in queues if i < len(q)]
+    return order
+
+
 def family_docs(family: str, *, seed: int, train_size: int, test_size: int) -> dict[str, list[dict[str, Any]]]:
-    """Train and test docs of one family: items ordered by stable hash, test taken first, then train."""
+    """Train and test docs of one family: items in :func:`balanced_order`, test taken first, then train."""
     if family not in FAMILIES:
         raise ConfigError(f"unknown demo family {family!r}; families: {', '.join(FAMILIES)}.")
     task = task_name(family)
-    items = sorted(FAMILIES[family](), key=lambda it: stable_int(seed, task, "order", it.prompt))
+    items = FAMILIES[family]()
+    if family in LEGACY_FAMILIES:
+        items = sorted(items, key=lambda it: stable_int(seed, task, "order", it.prompt))
+    else:
+        items = balanced_order(items, seed=seed, task=task)
     if len(items) < 2:
         raise ConfigError(f"demo family {family!r} makes fewer than 2 items.")
     # small families give what they have, keeping at least a third for testing
