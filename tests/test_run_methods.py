@@ -199,7 +199,7 @@ def test_demo_quick_compares_methods(quick_demo, tmp_path):
     from pages import check_study_pages
 
     reports = check_study_pages(Path(analyze["index"]).parent)
-    assert {r.name for r in reports} == {f"{m}-n64-s0" for m in ("random_labels", "grad_ascent")}
+    assert {r.name for r in reports} == {f"{m}-n256-s0" for m in ("random_labels", "grad_ascent")}
 
 
 def test_bad_demo_method_fails_before_writing_anything(tmp_path):
