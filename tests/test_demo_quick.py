@@ -120,7 +120,7 @@ def _assert_protocol_sections(stdout: str, out: Path) -> None:
     head = stdout.split("step(s) ran")[0].split("findings (")[0]
     assert "warning: forget.num_examples" not in head
     assert contrast["forget_set_verdict"] == "near chance" and abs(contrast["forget_set_forget_acc"] - 0.5) <= NEAR
-    assert findings.get("forget_set").verdict == "near chance in 1 of 1 tasks"
+    assert findings.get("forget_set").verdict == "near chance in 1 of 1 forget sets"
     assert sum(" demo_review (" in line or " pooled (" in line for line in summary.splitlines()
                if line.strip().startswith("n256-s0 ")) == 2
     assert "demo_review k=8 (N = 200 docs): after forget" in summary
