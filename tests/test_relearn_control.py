@@ -139,6 +139,47 @@ def test_unrelated_docs_are_hash_chosen_and_nest(mirror_dir, monkeypatch):
     assert [d["id"] for d in unrelated_docs(other, "forget_openbookqa", 10)] != [d["id"] for d in ten]
 
 
+def test_net_of_the_control_on_planted_phases(tmp_path):
+    """Planted held-out outcomes (lm-eval samples files): a control that learns as much as the relearned model
+    leaves no net gain; a control that learns nothing leaves the whole gain."""
+    from lm_forget.analysis.findings_build import relearn_finding
+    from lm_forget.analysis.relearn_report import RelearnCell, cell_row, write_relearn_section
+    from lm_forget.analysis.simulate import PlantedTask, simulate_phases, write_study
+
+    a = write_study(tmp_path / "a", simulate_phases([PlantedTask("t", 600, 0.5, 0.9, 0.5)], seed=2))
+    b = write_study(tmp_path / "b", simulate_phases([PlantedTask("t", 600, 0.5, 0.9, 0.9)], seed=3))
+    base = {"pretrained": a["pretrained"], "finetuned": a["finetuned"], "forget": a["forget"],
+            "relearn": b["finetuned"]}  # 0.5 -> 0.9 -> 0.5 -> relearned 0.9
+
+    def row(control):
+        return cell_row(RelearnCell("t", 100, 0, 8, "unrelated", unrelated_task="u",
+                                    held_out={**base, "control": control}))
+
+    taught, learned_nothing = row(b["forget"]), row(b["pretrained"])
+    alone = cell_row(RelearnCell("t", 100, 0, 8, "unrelated", unrelated_task="u",
+                                 held_out={p: f for p, f in base.items() if p != "pretrained"}))
+    assert "control_gain" not in alone  # no control: the columns of before
+    for r in (taught, learned_nothing):  # the control adds columns and changes none
+        assert {k: v for k, v in r.items() if k in alone and k != "note"} == {
+            k: v for k, v in alone.items() if k != "note"}
+        assert r["relearn_verdict"] == "relearned"
+        assert r["net_gain"] == pytest.approx(r["relearn_gain"] - r["control_gain"])
+    assert taught["control_verdict"] == "taught" and taught["net_verdict"] != "relearned"
+    assert taught["net_gain_lo"] <= 0 <= taught["net_gain_hi"]
+    assert learned_nothing["control_gain_lo"] <= 0 <= learned_nothing["control_gain_hi"]
+    assert learned_nothing["control_verdict"] != "taught" and learned_nothing["net_verdict"] == "relearned"
+    assert learned_nothing["net_recovered_share_lo"] <= 1 <= learned_nothing["net_recovered_share_hi"]
+    # the pretrained eval missing: the control's columns say why, nothing else changes
+    (no_pre := dict(base)).pop("pretrained")
+    missing = cell_row(RelearnCell("t", 100, 0, 8, "unrelated", held_out={**no_pre, "control": b["forget"]}))
+    assert missing["control_note"] == "control not evaluated: pretrained" and math.isnan(missing["net_gain"])
+    lines = write_relearn_section([], tmp_path / "relearn", rows=[taught, learned_nothing, missing])
+    assert "### Net of the control" in lines and sum("| t | 100 | 0 | 8 | unrelated | u |" in x for x in lines) == 4
+    finding = relearn_finding([taught, learned_nothing])
+    assert "net of the pretrained control, relearned in 1 of 2" in finding.text
+    assert all("net gain" in d for d in finding.details)
+
+
 def _labels(step_output) -> list[dict]:
     return [json.loads(line) for line in (step_output / "labels.jsonl").read_text().splitlines() if line.strip()]
 
