@@ -235,6 +235,7 @@ def test_unrelated_relearning_and_its_control_on_stories260k(tmp_path, tiny_mode
     pre, ctl = logliks(plan.step("eval_pretrained")), logliks(plan.step(f"eval_relearn_control/unrelated/"
                                                                           f"forget_openbookqa/s0/k{k}"))
     assert len(pre) == len(ctl) == 80 and pre != ctl
+    assert ctl != logliks(plan.step(f"eval_relearn/{cid}/k{k}"))  # and is not the relearned forgotten model
     # ... but taught nothing about cola beyond noise
     (cell,) = relearn_cells(plan)
     assert set(cell.held_out) == {"pretrained", "finetuned", "forget", "relearn", "control"}
