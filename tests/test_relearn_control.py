@@ -97,6 +97,15 @@ def test_unrelated_pool_plan(tmp_path):
     assert other.step(relearn.name).key != relearn.key
 
 
+def test_vllm_engine_is_sized_for_the_control_adapter(tmp_path):
+    from lm_forget.run.models import study_lora_ranks
+
+    # relearning continues the forget adapter (rank 16); the control trains a new one at relearn's rank
+    on = _plan(tmp_path, forget={"lora_r": 16}, relearn={"lora_r": 32}).config
+    off = _plan(tmp_path, forget={"lora_r": 16}, relearn={"lora_r": 32, "control": False}).config
+    assert 32 in study_lora_ranks(on) and 32 not in study_lora_ranks(off) and 16 in study_lora_ranks(off)
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [

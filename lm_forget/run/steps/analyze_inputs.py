@@ -151,8 +151,10 @@ def relearn_cells(plan: Any) -> list[Any]:
             names = {"finetuned": fine if fine in by_name else "eval_pretrained",
                      "forget": f"eval_forget/{c.id}", "relearn": f"eval_{relearn_name(c.id, k)}"}
             if config.relearn.control and relearn is not None:
-                names |= {"pretrained": "eval_pretrained",
-                          "control": control_name(control_settings(relearn.settings), eval_step=True)}
+                names["control"] = control_name(control_settings(relearn.settings), eval_step=True)
+                pretrained = by_name.get("eval_pretrained")
+                if pretrained is not None and c.task in pretrained.settings["tasks"]:  # else the row says so
+                    names["pretrained"] = pretrained.name
             for phase, name in names.items():
                 step = by_name.get(name)
                 if step is not None and step.is_done():
