@@ -191,7 +191,7 @@ def test_the_demo_layout_is_allowed(tmp_path, capsys, mirror_dir, monkeypatch):
     cfg = out / "run.yaml"
     cfg.write_text(yaml.safe_dump(run_config(out, settings, paths), sort_keys=False))
     assert main(["run", str(cfg), "--dry-run"]) == 0, capsys.readouterr().err
-    assert "15 will run" in capsys.readouterr().out
+    assert "19 will run" in capsys.readouterr().out  # 15 steps + the relearn control (2 trainings, 2 evals)
     bad = yaml.safe_load(cfg.read_text())
     bad["model"]["name_or_path"] = str(out / "finetune")  # an input where the runner writes: refused
     shutil.copytree(paths["model"], out / "finetune")
