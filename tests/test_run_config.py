@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from lm_forget.cli import main as cli_main
+from lm_forget.data.registry import suite_task_names
 from lm_forget.errors import ConfigError
 from lm_forget.run.config import STAGES, load_run_config, run_config_from_dict, validate_stages
 
@@ -37,7 +38,7 @@ def _run_cli(tmp_path: Path, data: dict, *extra: str, capsys) -> tuple[int, str]
 def test_good_config_loads_and_expands_suite(tmp_path):
     config = run_config_from_dict(_config(tmp_path, tasks={"finetune": ["suite"], "forget": ["forget_c*"],
                                                            "eval": ["suite"]}))
-    assert len(config.tasks.finetune) == 21
+    assert config.tasks.finetune == suite_task_names()
     assert config.tasks.forget == ["forget_commonsense_qa", "forget_cola", "forget_cb"]
     assert config.forget.num_examples == [1000]  # a list: each size is its own cell
 
