@@ -87,8 +87,22 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-#: keys that moved to another section, with where they live now
-MOVED = {("eval", "device"): "device (top level: where training and evaluation run alike)"}
+def key_paths(key: str, model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """Every dotted path of the schema whose last part is ``key`` (``device`` -> ``["device"]``)."""
+    paths = []
+    for name, field in model.model_fields.items():
+        if name == key:
+            paths.append(prefix + name)
+        inner = _find_model(field.annotation)
+        if inner is not None and inner is not model:
+            paths += key_paths(key, inner, f"{prefix}{name}.")
+    return paths
+
+
+def _elsewhere(key: str, section: str) -> str:
+    """`` 'k' is a key of a.k, b.k.`` when other sections than ``section`` hold ``key``."""
+    paths = [p for p in key_paths(key) if p != f"{section}.{key}".lstrip(".")]
+    return f" {key!r} is a key of {', '.join(paths)}." if paths else ""
 
 
 def config_error(exc: ValidationError) -> ConfigError:
@@ -96,11 +110,11 @@ def config_error(exc: ValidationError) -> ConfigError:
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     if err["type"] == "extra_forbidden":
-        if tuple(map(str, loc)) in MOVED:
-            return ConfigError(f"{'.'.join(map(str, loc))}: moved; write {MOVED[tuple(map(str, loc))]}.")
         owner = _model_at(loc[:-1])
         known = list(owner.model_fields) if owner else []
-        return ConfigError(f"{_where(loc[:-1])}: {unknown_key_message(str(loc[-1]), known)}")
+        section = ".".join(str(p) for p in loc[:-1] if not isinstance(p, int))
+        return ConfigError(f"{_where(loc[:-1])}: {unknown_key_message(str(loc[-1]), known)}"
+                           f"{_elsewhere(str(loc[-1]), section)}")
     message = str(err["msg"]).removeprefix("Value error, ")
     shown = f" (got {err['input']!r})" if err["type"] != "value_error" and not isinstance(err["input"], dict) else ""
     return ConfigError(f"{_where(loc)}: {message}{shown}.".replace("..", "."))

@@ -31,8 +31,6 @@ DEFAULT_STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "ev
 RELEARN_POOLS = ("forget_set", "held_in")
 #: docs per task the dynamics callback scores by default (``dynamics_limit``): bounds its cost on large pools
 DYNAMICS_LIMIT = 200
-# keys of the old vocabulary -> the ForgetConfig name that replaces them
-RENAMED = {"lora": "use_lora", "batch_size": "per_device_train_batch_size"}
 
 
 def _listify(value: Any) -> Any:
