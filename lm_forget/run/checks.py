@@ -85,24 +85,17 @@ def check_forget_methods(forget: ForgetSettings) -> None:
             raise ConfigError(f"forget.label_mode: {forget.label_mode!r}.{hint} Use one of {', '.join(modes)}, "
                               "or list other forgetting methods in forget.methods.")
         return
-    from lm_forget.train.methods import get_method, method_names
-    from lm_forget.train.methods.registry import ALIASES
+    from lm_forget.train.methods import get_method
 
     if forget.label_mode != "random":
         raise ConfigError(f"forget.label_mode: {forget.label_mode!r} applies only without forget.methods; list the "
                           "label rule among the methods instead (flip = flipped_labels) and drop label_mode.")
-    specs = forget.method_specs
-    known = method_names() + sorted(ALIASES)
+    specs = forget.method_specs  # names already registered ones: MethodSpec resolves aliases, refuses unknowns
     for i, spec in enumerate(specs):
         where = f"forget.methods[{i}]"
         if not spec.name:
             raise ConfigError(f"{where}: no name; give a method name, e.g. {{name: npo, args: {{beta: 0.1}}}}.")
-        if spec.name not in known:
-            hint = did_you_mean(spec.name, known)
-            raise ConfigError(f"{where}: unknown forgetting method {spec.name!r}.{hint} Known: "
-                              f"{', '.join(method_names())} (docs/methods.md).")
         method = get_method(spec.name)
-        spec.name = method.name  # aliases resolve to the registered name (and the step key)
         try:
             method.parse_params(spec.args)
         except ConfigError as exc:
@@ -111,7 +104,6 @@ def check_forget_methods(forget: ForgetSettings) -> None:
             raise ConfigError(f"{where}.retain_size: {spec.retain_size}; give a positive number of docs.")
         if spec.label is not None and (not spec.label or any(c in spec.label for c in "/\\ ")):
             raise ConfigError(f"{where}.label: {spec.label!r}; use a short name without '/', '\\' or spaces.")
-    forget.methods = list(specs)
     ids = [s.id for s in specs]
     for spec_id in ids:
         if ids.count(spec_id) > 1:

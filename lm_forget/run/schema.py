@@ -17,7 +17,17 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    TypeAdapter,
+    field_validator,
+)
 
 from lm_forget.data.config import DataConfig
 from lm_forget.errors import unknown_key_message
@@ -139,6 +149,12 @@ class MethodSpec(Section):
     num_train_epochs: PositiveFloat | None = Field(None, description="this method's epochs (default: forget's)")
     max_steps: int | None = Field(None, ge=-1, description="this method's step budget (default: forget's)")
 
+    @field_validator("name")
+    @classmethod
+    def _registered_name(cls, name: str) -> str:
+        """An alias becomes the registered name (the step key hashes it); an unknown name is refused."""
+        return registered_method_name(name) if name else name
+
     @property
     def id(self) -> str:
         return self.label or self.name
@@ -146,6 +162,19 @@ class MethodSpec(Section):
     def step_settings(self) -> dict[str, Any]:
         """What a forget step's outputs depend on (hashed into its key): the method and its settings."""
         return {k: v for k, v in self.model_dump().items() if k != "label" and v not in (None, [], {})}
+
+
+def registered_method_name(name: str) -> str:
+    """The registry's name for forgetting method ``name`` or one of its aliases; ValueError (did-you-mean) else."""
+    from lm_forget.errors import did_you_mean
+    from lm_forget.train.methods import get_method, method_names
+    from lm_forget.train.methods.registry import ALIASES
+
+    known = method_names() + sorted(ALIASES)
+    if name not in known:
+        raise ValueError(f"unknown forgetting method {name!r}.{did_you_mean(name, known)} Known: "
+                         f"{', '.join(method_names())} (docs/methods.md)")
+    return get_method(name).name
 
 
 def _method_entry(value: Any) -> Any:
