@@ -7,7 +7,6 @@ settings against ``ForgetConfig``, analysis options against ``AnalysisOptions``,
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Any
 
 from lm_forget.errors import ConfigError, did_you_mean
@@ -56,24 +55,6 @@ def validate_stages(stages: list[str]) -> None:
             for need in needs:
                 if need not in seen:
                     raise ConfigError(f"stages: {stage!r} needs {need!r} in the same config (it uses its output).")
-
-
-def expand_tasks(entries: list[str], known: list[str], where: str) -> list[str]:
-    """Expand ``suite`` and fnmatch patterns; keep plain names (checked later); drop duplicates, keep order."""
-    from lm_forget.data.api import suite_task_names
-
-    out: list[str] = []
-    for entry in entries:
-        if entry == "suite":
-            names = suite_task_names()
-        elif any(ch in entry for ch in "*?["):
-            names = [n for n in known if fnmatch.fnmatchcase(n, entry)]
-            if not names:
-                raise ConfigError(f"{where}: pattern {entry!r} matches no known task.")
-        else:
-            names = [entry]
-        out += [n for n in names if n not in out]
-    return out
 
 
 def check_forget_methods(forget: ForgetSettings) -> None:
@@ -157,7 +138,8 @@ def _check_relearn(config: RunConfig) -> None:
 
 
 def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig:
-    """Check everything that can be checked without loading a model; expand task patterns in place."""
+    """Check everything that can be checked without loading a model; returns the config with its task lists
+    completed (per-task fine-tunes, utility patterns) as a new object: ``config`` itself is never edited."""
     validate_stages(config.stages)
     if not config.model.name_or_path:
         raise ConfigError("model.name_or_path: missing; name the pretrained model (Hub id or local folder).")
@@ -186,12 +168,7 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         require_hub_base_model(config.model_path, config.push.base_model_id, config.model.gguf_file)
     if "push" in config.stages and not config.push.repo_prefix:
         raise ConfigError("push.repo_prefix: needed by stage 'push' (e.g. me/llama2-7b-forget).")
-    for d in config.task_dir_paths:
-        if not d.is_dir():
-            raise ConfigError(f"tasks.task_dirs: {d} is not a folder of task YAMLs.")
-    from lm_forget.data.api import suite_task_names, yaml_tasks
-
-    known = list(dict.fromkeys([*suite_task_names(), *yaml_tasks(config.task_dir_paths)]))
+    # the schema expanded suite and patterns (run/task_lists.py) and checked tasks.task_dirs
     if config.finetune.per_task:
         _check_per_task(config)
     needed = {
@@ -200,13 +177,8 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         "eval": any(s.startswith("eval_") or s == "features" for s in config.stages),
     }
     for section, required in needed.items():
-        entries = getattr(config.tasks, section)
-        expanded = expand_tasks(entries, known, f"tasks.{section}")
-        setattr(config.tasks, section, expanded)
-        if required and not expanded:
+        if required and not getattr(config.tasks, section):
             raise ConfigError(f"tasks.{section}: empty, but the stages need it; list task names or `suite`.")
-    if config.finetune.per_task:  # each forgotten task is fine-tuned alone: those are the fine-tune tasks
-        config.tasks.finetune = list(config.tasks.forget)
     if check_tasks:
         from lm_forget.data.api import resolve_task
 
@@ -218,7 +190,10 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
                     raise ConfigError(f"tasks.{section}: {exc}") from None
     from lm_forget.run.utility_checks import check_utility_tasks
 
-    check_utility_tasks(config)  # lm-eval tasks of any kind, resolved by lm-eval's TaskManager
+    completed = {"utility": check_utility_tasks(config)}  # lm-eval tasks of any kind, resolved by its TaskManager
+    if config.finetune.per_task:  # each forgotten task is fine-tuned alone: those are the fine-tune tasks
+        completed["finetune"] = list(config.tasks.forget)
+    config = config.model_copy(update={"tasks": config.tasks.model_copy(update=completed)})
     from lm_forget.run.reach_checks import warn_unreachable
 
     warn_unreachable(config)  # sizes that can never reach a verdict: warned now, before any work

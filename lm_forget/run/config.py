@@ -9,7 +9,9 @@ Example (``configs/study/llama2_suite.yaml``)::
     forget: {label_mode: random, num_examples: [1000], learning_rate: 1.0e-4, lora_r: 16}
 
 Loading is three steps: YAML (plus ``--set section.key=value`` overrides) -> the pydantic schema
-(``run/schema.py``: types, unknown keys with did-you-mean) -> cross-field checks (``run/checks.py``).
+(``run/schema.py``: types, unknown keys with did-you-mean; section validators return normalised values: task
+patterns expanded by ``run/task_lists.py``, method aliases resolved) -> cross-field checks (``run/checks.py``),
+which read the config and return a completed copy, never editing it.
 Every failure is one ``ConfigError`` naming the key (``config.forget.learning_rate: ...``).
 """
 
@@ -25,7 +27,6 @@ from lm_forget.limits import check_value, load_yaml
 from lm_forget.run.checks import (
     STAGE_NEEDS,
     check_forget_methods,
-    expand_tasks,
     label_rule_modes,
     validate_config,
     validate_stages,
@@ -45,6 +46,7 @@ from lm_forget.run.schema import (
     TaskSettings,
     TrainSettings,
 )
+from lm_forget.run.task_lists import expand_tasks
 
 __all__ = [
     "DEFAULT_STAGES", "RELEARN_POOLS", "STAGES", "STAGE_NEEDS", "AnalysisSettings", "EvalSettings",
@@ -125,11 +127,12 @@ def run_config_from_dict(data: dict[str, Any], *, base_dir: str | Path = ".", ch
     if not isinstance(data, dict):
         raise ConfigError(f"config: a run config is a mapping of sections, got {type(data).__name__}.")
     check_value(data, "config")
+    base = str(Path(base_dir).resolve())
     try:
-        config = RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data, context={"base_dir": base})  # relative task_dirs resolve against it
     except ValidationError as exc:
         raise config_error(exc) from None
-    config.base_dir = str(Path(base_dir).resolve())
+    config.base_dir = base
     return validate_config(config, check_tasks=check_tasks)
 
 

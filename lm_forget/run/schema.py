@@ -92,6 +92,12 @@ class TaskSettings(Section):
         "lm-eval's own metrics before and after forgetting: collateral damage, not part of the matrix"))
 
 
+def _expand_task_lists(tasks: TaskSettings, info: Any) -> TaskSettings:
+    from lm_forget.run.task_lists import expanded_task_settings
+
+    return expanded_task_settings(tasks, info)
+
+
 class TrainSettings(Section):
     """One training stage: ``ForgetConfig`` overrides under their own names, plus study-only keys."""
 
@@ -285,7 +291,8 @@ class RunConfig(Section):
     run_dir: str = Field("runs/study", description="folder holding every step's outputs")
     name: str = Field("study", description="a label for reports")
     model: Annotated[ModelRef, _strict_dataclass(ModelRef)] = Field(default_factory=ModelRef)
-    tasks: TaskSettings = Field(default_factory=TaskSettings)
+    # suite and patterns expanded into a new section (run/task_lists.py); validation never edits what was written
+    tasks: Annotated[TaskSettings, AfterValidator(_expand_task_lists)] = Field(default_factory=TaskSettings)
     stages: StrList = Field(default_factory=lambda: list(DEFAULT_STAGES))
     device: str = Field("cpu", description=(
         "where every step runs, training and evaluation alike: cpu, cuda, cuda:0... (training on cpu resolves "
