@@ -53,3 +53,16 @@ def test_the_sections_own_validators_return_new_values(tmp_path):
                              base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"tasks.forget: pattern 'forget_zz\*' matches no known task"):
         run_config_from_dict(_data(tmp_path, tasks={"forget": ["forget_zz*"]}))
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"seeds": {"forget": [0, 0]}}, "config.seeds.forget: [0, 0] has duplicates"),
+    ({"seeds": []}, "config.seeds.forget: empty; give at least one seed"),
+    ({"forget": {"num_examples": [0, 8]}}, "config.forget.num_examples: [0, 8]: each size must be a positive number"),
+    ({"forget": {"num_examples": []}}, "config.forget.num_examples: empty; give forget-set sizes"),
+])
+def test_one_section_checks_live_in_the_sections_validators(tmp_path, changes, expected):
+    """An axis of cells (seeds, forget-set sizes) is checked by its own section, with its location."""
+    with pytest.raises(ConfigError) as info:
+        run_config_from_dict({**_data(tmp_path), **changes})
+    assert expected in str(info.value)

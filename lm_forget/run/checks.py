@@ -151,12 +151,6 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         if section.dynamics_every is not None and (section.dynamics_every <= 0 or section.launcher):
             raise ConfigError(f"{name}.dynamics_every: {section.dynamics_every!r}; give a positive number of steps "
                               "(or a fraction of an epoch < 1), with in-process training (no launcher).")
-    for n in config.forget_sizes:
-        if n is not None and n < 1:
-            raise ConfigError(f"forget.num_examples: {n} must be a positive number of docs.")
-    if len(set(config.forget_sizes)) != len(config.forget_sizes):
-        raise ConfigError(f"forget.num_examples: {config.forget_sizes} has duplicates (each size is one cell: "
-                          "list it once).")
     if "relearn" in config.stages:
         _check_relearn(config)
     check_trainer_settings(config)
@@ -221,16 +215,8 @@ def _check_eval(config: RunConfig) -> None:
 
 
 def _check_seeds(config: RunConfig) -> None:
-    """Seed axes: non-empty, no duplicates; ``forget.seed`` / ``relearn.seed`` refused (``seeds.forget`` seeds
-    them); ``seeds.finetune`` replaces ``finetune.seed`` (both is ambiguous)."""
-    axes = {"seeds.forget": config.seeds.forget, "seeds.finetune": config.seeds.finetune}
-    for name, seeds in axes.items():
-        if seeds is None:
-            continue
-        if not seeds:
-            raise ConfigError(f"{name}: empty; give at least one seed, e.g. [0].")
-        if len(set(seeds)) != len(seeds):
-            raise ConfigError(f"{name}: {seeds} has duplicates.")
+    """``forget.seed`` / ``relearn.seed`` refused (``seeds.forget`` seeds them); ``seeds.finetune`` replaces
+    ``finetune.seed`` (both is ambiguous). Each axis on its own (non-empty, no duplicates): ``SeedSettings``."""
     for name in ("forget", "relearn"):  # the runner seeds these stages from seeds.forget, never from the section
         seed = (getattr(config, name).model_extra or {}).get("seed")
         if seed is not None:

@@ -187,6 +187,17 @@ def _method_entry(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
+def _distinct(values: list[int] | None, example: str) -> list[int] | None:
+    """An axis of cells: not empty, each value once (a duplicate would be the same cell twice)."""
+    if values is None:
+        return values
+    if not values:
+        raise ValueError(f"empty; {example}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{values} has duplicates (each value is one cell: list it once)")
+    return values
+
+
 class ForgetSettings(TrainSettings):
     """The forget stage: random (or flipped) labels, or any registered forgetting method."""
 
@@ -198,6 +209,13 @@ class ForgetSettings(TrainSettings):
         default_factory=list, description="forgetting methods to compare: one more axis of the study")
 
     study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "methods", "label_mode")
+
+    @field_validator("num_examples")
+    @classmethod
+    def _one_cell_per_size(cls, sizes: list[int]) -> list[int]:
+        if any(n < 1 for n in sizes):
+            raise ValueError(f"{sizes}: each size must be a positive number of docs")
+        return _distinct(sizes, "give forget-set sizes, e.g. [1000, 100]") or sizes
 
     @property
     def method_specs(self) -> list[MethodSpec]:
@@ -271,6 +289,11 @@ class SeedSettings(Section):
     finetune: IntList | None = Field(None, description=(
         "fine-tune seeds, each its own fine-tuned model (None: one fine-tune with finetune.seed)"))
     forget: IntList = Field(default_factory=lambda: [0], description="forget seeds (labels, data order, LoRA init)")
+
+    @field_validator("finetune", "forget")
+    @classmethod
+    def _one_replicate_per_seed(cls, seeds: list[int] | None) -> list[int] | None:
+        return _distinct(seeds, "give at least one seed, e.g. [0]")
 
 
 class PushSettings(Section):
