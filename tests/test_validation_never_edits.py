@@ -60,9 +60,12 @@ def test_the_sections_own_validators_return_new_values(tmp_path):
     ({"seeds": []}, "config.seeds.forget: empty; give at least one seed"),
     ({"forget": {"num_examples": [0, 8]}}, "config.forget.num_examples: [0, 8]: each size must be a positive number"),
     ({"forget": {"num_examples": []}}, "config.forget.num_examples: empty; give forget-set sizes"),
+    ({"forget": {"methods": [{"name": "npo", "label": "a/b"}]}},
+     "config.forget.methods[0].label: 'a/b'; use a short name without '/'"),
+    ({"analysis": {"options": {"margin": 0.7}}}, "analysis.options: margin must lie strictly between 0 and 0.5"),
 ])
 def test_one_section_checks_live_in_the_sections_validators(tmp_path, changes, expected):
-    """An axis of cells (seeds, forget-set sizes) is checked by its own section, with its location."""
+    """Seeds, forget-set sizes, method labels and analysis options are checked by their own sections."""
     with pytest.raises(ConfigError) as info:
         run_config_from_dict({**_data(tmp_path), **changes})
     assert expected in str(info.value)

@@ -11,7 +11,7 @@ from typing import Any
 
 from lm_forget.errors import ConfigError, did_you_mean
 from lm_forget.run.schema import STAGES, ForgetSettings, RunConfig
-from lm_forget.run.section_checks import check_analysis_options, check_trainer_settings
+from lm_forget.run.section_checks import check_trainer_settings
 
 # stage -> stages it needs in the same config (anything else may come from a model that is already fine-tuned).
 STAGE_NEEDS = {
@@ -83,8 +83,6 @@ def check_forget_methods(forget: ForgetSettings) -> None:
             raise ConfigError(f"{where}.args: {exc}") from None
         if spec.retain_size is not None and spec.retain_size < 1:
             raise ConfigError(f"{where}.retain_size: {spec.retain_size}; give a positive number of docs.")
-        if spec.label is not None and (not spec.label or any(c in spec.label for c in "/\\ ")):
-            raise ConfigError(f"{where}.label: {spec.label!r}; use a short name without '/', '\\' or spaces.")
     ids = [s.id for s in specs]
     for spec_id in ids:
         if ids.count(spec_id) > 1:
@@ -154,7 +152,6 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
     if "relearn" in config.stages:
         _check_relearn(config)
     check_trainer_settings(config)
-    check_analysis_options(config.analysis.options)
     _check_hub_log_args(config.eval.hf_hub_log_args)
     if "push" in config.stages:  # a card naming a local path would be refused at the end of the study
         from lm_forget.hub.base_model import require_hub_base_model

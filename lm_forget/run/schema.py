@@ -161,6 +161,13 @@ class MethodSpec(Section):
         """An alias becomes the registered name (the step key hashes it); an unknown name is refused."""
         return registered_method_name(name) if name else name
 
+    @field_validator("label")
+    @classmethod
+    def _label_in_names(cls, label: str | None) -> str | None:
+        if label is not None and (not label or any(c in label for c in "/\\ ")):
+            raise ValueError(f"{label!r}; use a short name without '/', '\\' or spaces (it names the cells)")
+        return label
+
     @property
     def id(self) -> str:
         return self.label or self.name
@@ -270,6 +277,14 @@ class AnalysisSettings(Section):
     feature_limit: PositiveInt | None = Field(None, description="at most this many docs per task for features")
     probes: StrictBool = Field(False, description="linear probes (with shuffled-label controls) on every model")
     options: dict[str, Any] = Field(default_factory=dict, description="AnalysisOptions fields (checked)")
+
+    @field_validator("options")
+    @classmethod
+    def _analysis_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        from lm_forget.run.section_checks import check_analysis_options
+
+        check_analysis_options(options)  # ConfigError naming analysis.options (a located message already)
+        return options
 
 
 def _seed_axes(value: Any) -> Any:
