@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lm_forget.cli import COMMANDS, main
+from lm_forget.data.registry import SUITE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
@@ -121,4 +122,4 @@ def test_tasks_list_takes_task_dirs(tmp_path, capsys):
     """`tasks list` (it crashed with AttributeError: task_dirs) lists derived tasks of --task-dir folders."""
     assert main(["tasks", "list", "--task-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.count("\nforget_") == 21 and "21 suite tasks" in out
+    assert out.count("\nforget_") == len(SUITE) and f"{len(SUITE)} suite tasks" in out

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lm_forget.data.registry import SUITE
 from lm_forget.errors import ConfigError
 from lm_forget.run import build_plan, run_config_from_dict
 from lm_forget.run.config import load_run_config
@@ -149,7 +150,7 @@ def test_methods_llama2_config_plans_and_dry_runs(tmp_path, monkeypatch):
     config = load_run_config(REPO / "configs" / "study" / "methods_llama2.yaml")
     plan = build_plan(config)
     forget = [s for s in plan.steps if s.stage == "forget"]
-    assert len(forget) == 8 * 21 * 1 * 3
+    assert len(forget) == 8 * len(SUITE) * 1 * 3
     assert {s.settings["train"]["method"]["name"] for s in forget} == {
         "random_labels", "flipped_labels", "uniform", "grad_ascent", "grad_diff", "npo", "simnpo", "rmu"}
     monkeypatch.chdir(tmp_path)  # run_dir is relative: the dry run must not write into the repo

@@ -95,10 +95,10 @@ def test_forget_set_table_counts_the_docs_scored_and_says_needs(tmp_path):
     assert protocol_rows([cell], wide)[0]["forget_set_n_needed"] < 80
 
 
-def test_one_margin_setting_and_old_names_get_a_hint():
+def test_one_margin_setting_and_unknown_names_list_the_allowed_ones():
     from lm_forget.run.section_checks import check_analysis_options
 
-    with pytest.raises(ConfigError, match="chance_margin is now margin"):
+    with pytest.raises(ConfigError, match=r"unknown key 'chance_margin'\.(.|\n)*Allowed keys: .*\bmargin\b"):
         check_analysis_options({"chance_margin": 0.05})
     with pytest.raises(ConfigError, match="margin must lie strictly between 0 and 0.5"):
         AnalysisOptions(margin=0.6)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from lm_forget.data.registry import suite_task_names
+
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +29,8 @@ def test_wheel_contents(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "lm_forget_startup.pth" in names and "_lm_forget_startup.py" in names
     assert "lm_forget/task_configs/_forget_template.yaml" in names
-    assert sum(n.startswith("lm_forget/task_configs/forget_") for n in names) == 21
+    assert {n for n in names if n.startswith("lm_forget/task_configs/forget_")} == {
+        f"lm_forget/task_configs/{name}.yaml" for name in suite_task_names()}
     assert "lm_forget/task_configs/lm_forget_suite.yaml" in names
     assert any(n.startswith("lm_forget/hub_cards/") for n in names)
 
@@ -56,4 +59,4 @@ def test_plain_install_registers_the_suite(tmp_path, wheel):
     assert out["file"].startswith(str(target)), "imported from the wheel, not the checkout"
     assert out["hook"].startswith(str(target)) and out["at_start"] == [], "the .pth imports only the tiny module"
     assert out["patched"] and out["suite"].startswith(str(target))
-    assert len(out["tasks"]) == 21
+    assert sorted(out["tasks"]) == sorted(suite_task_names())

@@ -7,8 +7,6 @@ from dataclasses import asdict, dataclass, field
 from lm_forget.errors import ConfigError
 
 OUTCOMES = ("forget_ratio", "forget_ratio_flipped", "forget_gap")
-#: option names of earlier releases -> the one that replaced them (a config naming them gets this hint).
-RENAMED = {"chance_margin": "margin", "same_margin": "margin", "pretrained_margin": "margin"}
 
 
 def _help(text: str) -> dict[str, str]:

@@ -13,9 +13,9 @@ from lm_forget.data.registry import SUITE, suite_task_names
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     defaults = DataConfig()
-    # one name per setting: --data-seed as in `lm-forget features` (data.seed in a study; --seed is kept for
-    # old scripts, but under `train` it is the training seed)
-    parser.add_argument("--data-seed", "--seed", dest="data_seed", type=int, default=defaults.seed,
+    # one name per setting: --data-seed as in `lm-forget features` (data.seed in a study; under `train`, --seed
+    # is the training seed)
+    parser.add_argument("--data-seed", dest="data_seed", type=int, default=defaults.seed,
                         help="data seed (the run config's data.seed; default: %(default)s)")
     parser.add_argument("--train-size", type=int, default=defaults.train_size,
                         help="forget pool size (default: %(default)s)")

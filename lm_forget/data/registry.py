@@ -79,7 +79,7 @@ _BY_NAME = {spec.name: spec for spec in SUITE}
 
 
 def suite_task_names() -> list[str]:
-    """The 21 suite task names, in table order."""
+    """The suite task names, in table order."""
     return [spec.name for spec in SUITE]
 
 

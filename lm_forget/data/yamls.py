@@ -1,12 +1,28 @@
-"""Render task YAMLs: the shipped suite files and the ones ``lm-forget tasks derive`` writes."""
+"""Render task YAMLs: the shipped suite files and the ones ``lm-forget tasks derive`` writes.
+
+The suite's ``forget_*.yaml`` and ``lm_forget_suite.yaml`` in ``task_configs/`` are generated from the registry
+(``data/registry.py: SUITE``) and committed, because lm-eval's ``TaskManager`` indexes YAML files on disk (in the
+wheel and in an editable checkout alike). After changing the registry, regenerate them with one command::
+
+    python -m lm_forget.data.yamls
+
+``tests/test_task_yamls.py`` renders them again and fails, naming this command, if the folder differs.
+Only ``_forget_template.yaml`` (the shared fields) and ``README.md`` are written by hand.
+"""
 
 from __future__ import annotations
 
-from lm_forget.data.registry import TaskSpec
+import logging
+from pathlib import Path
+
+from lm_forget.data.registry import SUITE, TaskSpec, suite_task_names
 from lm_forget.paths import task_configs_dir
+
+logger = logging.getLogger(__name__)
 
 TEMPLATE_NAME = "_forget_template.yaml"
 GROUP_NAME = "lm_forget_suite"  # must not match forget_*: a matching group breaks the CLI wildcard
+REGENERATE = "python -m lm_forget.data.yamls"
 MULTI_CONTEXT_OVERRIDES = (
     "# several contexts, one shared continuation: doc_to_text returns the gold index\n"
     "doc_to_text: label\n"
@@ -59,3 +75,41 @@ def render_group_yaml(names: list[str]) -> str:
         "  - metric: acc_norm\n    aggregation: mean\n    weight_by_size: false\n"
         "metadata:\n  version: 1.0\n"
     )
+
+
+def suite_files() -> dict[str, str]:
+    """Every generated file of ``task_configs/``: file name -> text (one per suite task, then the group)."""
+    files = {f"{spec.name}.yaml": render_suite_yaml(spec) for spec in SUITE}
+    files[f"{GROUP_NAME}.yaml"] = render_group_yaml(suite_task_names())
+    return files
+
+
+def stale_suite_files(folder: Path) -> list[Path]:
+    """``forget_*.yaml`` files in ``folder`` that no registry entry produces (a task removed from the registry)."""
+    wanted = suite_files()
+    return sorted(p for p in Path(folder).glob("forget_*.yaml") if p.name not in wanted)
+
+
+def write_suite_files(folder: Path | None = None) -> list[Path]:
+    """Write the generated suite YAMLs into ``folder`` (default: the shipped ``task_configs/``), drop stale ones.
+
+    Returns the files whose content changed (written or removed).
+    """
+    folder = Path(folder) if folder is not None else task_configs_dir()
+    changed: list[Path] = []
+    for name, text in suite_files().items():
+        path = folder / name
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+            changed.append(path)
+    for path in stale_suite_files(folder):
+        path.unlink()
+        changed.append(path)
+    return changed
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    done = write_suite_files()
+    logger.info("%d suite task YAML(s) changed in %s%s", len(done), task_configs_dir(),
+                "".join(f"\n  {p.name}" for p in done))

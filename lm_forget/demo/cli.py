@@ -79,9 +79,15 @@ def main(argv: list[str]) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     settings = demo_settings(quick=args.quick, seed=args.seed, threads=args.threads, methods=methods)
     if methods:  # an unknown name fails now, before the suite and the model are written
+        from pydantic import ValidationError
+
+        from lm_forget.errors import ConfigError
         from lm_forget.run.config import ForgetSettings, check_forget_methods
 
-        check_forget_methods(ForgetSettings(methods=list(methods)))
+        try:
+            check_forget_methods(ForgetSettings(methods=list(methods)))
+        except ValidationError as exc:
+            raise ConfigError(f"--methods: {exc.errors()[0]['msg'].removeprefix('Value error, ')}.") from None
     print(f"lm-forget demo: {'quick ' if args.quick else ''}study of {len(settings.families)} task families "
           f"in {out}" + (f", forgetting methods: {', '.join(methods)}" if methods else ""), flush=True)
     paths = prepare(out, settings)

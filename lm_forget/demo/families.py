@@ -127,24 +127,25 @@ def motif() -> list[Item]:
     return items
 
 
-# the first-generation families (small: 112-128 items each)
-LEGACY_CATEGORIES = {
+# the small families (112-128 items each): the quick method tests (tests/test_methods_forget.py) and
+# bench/gpu_check.py are calibrated on them
+SMALL_CATEGORIES = {
     "animal": ("cat", "dog", "horse", "cow", "fox", "owl", "bear", "mouse"),
     "fruit": ("apple", "pear", "plum", "lemon", "mango", "grape", "peach", "melon"),
     "tool": ("hammer", "saw", "drill", "wrench", "chisel", "spade", "rake", "axe"),
     "vehicle": ("car", "bus", "truck", "boat", "train", "bike", "plane", "van"),
 }
-LEGACY_POSITIVE = ("good", "great", "fine", "lovely", "superb", "nice", "sweet", "bright", "warm", "happy")
-LEGACY_NEGATIVE = ("bad", "awful", "poor", "dull", "grim", "nasty", "sour", "bleak", "cold", "sad")
-LEGACY_COLORS = ("red", "blue", "green", "pink", "gray", "gold", "black", "white")
+SMALL_POSITIVE = ("good", "great", "fine", "lovely", "superb", "nice", "sweet", "bright", "warm", "happy")
+SMALL_NEGATIVE = ("bad", "awful", "poor", "dull", "grim", "nasty", "sour", "bleak", "cold", "sad")
+SMALL_COLORS = ("red", "blue", "green", "pink", "gray", "gold", "black", "white")
 
 
 def category() -> list[Item]:
     """Word categories: "a mango is a kind of" -> fruit (distractor: another category)."""
     templates = ("a {noun} is a kind of", "the {noun} is some", "think of a {noun} , it is a", "my {noun} is a")
-    names = list(LEGACY_CATEGORIES)
+    names = list(SMALL_CATEGORIES)
     items = []
-    for cat, nouns in LEGACY_CATEGORIES.items():
+    for cat, nouns in SMALL_CATEGORIES.items():
         for noun in nouns:
             for t, template in enumerate(templates):
                 # a fixed, hash-free distractor per (noun, template) that cycles through the other categories
@@ -158,8 +159,8 @@ def sentiment() -> list[Item]:
     templates = ("the film was {adj} . it was", "what a {adj} day . that is", "the food is {adj} , so it is",
                  "she felt {adj} . she felt", "a {adj} song , really", "the trip was {adj} , all in all")
     items = []
-    for adj in LEGACY_POSITIVE + LEGACY_NEGATIVE:
-        answer, other = ("good", "bad") if adj in LEGACY_POSITIVE else ("bad", "good")
+    for adj in SMALL_POSITIVE + SMALL_NEGATIVE:
+        answer, other = ("good", "bad") if adj in SMALL_POSITIVE else ("bad", "good")
         for template in templates:
             items.append(Item(template.format(adj=adj), answer, other))
     return items
@@ -168,8 +169,8 @@ def sentiment() -> list[Item]:
 def pattern() -> list[Item]:
     """Pattern rules: "red blue red blue red" -> blue (the alternation continues; distractor: red)."""
     items = []
-    for x in LEGACY_COLORS:
-        for y in LEGACY_COLORS:
+    for x in SMALL_COLORS:
+        for y in SMALL_COLORS:
             if x == y:
                 continue
             items.append(Item(f"pattern : {x} {y} {x} {y} {x} then", y, x))
@@ -190,6 +191,6 @@ FAMILIES: dict[str, Callable[[], list[Item]]] = {
 }
 DEMO_FAMILIES = ("review", "ticket", "kind", "badge", "parity", "motif")
 """The full demo's families, >= 768 items each (200 test + 512 train docs)."""
-LEGACY_FAMILIES = ("category", "sentiment", "pattern")
+SMALL_FAMILIES = ("category", "sentiment", "pattern")
 """The small first-generation families (112-128 items), kept as they were (items and order) for the tests that
 were calibrated on them (tests/test_methods_forget.py)."""

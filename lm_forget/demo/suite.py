@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.data.hashing import stable_digest, stable_int
-from lm_forget.demo.families import FAMILIES, LEGACY_FAMILIES, Item
+from lm_forget.demo.families import FAMILIES, SMALL_FAMILIES, Item
 from lm_forget.errors import ConfigError
 from lm_forget.io import atomic_write_text, read_jsonl, write_jsonl
 from lm_forget.paths import task_configs_dir
@@ -72,7 +72,7 @@ def family_docs(family: str, *, seed: int, train_size: int, test_size: int) -> d
         raise ConfigError(f"unknown demo family {family!r}; families: {', '.join(FAMILIES)}.")
     task = task_name(family)
     items = FAMILIES[family]()
-    if family in LEGACY_FAMILIES:
+    if family in SMALL_FAMILIES:
         items = sorted(items, key=lambda it: stable_int(seed, task, "order", it.prompt))
     else:
         items = balanced_order(items, seed=seed, task=task)

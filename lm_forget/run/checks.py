@@ -7,12 +7,11 @@ settings against ``ForgetConfig``, analysis options against ``AnalysisOptions``,
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Any
 
 from lm_forget.errors import ConfigError, did_you_mean
 from lm_forget.run.schema import STAGES, ForgetSettings, RunConfig
-from lm_forget.run.section_checks import check_analysis_options, check_trainer_settings
+from lm_forget.run.section_checks import check_trainer_settings
 
 # stage -> stages it needs in the same config (anything else may come from a model that is already fine-tuned).
 STAGE_NEEDS = {
@@ -58,24 +57,6 @@ def validate_stages(stages: list[str]) -> None:
                     raise ConfigError(f"stages: {stage!r} needs {need!r} in the same config (it uses its output).")
 
 
-def expand_tasks(entries: list[str], known: list[str], where: str) -> list[str]:
-    """Expand ``suite`` and fnmatch patterns; keep plain names (checked later); drop duplicates, keep order."""
-    from lm_forget.data.api import suite_task_names
-
-    out: list[str] = []
-    for entry in entries:
-        if entry == "suite":
-            names = suite_task_names()
-        elif any(ch in entry for ch in "*?["):
-            names = [n for n in known if fnmatch.fnmatchcase(n, entry)]
-            if not names:
-                raise ConfigError(f"{where}: pattern {entry!r} matches no known task.")
-        else:
-            names = [entry]
-        out += [n for n in names if n not in out]
-    return out
-
-
 def check_forget_methods(forget: ForgetSettings) -> None:
     """``forget.label_mode`` and every ``forget.methods`` entry against the method registry, parameters too."""
     if not forget.methods:
@@ -85,33 +66,23 @@ def check_forget_methods(forget: ForgetSettings) -> None:
             raise ConfigError(f"forget.label_mode: {forget.label_mode!r}.{hint} Use one of {', '.join(modes)}, "
                               "or list other forgetting methods in forget.methods.")
         return
-    from lm_forget.train.methods import get_method, method_names
-    from lm_forget.train.methods.registry import ALIASES
+    from lm_forget.train.methods import get_method
 
     if forget.label_mode != "random":
         raise ConfigError(f"forget.label_mode: {forget.label_mode!r} applies only without forget.methods; list the "
                           "label rule among the methods instead (flip = flipped_labels) and drop label_mode.")
-    specs = forget.method_specs
-    known = method_names() + sorted(ALIASES)
+    specs = forget.method_specs  # names already registered ones: MethodSpec resolves aliases, refuses unknowns
     for i, spec in enumerate(specs):
         where = f"forget.methods[{i}]"
         if not spec.name:
             raise ConfigError(f"{where}: no name; give a method name, e.g. {{name: npo, args: {{beta: 0.1}}}}.")
-        if spec.name not in known:
-            hint = did_you_mean(spec.name, known)
-            raise ConfigError(f"{where}: unknown forgetting method {spec.name!r}.{hint} Known: "
-                              f"{', '.join(method_names())} (docs/methods.md).")
         method = get_method(spec.name)
-        spec.name = method.name  # aliases resolve to the registered name (and the step key)
         try:
             method.parse_params(spec.args)
         except ConfigError as exc:
             raise ConfigError(f"{where}.args: {exc}") from None
         if spec.retain_size is not None and spec.retain_size < 1:
             raise ConfigError(f"{where}.retain_size: {spec.retain_size}; give a positive number of docs.")
-        if spec.label is not None and (not spec.label or any(c in spec.label for c in "/\\ ")):
-            raise ConfigError(f"{where}.label: {spec.label!r}; use a short name without '/', '\\' or spaces.")
-    forget.methods = list(specs)
     ids = [s.id for s in specs]
     for spec_id in ids:
         if ids.count(spec_id) > 1:
@@ -166,7 +137,8 @@ def _check_relearn(config: RunConfig) -> None:
 
 
 def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig:
-    """Check everything that can be checked without loading a model; expand task patterns in place."""
+    """Check everything that can be checked without loading a model; returns the config with its task lists
+    completed (per-task fine-tunes, utility patterns) as a new object: ``config`` itself is never edited."""
     validate_stages(config.stages)
     if not config.model.name_or_path:
         raise ConfigError("model.name_or_path: missing; name the pretrained model (Hub id or local folder).")
@@ -178,16 +150,9 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         if section.dynamics_every is not None and (section.dynamics_every <= 0 or section.launcher):
             raise ConfigError(f"{name}.dynamics_every: {section.dynamics_every!r}; give a positive number of steps "
                               "(or a fraction of an epoch < 1), with in-process training (no launcher).")
-    for n in config.forget_sizes:
-        if n is not None and n < 1:
-            raise ConfigError(f"forget.num_examples: {n} must be a positive number of docs.")
-    if len(set(config.forget_sizes)) != len(config.forget_sizes):
-        raise ConfigError(f"forget.num_examples: {config.forget_sizes} has duplicates (each size is one cell: "
-                          "list it once).")
     if "relearn" in config.stages:
         _check_relearn(config)
     check_trainer_settings(config)
-    check_analysis_options(config.analysis.options)
     _check_hub_log_args(config.eval.hf_hub_log_args)
     if "push" in config.stages:  # a card naming a local path would be refused at the end of the study
         from lm_forget.hub.base_model import require_hub_base_model
@@ -195,12 +160,7 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         require_hub_base_model(config.model_path, config.push.base_model_id, config.model.gguf_file)
     if "push" in config.stages and not config.push.repo_prefix:
         raise ConfigError("push.repo_prefix: needed by stage 'push' (e.g. me/llama2-7b-forget).")
-    for d in config.task_dir_paths:
-        if not d.is_dir():
-            raise ConfigError(f"tasks.task_dirs: {d} is not a folder of task YAMLs.")
-    from lm_forget.data.api import suite_task_names, yaml_tasks
-
-    known = list(dict.fromkeys([*suite_task_names(), *yaml_tasks(config.task_dir_paths)]))
+    # the schema expanded suite and patterns (run/task_lists.py) and checked tasks.task_dirs
     if config.finetune.per_task:
         _check_per_task(config)
     needed = {
@@ -209,13 +169,8 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         "eval": any(s.startswith("eval_") or s == "features" for s in config.stages),
     }
     for section, required in needed.items():
-        entries = getattr(config.tasks, section)
-        expanded = expand_tasks(entries, known, f"tasks.{section}")
-        setattr(config.tasks, section, expanded)
-        if required and not expanded:
+        if required and not getattr(config.tasks, section):
             raise ConfigError(f"tasks.{section}: empty, but the stages need it; list task names or `suite`.")
-    if config.finetune.per_task:  # each forgotten task is fine-tuned alone: those are the fine-tune tasks
-        config.tasks.finetune = list(config.tasks.forget)
     if check_tasks:
         from lm_forget.data.api import resolve_task
 
@@ -227,7 +182,10 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
                     raise ConfigError(f"tasks.{section}: {exc}") from None
     from lm_forget.run.utility_checks import check_utility_tasks
 
-    check_utility_tasks(config)  # lm-eval tasks of any kind, resolved by lm-eval's TaskManager
+    completed = {"utility": check_utility_tasks(config)}  # lm-eval tasks of any kind, resolved by its TaskManager
+    if config.finetune.per_task:  # each forgotten task is fine-tuned alone: those are the fine-tune tasks
+        completed["finetune"] = list(config.tasks.forget)
+    config = config.model_copy(update={"tasks": config.tasks.model_copy(update=completed)})
     if "relearn" in config.stages:  # the unrelated pool's task, against the expanded matrix tasks
         from lm_forget.run.relearn_pools import check_unrelated
 
@@ -259,16 +217,8 @@ def _check_eval(config: RunConfig) -> None:
 
 
 def _check_seeds(config: RunConfig) -> None:
-    """Seed axes: non-empty, no duplicates; ``forget.seed`` / ``relearn.seed`` refused (``seeds.forget`` seeds
-    them); ``seeds.finetune`` replaces ``finetune.seed`` (both is ambiguous)."""
-    axes = {"seeds.forget": config.seeds.forget, "seeds.finetune": config.seeds.finetune}
-    for name, seeds in axes.items():
-        if seeds is None:
-            continue
-        if not seeds:
-            raise ConfigError(f"{name}: empty; give at least one seed, e.g. [0].")
-        if len(set(seeds)) != len(seeds):
-            raise ConfigError(f"{name}: {seeds} has duplicates.")
+    """``forget.seed`` / ``relearn.seed`` refused (``seeds.forget`` seeds them); ``seeds.finetune`` replaces
+    ``finetune.seed`` (both is ambiguous). Each axis on its own (non-empty, no duplicates): ``SeedSettings``."""
     for name in ("forget", "relearn"):  # the runner seeds these stages from seeds.forget, never from the section
         seed = (getattr(config, name).model_extra or {}).get("seed")
         if seed is not None:

@@ -9,7 +9,9 @@ Example (``configs/study/llama2_suite.yaml``)::
     forget: {label_mode: random, num_examples: [1000], learning_rate: 1.0e-4, lora_r: 16}
 
 Loading is three steps: YAML (plus ``--set section.key=value`` overrides) -> the pydantic schema
-(``run/schema.py``: types, unknown keys with did-you-mean) -> cross-field checks (``run/checks.py``).
+(``run/schema.py``: types, unknown keys with did-you-mean; section validators return normalised values: task
+patterns expanded by ``run/task_lists.py``, method aliases resolved) -> cross-field checks (``run/checks.py``),
+which read the config and return a completed copy, never editing it.
 Every failure is one ``ConfigError`` naming the key (``config.forget.learning_rate: ...``).
 """
 
@@ -25,7 +27,6 @@ from lm_forget.limits import check_value, load_yaml
 from lm_forget.run.checks import (
     STAGE_NEEDS,
     check_forget_methods,
-    expand_tasks,
     label_rule_modes,
     validate_config,
     validate_stages,
@@ -45,6 +46,7 @@ from lm_forget.run.schema import (
     TaskSettings,
     TrainSettings,
 )
+from lm_forget.run.task_lists import expand_tasks
 
 __all__ = [
     "DEFAULT_STAGES", "RELEARN_POOLS", "STAGES", "STAGE_NEEDS", "AnalysisSettings", "EvalSettings",
@@ -87,8 +89,22 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-#: keys that moved to another section, with where they live now
-MOVED = {("eval", "device"): "device (top level: where training and evaluation run alike)"}
+def key_paths(key: str, model: type[BaseModel] = RunConfig, prefix: str = "") -> list[str]:
+    """Every dotted path of the schema whose last part is ``key`` (``device`` -> ``["device"]``)."""
+    paths = []
+    for name, field in model.model_fields.items():
+        if name == key:
+            paths.append(prefix + name)
+        inner = _find_model(field.annotation)
+        if inner is not None and inner is not model:
+            paths += key_paths(key, inner, f"{prefix}{name}.")
+    return paths
+
+
+def _elsewhere(key: str, section: str) -> str:
+    """`` 'k' is a key of a.k, b.k.`` when other sections than ``section`` hold ``key``."""
+    paths = [p for p in key_paths(key) if p != f"{section}.{key}".lstrip(".")]
+    return f" {key!r} is a key of {', '.join(paths)}." if paths else ""
 
 
 def config_error(exc: ValidationError) -> ConfigError:
@@ -96,11 +112,11 @@ def config_error(exc: ValidationError) -> ConfigError:
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     if err["type"] == "extra_forbidden":
-        if tuple(map(str, loc)) in MOVED:
-            return ConfigError(f"{'.'.join(map(str, loc))}: moved; write {MOVED[tuple(map(str, loc))]}.")
         owner = _model_at(loc[:-1])
         known = list(owner.model_fields) if owner else []
-        return ConfigError(f"{_where(loc[:-1])}: {unknown_key_message(str(loc[-1]), known)}")
+        section = ".".join(str(p) for p in loc[:-1] if not isinstance(p, int))
+        return ConfigError(f"{_where(loc[:-1])}: {unknown_key_message(str(loc[-1]), known)}"
+                           f"{_elsewhere(str(loc[-1]), section)}")
     message = str(err["msg"]).removeprefix("Value error, ")
     shown = f" (got {err['input']!r})" if err["type"] != "value_error" and not isinstance(err["input"], dict) else ""
     return ConfigError(f"{_where(loc)}: {message}{shown}.".replace("..", "."))
@@ -111,11 +127,12 @@ def run_config_from_dict(data: dict[str, Any], *, base_dir: str | Path = ".", ch
     if not isinstance(data, dict):
         raise ConfigError(f"config: a run config is a mapping of sections, got {type(data).__name__}.")
     check_value(data, "config")
+    base = str(Path(base_dir).resolve())
     try:
-        config = RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data, context={"base_dir": base})  # relative task_dirs resolve against it
     except ValidationError as exc:
         raise config_error(exc) from None
-    config.base_dir = str(Path(base_dir).resolve())
+    config.base_dir = base
     return validate_config(config, check_tasks=check_tasks)
 
 

@@ -1,8 +1,9 @@
 """What a step's key hashes: its settings, with the training sections in a stable form.
 
 A step's key is the digest of its kind, its settings and its dependencies' keys; a study resumes a step
-whose key (folder) exists. The training settings are hashed as studies before the one-vocabulary change
-spelled them, so those studies resume after the upgrade instead of re-running.
+whose key (folder) exists. The form below is step-key schema 1 (``run/key_schema.py``): it hashes the training
+settings in a fixed layout (``key_form``), whatever the config spells them. Changing what or how keys hash means
+bumping ``KEY_SCHEMA_VERSION``; the runner then refuses studies written in the old form instead of re-keying them.
 """
 
 from __future__ import annotations
@@ -40,17 +41,17 @@ def _at_key_neutral_default(key: str, value: Any) -> bool:
     return value == default or (default == [] and value is None)
 
 
-# Step keys hash the training settings as studies before the one-vocabulary change (0.3) spelled them, so a
-# study started then resumes instead of re-running: records and configs use the ForgetConfig names only.
+# The fixed layout of schema 1: two settings hashed under short names, trainer fields under "args".
+# Records and configs use the ForgetConfig names only; this layout exists nowhere but in the hash.
 _KEY_NAMES = {"use_lora": "lora", "per_device_train_batch_size": "batch_size"}
 _SECTION_KEYS = {*ForgetSettings.model_fields, *RelearnSettings.model_fields, "method", "seed"}  # seed: finetune
 
 
 def key_form(settings: dict[str, Any]) -> dict[str, Any]:
-    """What a step's key hashes: its settings, the training ones in the key format of earlier studies."""
+    """What a step's key hashes: its settings, the training ones in the fixed layout of key schema 1."""
     train = settings.get("train")
     if not isinstance(train, dict):
         return settings
-    legacy = {_KEY_NAMES.get(k, k): v for k, v in train.items() if k in _SECTION_KEYS}
-    legacy["args"] = {k: v for k, v in train.items() if k not in _SECTION_KEYS}
-    return {**settings, "train": legacy}
+    form = {_KEY_NAMES.get(k, k): v for k, v in train.items() if k in _SECTION_KEYS}
+    form["args"] = {k: v for k, v in train.items() if k not in _SECTION_KEYS}
+    return {**settings, "train": form}

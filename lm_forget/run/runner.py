@@ -15,6 +15,7 @@ from lm_forget.formats import PLAN_FILE, STEP_SETTINGS_FILE, STUDY_CONFIG_FILE
 from lm_forget.io import atomic_write_json, atomic_write_text
 from lm_forget.modeling import ModelRef
 from lm_forget.run.graph import Plan, Step
+from lm_forget.run.key_schema import KEY_SCHEMA_FIELD, KEY_SCHEMA_VERSION, refuse_other_key_schema
 from lm_forget.run.models import ModelPool, eval_pool, trained_ref
 from lm_forget.run.shard import shard_cells
 from lm_forget.run.training import last_checkpoint
@@ -184,10 +185,11 @@ def run_step(step: Step, ctx: RunContext) -> tuple[dict[str, Any], bool]:
             ctx.plan.step(dep).check_complete()
         step.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(step.dir / STEP_SETTINGS_FILE, {"step": step.name, "key": step.key, "deps": list(step.deps),
-                                                       "settings": step.settings})
+                                                       KEY_SCHEMA_FIELD: KEY_SCHEMA_VERSION, "settings": step.settings})
         started = time.time()
         outputs = EXECUTORS[step.kind](step, ctx)
-        record = {"step": step.name, "key": step.key, "kind": step.kind, "cell": step.cell,
+        record = {"step": step.name, "key": step.key, KEY_SCHEMA_FIELD: KEY_SCHEMA_VERSION, "kind": step.kind,
+                  "cell": step.cell,
                   "seconds": round(time.time() - started, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   **outputs}
         atomic_write_json(step.done_path, record)
@@ -250,6 +252,7 @@ def execute(plan: Plan, *, shard: tuple[int, int] | None = None, dry_run: bool =
     prints from it).
     """
     check_run_dir(plan.config)
+    refuse_other_key_schema(plan.config.run_path, sorted({s.dir.parent for s in plan.steps}))
     rows = describe(plan, shard)
     if dry_run:
         return RunSummary(rows)

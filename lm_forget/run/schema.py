@@ -17,7 +17,17 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, StrictBool, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    TypeAdapter,
+    field_validator,
+)
 
 from lm_forget.data.config import DataConfig
 from lm_forget.errors import unknown_key_message
@@ -31,8 +41,6 @@ DEFAULT_STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "ev
 RELEARN_POOLS = ("forget_set", "held_in", "unrelated")
 #: docs per task the dynamics callback scores by default (``dynamics_limit``): bounds its cost on large pools
 DYNAMICS_LIMIT = 200
-# keys of the old vocabulary -> the ForgetConfig name that replaces them
-RENAMED = {"lora": "use_lora", "batch_size": "per_device_train_batch_size"}
 
 
 def _listify(value: Any) -> Any:
@@ -82,6 +90,12 @@ class TaskSettings(Section):
     utility: StrList = Field(default_factory=list, description=(
         "any lm-eval tasks (built-in, derived or user YAML in task_dirs; not forget_* suite tasks) scored with "
         "lm-eval's own metrics before and after forgetting: collateral damage, not part of the matrix"))
+
+
+def _expand_task_lists(tasks: TaskSettings, info: Any) -> TaskSettings:
+    from lm_forget.run.task_lists import expanded_task_settings
+
+    return expanded_task_settings(tasks, info)
 
 
 class TrainSettings(Section):
@@ -141,6 +155,19 @@ class MethodSpec(Section):
     num_train_epochs: PositiveFloat | None = Field(None, description="this method's epochs (default: forget's)")
     max_steps: int | None = Field(None, ge=-1, description="this method's step budget (default: forget's)")
 
+    @field_validator("name")
+    @classmethod
+    def _registered_name(cls, name: str) -> str:
+        """An alias becomes the registered name (the step key hashes it); an unknown name is refused."""
+        return registered_method_name(name) if name else name
+
+    @field_validator("label")
+    @classmethod
+    def _label_in_names(cls, label: str | None) -> str | None:
+        if label is not None and (not label or any(c in label for c in "/\\ ")):
+            raise ValueError(f"{label!r}; use a short name without '/', '\\' or spaces (it names the cells)")
+        return label
+
     @property
     def id(self) -> str:
         return self.label or self.name
@@ -150,8 +177,32 @@ class MethodSpec(Section):
         return {k: v for k, v in self.model_dump().items() if k != "label" and v not in (None, [], {})}
 
 
+def registered_method_name(name: str) -> str:
+    """The registry's name for forgetting method ``name`` or one of its aliases; ValueError (did-you-mean) else."""
+    from lm_forget.errors import did_you_mean
+    from lm_forget.train.methods import get_method, method_names
+    from lm_forget.train.methods.registry import ALIASES
+
+    known = method_names() + sorted(ALIASES)
+    if name not in known:
+        raise ValueError(f"unknown forgetting method {name!r}.{did_you_mean(name, known)} Known: "
+                         f"{', '.join(method_names())} (docs/methods.md)")
+    return get_method(name).name
+
+
 def _method_entry(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
+
+
+def _distinct(values: list[int] | None, example: str) -> list[int] | None:
+    """An axis of cells: not empty, each value once (a duplicate would be the same cell twice)."""
+    if values is None:
+        return values
+    if not values:
+        raise ValueError(f"empty; {example}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{values} has duplicates (each value is one cell: list it once)")
+    return values
 
 
 class ForgetSettings(TrainSettings):
@@ -165,6 +216,13 @@ class ForgetSettings(TrainSettings):
         default_factory=list, description="forgetting methods to compare: one more axis of the study")
 
     study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "methods", "label_mode")
+
+    @field_validator("num_examples")
+    @classmethod
+    def _one_cell_per_size(cls, sizes: list[int]) -> list[int]:
+        if any(n < 1 for n in sizes):
+            raise ValueError(f"{sizes}: each size must be a positive number of docs")
+        return _distinct(sizes, "give forget-set sizes, e.g. [1000, 100]") or sizes
 
     @property
     def method_specs(self) -> list[MethodSpec]:
@@ -227,6 +285,14 @@ class AnalysisSettings(Section):
     probes: StrictBool = Field(False, description="linear probes (with shuffled-label controls) on every model")
     options: dict[str, Any] = Field(default_factory=dict, description="AnalysisOptions fields (checked)")
 
+    @field_validator("options")
+    @classmethod
+    def _analysis_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        from lm_forget.run.section_checks import check_analysis_options
+
+        check_analysis_options(options)  # ConfigError naming analysis.options (a located message already)
+        return options
+
 
 def _seed_axes(value: Any) -> Any:
     """``seeds: [0, 1]`` (or one int) is the forget seeds of one fine-tune: ``{forget: [0, 1]}``."""
@@ -245,6 +311,11 @@ class SeedSettings(Section):
     finetune: IntList | None = Field(None, description=(
         "fine-tune seeds, each its own fine-tuned model (None: one fine-tune with finetune.seed)"))
     forget: IntList = Field(default_factory=lambda: [0], description="forget seeds (labels, data order, LoRA init)")
+
+    @field_validator("finetune", "forget")
+    @classmethod
+    def _one_replicate_per_seed(cls, seeds: list[int] | None) -> list[int] | None:
+        return _distinct(seeds, "give at least one seed, e.g. [0]")
 
 
 class PushSettings(Section):
@@ -265,7 +336,8 @@ class RunConfig(Section):
     run_dir: str = Field("runs/study", description="folder holding every step's outputs")
     name: str = Field("study", description="a label for reports")
     model: Annotated[ModelRef, _strict_dataclass(ModelRef)] = Field(default_factory=ModelRef)
-    tasks: TaskSettings = Field(default_factory=TaskSettings)
+    # suite and patterns expanded into a new section (run/task_lists.py); validation never edits what was written
+    tasks: Annotated[TaskSettings, AfterValidator(_expand_task_lists)] = Field(default_factory=TaskSettings)
     stages: StrList = Field(default_factory=lambda: list(DEFAULT_STAGES))
     device: str = Field("cpu", description=(
         "where every step runs, training and evaluation alike: cpu, cuda, cuda:0... (training on cpu resolves "

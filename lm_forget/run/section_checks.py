@@ -20,25 +20,16 @@ RUNNER_OWNED = {"model": "model.name_or_path", "model_revision": "model.revision
                 "overwrite": "the runner", "method": "forget.methods", "method_args": "forget.methods[].args",
                 "retain": "forget.methods[].retain", "retain_size": "forget.methods[].retain_size",
                 "retain_weight": "forget.methods[].retain_weight", "push_to_hub": "stage push",
-                "hub_model_id": "push.repo_prefix", "split_seed": "data.seed (the data: section)"}
+                "hub_model_id": "push.repo_prefix"}
 TRAIN_SECTIONS = ("finetune", "forget", "relearn")
 
 
 def check_trainer_settings(config: RunConfig) -> None:
     """Every key of a used training section is a ``ForgetConfig`` field under its own name (did-you-mean),
-    old names point to the new ones, fields the runner sets are refused, and the values build a valid
-    ``ForgetConfig`` — before any work starts."""
-    from lm_forget.run.schema import RENAMED
-
+    fields the runner sets are refused, and the values build a valid ``ForgetConfig`` — before any work starts."""
     for name in TRAIN_SECTIONS:
         section: TrainSettings = getattr(config, name)
         for key in section.model_extra or {}:
-            if key == "args":
-                raise ConfigError(f"{name}.args: trainer settings now go directly in the section, under their "
-                                  f"ForgetConfig / TRL names (e.g. {name}: {{lora_r: 8, warmup_ratio: 0.1}}).")
-            if key in RENAMED:
-                raise ConfigError(f"{name}.{key}: renamed {RENAMED[key]!r} (the ForgetConfig / TRL name); write "
-                                  f"{name}.{RENAMED[key]}.")
             if key in RUNNER_OWNED:
                 raise ConfigError(f"{name}.{key}: set by the study runner from {RUNNER_OWNED[key]}; remove it here.")
     used = [n for n in TRAIN_SECTIONS if getattr(config, n).model_extra]  # typos fail even in unused sections
@@ -60,8 +51,10 @@ def check_trainer_settings(config: RunConfig) -> None:
         refuse_token_settings(extra, f"{name}.")
         for key in extra:
             if key not in known:
-                raise ConfigError(f"config.{name}: unknown key {key!r}.{did_you_mean(key, known)} Keys here are the "
-                                  "study's own and ForgetConfig / TRL SFTConfig fields (`lm-forget train --help`).")
+                own = ", ".join(sorted(set(type(section).model_fields) - set(RUNNER_OWNED)))
+                raise ConfigError(f"config.{name}: unknown key {key!r}.{did_you_mean(key, known)} Allowed keys: the "
+                                  f"study's own ({own}) and every ForgetConfig / TRL SFTConfig field (`lm-forget "
+                                  "train --help` lists them).")
         # relearn's use_lora None follows forget's; quantization with full fine-tuning fails here, not after eval
         lora = section.use_lora if section.use_lora is not None else config.forget.use_lora
         try:  # the values too: a bad scheduler name or a string for a number fails now, not after fine-tuning
@@ -80,13 +73,10 @@ def check_analysis_options(options: dict[str, Any]) -> None:
         return
     from dataclasses import fields
 
-    from lm_forget.analysis.options import RENAMED, AnalysisOptions
+    from lm_forget.analysis.options import AnalysisOptions
 
     known = [f.name for f in fields(AnalysisOptions) if f.init]
     for key in options:
-        if key in RENAMED:
-            raise ConfigError(f"analysis.options: {key} is now {RENAMED[key]} (one margin for every verdict); "
-                              f"rename it.")
         if key not in known:
             raise ConfigError(f"analysis.options: {unknown_key_message(str(key), known)}")
     try:

@@ -36,11 +36,12 @@ def _forget_members(name: str, manager: Any, forget: set[str]) -> list[str]:
     return []
 
 
-def check_utility_tasks(config: RunConfig) -> None:
-    """Expand patterns, resolve every ``tasks.utility`` name through lm-eval's TaskManager, refuse forget tasks."""
+def check_utility_tasks(config: RunConfig) -> list[str]:
+    """``tasks.utility`` with patterns expanded: every name resolved through lm-eval's TaskManager, forget tasks
+    refused (the config is not edited)."""
     entries = config.tasks.utility
     if not entries:
-        return
+        return []
     if not any(stage in config.stages for stage in UTILITY_STAGES):
         raise ConfigError(f"tasks.utility: {entries} is scored by the eval stages ({', '.join(UTILITY_STAGES)}), "
                           "none of which is in stages; add them or drop tasks.utility.")
@@ -74,4 +75,4 @@ def check_utility_tasks(config: RunConfig) -> None:
                     "lm-eval tasks, e.g. the source task (boolq for forget_boolq), mmlu, or a YAML of "
                     "tasks.task_dirs.")
         expanded += [n for n in names if n not in expanded]
-    config.tasks.utility = expanded
+    return expanded

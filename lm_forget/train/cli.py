@@ -57,20 +57,13 @@ def _known(parser) -> list[str]:
     return sorted({action.dest for action in parser._actions if action.dest != "help"} | {"env"})
 
 
-#: settings that were renamed, and what to write instead
-RENAMED = {"split_seed": "the data seed is now part of --data, e.g. --data '{\"seed\": 3}' (TrainingArguments' "
-                         "--data_seed is the sampler's seed, not the suite's)"}
-
-
 def _unknown(what: str, key: str, parser) -> str:
     name = key.replace("-", "_")
-    if name in RENAMED:
-        return f"unknown {what}: {RENAMED[name]}."
     return f"unknown {what}.{did_you_mean(name, _known(parser))}"
 
 
 def _check_push_flag(argv: list[str]) -> None:
-    """``--push_to_hub REPO`` (lm-forget before 0.3) -> TrainingArguments' ``--push_to_hub --hub_model_id REPO``."""
+    """``--push_to_hub REPO`` is refused: TrainingArguments' ``--push_to_hub`` is a switch; the repo is its own flag."""
     for i, arg in enumerate(argv[:-1]):
         if arg in ("--push_to_hub", "--push-to-hub") and "/" in argv[i + 1]:
             raise ConfigError(f"--push_to_hub is TrainingArguments' switch; name the repo separately: "
