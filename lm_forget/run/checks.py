@@ -20,6 +20,8 @@ STAGE_NEEDS = {
     "eval_forget": ("forget",),
     "relearn": ("forget",),
     "eval_relearn": ("relearn",),
+    "mia": ("forget",),
+    "eval_quantized": ("forget",),
     "analyze": ("eval_forget",),
     "push": ("forget",),
 }
@@ -185,6 +187,9 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
                           "list it once).")
     if "relearn" in config.stages:
         _check_relearn(config)
+    from lm_forget.run.deep_checks import check_deep
+
+    check_deep(config)
     check_trainer_settings(config)
     check_analysis_options(config.analysis.options)
     _check_hub_log_args(config.eval.hf_hub_log_args)
