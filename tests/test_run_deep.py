@@ -81,7 +81,7 @@ def tiny_deep_study(tmp_path, tiny_model_dir, *, quantize: bool) -> dict:
         "tasks": {"finetune": ["forget_cola"], "forget": ["forget_cola"], "eval": ["forget_cola"]},
         "stages": stages,
         "finetune": {**train, "num_examples": 32},
-        "forget": {**train, "num_examples": [32]},
+        "forget": {**train, "num_train_epochs": 12, "num_examples": [32]},
         "eval": {"limit": 32, "batch_size": 16},
         "analysis": {"options": {"n_bootstrap": 1000}},
         "threads": 1,
