@@ -106,6 +106,7 @@ def test_deep_section_on_stories260k(tmp_path, tiny_model_dir, mirror_dir, monke
         assert ((lo <= auc) & (auc <= hi)).all() and (hi - lo > 0).all()
         # planted: the pretrained model never saw either set, so its AUC is 0.5 within its interval
         assert lo["pretrained"] <= 0.5 <= hi["pretrained"], (score, auc["pretrained"])
+    assert mia["note"].isna().all()  # so no row warns that the two sets differ in kind
     # the forgotten model's forget set was trained on twice: the LOSS attack separates it from held-out docs
     assert mia.loc["finetuned", "loss_auc"] > 0.5
     if not HAS_BNB:
@@ -129,3 +130,31 @@ def test_deep_section_on_stories260k(tmp_path, tiny_model_dir, mirror_dir, monke
         share = quant.loc[attack, "forget_set_share"]
         note = str(quant.loc[attack, "note"])
         assert (math.isfinite(share) and quant.loc[attack, "forget_set_share_lo"] <= share) or "undefined" in note
+
+
+def test_mia_rows_warn_when_the_pretrained_model_separates_the_sets(tmp_path):
+    import numpy as np
+
+    from lm_forget.analysis.deep_report import DeepCell, mia_rows, write_deep_section
+    from lm_forget.io import write_jsonl
+
+    rng = np.random.default_rng(0)
+
+    def scores(shift: float) -> list[dict]:  # forget-set docs' losses lowered by ``shift``
+        return [{"task": "t", "id": f"{m}{i}", "member": m, **{s: float(x) - shift * m for s in
+                 ("loss", "zlib", "min_k", "min_k_plus_plus")}}
+                for m in (1, 0) for i, x in enumerate(rng.normal(3, 1, 60))] + [
+            {"task": "other", "id": "x", "member": 1, "loss": 0, "zlib": 0, "min_k": 0, "min_k_plus_plus": 0}]
+
+    cell = DeepCell(cell="t/n60/s0", task="t", n=60, seed=0)
+    for phase, shift in (("pretrained", 0.0), ("finetuned", 2.0), ("forget", 0.0)):
+        write_jsonl(tmp_path / f"{phase}.jsonl", scores(shift))
+        cell.mia[phase] = tmp_path / f"{phase}.jsonl"
+    rows = {r["model"]: r for r in mia_rows(cell)}
+    assert rows["pretrained"]["forget_docs"] == 60  # the other task's doc is not counted
+    assert rows["finetuned"]["loss_auc_lo"] > 0.8 and rows["pretrained"]["note"] == ""
+    write_jsonl(tmp_path / "pretrained.jsonl", scores(2.0))  # a pretrained model that already separates them
+    assert "differ in kind" in mia_rows(cell)[0]["note"]
+    lines = write_deep_section([cell], tmp_path / "deep")
+    assert "### Membership inference" in lines and "### Quantization" not in lines
+    assert (tmp_path / "deep" / "mia.csv").is_file()

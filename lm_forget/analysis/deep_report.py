@@ -130,6 +130,10 @@ def mia_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> list[dic
         for name in SCORES:
             row |= {f"{name}_auc": table[name]["auc"], f"{name}_auc_lo": table[name]["auc_lo"],
                     f"{name}_auc_hi": table[name]["auc_hi"]}
+        off = [SCORE_NAMES[n] for n in SCORES if not table[n]["auc_lo"] <= 0.5 <= table[n]["auc_hi"]]
+        row["note"] = (f"0.5 outside the interval of {', '.join(off)} for a model that saw neither set: the forget "
+                       "set and held-out docs differ in kind; read the other models against this row"
+                       if phase == "pretrained" and off else "")
         rows.append(row)
     return rows
 
@@ -190,9 +194,9 @@ def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOp
                   f"data, 0.5 = indistinguishable. Percentile bootstrap {level} intervals (scipy). The pretrained "
                   "model never saw either set: its AUC is the test's baseline.", ""]
         keys = (["method"] if method else []) + ["task", "n", "seed", "model"]
-        headers = [*keys, "docs (forget / held-out)", *(f"{SCORE_NAMES[s]} AUC" for s in SCORES)]
+        headers = [*keys, "docs (forget / held-out)", *(f"{SCORE_NAMES[s]} AUC" for s in SCORES), "note"]
         body = [[str(r.get(k, "")) for k in keys] + [f"{r['forget_docs']} / {r['held_out_docs']}"] +
-                [_fmt(r, f"{s}_auc") for s in SCORES] for r in mia]
+                [_fmt(r, f"{s}_auc") for s in SCORES] + [r["note"]] for r in mia]
         lines += [*_table(headers, body), "", "Table as CSV: `mia.csv`.", ""]
     (out / "deep.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return lines
