@@ -158,3 +158,20 @@ def test_mia_rows_warn_when_the_pretrained_model_separates_the_sets(tmp_path):
     lines = write_deep_section([cell], tmp_path / "deep")
     assert "### Membership inference" in lines and "### Quantization" not in lines
     assert (tmp_path / "deep" / "mia.csv").is_file()
+
+
+@pytest.mark.skipif(not HAS_BNB, reason="bitsandbytes not installed (pip install 'lm-forget[quantize]')")
+def test_per_task_seed_and_method_axes_name_each_model(tmp_path):
+    data = _data(tmp_path, stages=["finetune", "forget", "eval_forget", "mia", "eval_quantized", "analyze"],
+                 seeds={"finetune": [0, 1], "forget": [0]}, finetune={"per_task": True},
+                 forget={"num_examples": [100], "methods": ["random_labels", "npo"]}, quantize={"bits": [4]})
+    data["tasks"].pop("finetune")
+    plan = build_plan(run_config_from_dict(data))
+    names = {s.name: s for s in plan.steps}
+    assert names["mia/finetuned/forget_cb/f1/n100"].deps == ("finetune/forget_cb/f1",)
+    assert names["mia/finetuned/forget_cb/f1/n100"].settings["tasks"] == ["forget_cb"]
+    assert names["eval_quantized/finetuned/forget_cola/f0/n100/int4"].deps == ("finetune/forget_cola/f0",)
+    assert names["mia/npo/forget_cb/n100/f1s0"].deps == ("forget/npo/forget_cb/n100/f1s0",)
+    assert names["eval_quantized/npo/forget_cb/n100/f1s0/int4"].cell == "npo/forget_cb/n100/f1s0"
+    # the pretrained model is scored once per size, on every forgotten task
+    assert names["mia/pretrained/n100"].settings["tasks"] == ["forget_cola", "forget_cb"]
