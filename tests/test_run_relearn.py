@@ -77,7 +77,8 @@ def _data(tmp_path, **changes) -> dict:
         ({"stages": ["finetune", "forget", "eval_relearn"]}, "'eval_relearn' needs 'relearn'"),
         ({"stages": ["finetune", "forget", "eval_forget", "eval_relearn", "relearn"]},
          "'relearn' cannot come after 'eval_relearn'"),
-        ({"relearn": {"pool": "retain"}}, "config.relearn.pool: Input should be 'forget_set' or 'held_in'"),
+        ({"relearn": {"pool": "retain"}},
+         "config.relearn.pool: Input should be 'forget_set', 'held_in' or 'unrelated'"),
         ({"relearn": {"num_examples": [10, 200]}}, "200 docs do not fit in a forget set of 100"),
         ({"relearn": {"num_examples": [10, 10]}}, "has duplicates"),
         ({"relearn": {"pool": "held_in", "num_examples": [10]}}, "exceed data.train_size 1000"),
@@ -123,7 +124,9 @@ def test_plan_has_one_relearn_step_per_cell_and_k(tmp_path):
     # relearning settings reach only the relearn steps and what reads them
     other = build_plan(run_config_from_dict(_data(tmp_path, stages=WITH_RELEARN, relearn={"learning_rate": 1e-4})))
     changed = {s.name for s in other.steps if s.key != keys[s.name]}
-    assert changed == {s.name for s in relearn} | {s.name for s in evals} | {"analyze"}
+    controls = {s.name for s in plan.steps if s.stage in ("relearn_control", "eval_relearn_control")}
+    assert controls  # the pretrained control is on by default, and relearns with the same settings
+    assert changed == {s.name for s in relearn} | {s.name for s in evals} | controls | {"analyze"}
     # shards: each relearn step runs where its forget cell runs
     from lm_forget.run.runner import selected_steps
 

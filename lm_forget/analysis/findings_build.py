@@ -279,12 +279,27 @@ def relearn_finding(rows: Sequence[dict[str, Any]]) -> Finding:
     details = [f"{r['task']} k={r['k']} (N = {r['docs']} docs): after forget "
                f"{ci_text(r['acc_forget'], r['acc_forget_lo'], r['acc_forget_hi'])} -> after relearn "
                f"{ci_text(r['acc_relearn'], r['acc_relearn_lo'], r['acc_relearn_hi'])} -> {r['relearn_verdict']}; "
-               f"recovered share {_share(r)}" for r in rows]
+               f"recovered share {_share(r)}{_net(r)}" for r in rows]
     words = [r["relearn_verdict"] for r in rows]
     back = words.count("relearned")
+    net = [r["net_verdict"] for r in rows if isinstance(r.get("net_verdict"), str)]
+    net_text = (f"; net of the pretrained control, relearned in {net.count('relearned')} of {len(net)} "
+                f"({_counts(net)})") if net else ""
     return Finding("relearn", f"relearned in {back} of {len(rows)} cells",
-                   f"relearned in {back} of {len(rows)} cells ({_counts(words)}).", float(back), n=len(rows),
-                   unit="cells", details=details, source="relearn/relearn.csv")
+                   f"relearned in {back} of {len(rows)} cells ({_counts(words)}){net_text}.", float(back),
+                   n=len(rows), unit="cells", details=details, source="relearn/relearn.csv")
+
+
+def _net(row: dict[str, Any]) -> str:
+    """The control's part of a relearning line: its gain and the net gain, each with its interval."""
+    if not isinstance(row.get("net_verdict"), str):
+        note = row.get("control_note")
+        return f"; {note}" if isinstance(note, str) and note else ""
+    where = f" on {row['unrelated_task']}" if isinstance(row.get("unrelated_task"), str) else ""
+    return (f"; control (pretrained relearned{where}) gain "
+            f"{ci_text(row['control_gain'], row['control_gain_lo'], row['control_gain_hi'])} -> "
+            f"{row['control_verdict']}; net gain {ci_text(row['net_gain'], row['net_gain_lo'], row['net_gain_hi'])} "
+            f"-> {row['net_verdict']}")
 
 
 def study_findings(headline: Findings | None, opts: AnalysisOptions, *, protocol: Sequence[dict] = (),

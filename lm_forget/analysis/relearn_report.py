@@ -12,6 +12,17 @@ the held-out split of the forgotten task:
 - the verdict ``relearned`` (the gain relearn - forget shown > ``margin``), ``not relearned`` (shown < margin),
   ``inconclusive``, or ``needs >= N docs`` when no gain could be shown < margin at this n (one-sided paired
   tests at ``alpha``, the one margin of :class:`AnalysisOptions`).
+
+With the control (``relearn.control``: the pretrained model relearned on the same docs with the same settings,
+Feng et al., arXiv 2506.00688), also on the same docs:
+
+- accuracy of the pretrained model and of the control (Wilson intervals);
+- ``control_gain`` = control - pretrained: what the relearning set teaches a model that never learned nor forgot;
+- ``net_gain`` = (relearn - forget) - (control - pretrained): the recovery net of the control, and
+  ``net_recovered_share`` = net_gain / (fine-tuned - forget) (defined as the recovered share is); paired
+  bootstrap intervals over the same docs and resamples as the columns above;
+- ``control_verdict`` (``taught`` / ``not taught`` / ...) and ``net_verdict`` (``relearned`` / ...), the same
+  one-sided paired tests on per-doc control gains and per-doc net gains.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled
 from lm_forget.errors import DataError
 
 PHASES = ("finetuned", "forget", "relearn")
+CONTROL_PHASES = ("pretrained", "control")  # the control's relearning and the model it starts from
 
 
 @dataclass
@@ -43,9 +55,11 @@ class RelearnCell:
         n: forget-set size.
         seed: forget seed (``f<fine-tune seed>s<seed>`` on a fine-tune seed axis).
         k: relearning-set size.
-        pool: where the k docs came from (``forget_set`` or ``held_in``).
+        pool: where the k docs came from (``forget_set``, ``held_in`` or ``unrelated``).
         method: the forgetting method's id on a ``forget.methods`` axis (None: one method).
-        held_out: phase (finetuned, forget, relearn) -> lm-eval output folder scoring the held-out split.
+        held_out: phase (finetuned, forget, relearn; with the control: pretrained, control) -> lm-eval output
+            folder scoring the held-out split.
+        unrelated_task: pool ``unrelated``: the task whose docs were relearned.
     """
 
     task: str
@@ -55,6 +69,7 @@ class RelearnCell:
     pool: str
     held_out: dict[str, Path] = field(default_factory=dict)
     method: str | None = None
+    unrelated_task: str | None = None
 
 
 def share_note(drop_p: float, drop: float, min_denominator: float, alpha: float) -> str:
@@ -85,19 +100,21 @@ def cell_row(cell: RelearnCell, options: AnalysisOptions | None = None) -> dict[
     opts = options or AnalysisOptions()
     level, n_bootstrap = opts.confidence_level, opts.n_bootstrap
     row: dict[str, Any] = {**({"method": cell.method} if cell.method else {}), "task": cell.task, "n": cell.n,
-                           "seed": cell.seed, "k": cell.k, "pool": cell.pool}
+                           "seed": cell.seed, "k": cell.k, "pool": cell.pool,
+                           **({"unrelated_task": cell.unrelated_task} if cell.unrelated_task else {})}
     missing = [p for p in PHASES if p not in cell.held_out]
     if missing:
         row["note"] = f"not evaluated: {', '.join(missing)}"
         return row
-    per_phase = {p: doc_correct(cell.held_out[p], cell.task) for p in PHASES}
+    phases = PHASES + tuple(p for p in CONTROL_PHASES if p in cell.held_out)
+    per_phase = {p: doc_correct(cell.held_out[p], cell.task) for p in phases}
     ids = sorted(set.intersection(*(set(v) for v in per_phase.values())))
     if not ids:
-        raise DataError(f"relearning report: no held-out doc of {cell.task} is scored in all of {PHASES}.")
-    values = {p: np.array([per_phase[p][i] for i in ids], dtype=float) for p in PHASES}
+        raise DataError(f"relearning report: no held-out doc of {cell.task} is scored in all of {phases}.")
+    values = {p: np.array([per_phase[p][i] for i in ids], dtype=float) for p in phases}
     n_docs = len(ids)
     row["docs"] = n_docs
-    for p in PHASES:
+    for p in phases:
         acc, lo, hi = accuracy_ci(int(values[p].sum()), n_docs, level)
         row |= {f"acc_{p}": acc, f"acc_{p}_lo": lo, f"acc_{p}_hi": hi}
     rng = stable_rng("relearn", *([cell.method] if cell.method else []), cell.task, cell.n, cell.seed, cell.k)
@@ -121,7 +138,42 @@ def cell_row(cell: RelearnCell, options: AnalysisOptions | None = None) -> dict[
     row["note"] = note
     row["relearn_verdict"], row["relearn_p"] = relearn_verdict(values["relearn"] - values["forget"], opts.margin,
                                                                opts.alpha)
+    if any(p in cell.held_out for p in CONTROL_PHASES):
+        row |= _control_columns(row, values, boot, opts, [p for p in CONTROL_PHASES if p not in cell.held_out])
     return row
+
+
+TAUGHT = {"relearned": "taught", "not relearned": "not taught"}  # the control's verdict words
+
+
+def _control_columns(row: dict[str, Any], values: dict[str, np.ndarray], boot: dict[str, np.ndarray],
+                     opts: AnalysisOptions, missing: list[str]) -> dict[str, Any]:
+    """The control's columns: its gain over the pretrained model, and the recovery net of that gain."""
+    names = ("control_gain", "net_gain", "net_recovered_share")
+    if missing:
+        return {**{f"{n}{s}": math.nan for n in names for s in ("", "_lo", "_hi")},
+                "control_note": f"control not evaluated: {', '.join(missing)}"}
+    level = opts.confidence_level
+    gain = values["control"] - values["pretrained"]
+    net = values["relearn"] - values["forget"] - gain
+    b_gain = boot["control"] - boot["pretrained"]
+    b_net = boot["relearn"] - boot["forget"] - b_gain
+    out: dict[str, Any] = {"control_note": ""}
+    for name, value, draws in (("control_gain", float(gain.mean()), b_gain), ("net_gain", float(net.mean()), b_net)):
+        iv = Interval.of(value, draws, level)
+        out |= {name: iv.value, f"{name}_lo": iv.low, f"{name}_hi": iv.high}
+    share = (math.nan, math.nan, math.nan)
+    if math.isfinite(row["recovered_share"]):  # the same condition as the recovered share's
+        den = boot["finetuned"] - boot["forget"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            draws = np.where(den > 0, b_net / np.where(den > 0, den, 1.0), np.nan)
+        iv = Interval.of(out["net_gain"] / (row["acc_finetuned"] - row["acc_forget"]), draws, level)
+        share = (iv.value, iv.low, iv.high)
+    out |= dict(zip(("net_recovered_share", "net_recovered_share_lo", "net_recovered_share_hi"), share, strict=True))
+    verdict, out["control_p"] = relearn_verdict(gain, opts.margin, opts.alpha)
+    out["control_verdict"] = TAUGHT.get(verdict, verdict)
+    out["net_verdict"], out["net_p"] = relearn_verdict(net, opts.margin, opts.alpha)
+    return out
 
 
 def _fmt(row: dict[str, Any], name: str) -> str:
@@ -149,26 +201,60 @@ def write_relearn_section(cells: Sequence[RelearnCell], out: Path, options: Anal
                ("acc_relearn", "held-out (after relearn)"), ("relearn_gain", "relearn - forget"),
                ("relearn_vs_finetuned", "relearn - fine-tuned"), ("recovered_share", "recovered share")]
     keys = ["task", "n", "seed", "k", "pool", "docs"]
-    if any(c.method for c in cells):
+    if any(r.get("unrelated_task") for r in rows):
+        keys.insert(keys.index("pool") + 1, "unrelated_task")
+    if any(r.get("method") for r in rows):
         keys.insert(0, "method")
-    headers = [{"n": "size", "docs": "N (docs scored)"}.get(k, k) for k in keys] + [h for _, h in columns]
-    headers += ["verdict", "note"]
     lines = ["## Relearning", "",
-             "Each forgotten model fine-tuned again on gold labels for k docs of its task, then scored on the "
-             f"task's held-out split. Accuracies with Wilson {opts.confidence_level:.0%} intervals; differences with "
+             "Each forgotten model fine-tuned again on gold labels for k docs (pool forget_set: of its forget set; "
+             "held_in: of its task, after the forget set; unrelated: of unrelated_task, neither forgotten nor "
+             "evaluated), then scored on the task's held-out split. Accuracies with Wilson "
+             f"{opts.confidence_level:.0%} intervals; differences with "
              f"paired bootstrap {opts.confidence_level:.0%} intervals over docs. Recovered share = (after relearn - "
              "after forget) / (fine-tuned - after forget), defined only when a one-sided paired t-test shows the "
              f"forget drop > {opts.min_denominator:g} at alpha = {opts.alpha:g}. Verdict: relearned = the gain "
              f"(relearn - forget) shown > margin {opts.margin:g}; not relearned = shown < {opts.margin:g}; "
              "'needs >= N docs' = no gain could be shown below the margin at this n.", "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        cells_md = [str(row.get(c, "")) for c in keys]
-        verdict = row.get("relearn_verdict", "")
-        if verdict and math.isfinite(row.get("relearn_p", math.nan)):
-            verdict += f" (p = {row['relearn_p']:.3g})"
-        cells_md += [_fmt(row, name) for name, _ in columns] + [verdict, row.get("note", "") or ""]
-        lines.append("| " + " | ".join(cells_md) + " |")
+             *_table(rows, keys, columns, ("relearn_verdict", "relearn_p"), "note")]
+    if any("control_gain" in r for r in rows):
+        control = [("acc_pretrained", "held-out (pretrained)"), ("acc_control", "held-out (control)"),
+                   ("control_gain", "control - pretrained"), ("relearn_gain", "relearn - forget"),
+                   ("net_gain", "net gain"), ("net_recovered_share", "net recovered share")]
+        lines += ["", "### Net of the control", "",
+                  "The control: the pretrained model (never fine-tuned, never forgotten) relearned on the same k "
+                  "docs with the same settings and seed, scored on the same held-out docs. Control gain = control "
+                  "- pretrained (what the relearning set teaches by itself); net gain = (relearn - forget) - "
+                  "(control - pretrained), the knowledge that came back beyond that; net recovered share = net "
+                  "gain / (fine-tuned - after forget), defined as the recovered share is. Paired bootstrap "
+                  f"{opts.confidence_level:.0%} intervals (the resamples of the table above). Control verdict: "
+                  f"taught = the control gain shown > margin {opts.margin:g}; net verdict: relearned = the net gain "
+                  f"shown > {opts.margin:g} (one-sided paired tests at alpha = {opts.alpha:g}).", "",
+                  *_table(rows, keys, control, ("control_verdict", "control_p"), "control_note",
+                          ("net_verdict", "net_p"))]
     lines += ["", f"Table as CSV: `{(out / 'relearn.csv').name}`.", ""]
     (out / "relearn.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
+
+
+def _verdict(row: dict[str, Any], name: str, p: str) -> str:
+    verdict = row.get(name, "")
+    if not isinstance(verdict, str):
+        return ""
+    if verdict and math.isfinite(row.get(p, math.nan)):
+        verdict += f" (p = {row[p]:.3g})"
+    return verdict
+
+
+def _table(rows: list[dict[str, Any]], keys: list[str], columns: list[tuple[str, str]], verdict: tuple[str, str],
+           note: str, *more: tuple[str, str]) -> list[str]:
+    """A markdown table: the key columns, the value columns with intervals, the verdicts and the note."""
+    names = {"relearn_verdict": "verdict", "control_verdict": "control verdict", "net_verdict": "net verdict",
+             "control_note": "note"}
+    headers = [{"n": "size", "docs": "N (docs scored)"}.get(k, k) for k in keys] + [h for _, h in columns]
+    headers += [names[v] for v, _ in (verdict, *more)] + [names.get(note, note)]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        cells_md = [str(row.get(c, "")) for c in keys] + [_fmt(row, name) for name, _ in columns]
+        cells_md += [_verdict(row, v, p) for v, p in (verdict, *more)] + [row.get(note, "") or ""]
+        lines.append("| " + " | ".join(cells_md) + " |")
     return lines

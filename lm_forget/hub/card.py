@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE_NAME = "adapter_card.md"
 CARD_TAGS = ["lm-forget", "unlearning", "forgetting", "random-labels"]
-#: The tags TRL's SFTTrainer puts on its cards (``SFTTrainer._tag_names``; a test keeps them in sync)
+#: The tags TRL's SFTTrainer puts on the card it writes (its public create_model_card; a test keeps them in sync)
 TRL_TAGS = ["trl", "sft"]
 #: Column title of a run's own results, per stage
 STAGE_COLUMNS = {"finetune": "fine-tuned", "forget": "after forget", "flip": "after flip"}

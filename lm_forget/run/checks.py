@@ -140,7 +140,8 @@ def _check_hub_log_args(args: dict[str, Any]) -> None:
 
 
 def _check_relearn(config: RunConfig) -> None:
-    """``relearn``: sizes that fit the chosen pool, the forget stage's LoRA choice, in-process docs."""
+    """``relearn``: sizes that fit the chosen pool, the forget stage's LoRA choice, in-process docs (the unrelated
+    pool's task is checked once the task lists are expanded: ``relearn_pools.check_unrelated``)."""
     section = config.relearn
     if not section.num_examples or any(k < 1 for k in section.num_examples):
         raise ConfigError(f"relearn.num_examples: {section.num_examples}; give positive numbers of docs, "
@@ -161,9 +162,9 @@ def _check_relearn(config: RunConfig) -> None:
         if section.pool == "held_in" and max(sizes) + k > config.data.train_size:
             raise ConfigError(f"relearn.num_examples: {k} held-in docs after a forget set of {max(sizes)} exceed "
                               f"data.train_size {config.data.train_size}; lower it or raise data.train_size.")
-    if section.pool == "held_in" and section.launcher:
-        raise ConfigError("relearn.launcher: pool held_in trains in this process (it hands the trainer its docs); "
-                          "use pool forget_set with a launcher, or drop the launcher.")
+    if section.pool in ("held_in", "unrelated") and section.launcher:
+        raise ConfigError(f"relearn.launcher: pool {section.pool} trains in this process (it hands the trainer its "
+                          "docs); use pool forget_set with a launcher, or drop the launcher.")
 
 
 def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig:
@@ -232,6 +233,10 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
     from lm_forget.run.utility_checks import check_utility_tasks
 
     check_utility_tasks(config)  # lm-eval tasks of any kind, resolved by lm-eval's TaskManager
+    if "relearn" in config.stages:  # the unrelated pool's task, against the expanded matrix tasks
+        from lm_forget.run.relearn_pools import check_unrelated
+
+        check_unrelated(config, check_tasks=check_tasks)
     from lm_forget.run.reach_checks import warn_unreachable
 
     warn_unreachable(config)  # sizes that can never reach a verdict: warned now, before any work

@@ -123,12 +123,15 @@ def free_memory() -> None:
 
 def study_lora_ranks(config: Any) -> list[int]:
     """The LoRA ranks a study's fine-tune and forget sections set (``lora_r``): what a vLLM engine is sized for
-    (relearning continues the forget adapter, at its rank)."""
+    (relearning continues the forget adapter, at its rank; the relearn control trains a new one at relearn's)."""
     from lm_forget.train.peft_settings import PeftSettings
 
     default = PeftSettings.__dataclass_fields__["lora_r"].default
+    sections = [config.finetune, config.forget]
+    if "relearn" in config.stages and config.relearn.control and config.forget.use_lora:
+        sections.append(config.relearn)  # its use_lora follows forget's
     return [int(section.model_dump().get("lora_r") or default)
-            for section in (config.finetune, config.forget) if section.use_lora]
+            for section in sections if section.use_lora is not False]
 
 
 def eval_pool(config: Any) -> Any:

@@ -90,13 +90,12 @@ def _exec_train(step: Step, ctx: RunContext) -> dict[str, Any]:
         return run_train(config, config.finetune, stage="finetune", tasks=step.settings["tasks"],
                          num_examples=config.finetune.num_examples, seed=step.settings["train"]["seed"], init=None,
                          output_dir=step.output)
-    if step.stage == "relearn":  # gold labels again, on k docs of the forgotten task
-        from lm_forget.run.training import relearn_docs
+    if step.stage in ("relearn", "relearn_control"):  # gold labels again on k docs (control: pretrained, no init)
+        from lm_forget.run.relearn_pools import relearn_docs
 
         settings = step.settings
-        docs = relearn_docs(config, settings["task"], settings["forget_size"], settings["num_examples"],
-                            settings["pool"])
-        return run_train(config, config.relearn, stage="finetune", tasks=[settings["task"]],
+        task, docs = relearn_docs(config, settings)
+        return run_train(config, config.relearn, stage="finetune", tasks=[task],
                          num_examples=settings["num_examples"], seed=settings["seed"], init=init,
                          output_dir=step.output, docs=docs, lora=settings["train"]["use_lora"])
     stage = "forget" if config.forget.label_mode == "random" else "flip"

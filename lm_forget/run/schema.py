@@ -8,7 +8,7 @@ dumps for free, and composes with the stdlib dataclasses we pass between layers 
 Training sections (``finetune``, ``forget``, ``relearn``) *are* ``ForgetConfig`` overrides: any
 ``ForgetConfig`` / TRL ``SFTConfig`` field may appear in them under its own name (checked against
 ``ForgetConfig`` in ``run/checks.py``), beside a few study-only keys (``num_examples`` sizes, ``launcher``,
-``dynamics_every``, forget's ``methods``, relearn's ``pool``).
+``dynamics_every``, forget's ``methods``, relearn's ``pool``, ``unrelated_task`` and ``control``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forge
           "mia", "eval_quantized", "features", "analyze", "push")
 # what a config without ``stages`` runs (relearning and pushing are opt-in)
 DEFAULT_STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze")
-RELEARN_POOLS = ("forget_set", "held_in")
+RELEARN_POOLS = ("forget_set", "held_in", "unrelated")
 #: docs per task the dynamics callback scores by default (``dynamics_limit``): bounds its cost on large pools
 DYNAMICS_LIMIT = 200
 # keys of the old vocabulary -> the ForgetConfig name that replaces them
@@ -177,11 +177,18 @@ class RelearnSettings(TrainSettings):
     learning_rate: PositiveFloat = Field(3e-5, description="peak learning rate (a secondary reading of the paper)")
     num_examples: IntList = Field(default_factory=lambda: [10, 100], description=(  # type: ignore[assignment]
         "relearning-set sizes k, each its own step per forget cell"))
-    pool: Literal["forget_set", "held_in"] = Field("forget_set", description=(
-        "forget_set: the first k docs of the forget set; held_in: the k pool docs right after it"))
+    pool: Literal["forget_set", "held_in", "unrelated"] = Field("forget_set", description=(
+        "forget_set: the first k docs of the forget set; held_in: the k pool docs right after it; unrelated: k "
+        "hash-chosen docs of unrelated_task, a task neither forgotten nor evaluated"))
+    unrelated_task: str | None = Field(None, description=(
+        "pool unrelated: the task whose docs are relearned (not in tasks.forget or tasks.eval); None: per "
+        "forgotten task, the first of tasks.finetune then the suite that is in neither and of another domain"))
+    control: StrictBool = Field(True, description=(
+        "also relearn the pretrained model (never fine-tuned or forgotten) on the same docs with the same "
+        "settings: what the relearning set teaches by itself; the report nets recovery of it"))
     use_lora: StrictBool | None = Field(None, description="None follows forget.use_lora (another value is refused)")
 
-    study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "pool")
+    study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "pool", "unrelated_task", "control")
 
 
 class MiaSettings(Section):

@@ -110,18 +110,6 @@ def run_train(config: RunConfig, section: TrainSettings, *, stage: str, tasks: l
     return record
 
 
-def relearn_docs(config: RunConfig, task: str, forget_size: int, k: int, pool: str) -> list[dict[str, Any]] | None:
-    """The ``k`` gold-label docs of a relearn step: None (the trainer's own first ``k`` docs, a subset of the
-    forget set, since pools nest) for pool ``forget_set``; the ``k`` pool docs after the forget set for ``held_in``.
-    """
-    if pool == "forget_set":
-        return None
-    from lm_forget.data.api import load_docs
-
-    docs = load_docs(task, "train", task_dirs=config.task_dir_paths, data=config.data)  # checked: forget + k fit
-    return list(docs[forget_size:forget_size + k])
-
-
 def launch_train(launcher: list[str], kwargs: dict[str, Any], output_dir: Path, *,
                  threads: int | None = None) -> dict[str, Any]:
     """Train in a subprocess under ``launcher`` (``accelerate launch ...``), reading back what it recorded.
