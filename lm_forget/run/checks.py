@@ -19,6 +19,8 @@ STAGE_NEEDS = {
     "eval_forget": ("forget",),
     "relearn": ("forget",),
     "eval_relearn": ("relearn",),
+    "mia": ("forget",),
+    "eval_quantized": ("forget",),
     "analyze": ("eval_forget",),
     "push": ("forget",),
 }
@@ -152,6 +154,9 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
                               "(or a fraction of an epoch < 1), with in-process training (no launcher).")
     if "relearn" in config.stages:
         _check_relearn(config)
+    from lm_forget.run.deep_checks import check_deep
+
+    check_deep(config)
     check_trainer_settings(config)
     _check_hub_log_args(config.eval.hf_hub_log_args)
     if "push" in config.stages:  # a card naming a local path would be refused at the end of the study

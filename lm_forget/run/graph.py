@@ -18,6 +18,7 @@ from lm_forget.errors import ConfigError
 from lm_forget.formats import DONE_FILE, RUN_STATE_FILE
 from lm_forget.run.cells import finetune_name, finetuned_eval_name, finetuned_features_name, forget_cells
 from lm_forget.run.config import RunConfig
+from lm_forget.run.deep_steps import DEEP_KINDS, add_deep_steps
 from lm_forget.run.keys import data_settings, key_form, train_settings
 from lm_forget.run.protocol_steps import add_forget_set_evals, add_relearn_steps
 from lm_forget.run.utility_steps import add_utility_eval
@@ -206,6 +207,7 @@ def build_plan(config: RunConfig) -> Plan:
         add_forget_set_evals(add, config, "forget", model, eval_common)
     if "relearn" in stages:
         add_relearn_steps(add, config, cells, model, eval_common)
+    add_deep_steps(add, config, model, eval_common)
     if "features" in stages:
         feature_settings = {"tasks": list(tasks.eval), "layer": config.analysis.layer,
                             "split": config.analysis.feature_split, "limit": config.analysis.feature_limit,
@@ -226,7 +228,7 @@ def build_plan(config: RunConfig) -> Plan:
                 add(f"features/forget/{cell.id}", "features", "features",
                     {"phase": "forget", "probes": True, **feature_settings}, (f"forget/{cell.id}",), cell=cell.id)
     if "analyze" in stages:
-        deps = tuple(s.name for s in steps if s.kind in ("eval", "features"))
+        deps = tuple(s.name for s in steps if s.kind in ("eval", "features", *DEEP_KINDS))
         seeds = {"seeds": config.forget_seeds}
         if config.seeds.finetune is not None:
             seeds["finetune_seeds"] = list(config.seeds.finetune)

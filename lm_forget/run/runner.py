@@ -125,12 +125,26 @@ def _exec_push(step: Step, ctx: RunContext) -> dict[str, Any]:
     return run_push(step, ctx)
 
 
+def _exec_mia(step: Step, ctx: RunContext) -> dict[str, Any]:
+    from lm_forget.run.deep_steps import run_mia
+
+    return run_mia(step, ctx)
+
+
+def _exec_quantized(step: Step, ctx: RunContext) -> dict[str, Any]:
+    from lm_forget.run.deep_steps import run_quantized
+
+    return run_quantized(step, ctx)
+
+
 EXECUTORS: dict[str, Callable[[Step, RunContext], dict[str, Any]]] = {
     "eval": _exec_eval,
     "train": _exec_train,
     "features": _exec_features,
     "analyze": _exec_analyze,
     "push": _exec_push,
+    "mia": _exec_mia,
+    "quantized": _exec_quantized,
 }
 
 

@@ -35,7 +35,7 @@ from lm_forget.modeling import ModelRef
 
 # The stages of a study, in the only order that makes sense; a config lists a subsequence of them.
 STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "relearn", "eval_relearn",
-          "features", "analyze", "push")
+          "mia", "eval_quantized", "features", "analyze", "push")
 # what a config without ``stages`` runs (relearning and pushing are opt-in)
 DEFAULT_STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze")
 RELEARN_POOLS = ("forget_set", "held_in", "unrelated")
@@ -249,6 +249,20 @@ class RelearnSettings(TrainSettings):
     study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "pool", "unrelated_task", "control")
 
 
+class MiaSettings(Section):
+    """Stage ``mia``: membership inference of the forget set against held-out docs (analysis/mia.py)."""
+
+    k: float = Field(0.2, gt=0, le=1, description="fraction of least likely tokens of min-k% and min-k%++ "
+                                                   "(open-unlearning's default 0.2)")
+
+
+class QuantizeSettings(Section):
+    """Stage ``eval_quantized``: forgotten and fine-tuned models merged, quantized, scored (run/quantized.py)."""
+
+    bits: IntList = Field(default_factory=lambda: [8, 4], description="weight precisions: 8 (int8), 4 (nf4)")
+    quantizer: Literal["bitsandbytes"] = Field("bitsandbytes", description="the quantizer transformers loads with")
+
+
 def _eval_limit(value: float) -> int | float:
     """lm-eval's ``limit``: a number of docs (a whole number >= 1) or a fraction (0 < x < 1)."""
     import math
@@ -350,6 +364,8 @@ class RunConfig(Section):
     eval: EvalSettings = Field(default_factory=EvalSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     push: PushSettings = Field(default_factory=PushSettings)
+    mia: MiaSettings = Field(default_factory=MiaSettings)
+    quantize: QuantizeSettings = Field(default_factory=QuantizeSettings)
     threads: PositiveInt | None = Field(None, description="torch CPU threads (1 is fastest for tiny models)")
 
     # where the config came from: relative paths resolve against it (not a YAML key)

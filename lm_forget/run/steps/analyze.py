@@ -162,6 +162,11 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
 
             lines += ["", *write_utility_section(utility_cells(plan), tmp / "utility", level=options.confidence_level,
                                                  n_bootstrap=options.n_bootstrap)]
+        if {"mia", "eval_quantized"} & set(config.stages):
+            from lm_forget.analysis.deep_report import write_deep_section
+            from lm_forget.run.deep_steps import deep_cells
+
+            lines += ["", *write_deep_section(deep_cells(plan), tmp / "deep", options)]
         first = next(iter((pooled or reports).values())).name  # the headline report
         lines[header:header] = [*write_study_findings(tmp, tmp / first, options, forget_rows, relearn_rows)]
         (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,202 @@
+"""The report's "How deep is the forgetting?" section: per forget cell, what the attacks get back.
+
+Per forget cell (method, task, forget-set size N, seed), from lm-eval samples files and ``mia_scores.jsonl``:
+
+- **quantization** (stage ``eval_quantized``): accuracy on the forget set and on the held-out split of the
+  forgotten task after forgetting, beside the same with the forgotten model's weights quantized (int8, nf4), and
+  the fine-tuned model quantized the same way (the equal-precision baseline). Each accuracy has an exact
+  (Clopper-Pearson) interval. The recovered share = (quantized forgotten - forgotten) / (quantized fine-tuned -
+  forgotten), paired percentile bootstrap over docs (the same docs in every phase); undefined, with the reason,
+  unless a one-sided paired test shows the denominator > ``min_denominator`` at ``alpha``.
+- **membership inference** (stage ``mia``): ROC AUC of the LOSS, zlib, min-k% and min-k%++ scores of the forget
+  set against the held-out docs, for the pretrained, fine-tuned and forgotten model, each with a bootstrap
+  interval (:mod:`lm_forget.analysis.mia`). The pretrained model never saw either set: its AUC is the test's
+  own baseline (0.5 unless the two splits differ in kind).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lm_forget.analysis.decide import paired_p
+from lm_forget.analysis.mia import SCORES, auc_rows
+from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.protocol_report import accuracy_ci, doc_correct
+from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
+from lm_forget.io import read_jsonl
+
+PARTS = ("forget_set", "held_out")
+MIA_PHASES = ("pretrained", "finetuned", "forget")
+SCORE_NAMES = {"loss": "LOSS", "zlib": "zlib", "min_k": "min-k%", "min_k_plus_plus": "min-k%++"}
+
+
+@dataclass
+class DeepCell:
+    """Where one forget cell's evaluations and membership scores are.
+
+    Attributes:
+        cell: the cell id; task, n, seed, method: its parts (seed ``f<fs>s<s>`` on a fine-tune seed axis).
+        evals: (part, phase) -> lm-eval output folder; part ``forget_set`` or ``held_out``, phase ``finetuned``,
+            ``forget``, ``finetuned_int<b>`` or ``forget_int<b>``.
+        mia: phase (pretrained, finetuned, forget) -> its ``mia_scores.jsonl``.
+    """
+
+    cell: str
+    task: str
+    n: int | None
+    seed: int | str
+    method: str | None = None
+    evals: dict[tuple[str, str], Path] = field(default_factory=dict)
+    mia: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def bits(self) -> list[int]:
+        return sorted({int(p.rsplit("_int", 1)[1]) for _, p in self.evals if p.startswith("forget_int")},
+                      reverse=True)
+
+
+def _share(values: dict[str, np.ndarray], attack: str, reference: str, opts: AnalysisOptions,
+           seed: Sequence[object]) -> dict[str, Any]:
+    """(attack - forget) / (reference - forget), paired bootstrap; NaN with a note unless the gap is shown."""
+    gap = values[reference] - values["forget"]
+    p = paired_p(gap, opts.min_denominator, "greater")
+    if not (math.isfinite(p) and p < opts.alpha):
+        reason = "no test" if not math.isfinite(p) else f"p = {p:.3g}"
+        return {"share": math.nan, "share_lo": math.nan, "share_hi": math.nan,
+                "note": f"undefined: {reference.replace('_', ' ')} - forget gap {gap.mean():.3f} not shown > "
+                        f"{opts.min_denominator:g} ({reason})"}
+    boot = resampled_means(values, resample_indices(len(gap), opts.n_bootstrap, stable_rng("deep", *seed)))
+    den = boot[reference] - boot["forget"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = np.where(den > 0, (boot[attack] - boot["forget"]) / np.where(den > 0, den, 1.0), np.nan)
+    point = (values[attack].mean() - values["forget"].mean()) / gap.mean()
+    iv = Interval.of(point, draws, opts.confidence_level)
+    return {"share": iv.value, "share_lo": iv.low, "share_hi": iv.high, "note": ""}
+
+
+def quantized_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
+    """One row per attack (after forgetting, then each precision): accuracies, baselines, recovered shares."""
+    opts = options or AnalysisOptions()
+    head = {**({"method": cell.method} if cell.method else {}), "task": cell.task, "n": cell.n, "seed": cell.seed}
+    rows = []
+    for attack in ["none", *[f"int{b}" for b in cell.bits]]:
+        phase, reference = ("forget", "finetuned") if attack == "none" else (f"forget_{attack}", f"finetuned_{attack}")
+        row: dict[str, Any] = {**head, "attack": attack}
+        notes = []
+        for part in PARTS:
+            folders = {k: cell.evals.get((part, k)) for k in ("forget", phase, reference)}
+            missing = [k for k, v in folders.items() if v is None]
+            if missing:
+                notes.append(f"{part}: not evaluated ({', '.join(missing)})")
+                continue
+            per = {k: doc_correct(v, cell.task) for k, v in folders.items()}
+            ids = sorted(set.intersection(*(set(v) for v in per.values())))
+            values = {k: np.array([per[k][i] for i in ids], dtype=float) for k in per}
+            row[f"{part}_docs"] = len(ids)
+            for name, key in (("acc", phase), ("baseline", reference)):
+                ci = accuracy_ci(values[key].astype(int).tolist(), opts.confidence_level)
+                row |= {f"{part}_{name}": ci["acc"], f"{part}_{name}_lo": ci["low"], f"{part}_{name}_hi": ci["high"]}
+            if attack != "none":
+                share = _share(values, phase, reference, opts, (cell.cell, attack, part))
+                row |= {f"{part}_share": share["share"], f"{part}_share_lo": share["share_lo"],
+                        f"{part}_share_hi": share["share_hi"]}
+                if share["note"]:
+                    notes.append(f"{part} share {share['note']}")
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    return rows
+
+
+def mia_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
+    """One row per model: the AUC of each score on the cell's task, forget set vs held-out, with intervals."""
+    opts = options or AnalysisOptions()
+    rows = []
+    for phase in MIA_PHASES:
+        if phase not in cell.mia:
+            continue
+        scores = [r for r in read_jsonl(cell.mia[phase]) if r["task"] == cell.task]
+        table = auc_rows(scores, level=opts.confidence_level, n_resamples=opts.n_bootstrap,
+                         seed_parts=(cell.cell, phase))
+        row: dict[str, Any] = {**({"method": cell.method} if cell.method else {}), "task": cell.task, "n": cell.n,
+                               "seed": cell.seed, "model": phase,
+                               "forget_docs": table["loss"]["forget_docs"],
+                               "held_out_docs": table["loss"]["held_out_docs"]}
+        for name in SCORES:
+            row |= {f"{name}_auc": table[name]["auc"], f"{name}_auc_lo": table[name]["auc_lo"],
+                    f"{name}_auc_hi": table[name]["auc_hi"]}
+        off = [SCORE_NAMES[n] for n in SCORES if not table[n]["auc_lo"] <= 0.5 <= table[n]["auc_hi"]]
+        row["note"] = (f"0.5 outside the interval of {', '.join(off)} for a model that saw neither set: the forget "
+                       "set and held-out docs differ in kind; read the other models against this row"
+                       if phase == "pretrained" and off else "")
+        rows.append(row)
+    return rows
+
+
+def _fmt(row: dict[str, Any], name: str) -> str:
+    value = row.get(name, math.nan)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "undefined"
+    lo, hi = row.get(f"{name}_lo", math.nan), row.get(f"{name}_hi", math.nan)
+    interval = f"[{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) and math.isfinite(hi) else "[interval undefined]"
+    return f"{value:.3f} {interval}"
+
+
+def _table(headers: list[str], lines: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
+            *("| " + " | ".join(cells) + " |" for cells in lines)]
+
+
+def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOptions | None = None) -> list[str]:
+    """Write ``quantized.csv`` and ``mia.csv`` under ``out``; return the section's markdown lines."""
+    import pandas as pd
+
+    opts = options or AnalysisOptions()
+    level = f"{opts.confidence_level:.0%}"
+    quant = [r for c in cells if c.bits for r in quantized_rows(c, opts)]
+    mia = [r for c in cells for r in mia_rows(c, opts)]
+    if not quant and not mia:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["## How deep is the forgetting?", "",
+             "Attacks on each forgotten model that look for the forgotten task after forgetting "
+             "(docs/study.md, \"How deep is the forgetting?\").", ""]
+    method = any(c.method for c in cells)
+    if quant:
+        pd.DataFrame(quant).to_csv(out / "quantized.csv", index=False)
+        lines += ["### Quantization", "",
+                  "Each forgotten model with its adapter merged and its weights quantized (bitsandbytes int8 / nf4; "
+                  "Zhang et al. 2025), scored by lm-eval on the forget set and the held-out split. Baseline: the "
+                  f"fine-tuned model at the same precision. Accuracies with exact {level} intervals; recovered share "
+                  "= (quantized forgotten - forgotten) / (baseline - forgotten), paired bootstrap "
+                  f"{level} interval over docs, defined only when a one-sided paired test shows the denominator > "
+                  f"{opts.min_denominator:g} at alpha = {opts.alpha:g}. Row `none`: after forgetting, at full "
+                  "precision, beside the fine-tuned model.", ""]
+        keys = (["method"] if method else []) + ["task", "n", "seed", "attack"]
+        headers = [*keys, "forget set", "forget set: baseline", "recovered share (forget set)", "held-out",
+                   "held-out: baseline", "recovered share (held-out)", "note"]
+        body = [[str(r.get(k, "")) for k in keys] + [
+            _fmt(r, "forget_set_acc"), _fmt(r, "forget_set_baseline"),
+            "—" if r["attack"] == "none" else _fmt(r, "forget_set_share"), _fmt(r, "held_out_acc"),
+            _fmt(r, "held_out_baseline"), "—" if r["attack"] == "none" else _fmt(r, "held_out_share"),
+            r.get("note", "")] for r in quant]
+        lines += [*_table(headers, body), "", "Table as CSV: `quantized.csv`.", ""]
+    if mia:
+        pd.DataFrame(mia).to_csv(out / "mia.csv", index=False)
+        lines += ["### Membership inference", "",
+                  "ROC AUC of each score (open-unlearning's definitions) separating the forget set (label 0) "
+                  "from held-out docs of the same task (label 1): 1 = the forget set still looks like training "
+                  f"data, 0.5 = indistinguishable. Percentile bootstrap {level} intervals (scipy). The pretrained "
+                  "model never saw either set: its AUC is the test's baseline.", ""]
+        keys = (["method"] if method else []) + ["task", "n", "seed", "model"]
+        headers = [*keys, "docs (forget / held-out)", *(f"{SCORE_NAMES[s]} AUC" for s in SCORES), "note"]
+        body = [[str(r.get(k, "")) for k in keys] + [f"{r['forget_docs']} / {r['held_out_docs']}"] +
+                [_fmt(r, f"{s}_auc") for s in SCORES] + [r["note"]] for r in mia]
+        lines += [*_table(headers, body), "", "Table as CSV: `mia.csv`.", ""]
+    (out / "deep.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
