@@ -80,3 +80,19 @@ def test_interval_in_steps_or_epoch_fractions():
     assert interval_steps(0.1, 200, 2.0) == 10
     with pytest.raises(ValueError):
         interval_steps(0, 10, 1.0)
+
+
+def test_an_undefined_interval_says_why():
+    """Orders with few distinct snapshot steps: some bootstrap resamples hold one learned-at only (no rank
+    correlation), so the percentile interval is undefined; the row says so, how often and what to change."""
+    learned = [2] * 97 + [5, 6, 7]  # 97 % of docs learned at one snapshot: a resample is constant with p ~ 5 %
+    forgotten = [i % 9 for i in range(100)]
+    orders = pd.DataFrame({"task": "tied", "doc_id": [f"tied/{i}" for i in range(100)],
+                           "learned_at": learned, "forgotten_at": forgotten})
+    row = order_stats(orders, DynamicsOptions(n_resamples=400)).set_index("task").loc["tied"]
+    assert math.isfinite(row["spearman"]) and math.isnan(row["ci95_low"])
+    assert "interval undefined:" in row["note"] and "of 400 bootstrap resamples" in row["note"]
+    assert "dynamics_every" in row["note"]
+    spread = orders.assign(learned_at=[i % 7 for i in range(100)])  # many distinct steps: the interval exists
+    row = order_stats(spread, DynamicsOptions(n_resamples=400)).set_index("task").loc["tied"]
+    assert math.isfinite(row["ci95_low"]) and "interval undefined" not in row["note"]

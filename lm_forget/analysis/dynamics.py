@@ -12,6 +12,7 @@ fewer than ``min_docs`` qualifying docs are reported but left out of the pooled 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,17 +68,27 @@ def doc_orders(frame: Any, threshold: float = THRESHOLD, *, learn_phase: str = "
     return pd.DataFrame(rows)
 
 
-def _spearman_ci(x, y, options: DynamicsOptions) -> tuple[float, float, float]:
+def _spearman_ci(x, y, options: DynamicsOptions) -> tuple[float, float, float, str]:
+    """Spearman rho, its percentile bootstrap interval and, when that interval is undefined, why."""
     import numpy as np
     from scipy import stats
 
     if len(x) < 3 or np.unique(x).size < 2 or np.unique(y).size < 2:
-        return math.nan, math.nan, math.nan  # undefined: too few docs, or one order is constant
+        return math.nan, math.nan, math.nan, ""  # undefined: too few docs, or one order is constant
     rho = float(stats.spearmanr(x, y).statistic)
-    res = stats.bootstrap((np.asarray(x), np.asarray(y)), lambda a, b: stats.spearmanr(a, b).statistic,
-                          paired=True, vectorized=False, n_resamples=options.n_resamples, method="percentile",
-                          random_state=np.random.default_rng(options.seed))
-    return rho, float(res.confidence_interval.low), float(res.confidence_interval.high)
+    with warnings.catch_warnings():  # a resample with a constant order has no rank correlation (NaN)
+        warnings.simplefilter("ignore")
+        res = stats.bootstrap((np.asarray(x), np.asarray(y)), lambda a, b: stats.spearmanr(a, b).statistic,
+                              paired=True, vectorized=False, n_resamples=options.n_resamples, method="percentile",
+                              random_state=np.random.default_rng(options.seed))
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    why = ""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        bad = int(np.isnan(res.bootstrap_distribution).sum())
+        why = (f"interval undefined: {bad} of {options.n_resamples} bootstrap resamples drew a constant learned-at or "
+               f"forgotten-at (only {np.unique(x).size} and {np.unique(y).size} distinct snapshot steps: score the "
+               "dynamics more often, dynamics_every, for fewer ties)")
+    return rho, low, high, why
 
 
 def order_stats(orders: Any, options: DynamicsOptions = DynamicsOptions()) -> Any:
@@ -88,8 +99,8 @@ def order_stats(orders: Any, options: DynamicsOptions = DynamicsOptions()) -> An
     pooled = []
     for task, group in orders.groupby("task", sort=True):
         both = group.dropna(subset=["learned_at", "forgotten_at"])
-        rho, low, high = _spearman_ci(both["learned_at"], both["forgotten_at"], options) if len(both) >= 2 \
-            else (math.nan, math.nan, math.nan)
+        rho, low, high, why = _spearman_ci(both["learned_at"], both["forgotten_at"], options) if len(both) >= 2 \
+            else (math.nan, math.nan, math.nan, "")
         learned = group["learned_at"].notna()
         rows.append({"task": task, "n_docs": len(group), "n_qualifying": len(both), "spearman": rho,
                      "ci95_low": low, "ci95_high": high,
@@ -97,16 +108,18 @@ def order_stats(orders: Any, options: DynamicsOptions = DynamicsOptions()) -> An
                      "share_never_forgotten": float(group.loc[learned, "forgotten_at"].isna().mean())
                      if learned.any() else math.nan,
                      "in_pooled": len(both) >= options.min_docs,
-                     "note": "" if len(both) >= options.min_docs else
-                     f"fewer than {options.min_docs} qualifying docs: excluded from pooled"})
+                     "note": "; ".join(n for n in (why, "" if len(both) >= options.min_docs else
+                                                   f"fewer than {options.min_docs} qualifying docs: excluded from "
+                                                   "pooled") if n)})
         if len(both) >= options.min_docs:
             pooled.append(both)
     if pooled:
         both = pd.concat(pooled)
-        rho, low, high = _spearman_ci(both["learned_at"], both["forgotten_at"], options)
+        rho, low, high, why = _spearman_ci(both["learned_at"], both["forgotten_at"], options)
         rows.append({"task": "pooled", "n_docs": len(both), "n_qualifying": len(both), "spearman": rho,
                      "ci95_low": low, "ci95_high": high, "share_never_learned": math.nan,
-                     "share_never_forgotten": math.nan, "in_pooled": True, "note": f"{len(pooled)} task(s)"})
+                     "share_never_forgotten": math.nan, "in_pooled": True,
+                     "note": "; ".join(n for n in (f"{len(pooled)} task(s)", why) if n)})
     else:
         rows.append({"task": "pooled", "n_docs": 0, "n_qualifying": 0, "spearman": math.nan, "ci95_low": math.nan,
                      "ci95_high": math.nan, "share_never_learned": math.nan, "share_never_forgotten": math.nan,
