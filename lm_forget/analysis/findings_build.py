@@ -41,6 +41,14 @@ def ci_text(value: Any, low: Any, high: Any, digits: int = 3) -> str:
     return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
+def _why_undefined(row: Any) -> str:
+    """`` (why)`` after a statistic whose interval is undefined and whose row says why (``ci_method``)."""
+    how = str(row.get("ci_method") or "")
+    if math.isfinite(num(row.get("ci_low"))) or not how.startswith("undefined: "):
+        return ""
+    return f" ({how.removeprefix('undefined: ')})"
+
+
 def ci_of(row: Any, name: str, digits: int = 3) -> str:
     """``ci_text`` of the columns ``name``, ``name_lo``, ``name_hi`` of ``row``."""
     return ci_text(row[name], row[f"{name}_lo"], row[f"{name}_hi"], digits)
@@ -178,8 +186,8 @@ def predictor_findings(tests, opts: AnalysisOptions) -> list[Finding]:
         n = int(rows["n"].max())
         pcol = "p_holm" if opts.correction == "holm" else "p_bh"
         details = [f"{r['predictor']} (n = {int(r['n'])} tasks): Spearman rho "
-                   f"{ci_text(r['statistic'], r['ci_low'], r['ci_high'], 2)}, {opts.correction} p = "
-                   f"{fmt(r[pcol], 3)} -> {words[r['predictor']]}" for _, r in rows.iterrows()]
+                   f"{ci_text(r['statistic'], r['ci_low'], r['ci_high'], 2)}{_why_undefined(r)}, "
+                   f"{opts.correction} p = {fmt(r[pcol], 3)} -> {words[r['predictor']]}" for _, r in rows.iterrows()]
         if all(w in ("not tested", "not testable") for w in words.values()):
             out.append(Finding(claim, "not testable here", f"not testable here: needs >= {needed} tasks (this "
                                f"report has {n}).", n=n, n_needed=needed, unit="tasks", testable=False,

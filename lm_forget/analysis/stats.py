@@ -74,9 +74,13 @@ def _vectorized(method: str) -> bool:
 
 
 def bootstrap_ci(method: str, x, y, settings: TestSettings) -> tuple[float, float, str]:
-    """Paired ``scipy.stats.bootstrap`` CI of the correlation: BCa, percentile when BCa is degenerate."""
+    """Paired ``scipy.stats.bootstrap`` CI of the correlation: BCa, percentile when BCa is degenerate.
+
+    When neither gives an interval, the method is ``undefined: <why>`` (e.g. how many resamples of few points
+    drew a constant variable, which has no correlation)."""
     from scipy import stats
 
+    constant = None
     for ci_method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -90,7 +94,12 @@ def bootstrap_ci(method: str, x, y, settings: TestSettings) -> tuple[float, floa
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
         if math.isfinite(lo) and math.isfinite(hi):
             return lo, hi, ci_method
-    return math.nan, math.nan, "none"
+        constant = int(np.isnan(np.asarray(res.bootstrap_distribution, dtype=float)).sum())
+    if constant:
+        return math.nan, math.nan, (f"undefined: {constant} of {settings.n_bootstrap} bootstrap resamples of the "
+                                    f"{len(x)} points drew a constant variable (no correlation); more points "
+                                    "define it")
+    return math.nan, math.nan, "undefined"
 
 
 def permutation_p(method: str, x, y, settings: TestSettings) -> float:
