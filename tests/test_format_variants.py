@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from lm_forget.data.api import load_docs
@@ -20,6 +26,7 @@ from lm_forget.data.variants import (
 from lm_forget.data.yaml_io import load_task_yaml_merged
 from lm_forget.data.yamls import FORMATS_DIR, REGENERATE, variant_files, write_suite_files
 from lm_forget.errors import ConfigError
+from lm_forget.formats import results_files, samples_file
 from lm_forget.paths import task_configs_dir
 
 
@@ -103,3 +110,51 @@ def test_variant_names_and_tag_never_match_the_suite_wildcard():
     assert variants | {TAG} <= set(manager.all_tasks)
     assert sorted(manager.match_tasks(["forget_*"])) == sorted(suite_task_names())
     assert sorted(manager.match_tasks([TAG])) == [TAG]
+
+
+@pytest.fixture(scope="module")
+def variant_run(tmp_path_factory, suite_mirror, tiny_model_dir) -> Path:
+    """The real lm_eval CLI on stories260K: two suite tasks and variants of them, on forget-set docs."""
+    out = tmp_path_factory.mktemp("variants")
+    tasks = ["forget_winogrande", "forget_arc_easy",
+             *(variant_task_name(v.name, "forget_winogrande") for v in VARIANTS),
+             variant_task_name("swapped", "forget_arc_easy"), variant_task_name("letters", "forget_arc_easy")]
+    env = {**os.environ, "LM_FORGET_DATA_DIR": str(suite_mirror), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    result = subprocess.run([sys.executable, "-m", "lm_eval", "run", "--model", "hf", "--model_args",
+                             f"pretrained={tiny_model_dir},dtype=float32", "--tasks", ",".join(tasks),
+                             "--metadata", json.dumps({"eval_on": "train"}), "--limit", "4", "--device", "cpu",
+                             "--batch_size", "8", "--output_path", str(out), "--log_samples"],
+                            capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def _samples(out: Path, task: str) -> list[dict]:
+    assert results_files(out), f"no results under {out}"
+    path = samples_file(results_files(out)[-1], task)
+    assert path.is_file(), f"no samples for {task} under {out}"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("task", ["forget_winogrande", "forget_arc_easy"])
+def test_lm_eval_scores_each_variant_on_the_same_forget_set_docs(variant_run, task):
+    suite = {s["doc"]["id"]: s for s in _samples(variant_run, task)}
+    assert len(suite) == 4 and all(i.startswith(f"{task}/train/") for i in suite)
+    for variant in ("letters", "swapped") if task == "forget_arc_easy" else [v.name for v in VARIANTS]:
+        samples = _samples(variant_run, variant_task_name(variant, task))
+        assert [s["doc"]["id"] for s in samples] == list(suite), "same docs, same order"
+        for sample in samples:
+            doc, original = sample["doc"], suite[sample["doc"]["id"]]["doc"]
+            pairs = [(arg["arg_0"], arg["arg_1"]) for arg in sample["arguments"].values()]
+            assert doc["format"] == variant and pairs == [scoring_pair(doc, 0), scoring_pair(doc, 1)]
+            context, continuation = gold_pair(original)
+            assert gold_pair(doc) == {"letters": (doc["prompt"], " " + "AB"[original["label"]]),
+                                      "swapped": (context, continuation),
+                                      "instruction": (INSTRUCTION + context, continuation)}[variant]
+        if variant == "swapped":  # the same two (context, continuation) pairs, so the same log-likelihoods, swapped
+            for sample in samples:
+                ours = [float(r[0][0]) for r in sample["resps"]]
+                theirs = [float(r[0][0]) for r in suite[sample["doc"]["id"]]["resps"]]
+                assert ours == pytest.approx(theirs[::-1], abs=1e-4)
