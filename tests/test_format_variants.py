@@ -44,13 +44,14 @@ def test_letters_lists_both_options_and_scores_the_gold_letter(arc_docs):
         assert gold_pair(out) == (out["prompt"], " " + "AB"[doc["label"]])
 
 
-def test_swapped_reverses_the_options_and_keeps_the_gold_answer(arc_docs):
+def test_swapped_lists_the_options_the_other_way_round_and_flips_the_gold_letter(arc_docs):
     for doc in arc_docs:
-        out = swapped_doc(doc)
-        assert out["id"] == doc["id"] and out["choices"] == doc["choices"][::-1]
-        assert gold_pair(out) == gold_pair(doc)
+        out, letters = swapped_doc(doc), letters_doc(doc)
+        assert out["id"] == doc["id"] and out["format"] == "swapped" and out["choices"] == ["A", "B"]
+        assert out["prompt"].endswith(f"\nA. {doc['choices'][1]}\nB. {doc['choices'][0]}\nAnswer:")
+        assert out["prompt"] != letters["prompt"] and out["label"] == 1 - letters["label"]
         assert out["kept"][out["label"]] == doc["source_label"]
-        assert swapped_doc(out)["choices"] == doc["choices"] and swapped_doc(out)["label"] == doc["label"]
+        assert gold_pair(out) == (out["prompt"], " " + "BA"[doc["label"]])
 
 
 def test_instruction_prefixes_the_context_only(arc_docs):
@@ -69,7 +70,8 @@ def test_multi_context_docs_keep_their_sentences_in_every_variant():
     assert not is_multi_context(letters)
     assert letters["prompt"] == "A. Ann gave Bea the book.\nB. Bea gave Ann the book.\nAnswer:"
     assert gold_pair(letters) == (letters["prompt"], " B")
-    assert gold_pair(swapped_doc(doc)) == gold_pair(doc) == ("Bea gave Ann", " the book.")
+    assert swapped_doc(doc)["prompt"] == "A. Bea gave Ann the book.\nB. Ann gave Bea the book.\nAnswer:"
+    assert gold_pair(swapped_doc(doc)) == (swapped_doc(doc)["prompt"], " A")
     assert scoring_pair(instruction_doc(doc), 0) == (INSTRUCTION + "Ann gave Bea", " the book.")
 
 
@@ -99,7 +101,8 @@ def test_each_variant_yaml_is_its_suite_task_with_the_transform_and_its_own_tag(
     assert config["task"] == name and config["tag"] == [TAG]
     assert config["process_docs"] == f"lm_forget.data.variants.{variant}"
     assert config["dataset_kwargs"] == suite["dataset_kwargs"] and config["custom_dataset"] == suite["custom_dataset"]
-    assert config["doc_to_text"] == ("label" if task == "forget_winogrande" and variant != "letters" else "{{prompt}}")
+    assert config["doc_to_text"] == ("label" if task == "forget_winogrande" and variant == "instruction"
+                                     else "{{prompt}}")
 
 
 def test_variant_names_and_tag_never_match_the_suite_wildcard():
@@ -151,10 +154,8 @@ def test_lm_eval_scores_each_variant_on_the_same_forget_set_docs(variant_run, ta
             assert doc["format"] == variant and pairs == [scoring_pair(doc, 0), scoring_pair(doc, 1)]
             context, continuation = gold_pair(original)
             assert gold_pair(doc) == {"letters": (doc["prompt"], " " + "AB"[original["label"]]),
-                                      "swapped": (context, continuation),
+                                      "swapped": (doc["prompt"], " " + "BA"[original["label"]]),
                                       "instruction": (INSTRUCTION + context, continuation)}[variant]
-        if variant == "swapped":  # the same two (context, continuation) pairs, so the same log-likelihoods, swapped
-            for sample in samples:
-                ours = [float(r[0][0]) for r in sample["resps"]]
-                theirs = [float(r[0][0]) for r in suite[sample["doc"]["id"]]["resps"]]
-                assert ours == pytest.approx(theirs[::-1], abs=1e-4)
+    if task == "forget_winogrande":  # instruction keeps the shared continuation: both contexts scored against it
+        sample = _samples(variant_run, variant_task_name("instruction", task))[0]
+        assert [a["arg_1"] for a in sample["arguments"].values()] == [" " + sample["doc"]["continuation"]] * 2

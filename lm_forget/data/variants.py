@@ -4,7 +4,9 @@ Each variant is a doc transform that lm-eval applies as the task's ``process_doc
 so a variant task scores exactly the forget pool's or held-out docs of its suite task, reformatted:
 
 - ``letters``: the two options shown as a lettered list ("A. ... B. ...") and the letter scored (MMLU-style);
-- ``swapped``: the two options in the other order (the gold index flips);
+- ``swapped``: the lettered list with the two options in the other order (the gold letter flips). Swapping the
+  options alone would change nothing lm-eval scores (each option's log-likelihood is the same in either order),
+  so the swap is applied where order is visible: in the list the letters name;
 - ``instruction``: a neutral instruction prefixed to the context.
 
 Used to ask whether forgetting a task carries over to the same items in another format (Joshi et al. 2024,
@@ -45,9 +47,10 @@ def letters_doc(doc: Mapping[str, Any]) -> Doc:
 
 
 def swapped_doc(doc: Mapping[str, Any]) -> Doc:
-    """The two options in the other order; the label follows the gold option."""
-    return {**doc, "choices": list(reversed(doc["choices"])), "label": 1 - int(doc["label"]),
-            "kept": list(reversed(doc["kept"])), "format": "swapped"}
+    """The lettered list with the two options in the other order; the label follows the gold option."""
+    reversed_doc = {**doc, "choices": list(reversed(doc["choices"])), "label": 1 - int(doc["label"]),
+                    "kept": list(reversed(doc["kept"]))}
+    return {**letters_doc(reversed_doc), "format": "swapped"}
 
 
 def instruction_doc(doc: Mapping[str, Any]) -> Doc:
@@ -70,7 +73,7 @@ class FormatVariant:
 
 VARIANTS = (
     FormatVariant("letters", letters_doc, "options shown as lettered choices (A./B.), the letter scored", False),
-    FormatVariant("swapped", swapped_doc, "the two options in swapped order", True),
+    FormatVariant("swapped", swapped_doc, "the lettered options in swapped order, the letter scored", False),
     FormatVariant("instruction", instruction_doc, "a neutral instruction prefixed to the context", True),
 )
 VARIANT_PREFIX = "fmt_"  #: variant task names must not match ``forget_*`` (that glob means the suite)
