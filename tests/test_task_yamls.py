@@ -6,7 +6,15 @@ import pytest
 
 from lm_forget.data.registry import SUITE, TaskSpec, suite_task_names
 from lm_forget.data.yaml_io import load_task_yaml_merged
-from lm_forget.data.yamls import REGENERATE, TEMPLATE_NAME, render_suite_yaml, suite_files, write_suite_files
+from lm_forget.data.yamls import (
+    FORMAT_TEMPLATE_NAME,
+    REGENERATE,
+    TEMPLATE_NAME,
+    render_suite_yaml,
+    suite_files,
+    variant_files,
+    write_suite_files,
+)
 from lm_forget.paths import task_configs_dir
 
 
@@ -21,7 +29,7 @@ def test_shipped_yamls_are_what_the_registry_generates():
 def test_the_generator_writes_new_tasks_and_removes_stale_ones(tmp_path):
     (tmp_path / "forget_gone.yaml").write_text("task: forget_gone\n")
     written = write_suite_files(tmp_path)
-    assert {p.name for p in written} == {*suite_files(), "forget_gone.yaml"}
+    assert {p.name for p in written} == {*suite_files(), *variant_files(), FORMAT_TEMPLATE_NAME, "forget_gone.yaml"}
     assert not (tmp_path / "forget_gone.yaml").exists()
     assert write_suite_files(tmp_path) == [], "a second run changes nothing"
 

@@ -12,6 +12,8 @@ Per forget cell (method, task, forget-set size N, seed), from lm-eval samples fi
   set against the held-out docs, for the pretrained, fine-tuned and forgotten model, each with a bootstrap
   interval (:mod:`lm_forget.analysis.mia`). The pretrained model never saw either set: its AUC is the test's
   own baseline (0.5 unless the two splits differ in kind).
+- **format variants** (stage ``eval_formats``, :mod:`lm_forget.analysis.format_report`): the same docs asked in
+  another format, for the pretrained, fine-tuned and forgotten model.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class DeepCell:
         evals: (part, phase) -> lm-eval output folder; part ``forget_set`` or ``held_out``, phase ``finetuned``,
             ``forget``, ``finetuned_int<b>`` or ``forget_int<b>``.
         mia: phase (pretrained, finetuned, forget) -> its ``mia_scores.jsonl``.
+        formats: (part, phase) -> lm-eval output folder scoring the format variants of ``task``; phase
+            ``pretrained``, ``finetuned`` or ``forget``.
     """
 
     cell: str
@@ -54,6 +58,7 @@ class DeepCell:
     method: str | None = None
     evals: dict[tuple[str, str], Path] = field(default_factory=dict)
     mia: dict[str, Path] = field(default_factory=dict)
+    formats: dict[tuple[str, str], Path] = field(default_factory=dict)
 
     @property
     def bits(self) -> list[int]:
@@ -62,20 +67,20 @@ class DeepCell:
 
 
 def _share(values: dict[str, np.ndarray], attack: str, reference: str, opts: AnalysisOptions,
-           seed: Sequence[object]) -> dict[str, Any]:
-    """(attack - forget) / (reference - forget), paired bootstrap; NaN with a note unless the gap is shown."""
-    gap = values[reference] - values["forget"]
+           seed: Sequence[object], base: str = "forget") -> dict[str, Any]:
+    """(attack - base) / (reference - base), paired bootstrap; NaN with a note unless the gap is shown."""
+    gap = values[reference] - values[base]
     p = paired_p(gap, opts.min_denominator, "greater")
     if not (math.isfinite(p) and p < opts.alpha):
         reason = "no test" if not math.isfinite(p) else f"p = {p:.3g}"
         return {"share": math.nan, "share_lo": math.nan, "share_hi": math.nan,
-                "note": f"undefined: {reference.replace('_', ' ')} - forget gap {gap.mean():.3f} not shown > "
+                "note": f"undefined: {reference.replace('_', ' ')} - {base} gap {gap.mean():.3f} not shown > "
                         f"{opts.min_denominator:g} ({reason})"}
     boot = resampled_means(values, resample_indices(len(gap), opts.n_bootstrap, stable_rng("deep", *seed)))
-    den = boot[reference] - boot["forget"]
+    den = boot[reference] - boot[base]
     with np.errstate(divide="ignore", invalid="ignore"):
-        draws = np.where(den > 0, (boot[attack] - boot["forget"]) / np.where(den > 0, den, 1.0), np.nan)
-    point = (values[attack].mean() - values["forget"].mean()) / gap.mean()
+        draws = np.where(den > 0, (boot[attack] - boot[base]) / np.where(den > 0, den, 1.0), np.nan)
+    point = (values[attack].mean() - values[base].mean()) / gap.mean()
     iv = Interval.of(point, draws, opts.confidence_level)
     return {"share": iv.value, "share_lo": iv.low, "share_hi": iv.high, "note": ""}
 
@@ -153,14 +158,17 @@ def _table(headers: list[str], lines: list[list[str]]) -> list[str]:
 
 
 def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOptions | None = None) -> list[str]:
-    """Write ``quantized.csv`` and ``mia.csv`` under ``out``; return the section's markdown lines."""
+    """Write ``quantized.csv``, ``mia.csv`` and ``formats.csv`` under ``out``; return the section's markdown lines."""
     import pandas as pd
+
+    from lm_forget.analysis.format_report import format_lines, format_rows
 
     opts = options or AnalysisOptions()
     level = f"{opts.confidence_level:.0%}"
     quant = [r for c in cells if c.bits for r in quantized_rows(c, opts)]
     mia = [r for c in cells for r in mia_rows(c, opts)]
-    if not quant and not mia:
+    formats = [r for c in cells if c.formats for r in format_rows(c, opts)]
+    if not quant and not mia and not formats:
         return []
     out.mkdir(parents=True, exist_ok=True)
     lines = ["## How deep is the forgetting?", "",
@@ -198,5 +206,7 @@ def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOp
         body = [[str(r.get(k, "")) for k in keys] + [f"{r['forget_docs']} / {r['held_out_docs']}"] +
                 [_fmt(r, f"{s}_auc") for s in SCORES] + [r["note"]] for r in mia]
         lines += [*_table(headers, body), "", "Table as CSV: `mia.csv`.", ""]
+    if formats:
+        lines += format_lines(formats, out, opts, method)
     (out / "deep.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return lines

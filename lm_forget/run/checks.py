@@ -21,6 +21,7 @@ STAGE_NEEDS = {
     "eval_relearn": ("relearn",),
     "mia": ("forget",),
     "eval_quantized": ("forget",),
+    "eval_formats": ("forget",),
     "analyze": ("eval_forget",),
     "push": ("forget",),
 }

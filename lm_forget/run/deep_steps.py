@@ -1,10 +1,13 @@
-"""How deep is the forgetting? Two opt-in attack stages, added to a plan and executed.
+"""How deep is the forgetting? Three opt-in attack stages, added to a plan and executed.
 
 - stage ``mia``: membership inference (:mod:`lm_forget.analysis.mia`) of each forgotten task's forget set against
   its held-out docs, for the pretrained model, every fine-tuned model and every forget cell (``mia/...``);
 - stage ``eval_quantized``: each forget cell and its fine-tuned model (the equal-precision baseline) with the LoRA
   adapter merged and the weights quantized (``quantize.bits``, :mod:`lm_forget.run.quantized`), scored by lm-eval on
-  the forget set and on the held-out split (``eval_quantized/...``).
+  the forget set and on the held-out split (``eval_quantized/...``);
+- stage ``eval_formats``: the pretrained model, every fine-tuned model and every forget cell scored by lm-eval on the
+  format variants (:mod:`lm_forget.data.variants`) of the forgotten task, on the forget set and on the held-out
+  split (``eval_formats/...``; plain ``eval`` steps).
 
 Without these stages nothing is added, so no existing step key changes.
 """
@@ -22,7 +25,7 @@ from lm_forget.run.keys import data_settings
 
 log = logging.getLogger(__name__)
 
-MIA, QUANTIZED = "mia", "eval_quantized"
+MIA, QUANTIZED, FORMATS = "mia", "eval_quantized", "eval_formats"
 DEEP_KINDS = ("mia", "quantized")  # step kinds of these stages (the analyze step reads them)
 SCORES_FILE = "mia_scores.jsonl"
 
@@ -47,6 +50,45 @@ def quantized_name(bits: int, cid: str | None = None, n: int | None = None, task
     return f"{QUANTIZED}/finetuned{_finetuned_suffix(task, finetune_seed)}/n{n}/int{bits}"
 
 
+def formats_name(part: str, phase: str, n: int | None = None, cid: str | None = None, task: str | None = None,
+                 finetune_seed: int | None = None) -> str:
+    """``eval_formats/<cell>/<part>``, or ``eval_formats/<pretrained|finetuned[/<task>][/f<seed>]>[/n<N>]/<part>``
+    (``n<N>`` for the forget set only)."""
+    if cid is not None:
+        return f"{FORMATS}/{cid}/{part}"
+    model = phase + (_finetuned_suffix(task, finetune_seed) if phase == "finetuned" else "")
+    return f"{FORMATS}/{model}" + (f"/n{n}" if part == "forget_set" else "") + f"/{part}"
+
+
+def format_tasks(tasks: list[str]) -> list[str]:
+    """Every format variant task of ``tasks``."""
+    from lm_forget.data.variants import variant_names, variant_task_name
+
+    return [variant_task_name(v, t) for t in tasks for v in variant_names()]
+
+
+def _add_format_steps(add: Any, config: RunConfig, model: dict[str, Any], eval_common: dict[str, Any]) -> None:
+    scoring = {k: v for k, v in eval_common.items() if k != "tasks"}
+    whole = {k: v for k, v in scoring.items() if k != "limit"}  # forget sets are scored whole, as eval_forgetset
+    models = [("pretrained", None, None, {"model": model}, ())]
+    models += [("finetuned", t, fs, {}, _finetune_dep(config, t, fs)) for t, fs in _finetuned_models(config)]
+    for phase, t, fs, extra, deps in models:
+        tasks = format_tasks([t] if t else list(config.tasks.forget))
+        add(formats_name("held_out", phase, task=t, finetune_seed=fs), "eval", FORMATS,
+            {**extra, "phase": phase, **scoring, "tasks": tasks}, deps)
+        for n in config.forget_sizes:
+            pool = {"eval_on": "train", "train_size": int(n or config.data.train_size)}
+            add(formats_name("forget_set", phase, n, task=t, finetune_seed=fs), "eval", FORMATS,
+                {**extra, "phase": phase, **whole, "tasks": tasks, "forget_set": pool}, deps)
+    for cell in forget_cells(config):
+        tasks, deps = format_tasks([cell.task]), (f"forget/{cell.id}",)
+        pool = {"eval_on": "train", "train_size": int(cell.n or config.data.train_size)}
+        add(formats_name("held_out", "forget", cid=cell.id), "eval", FORMATS,
+            {"phase": "forget", **scoring, "tasks": tasks}, deps, cell=cell.id)
+        add(formats_name("forget_set", "forget", cid=cell.id), "eval", FORMATS,
+            {"phase": "forget", **whole, "tasks": tasks, "forget_set": pool}, deps, cell=cell.id)
+
+
 def _finetune_dep(config: RunConfig, task: str | None, seed: int | None) -> tuple[str, ...]:
     from lm_forget.run.cells import finetune_name
 
@@ -59,7 +101,7 @@ def _finetuned_models(config: RunConfig) -> list[tuple[str | None, int | None]]:
 
 
 def add_deep_steps(add: Any, config: RunConfig, model: dict[str, Any], eval_common: dict[str, Any]) -> None:
-    """The ``mia`` and ``eval_quantized`` steps of the stages ``config`` lists (none without them)."""
+    """The ``mia``, ``eval_quantized`` and ``eval_formats`` steps of the stages ``config`` lists (none without them)."""
     common = {"data": data_settings(config.data), "task_dirs": [str(p) for p in config.task_dir_paths],
               "limit": config.eval.limit}
     cells = forget_cells(config)
@@ -89,6 +131,8 @@ def add_deep_steps(add: Any, config: RunConfig, model: dict[str, Any], eval_comm
                 add(quantized_name(bits, cid=cell.id), "quantized", QUANTIZED,
                     {"phase": "forget", **scoring, **quant, "tasks": [cell.task], "forget_size": cell.n},
                     (f"forget/{cell.id}",), cell=cell.id)
+    if FORMATS in config.stages:
+        _add_format_steps(add, config, model, eval_common)
 
 
 def _held_out(docs: list[dict[str, Any]], limit: float | None) -> list[dict[str, Any]]:
@@ -176,6 +220,14 @@ def deep_cells(plan: Any) -> list[Any]:
                 if folder is not None:
                     for part in ("forget_set", "held_out"):
                         cell.evals[(part, f"{phase}_int{bits}")] = folder / part
+        if FORMATS in config.stages:
+            for part in ("forget_set", "held_out"):
+                for phase, name in (("pretrained", formats_name(part, "pretrained", c.n)),
+                                    ("finetuned", formats_name(part, "finetuned", c.n, task=ft, finetune_seed=fs)),
+                                    ("forget", formats_name(part, "forget", cid=c.id))):
+                    folder = done(name)
+                    if folder is not None:
+                        cell.formats[(part, phase)] = folder
         if MIA in config.stages:
             for phase, name in (("pretrained", mia_name("pretrained", c.n)),
                                 ("finetuned", mia_name("finetuned", c.n, task=ft, finetune_seed=fs)),

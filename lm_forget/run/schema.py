@@ -35,7 +35,7 @@ from lm_forget.modeling import ModelRef
 
 # The stages of a study, in the only order that makes sense; a config lists a subsequence of them.
 STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "relearn", "eval_relearn",
-          "mia", "eval_quantized", "features", "analyze", "push")
+          "mia", "eval_quantized", "eval_formats", "features", "analyze", "push")
 # what a config without ``stages`` runs (relearning and pushing are opt-in)
 DEFAULT_STAGES = ("eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze")
 RELEARN_POOLS = ("forget_set", "held_in", "unrelated")

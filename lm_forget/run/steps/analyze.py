@@ -162,7 +162,7 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
 
             lines += ["", *write_utility_section(utility_cells(plan), tmp / "utility", level=options.confidence_level,
                                                  n_bootstrap=options.n_bootstrap)]
-        if {"mia", "eval_quantized"} & set(config.stages):
+        if {"mia", "eval_quantized", "eval_formats"} & set(config.stages):
             from lm_forget.analysis.deep_report import write_deep_section
             from lm_forget.run.deep_steps import deep_cells
 

@@ -1,0 +1,84 @@
+"""The "Format variants" table of "How deep is the forgetting?": did the forgetting carry over to other formats?
+
+Per forget cell and format variant (:mod:`lm_forget.data.variants`), on the forget set and on the held-out split
+of the forgotten task, from lm-eval samples files: the accuracy of the pretrained, the fine-tuned and the forgotten
+model on the variant task, each with an exact (Clopper-Pearson) interval, and the **kept share** = (forgotten -
+pretrained) / (fine-tuned - pretrained): the share of the fine-tuning gain on that format that survives forgetting
+(0: the forgetting carried over fully; 1: not at all). Paired percentile bootstrap over docs (the variants keep the
+suite's doc ids, so every model is scored on the same docs); undefined, with the reason, unless a one-sided paired
+test shows the fine-tuning gain > ``min_denominator`` — a format the fine-tuned model does not answer better than
+the pretrained one has no gain there to forget.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.protocol_report import accuracy_ci, doc_correct
+
+PHASES = ("pretrained", "finetuned", "forget")
+FORMATS_CSV = "formats.csv"
+
+
+def format_rows(cell: Any, options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
+    """One row per format variant of ``cell`` (a ``DeepCell``): the three models' accuracies and the kept share."""
+    from lm_forget.analysis.deep_report import PARTS, _share
+    from lm_forget.data.variants import variant_names, variant_task_name
+
+    opts = options or AnalysisOptions()
+    head = {**({"method": cell.method} if cell.method else {}), "task": cell.task, "n": cell.n, "seed": cell.seed}
+    rows = []
+    for variant in variant_names():
+        task = variant_task_name(variant, cell.task)
+        row: dict[str, Any] = {**head, "format": variant}
+        notes = []
+        for part in PARTS:
+            folders = {p: cell.formats.get((part, p)) for p in PHASES}
+            missing = [p for p, v in folders.items() if v is None]
+            if missing:
+                notes.append(f"{part}: not evaluated ({', '.join(missing)})")
+                continue
+            per = {p: doc_correct(v, task) for p, v in folders.items()}
+            ids = sorted(set.intersection(*(set(v) for v in per.values())))
+            values = {p: np.array([per[p][i] for i in ids], dtype=float) for p in per}
+            row[f"{part}_docs"] = len(ids)
+            for phase in PHASES:
+                ci = accuracy_ci(values[phase].astype(int).tolist(), opts.confidence_level)
+                row |= {f"{part}_{phase}": ci["acc"], f"{part}_{phase}_lo": ci["low"], f"{part}_{phase}_hi": ci["high"]}
+            share = _share(values, "forget", "finetuned", opts, (cell.cell, "format", variant, part), base="pretrained")
+            row |= {f"{part}_kept": share["share"], f"{part}_kept_lo": share["share_lo"],
+                    f"{part}_kept_hi": share["share_hi"]}
+            if share["note"]:
+                notes.append(f"{part} kept share {share['note']}")
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    return rows
+
+
+def format_lines(rows: list[dict[str, Any]], out: Path, options: AnalysisOptions, method: bool) -> list[str]:
+    """Write ``formats.csv`` under ``out``; return the table's markdown lines."""
+    import pandas as pd
+
+    from lm_forget.analysis.deep_report import _fmt, _table
+
+    pd.DataFrame(rows).to_csv(out / FORMATS_CSV, index=False)
+    level = f"{options.confidence_level:.0%}"
+    lines = ["### Format variants", "",
+             "The forgotten task's docs (same ids) asked in another format, scored by lm-eval (`letters`: options "
+             "as A./B., the letter scored; `swapped`: options in the other order; `instruction`: a neutral "
+             "instruction first; Joshi et al. 2024, Lynch et al. 2024). Accuracies with exact "
+             f"{level} intervals; kept share = (forgotten - pretrained) / (fine-tuned - pretrained), the share of "
+             "the fine-tuning gain on that format left after forgetting (0: the forgetting carried over), paired "
+             f"bootstrap {level} interval, defined only when a one-sided paired test shows the gain > "
+             f"{options.min_denominator:g} at alpha = {options.alpha:g}.", ""]
+    keys = (["method"] if method else []) + ["task", "n", "seed", "format"]
+    headers = [*keys, *(f"{part}: {p}" for part in ("forget set", "held-out")
+                        for p in ("pretrained", "fine-tuned", "forgotten", "kept share")), "note"]
+    body = [[str(r.get(k, "")) for k in keys] + [
+        _fmt(r, f"{part}_{p}") for part in ("forget_set", "held_out")
+        for p in ("pretrained", "finetuned", "forget", "kept")] + [r.get("note", "")] for r in rows]
+    return [*lines, *_table(headers, body), "", f"Table as CSV: `{FORMATS_CSV}`.", ""]
