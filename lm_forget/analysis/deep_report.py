@@ -9,9 +9,10 @@ Per forget cell (method, task, forget-set size N, seed), from lm-eval samples fi
   forgotten), paired percentile bootstrap over docs (the same docs in every phase); undefined, with the reason,
   unless a one-sided paired test shows the denominator > ``min_denominator`` at ``alpha``.
 - **membership inference** (stage ``mia``): ROC AUC of the LOSS, zlib, min-k% and min-k%++ scores of the forget
-  set against the held-out docs, for the pretrained, fine-tuned and forgotten model, each with a bootstrap
-  interval (:mod:`lm_forget.analysis.mia`). The pretrained model never saw either set: its AUC is the test's
-  own baseline (0.5 unless the two splits differ in kind).
+  set against non-members, for the pretrained, fine-tuned and forgotten model, each with a bootstrap interval
+  (:mod:`lm_forget.analysis.mia`). Two rows per model: ``same_split`` non-members (the forget set's own split, no
+  model trained on them: :mod:`lm_forget.run.mia_docs`) and ``held_out`` docs. The pretrained model never saw
+  either: its same-split AUC is 0.5 within its interval; its held-out AUC is not where the splits differ in kind.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from lm_forget.analysis.decide import paired_p
-from lm_forget.analysis.mia import SCORES, auc_rows
+from lm_forget.analysis.mia import MEMBERS, NON_MEMBERS, SCORES, auc_rows
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import accuracy_ci, doc_correct
 from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
@@ -113,28 +114,42 @@ def quantized_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> li
     return rows
 
 
+def _mia_note(phase: str, non_members: str, table: dict[str, dict[str, float]]) -> str:
+    if non_members == "same_split" and table["loss"]["held_out_docs"] < 2:
+        return (f"undefined: {table['loss']['held_out_docs']} training-split docs lie past the study's pools; "
+                "lower data.train_size (or a method's retain_size) to leave room, and read the held_out row")
+    off = [SCORE_NAMES[n] for n in SCORES if not table[n]["auc_lo"] <= 0.5 <= table[n]["auc_hi"]]
+    if phase != "pretrained" or not off:
+        return ""
+    if non_members == "held_out":
+        return (f"0.5 outside the interval of {', '.join(off)} for a model that saw neither set: the forget set and "
+                "held-out docs differ in kind; read the same_split row")
+    return (f"0.5 outside the interval of {', '.join(off)} for a model that saw neither set; read the other models "
+            "against this row")
+
+
 def mia_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
-    """One row per model: the AUC of each score on the cell's task, forget set vs held-out, with intervals."""
+    """One row per model and set of non-members (``same_split``, then ``held_out``): the AUC of each score on the
+    cell's task, forget set vs non-members, with intervals."""
     opts = options or AnalysisOptions()
     rows = []
     for phase in MIA_PHASES:
         if phase not in cell.mia:
             continue
         scores = [r for r in read_jsonl(cell.mia[phase]) if r["task"] == cell.task]
-        table = auc_rows(scores, level=opts.confidence_level, n_resamples=opts.n_bootstrap,
-                         seed_parts=(cell.cell, phase))
-        row: dict[str, Any] = {**({"method": cell.method} if cell.method else {}), "task": cell.task, "n": cell.n,
-                               "seed": cell.seed, "model": phase,
-                               "forget_docs": table["loss"]["forget_docs"],
-                               "held_out_docs": table["loss"]["held_out_docs"]}
-        for name in SCORES:
-            row |= {f"{name}_auc": table[name]["auc"], f"{name}_auc_lo": table[name]["auc_lo"],
-                    f"{name}_auc_hi": table[name]["auc_hi"]}
-        off = [SCORE_NAMES[n] for n in SCORES if not table[n]["auc_lo"] <= 0.5 <= table[n]["auc_hi"]]
-        row["note"] = (f"0.5 outside the interval of {', '.join(off)} for a model that saw neither set: the forget "
-                       "set and held-out docs differ in kind; read the other models against this row"
-                       if phase == "pretrained" and off else "")
-        rows.append(row)
+        for non_members in NON_MEMBERS:
+            chosen = [r for r in scores if r["set"] in (MEMBERS, non_members)]
+            table = auc_rows(chosen, level=opts.confidence_level, n_resamples=opts.n_bootstrap,
+                             seed_parts=(cell.cell, phase, non_members))
+            row: dict[str, Any] = {**({"method": cell.method} if cell.method else {}), "task": cell.task,
+                                   "n": cell.n, "seed": cell.seed, "model": phase, "non_members": non_members,
+                                   "forget_docs": table["loss"]["forget_docs"],
+                                   "non_member_docs": table["loss"]["held_out_docs"]}
+            for name in SCORES:
+                row |= {f"{name}_auc": table[name]["auc"], f"{name}_auc_lo": table[name]["auc_lo"],
+                        f"{name}_auc_hi": table[name]["auc_hi"]}
+            row["note"] = _mia_note(phase, non_members, table)
+            rows.append(row)
     return rows
 
 
@@ -190,12 +205,14 @@ def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOp
         pd.DataFrame(mia).to_csv(out / "mia.csv", index=False)
         lines += ["### Membership inference", "",
                   "ROC AUC of each score (open-unlearning's definitions) separating the forget set (label 0) "
-                  "from held-out docs of the same task (label 1): 1 = the forget set still looks like training "
-                  f"data, 0.5 = indistinguishable. Percentile bootstrap {level} intervals (scipy). The pretrained "
-                  "model never saw either set: its AUC is the test's baseline.", ""]
-        keys = (["method"] if method else []) + ["task", "n", "seed", "model"]
-        headers = [*keys, "docs (forget / held-out)", *(f"{SCORE_NAMES[s]} AUC" for s in SCORES), "note"]
-        body = [[str(r.get(k, "")) for k in keys] + [f"{r['forget_docs']} / {r['held_out_docs']}"] +
+                  "from non-members of the same task (label 1): 1 = the forget set still looks like training "
+                  f"data, 0.5 = indistinguishable. Percentile bootstrap {level} intervals (scipy). Non-members "
+                  "`same_split`: docs of the forget set's own split that no model of the study trained on (the "
+                  "same distribution); `held_out`: the held-out split, which on some sources differs in kind. "
+                  "The pretrained model never saw either: its AUC is the test's baseline.", ""]
+        keys = (["method"] if method else []) + ["task", "n", "seed", "model", "non_members"]
+        headers = [*keys, "docs (forget / non-members)", *(f"{SCORE_NAMES[s]} AUC" for s in SCORES), "note"]
+        body = [[str(r.get(k, "")) for k in keys] + [f"{r['forget_docs']} / {r['non_member_docs']}"] +
                 [_fmt(r, f"{s}_auc") for s in SCORES] + [r["note"]] for r in mia]
         lines += [*_table(headers, body), "", "Table as CSV: `mia.csv`.", ""]
     (out / "deep.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
