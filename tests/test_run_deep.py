@@ -125,6 +125,11 @@ def test_deep_section_on_stories260k(tmp_path, tiny_model_dir, mirror_dir, monke
     assert mia["note"].isna().all()  # so no row warns that the two sets differ in kind
     # the forgotten model's forget set was trained on twice: the LOSS attack separates it from held-out docs
     assert mia.loc["finetuned", "loss_auc"] > 0.5
+    from lm_forget.analysis.findings import Findings
+
+    deep = Findings.read(out).get("deep")  # the section's result in findings.json, per attack with its interval
+    assert deep is not None and deep.n is not None and "membership inference" in deep.text
+    assert any("vs same_split non-members" in d and "[" in d for d in deep.details)
     if not HAS_BNB:
         return
     assert "### Quantization" in index
@@ -173,6 +178,15 @@ def test_mia_rows_warn_when_the_pretrained_model_separates_the_sets(tmp_path):
     # no same-split non-member was scored (the split had no room past the study's pools): undefined, and why
     assert math.isnan(rows["pretrained", "same_split"]["loss_auc"])
     assert "lie past the study's pools" in rows["pretrained", "same_split"]["note"]
+    from lm_forget.analysis.deep_findings import deep_finding
+
+    assert deep_finding([], []).verdict == "not in this study"
+    finding = deep_finding([], mia_rows(cell))  # the forgotten model's held-out row stands in, and says why
+    assert "detects the forget set in 0 of 1 cells (1 not detected)" in finding.text
+    assert "vs held_out non-members" in finding.details[0] and "lie past the study's pools" not in finding.details[0]
+    write_jsonl(tmp_path / "forget.jsonl", scores(2.0))  # a forgotten model whose forget set still stands out
+    finding = deep_finding([], mia_rows(cell))
+    assert finding.verdict == "an attack finds the forget set in 1 of 1 tries" and "-> detected" in finding.details[0]
     write_jsonl(tmp_path / "pretrained.jsonl", scores(2.0))  # a pretrained model that already separates them
     assert "differ in kind" in mia_rows(cell)[1]["note"]
     lines = write_deep_section([cell], tmp_path / "deep")

@@ -167,14 +167,23 @@ def _table(headers: list[str], lines: list[list[str]]) -> list[str]:
             *("| " + " | ".join(cells) + " |" for cells in lines)]
 
 
-def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOptions | None = None) -> list[str]:
-    """Write ``quantized.csv`` and ``mia.csv`` under ``out``; return the section's markdown lines."""
+def deep_rows(cells: Sequence[DeepCell], options: AnalysisOptions | None = None
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The section's rows: (quantization rows, membership-inference rows) of every cell."""
+    opts = options or AnalysisOptions()
+    quant = [r for c in cells if c.bits for r in quantized_rows(c, opts)]
+    return quant, [r for c in cells for r in mia_rows(c, opts)]
+
+
+def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOptions | None = None, *,
+                       rows: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None) -> list[str]:
+    """Write ``quantized.csv`` and ``mia.csv`` under ``out``; return the section's markdown lines (``rows``: the
+    :func:`deep_rows` of ``cells``, when the caller has them)."""
     import pandas as pd
 
     opts = options or AnalysisOptions()
     level = f"{opts.confidence_level:.0%}"
-    quant = [r for c in cells if c.bits for r in quantized_rows(c, opts)]
-    mia = [r for c in cells for r in mia_rows(c, opts)]
+    quant, mia = rows if rows is not None else deep_rows(cells, opts)
     if not quant and not mia:
         return []
     out.mkdir(parents=True, exist_ok=True)
