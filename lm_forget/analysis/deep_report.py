@@ -116,8 +116,9 @@ def quantized_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> li
 
 def _mia_note(phase: str, non_members: str, table: dict[str, dict[str, float]]) -> str:
     if non_members == "same_split" and table["loss"]["held_out_docs"] < 2:
-        return (f"undefined: {table['loss']['held_out_docs']} training-split docs lie past the study's pools; "
-                "lower data.train_size (or a method's retain_size) to leave room, and read the held_out row")
+        return (f"undefined: {table['loss']['held_out_docs']} training-split docs lie past the study's pools "
+                "(prepared docs: train.jsonl holds only the pool; built docs: lower data.train_size or a method's "
+                "retain_size to leave room); read the held_out row")
     off = [SCORE_NAMES[n] for n in SCORES if not table[n]["auc_lo"] <= 0.5 <= table[n]["auc_hi"]]
     if phase != "pretrained" or not off:
         return ""
