@@ -77,3 +77,39 @@ def test_text_scores_are_lm_evals_rolling_loglikelihood_on_a_real_model(tiny_mod
         lp = logp.gather(-1, torch.tensor(tokens[1:])[:, None])[:, 0].numpy()
         assert row["min_k"] == pytest.approx(-np.sort(lp)[:max(1, int(len(lp) * 0.2))].mean(), rel=1e-5)
         assert all(math.isfinite(row[name]) for name in ("zlib", "min_k_plus_plus"))
+
+
+@pytest.mark.e2e
+def test_planted_a_model_that_never_saw_the_forget_set_scores_auc_one_half_on_sst2(tiny_model_dir, mirror_dir,
+                                                                                   monkeypatch):
+    """SST-2's train split is phrases, its validation split sentences: against held-out docs even the pretrained
+    model 'detects' the forget set; against same-split non-members (lm_forget.run.mia_docs) it cannot."""
+    from lm_eval.models.huggingface import HFLM
+
+    from lm_forget.data.api import load_docs
+    from lm_forget.data.config import DataConfig
+    from lm_forget.data.docs import gold_pair
+    from lm_forget.modeling import ModelRef, load_model, load_tokenizer
+    from lm_forget.run.mia_docs import same_split_docs
+
+    monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
+    data, n = DataConfig(seed=0, train_size=128, eval_size=150), 128
+    members = load_docs("forget_sst2", "train", data=DataConfig(seed=0, train_size=2 * n, eval_size=150))[:n]
+    assert members == load_docs("forget_sst2", "train", data=data)  # pools nest: the study's own forget set
+    same = same_split_docs("forget_sst2", n, reach=data.train_size, task_dirs=[], data=data)
+    held = load_docs("forget_sst2", "test", data=data)
+    assert len(same) == n and not {d["id"] for d in same} & {d["id"] for d in members}
+    ref = ModelRef(str(tiny_model_dir), dtype="float32")
+    lm = HFLM(pretrained=load_model(ref), tokenizer=load_tokenizer(ref), batch_size=1)
+
+    def scored(docs: list[dict], member: int) -> list[dict]:
+        return [{**s, "member": member} for s in text_scores(lm, ["".join(gold_pair(d)) for d in docs])]
+
+    forget = scored(members, 1)
+    for name, table in (("same_split", auc_rows(forget + scored(same, 0), seed_parts=("sst2", "same_split"))),
+                        ("held_out", auc_rows(forget + scored(held, 0), seed_parts=("sst2", "held_out")))):
+        inside = {s: table[s]["auc_lo"] <= 0.5 <= table[s]["auc_hi"] for s in table}
+        if name == "same_split":  # the planted check holds for every score
+            assert all(inside.values()), {s: table[s] for s in table}
+        else:  # and it fails against held-out docs, which differ in kind (LOSS 0.349 [0.287, 0.413] at seed 0)
+            assert not inside["loss"] and not inside["zlib"], {s: table[s] for s in table}

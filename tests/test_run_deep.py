@@ -10,6 +10,7 @@ import pytest
 from test_run_relearn import BASE, KEYS_BEFORE_RELEARN
 
 from lm_forget.errors import ConfigError
+from lm_forget.io import read_jsonl
 from lm_forget.run import build_plan, execute, run_config_from_dict
 
 HAS_BNB = importlib.util.find_spec("bitsandbytes") is not None
@@ -42,6 +43,8 @@ def test_plan_adds_mia_and_quantized_steps_per_model(tmp_path):
     assert quant == sorted([*(f"eval_quantized/finetuned/n{n}/int{b}" for n in (100, 1000) for b in (8, 4)),
                             *(f"eval_quantized/{c}/int{b}" for c in cells for b in (8, 4))])
     assert plan.step("mia/forget_cola/n100/s0").deps == ("forget/forget_cola/n100/s0",)
+    # same-split non-members start past every pool a step may train on (data.train_size, default 1000)
+    assert plan.step("mia/forget_cola/n100/s0").settings["study_reach"] == 1000
     assert plan.step("eval_quantized/finetuned/n100/int4").deps == ("finetune",)
     assert set(plan.step("analyze").deps) >= set(mia) | set(quant)
     keys = {s.name: s.key for s in plan.steps}
@@ -51,6 +54,14 @@ def test_plan_adds_mia_and_quantized_steps_per_model(tmp_path):
                                                   quantize={"bits": [4]}, mia={"k": 0.5})))
     assert other.step("mia/forget_cola/n100/s0").key != plan.step("mia/forget_cola/n100/s0").key
     assert not [s for s in other.steps if s.name.endswith("/int8")]
+
+
+def test_same_split_non_members_start_past_every_retain_set(tmp_path):
+    from lm_forget.run.mia_docs import study_reach
+
+    config = run_config_from_dict(_data(tmp_path, forget={"num_examples": [100], "methods": [
+        "random_labels", {"name": "grad_diff", "retain": ["forget_cb"], "retain_size": 1500}]}))
+    assert study_reach(config) == 1500
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
@@ -98,9 +109,14 @@ def test_deep_section_on_stories260k(tmp_path, tiny_model_dir, mirror_dir, monke
     out = plan.step("analyze").output
     index = (out / "index.md").read_text()
     assert "## How deep is the forgetting?" in index and "### Membership inference" in index
-    mia = pd.read_csv(out / "deep" / "mia.csv").set_index("model")
-    assert list(mia.index) == ["pretrained", "finetuned", "forget"]
-    assert (mia["forget_docs"] == 32).all() and (mia["held_out_docs"] == 32).all()
+    table = pd.read_csv(out / "deep" / "mia.csv")
+    assert list(zip(table["model"], table["non_members"], strict=True)) == [
+        (m, s) for m in ("pretrained", "finetuned", "forget") for s in ("same_split", "held_out")]
+    assert (table["forget_docs"] == 32).all() and (table["non_member_docs"] == 32).all()
+    scored = read_jsonl(plan.step("mia/pretrained/n32").output / "mia_scores.jsonl")
+    ids = {s: {r["id"] for r in scored if r["set"] == s} for s in ("forget_set", "same_split", "held_out")}
+    assert not ids["forget_set"] & ids["same_split"] and all("/train/" in i for i in ids["same_split"])
+    mia = table[table["non_members"] == "held_out"].set_index("model")
     for score in ("loss", "zlib", "min_k", "min_k_plus_plus"):
         lo, auc, hi = (mia[f"{score}_auc{s}"] for s in ("_lo", "", "_hi"))
         assert ((lo <= auc) & (auc <= hi)).all() and (hi - lo > 0).all()
@@ -109,6 +125,11 @@ def test_deep_section_on_stories260k(tmp_path, tiny_model_dir, mirror_dir, monke
     assert mia["note"].isna().all()  # so no row warns that the two sets differ in kind
     # the forgotten model's forget set was trained on twice: the LOSS attack separates it from held-out docs
     assert mia.loc["finetuned", "loss_auc"] > 0.5
+    from lm_forget.analysis.findings import Findings
+
+    deep = Findings.read(out).get("deep")  # the section's result in findings.json, per attack with its interval
+    assert deep is not None and deep.n is not None and "membership inference" in deep.text
+    assert any("vs same_split non-members" in d and "[" in d for d in deep.details)
     if not HAS_BNB:
         return
     assert "### Quantization" in index
@@ -141,20 +162,33 @@ def test_mia_rows_warn_when_the_pretrained_model_separates_the_sets(tmp_path):
     rng = np.random.default_rng(0)
 
     def scores(shift: float) -> list[dict]:  # forget-set docs' losses lowered by ``shift``
-        return [{"task": "t", "id": f"{m}{i}", "member": m, **{s: float(x) - shift * m for s in
-                 ("loss", "zlib", "min_k", "min_k_plus_plus")}}
-                for m in (1, 0) for i, x in enumerate(rng.normal(3, 1, 60))] + [
-            {"task": "other", "id": "x", "member": 1, "loss": 0, "zlib": 0, "min_k": 0, "min_k_plus_plus": 0}]
+        return [{"task": "t", "id": f"{name}{i}", "set": name, "member": m,
+                 **{s: float(x) - shift * m for s in ("loss", "zlib", "min_k", "min_k_plus_plus")}}
+                for m, name in ((1, "forget_set"), (0, "held_out")) for i, x in enumerate(rng.normal(3, 1, 60))] + [
+            {"task": "other", "id": "x", "set": "forget_set", "member": 1, "loss": 0, "zlib": 0, "min_k": 0,
+             "min_k_plus_plus": 0}]
 
     cell = DeepCell(cell="t/n60/s0", task="t", n=60, seed=0)
     for phase, shift in (("pretrained", 0.0), ("finetuned", 2.0), ("forget", 0.0)):
         write_jsonl(tmp_path / f"{phase}.jsonl", scores(shift))
         cell.mia[phase] = tmp_path / f"{phase}.jsonl"
-    rows = {r["model"]: r for r in mia_rows(cell)}
-    assert rows["pretrained"]["forget_docs"] == 60  # the other task's doc is not counted
-    assert rows["finetuned"]["loss_auc_lo"] > 0.8 and rows["pretrained"]["note"] == ""
+    rows = {(r["model"], r["non_members"]): r for r in mia_rows(cell)}
+    assert rows["pretrained", "held_out"]["forget_docs"] == 60  # the other task's doc is not counted
+    assert rows["finetuned", "held_out"]["loss_auc_lo"] > 0.8 and rows["pretrained", "held_out"]["note"] == ""
+    # no same-split non-member was scored (the split had no room past the study's pools): undefined, and why
+    assert math.isnan(rows["pretrained", "same_split"]["loss_auc"])
+    assert "lie past the study's pools" in rows["pretrained", "same_split"]["note"]
+    from lm_forget.analysis.deep_findings import deep_finding
+
+    assert deep_finding([], []).verdict == "not in this study"
+    finding = deep_finding([], mia_rows(cell))  # the forgotten model's held-out row stands in, and says why
+    assert "detects the forget set in 0 of 1 cells (1 not detected)" in finding.text
+    assert "vs held_out non-members" in finding.details[0] and "lie past the study's pools" not in finding.details[0]
+    write_jsonl(tmp_path / "forget.jsonl", scores(2.0))  # a forgotten model whose forget set still stands out
+    finding = deep_finding([], mia_rows(cell))
+    assert finding.verdict == "an attack finds the forget set in 1 of 1 tries" and "-> detected" in finding.details[0]
     write_jsonl(tmp_path / "pretrained.jsonl", scores(2.0))  # a pretrained model that already separates them
-    assert "differ in kind" in mia_rows(cell)[0]["note"]
+    assert "differ in kind" in mia_rows(cell)[1]["note"]
     lines = write_deep_section([cell], tmp_path / "deep")
     assert "### Membership inference" in lines and "### Quantization" not in lines
     assert (tmp_path / "deep" / "mia.csv").is_file()

@@ -9,9 +9,10 @@ Per forget cell (method, task, forget-set size N, seed), from lm-eval samples fi
   forgotten), paired percentile bootstrap over docs (the same docs in every phase); undefined, with the reason,
   unless a one-sided paired test shows the denominator > ``min_denominator`` at ``alpha``.
 - **membership inference** (stage ``mia``): ROC AUC of the LOSS, zlib, min-k% and min-k%++ scores of the forget
-  set against the held-out docs, for the pretrained, fine-tuned and forgotten model, each with a bootstrap
-  interval (:mod:`lm_forget.analysis.mia`). The pretrained model never saw either set: its AUC is the test's
-  own baseline (0.5 unless the two splits differ in kind).
+  set against non-members, for the pretrained, fine-tuned and forgotten model, each with a bootstrap interval
+  (:mod:`lm_forget.analysis.mia`). Two rows per model: ``same_split`` non-members (the forget set's own split, no
+  model trained on them: :mod:`lm_forget.run.mia_docs`) and ``held_out`` docs. The pretrained model never saw
+  either: its same-split AUC is 0.5 within its interval; its held-out AUC is not where the splits differ in kind.
 - **format variants** (stage ``eval_formats``, :mod:`lm_forget.analysis.format_report`): the same docs asked in
   another format, for the pretrained, fine-tuned and forgotten model.
 """
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from lm_forget.analysis.decide import paired_p
-from lm_forget.analysis.mia import SCORES, auc_rows
+from lm_forget.analysis.mia import MEMBERS, NON_MEMBERS, SCORES, auc_rows
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import accuracy_ci, doc_correct
 from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
@@ -118,28 +119,43 @@ def quantized_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> li
     return rows
 
 
+def _mia_note(phase: str, non_members: str, table: dict[str, dict[str, float]]) -> str:
+    if non_members == "same_split" and table["loss"]["held_out_docs"] < 2:
+        return (f"undefined: {table['loss']['held_out_docs']} training-split docs lie past the study's pools "
+                "(prepared docs: train.jsonl holds only the pool; built docs: lower data.train_size or a method's "
+                "retain_size to leave room); read the held_out row")
+    off = [SCORE_NAMES[n] for n in SCORES if not table[n]["auc_lo"] <= 0.5 <= table[n]["auc_hi"]]
+    if phase != "pretrained" or not off:
+        return ""
+    if non_members == "held_out":
+        return (f"0.5 outside the interval of {', '.join(off)} for a model that saw neither set: the forget set and "
+                "held-out docs differ in kind; read the same_split row")
+    return (f"0.5 outside the interval of {', '.join(off)} for a model that saw neither set; read the other models "
+            "against this row")
+
+
 def mia_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
-    """One row per model: the AUC of each score on the cell's task, forget set vs held-out, with intervals."""
+    """One row per model and set of non-members (``same_split``, then ``held_out``): the AUC of each score on the
+    cell's task, forget set vs non-members, with intervals."""
     opts = options or AnalysisOptions()
     rows = []
     for phase in MIA_PHASES:
         if phase not in cell.mia:
             continue
         scores = [r for r in read_jsonl(cell.mia[phase]) if r["task"] == cell.task]
-        table = auc_rows(scores, level=opts.confidence_level, n_resamples=opts.n_bootstrap,
-                         seed_parts=(cell.cell, phase))
-        row: dict[str, Any] = {**({"method": cell.method} if cell.method else {}), "task": cell.task, "n": cell.n,
-                               "seed": cell.seed, "model": phase,
-                               "forget_docs": table["loss"]["forget_docs"],
-                               "held_out_docs": table["loss"]["held_out_docs"]}
-        for name in SCORES:
-            row |= {f"{name}_auc": table[name]["auc"], f"{name}_auc_lo": table[name]["auc_lo"],
-                    f"{name}_auc_hi": table[name]["auc_hi"]}
-        off = [SCORE_NAMES[n] for n in SCORES if not table[n]["auc_lo"] <= 0.5 <= table[n]["auc_hi"]]
-        row["note"] = (f"0.5 outside the interval of {', '.join(off)} for a model that saw neither set: the forget "
-                       "set and held-out docs differ in kind; read the other models against this row"
-                       if phase == "pretrained" and off else "")
-        rows.append(row)
+        for non_members in NON_MEMBERS:
+            chosen = [r for r in scores if r["set"] in (MEMBERS, non_members)]
+            table = auc_rows(chosen, level=opts.confidence_level, n_resamples=opts.n_bootstrap,
+                             seed_parts=(cell.cell, phase, non_members))
+            row: dict[str, Any] = {**({"method": cell.method} if cell.method else {}), "task": cell.task,
+                                   "n": cell.n, "seed": cell.seed, "model": phase, "non_members": non_members,
+                                   "forget_docs": table["loss"]["forget_docs"],
+                                   "non_member_docs": table["loss"]["held_out_docs"]}
+            for name in SCORES:
+                row |= {f"{name}_auc": table[name]["auc"], f"{name}_auc_lo": table[name]["auc_lo"],
+                        f"{name}_auc_hi": table[name]["auc_hi"]}
+            row["note"] = _mia_note(phase, non_members, table)
+            rows.append(row)
     return rows
 
 
@@ -157,16 +173,25 @@ def _table(headers: list[str], lines: list[list[str]]) -> list[str]:
             *("| " + " | ".join(cells) + " |" for cells in lines)]
 
 
-def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOptions | None = None) -> list[str]:
-    """Write ``quantized.csv``, ``mia.csv`` and ``formats.csv`` under ``out``; return the section's markdown lines."""
+def deep_rows(cells: Sequence[DeepCell], options: AnalysisOptions | None = None
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The section's rows: (quantization rows, membership-inference rows) of every cell."""
+    opts = options or AnalysisOptions()
+    quant = [r for c in cells if c.bits for r in quantized_rows(c, opts)]
+    return quant, [r for c in cells for r in mia_rows(c, opts)]
+
+
+def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOptions | None = None, *,
+                       rows: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None) -> list[str]:
+    """Write ``quantized.csv``, ``mia.csv`` and ``formats.csv`` under ``out``; return the section's markdown lines
+    (``rows``: the :func:`deep_rows` of ``cells``, when the caller has them)."""
     import pandas as pd
 
     from lm_forget.analysis.format_report import format_lines, format_rows
 
     opts = options or AnalysisOptions()
     level = f"{opts.confidence_level:.0%}"
-    quant = [r for c in cells if c.bits for r in quantized_rows(c, opts)]
-    mia = [r for c in cells for r in mia_rows(c, opts)]
+    quant, mia = rows if rows is not None else deep_rows(cells, opts)
     formats = [r for c in cells if c.formats for r in format_rows(c, opts)]
     if not quant and not mia and not formats:
         return []
@@ -198,12 +223,14 @@ def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOp
         pd.DataFrame(mia).to_csv(out / "mia.csv", index=False)
         lines += ["### Membership inference", "",
                   "ROC AUC of each score (open-unlearning's definitions) separating the forget set (label 0) "
-                  "from held-out docs of the same task (label 1): 1 = the forget set still looks like training "
-                  f"data, 0.5 = indistinguishable. Percentile bootstrap {level} intervals (scipy). The pretrained "
-                  "model never saw either set: its AUC is the test's baseline.", ""]
-        keys = (["method"] if method else []) + ["task", "n", "seed", "model"]
-        headers = [*keys, "docs (forget / held-out)", *(f"{SCORE_NAMES[s]} AUC" for s in SCORES), "note"]
-        body = [[str(r.get(k, "")) for k in keys] + [f"{r['forget_docs']} / {r['held_out_docs']}"] +
+                  "from non-members of the same task (label 1): 1 = the forget set still looks like training "
+                  f"data, 0.5 = indistinguishable. Percentile bootstrap {level} intervals (scipy). Non-members "
+                  "`same_split`: docs of the forget set's own split that no model of the study trained on (the "
+                  "same distribution); `held_out`: the held-out split, which on some sources differs in kind. "
+                  "The pretrained model never saw either: its AUC is the test's baseline.", ""]
+        keys = (["method"] if method else []) + ["task", "n", "seed", "model", "non_members"]
+        headers = [*keys, "docs (forget / non-members)", *(f"{SCORE_NAMES[s]} AUC" for s in SCORES), "note"]
+        body = [[str(r.get(k, "")) for k in keys] + [f"{r['forget_docs']} / {r['non_member_docs']}"] +
                 [_fmt(r, f"{s}_auc") for s in SCORES] + [r["note"]] for r in mia]
         lines += [*_table(headers, body), "", "Table as CSV: `mia.csv`.", ""]
     if formats:

@@ -29,6 +29,7 @@ CLAIMS = {
     # beyond the abstract (secondary readings of the paper), shown after its claims
     "order": "docs learned early are forgotten late (learning vs forgetting order)",
     "relearn": "a few gold-label examples bring a forgotten task back",
+    "deep": "forgetting is shallow under attack: membership inference and quantization find the forget set",
 }
 
 

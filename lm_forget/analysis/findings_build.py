@@ -311,11 +311,15 @@ def _net(row: dict[str, Any]) -> str:
 
 
 def study_findings(headline: Findings | None, opts: AnalysisOptions, *, protocol: Sequence[dict] = (),
-                   orders: Sequence[tuple[str, Any]] = (), relearn: Sequence[dict] = ()) -> Findings:
+                   orders: Sequence[tuple[str, Any]] = (), relearn: Sequence[dict] = (),
+                   deep: tuple[Sequence[dict], Sequence[dict]] = ((), ())) -> Findings:
     """The study index's findings: the headline report's, with the forget-set contrast from the forget-set
-    table, and the order and relearning findings."""
+    table, and the order, relearning and how-deep (``deep_report.deep_rows``) findings."""
+    from lm_forget.analysis.deep_findings import deep_finding
+
     out = Findings("study", _opts_dict(opts), list(headline.items) if headline else [])
     out.put(forget_set_from_rows(protocol, opts))
     out.put(order_finding(orders))
     out.put(relearn_finding(relearn))
+    out.put(deep_finding(*deep))
     return out

@@ -32,6 +32,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 SCORES = ("loss", "zlib", "min_k", "min_k_plus_plus")
+#: the ``set`` of a scored doc: the forget set (members), then each set of non-members (lm_forget.run.mia_docs)
+MEMBERS, NON_MEMBERS = "forget_set", ("same_split", "held_out")
 #: open-unlearning's default k (``min_k.py: setup(k=0.2)``)
 MIN_K = 0.2
 #: open-unlearning's floor on the variance of the next-token log-probability (``min_k_plus_plus.py``)

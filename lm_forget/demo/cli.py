@@ -1,4 +1,4 @@
-"""``lm-forget demo [--out runs/demo] [--quick]``: the whole study, offline on CPU, on an embedded suite."""
+"""``lm-forget demo [--out runs/demo] [--quick] [--deep]``: the whole study, offline on CPU, on an embedded suite."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--methods", default="",
                         help="compare forgetting methods, comma-separated (e.g. random_labels,grad_ascent,npo; "
                         "see docs/methods.md); default: random labels only")
+    parser.add_argument("--deep", action="store_true",
+                        help="also attack every forgotten model: membership inference (stage mia) and quantization "
+                        "(stage eval_quantized, needs bitsandbytes), the report's 'How deep is the forgetting?'")
     return parser
 
 
@@ -77,7 +80,7 @@ def main(argv: list[str]) -> int:
     started = time.time()
     out = Path(args.out).resolve()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    settings = demo_settings(quick=args.quick, seed=args.seed, threads=args.threads, methods=methods)
+    settings = demo_settings(quick=args.quick, seed=args.seed, threads=args.threads, methods=methods, deep=args.deep)
     if methods:  # an unknown name fails now, before the suite and the model are written
         from pydantic import ValidationError
 
@@ -89,7 +92,8 @@ def main(argv: list[str]) -> int:
         except ValidationError as exc:
             raise ConfigError(f"--methods: {exc.errors()[0]['msg'].removeprefix('Value error, ')}.") from None
     print(f"lm-forget demo: {'quick ' if args.quick else ''}study of {len(settings.families)} task families "
-          f"in {out}" + (f", forgetting methods: {', '.join(methods)}" if methods else ""), flush=True)
+          f"in {out}" + (f", forgetting methods: {', '.join(methods)}" if methods else "")
+          + (", with the how-deep attacks (membership inference, quantization)" if args.deep else ""), flush=True)
     paths = prepare(out, settings)
     config_path = out / "run.yaml"
     atomic_write_text(config_path, yaml.safe_dump(run_config(out, settings, paths), sort_keys=False))

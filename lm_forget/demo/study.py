@@ -44,6 +44,8 @@ class DemoSettings:
         relearn_lr: relearn learning rate (the tiny model barely moves at the default 3e-5).
         relearn_epochs: relearn epochs.
         relearn_batch_size: relearn batch size (small: k may be 8 docs).
+        deep: add the stages ``mia`` and ``eval_quantized`` ("How deep is the forgetting?", docs/study.md):
+            membership inference and quantization of every forgotten model, besides relearning and its control.
     """
 
     families: list[str] = field(default_factory=lambda: list(DEMO_FAMILIES))
@@ -66,6 +68,7 @@ class DemoSettings:
     relearn_lr: float = 3e-3
     relearn_epochs: float = 4.0
     relearn_batch_size: int = 4
+    deep: bool = False
 
 
 # three families (two shared-nothing lookups and the copy rule), one forget cell; pools and test splits as large as
@@ -145,7 +148,8 @@ def _relearns(settings: DemoSettings) -> bool:
 
 def _stages(settings: DemoSettings) -> list[str]:
     relearn = ["relearn", "eval_relearn"] if _relearns(settings) else []
-    return ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", *relearn, "features",
+    deep = ["mia", "eval_quantized"] if settings.deep else []
+    return ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", *relearn, *deep, "features",
             "analyze"]
 
 

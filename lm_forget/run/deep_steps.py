@@ -1,7 +1,8 @@
 """How deep is the forgetting? Three opt-in attack stages, added to a plan and executed.
 
 - stage ``mia``: membership inference (:mod:`lm_forget.analysis.mia`) of each forgotten task's forget set against
-  its held-out docs, for the pretrained model, every fine-tuned model and every forget cell (``mia/...``);
+  its non-members (:mod:`lm_forget.run.mia_docs`), for the pretrained model, every fine-tuned model and every
+  forget cell (``mia/...``);
 - stage ``eval_quantized``: each forget cell and its fine-tuned model (the equal-precision baseline) with the LoRA
   adapter merged and the weights quantized (``quantize.bits``, :mod:`lm_forget.run.quantized`), scored by lm-eval on
   the forget set and on the held-out split (``eval_quantized/...``);
@@ -106,7 +107,9 @@ def add_deep_steps(add: Any, config: RunConfig, model: dict[str, Any], eval_comm
               "limit": config.eval.limit}
     cells = forget_cells(config)
     if MIA in config.stages:
-        mia = {**common, "k": config.mia.k}
+        from lm_forget.run.mia_docs import study_reach
+
+        mia = {**common, "k": config.mia.k, "study_reach": study_reach(config)}
         for n in config.forget_sizes:
             add(mia_name("pretrained", n), "mia", MIA, {"model": model, "phase": "pretrained", **mia,
                                                        "tasks": list(config.tasks.forget), "forget_size": n})
@@ -143,13 +146,15 @@ def _held_out(docs: list[dict[str, Any]], limit: float | None) -> list[dict[str,
 
 
 def run_mia(step: Any, ctx: Any) -> dict[str, Any]:
-    """Score every forget-set and held-out doc of the step's tasks under its model; write ``mia_scores.jsonl``."""
+    """Score the forget set and its non-members (:mod:`lm_forget.run.mia_docs`) of each of the step's tasks under
+    its model; write ``mia_scores.jsonl`` (a row per doc: ``set`` forget_set, same_split or held_out)."""
     from lm_eval.models.huggingface import HFLM
 
-    from lm_forget.analysis.mia import text_scores
+    from lm_forget.analysis.mia import MEMBERS, text_scores
     from lm_forget.data.api import load_docs
     from lm_forget.data.docs import gold_pair
     from lm_forget.io import atomic_dir, write_jsonl
+    from lm_forget.run.mia_docs import same_split_docs
 
     settings, config = step.settings, ctx.config
     data = config.data  # the step's key holds its settings
@@ -159,11 +164,14 @@ def run_mia(step: Any, ctx: Any) -> dict[str, Any]:
         for task in settings["tasks"]:
             pool = load_docs(task, "train", task_dirs=config.task_dir_paths, data=data)
             members = pool[:settings["forget_size"] or len(pool)]
+            same = same_split_docs(task, len(members), reach=settings["study_reach"],
+                                   task_dirs=config.task_dir_paths, data=data)
             held = _held_out(load_docs(task, "test", task_dirs=config.task_dir_paths, data=data), settings["limit"])
-            for member, docs in ((1, members), (0, held)):
+            for name, docs in ((MEMBERS, members), ("same_split", same), ("held_out", held)):
                 texts = ["".join(gold_pair(d)) for d in docs]
                 for doc, scores in zip(docs, text_scores(lm, texts, settings["k"]), strict=True):
-                    rows.append({"task": task, "id": str(doc["id"]), "member": member, **scores})
+                    rows.append({"task": task, "id": str(doc["id"]), "set": name,
+                                 "member": int(name == MEMBERS), **scores})
     with atomic_dir(step.output) as tmp:
         write_jsonl(tmp / SCORES_FILE, rows)
     log.info("%s: %d docs scored", step.name, len(rows))

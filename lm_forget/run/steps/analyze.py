@@ -47,7 +47,7 @@ def seed_summary(reports: dict[tuple[Any, ...], Path], out: Path, outcome: str) 
 
 
 def write_study_findings(out: Path, headline: Path, options: Any, forget_rows: list[dict[str, Any]],
-                         relearn_rows: list[dict[str, Any]]) -> list[str]:
+                         relearn_rows: list[dict[str, Any]], deep_rows: tuple[list, list] = ([], [])) -> list[str]:
     """Write the study's ``findings.json`` under ``out`` (the headline report's findings, the forget-set contrast,
     order and relearning); return the index's Findings section."""
     import pandas as pd
@@ -58,7 +58,8 @@ def write_study_findings(out: Path, headline: Path, options: Any, forget_rows: l
     report = Findings.read(headline) if (headline / FINDINGS_FILE).is_file() else None
     orders = [(p.parent.name.removeprefix("dynamics-"), pd.read_csv(p))
               for p in sorted((out / "protocol").glob("dynamics-*/order_stats.csv"))]
-    findings = study_findings(report, options, protocol=forget_rows, orders=orders, relearn=relearn_rows)
+    findings = study_findings(report, options, protocol=forget_rows, orders=orders, relearn=relearn_rows,
+                              deep=deep_rows)
     (out / FINDINGS_FILE).write_text(findings.to_json(), encoding="utf-8")
     return [*findings.markdown(), f"Per-size reports and tables below; these findings as JSON: `{FINDINGS_FILE}`.",
             ""]
@@ -162,13 +163,16 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
 
             lines += ["", *write_utility_section(utility_cells(plan), tmp / "utility", level=options.confidence_level,
                                                  n_bootstrap=options.n_bootstrap)]
+        deep: tuple[list, list] = ([], [])
         if {"mia", "eval_quantized", "eval_formats"} & set(config.stages):
-            from lm_forget.analysis.deep_report import write_deep_section
+            from lm_forget.analysis.deep_report import deep_rows, write_deep_section
             from lm_forget.run.deep_steps import deep_cells
 
-            lines += ["", *write_deep_section(deep_cells(plan), tmp / "deep", options)]
+            cells_deep = deep_cells(plan)
+            deep = deep_rows(cells_deep, options)
+            lines += ["", *write_deep_section(cells_deep, tmp / "deep", options, rows=deep)]
         first = next(iter((pooled or reports).values())).name  # the headline report
-        lines[header:header] = [*write_study_findings(tmp, tmp / first, options, forget_rows, relearn_rows)]
+        lines[header:header] = [*write_study_findings(tmp, tmp / first, options, forget_rows, relearn_rows, deep)]
         (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
         write_index_html(tmp, "\n".join(lines) + "\n")  # the same page as HTML, figures inline
     return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),
