@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import math
 
 import pytest
-from test_run_relearn import BASE, KEYS_BEFORE_RELEARN
+from test_run_relearn import KEYS_BEFORE_RELEARN, _data
 
 from lm_forget.errors import ConfigError
 from lm_forget.io import read_jsonl
@@ -15,13 +14,6 @@ from lm_forget.run import build_plan, execute, run_config_from_dict
 
 HAS_BNB = importlib.util.find_spec("bitsandbytes") is not None
 DEEP = ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "mia", "eval_quantized", "analyze"]
-
-
-def _data(tmp_path, **changes) -> dict:
-    data = copy.deepcopy(BASE)
-    data["run_dir"] = str(tmp_path / "run")
-    data.update(changes)
-    return data
 
 
 def test_default_adds_no_step_and_keeps_every_key(tmp_path):

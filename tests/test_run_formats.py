@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
 from test_run_deep import tiny_deep_study
-from test_run_relearn import BASE, KEYS_BEFORE_RELEARN
+from test_run_relearn import KEYS_BEFORE_RELEARN, _data
 
 from lm_forget.data.variants import variant_names, variant_task_name
 from lm_forget.errors import ConfigError
@@ -15,13 +14,6 @@ from lm_forget.run import build_plan, execute, run_config_from_dict
 
 STAGES = ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "eval_formats", "features",
           "analyze"]
-
-
-def _data(tmp_path, **changes) -> dict:
-    data = copy.deepcopy(BASE)
-    data["run_dir"] = str(tmp_path / "run")
-    data.update(changes)
-    return data
 
 
 def test_plan_adds_format_evals_per_model_and_keeps_every_key(tmp_path):

@@ -28,9 +28,11 @@ from typing import Any
 import numpy as np
 
 from lm_forget.analysis.decide import paired_p
+from lm_forget.analysis.findings_build import ci_of
 from lm_forget.analysis.mia import MEMBERS, NON_MEMBERS, SCORES, auc_rows
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import accuracy_ci, doc_correct
+from lm_forget.analysis.report import markdown_table
 from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
 from lm_forget.io import read_jsonl
 
@@ -86,6 +88,13 @@ def _share(values: dict[str, np.ndarray], attack: str, reference: str, opts: Ana
     return {"share": iv.value, "share_lo": iv.low, "share_hi": iv.high, "note": ""}
 
 
+def aligned_correct(folders: dict[str, Path], task: str) -> dict[str, np.ndarray]:
+    """Per model, 1.0 / 0.0 for each doc of ``task`` that every model's eval folder scored, in doc-id order."""
+    per = {k: doc_correct(v, task) for k, v in folders.items()}
+    ids = sorted(set.intersection(*(set(v) for v in per.values())))
+    return {k: np.array([per[k][i] for i in ids], dtype=float) for k in per}
+
+
 def quantized_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
     """One row per attack (after forgetting, then each precision): accuracies, baselines, recovered shares."""
     opts = options or AnalysisOptions()
@@ -101,10 +110,8 @@ def quantized_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> li
             if missing:
                 notes.append(f"{part}: not evaluated ({', '.join(missing)})")
                 continue
-            per = {k: doc_correct(v, cell.task) for k, v in folders.items()}
-            ids = sorted(set.intersection(*(set(v) for v in per.values())))
-            values = {k: np.array([per[k][i] for i in ids], dtype=float) for k in per}
-            row[f"{part}_docs"] = len(ids)
+            values = aligned_correct(folders, cell.task)
+            row[f"{part}_docs"] = len(next(iter(values.values())))
             for name, key in (("acc", phase), ("baseline", reference)):
                 ci = accuracy_ci(values[key].astype(int).tolist(), opts.confidence_level)
                 row |= {f"{part}_{name}": ci["acc"], f"{part}_{name}_lo": ci["low"], f"{part}_{name}_hi": ci["high"]}
@@ -159,18 +166,11 @@ def mia_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> list[dic
     return rows
 
 
-def _fmt(row: dict[str, Any], name: str) -> str:
-    value = row.get(name, math.nan)
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "undefined"
-    lo, hi = row.get(f"{name}_lo", math.nan), row.get(f"{name}_hi", math.nan)
-    interval = f"[{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) and math.isfinite(hi) else "[interval undefined]"
-    return f"{value:.3f} {interval}"
+def _table(headers: list[str], body: list[list[str]]) -> list[str]:
+    """The report's markdown table (:func:`lm_forget.analysis.report.markdown_table`) of formatted cells."""
+    import pandas as pd
 
-
-def _table(headers: list[str], lines: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
-            *("| " + " | ".join(cells) + " |" for cells in lines)]
+    return markdown_table(pd.DataFrame(body, columns=headers)).splitlines()
 
 
 def deep_rows(cells: Sequence[DeepCell], options: AnalysisOptions | None = None
@@ -214,9 +214,9 @@ def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOp
         headers = [*keys, "forget set", "forget set: baseline", "recovered share (forget set)", "held-out",
                    "held-out: baseline", "recovered share (held-out)", "note"]
         body = [[str(r.get(k, "")) for k in keys] + [
-            _fmt(r, "forget_set_acc"), _fmt(r, "forget_set_baseline"),
-            "—" if r["attack"] == "none" else _fmt(r, "forget_set_share"), _fmt(r, "held_out_acc"),
-            _fmt(r, "held_out_baseline"), "—" if r["attack"] == "none" else _fmt(r, "held_out_share"),
+            ci_of(r, "forget_set_acc"), ci_of(r, "forget_set_baseline"),
+            "—" if r["attack"] == "none" else ci_of(r, "forget_set_share"), ci_of(r, "held_out_acc"),
+            ci_of(r, "held_out_baseline"), "—" if r["attack"] == "none" else ci_of(r, "held_out_share"),
             r.get("note", "")] for r in quant]
         lines += [*_table(headers, body), "", "Table as CSV: `quantized.csv`.", ""]
     if mia:
@@ -231,7 +231,7 @@ def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOp
         keys = (["method"] if method else []) + ["task", "n", "seed", "model", "non_members"]
         headers = [*keys, "docs (forget / non-members)", *(f"{SCORE_NAMES[s]} AUC" for s in SCORES), "note"]
         body = [[str(r.get(k, "")) for k in keys] + [f"{r['forget_docs']} / {r['non_member_docs']}"] +
-                [_fmt(r, f"{s}_auc") for s in SCORES] + [r["note"]] for r in mia]
+                [ci_of(r, f"{s}_auc") for s in SCORES] + [r["note"]] for r in mia]
         lines += [*_table(headers, body), "", "Table as CSV: `mia.csv`.", ""]
     if formats:
         lines += format_lines(formats, out, opts, method)

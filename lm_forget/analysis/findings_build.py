@@ -50,8 +50,8 @@ def _why_undefined(row: Any) -> str:
 
 
 def ci_of(row: Any, name: str, digits: int = 3) -> str:
-    """``ci_text`` of the columns ``name``, ``name_lo``, ``name_hi`` of ``row``."""
-    return ci_text(row[name], row[f"{name}_lo"], row[f"{name}_hi"], digits)
+    """``ci_text`` of the columns ``name``, ``name_lo``, ``name_hi`` of ``row`` (``undefined`` where missing)."""
+    return ci_text(row.get(name), row.get(f"{name}_lo"), row.get(f"{name}_hi"), digits)
 
 
 def _opts_dict(opts: AnalysisOptions) -> dict[str, Any]:

@@ -15,10 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.protocol_report import accuracy_ci, doc_correct
+from lm_forget.analysis.protocol_report import accuracy_ci
 
 PHASES = ("pretrained", "finetuned", "forget")
 FORMATS_CSV = "formats.csv"
@@ -26,7 +24,7 @@ FORMATS_CSV = "formats.csv"
 
 def format_rows(cell: Any, options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
     """One row per format variant of ``cell`` (a ``DeepCell``): the three models' accuracies and the kept share."""
-    from lm_forget.analysis.deep_report import PARTS, _share
+    from lm_forget.analysis.deep_report import PARTS, _share, aligned_correct
     from lm_forget.data.variants import variant_names, variant_task_name
 
     opts = options or AnalysisOptions()
@@ -42,10 +40,8 @@ def format_rows(cell: Any, options: AnalysisOptions | None = None) -> list[dict[
             if missing:
                 notes.append(f"{part}: not evaluated ({', '.join(missing)})")
                 continue
-            per = {p: doc_correct(v, task) for p, v in folders.items()}
-            ids = sorted(set.intersection(*(set(v) for v in per.values())))
-            values = {p: np.array([per[p][i] for i in ids], dtype=float) for p in per}
-            row[f"{part}_docs"] = len(ids)
+            values = aligned_correct(folders, task)
+            row[f"{part}_docs"] = len(values["forget"])
             for phase in PHASES:
                 ci = accuracy_ci(values[phase].astype(int).tolist(), opts.confidence_level)
                 row |= {f"{part}_{phase}": ci["acc"], f"{part}_{phase}_lo": ci["low"], f"{part}_{phase}_hi": ci["high"]}
@@ -63,7 +59,8 @@ def format_lines(rows: list[dict[str, Any]], out: Path, options: AnalysisOptions
     """Write ``formats.csv`` under ``out``; return the table's markdown lines."""
     import pandas as pd
 
-    from lm_forget.analysis.deep_report import _fmt, _table
+    from lm_forget.analysis.deep_report import _table
+    from lm_forget.analysis.findings_build import ci_of
 
     pd.DataFrame(rows).to_csv(out / FORMATS_CSV, index=False)
     level = f"{options.confidence_level:.0%}"
@@ -79,6 +76,6 @@ def format_lines(rows: list[dict[str, Any]], out: Path, options: AnalysisOptions
     headers = [*keys, *(f"{part}: {p}" for part in ("forget set", "held-out")
                         for p in ("pretrained", "fine-tuned", "forgotten", "kept share")), "note"]
     body = [[str(r.get(k, "")) for k in keys] + [
-        _fmt(r, f"{part}_{p}") for part in ("forget_set", "held_out")
+        ci_of(r, f"{part}_{p}") for part in ("forget_set", "held_out")
         for p in ("pretrained", "finetuned", "forget", "kept")] + [r.get("note", "")] for r in rows]
     return [*lines, *_table(headers, body), "", f"Table as CSV: `{FORMATS_CSV}`.", ""]

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from lm_forget.analysis.decide import INCONCLUSIVE, needs, paired_n, paired_p
+from lm_forget.analysis.findings_build import ci_of
 from lm_forget.analysis.metrics import accuracy_ci
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import doc_correct
@@ -176,15 +177,6 @@ def _control_columns(row: dict[str, Any], values: dict[str, np.ndarray], boot: d
     return out
 
 
-def _fmt(row: dict[str, Any], name: str) -> str:
-    value = row.get(name, math.nan)
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "undefined"
-    lo, hi = row.get(f"{name}_lo", math.nan), row.get(f"{name}_hi", math.nan)
-    interval = f"[{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) and math.isfinite(hi) else "[interval undefined]"
-    return f"{value:.3f} {interval}"
-
-
 def write_relearn_section(cells: Sequence[RelearnCell], out: Path, options: AnalysisOptions | None = None, *,
                           rows: list[dict[str, Any]] | None = None) -> list[str]:
     """Write ``relearn.csv`` / ``relearn.md`` under ``out``; return the report's markdown lines (``rows``: the
@@ -254,7 +246,7 @@ def _table(rows: list[dict[str, Any]], keys: list[str], columns: list[tuple[str,
     headers += [names[v] for v, _ in (verdict, *more)] + [names.get(note, note)]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
-        cells_md = [str(row.get(c, "")) for c in keys] + [_fmt(row, name) for name, _ in columns]
+        cells_md = [str(row.get(c, "")) for c in keys] + [ci_of(row, name) for name, _ in columns]
         cells_md += [_verdict(row, v, p) for v, p in (verdict, *more)] + [row.get(note, "") or ""]
         lines.append("| " + " | ".join(cells_md) + " |")
     return lines
