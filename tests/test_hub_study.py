@@ -55,7 +55,7 @@ def test_push_step_groups_the_study_in_one_collection(hub, tmp_path):
     pushes = [s for s in plan.steps if s.kind == "push"]
     assert len(pushes) == 2
     for step in pushes:
-        _finished_forget_folder(plan.step(step.deps[0]).output, step.cell.split("/")[0])
+        _finished_forget_folder(plan.step(step.deps[0]).output, step.cell.task)
     ctx = SimpleNamespace(config=config, plan=plan)
     outs = [run_push(step, ctx) for step in pushes]
     outs.append(run_push(pushes[0], ctx))  # a rerun (or another shard) finds the same collection

@@ -27,7 +27,7 @@ def test_default_adds_no_step_and_keeps_every_key(tmp_path):
 def test_plan_adds_mia_and_quantized_steps_per_model(tmp_path):
     base = build_plan(run_config_from_dict(_data(tmp_path)))
     plan = build_plan(run_config_from_dict(_data(tmp_path, stages=DEEP[:-1] + ["features", "analyze"])))
-    cells = sorted({s.cell for s in base.steps if s.stage == "forget"})
+    cells = sorted({s.cell.id for s in base.steps if s.stage == "forget"})
     mia = sorted(s.name for s in plan.steps if s.kind == "mia")
     assert mia == sorted([*(f"mia/{p}/n{n}" for p in ("pretrained", "finetuned") for n in (100, 1000)),
                           *(f"mia/{c}" for c in cells)])
@@ -198,6 +198,6 @@ def test_per_task_seed_and_method_axes_name_each_model(tmp_path):
     assert names["mia/finetuned/forget_cb/f1/n100"].settings["tasks"] == ["forget_cb"]
     assert names["eval_quantized/finetuned/forget_cola/f0/n100/int4"].deps == ("finetune/forget_cola/f0",)
     assert names["mia/npo/forget_cb/n100/f1s0"].deps == ("forget/npo/forget_cb/n100/f1s0",)
-    assert names["eval_quantized/npo/forget_cb/n100/f1s0/int4"].cell == "npo/forget_cb/n100/f1s0"
+    assert names["eval_quantized/npo/forget_cb/n100/f1s0/int4"].cell.id == "npo/forget_cb/n100/f1s0"
     # the pretrained model is scored once per size, on every forgotten task
     assert names["mia/pretrained/n100"].settings["tasks"] == ["forget_cola", "forget_cb"]

@@ -19,7 +19,7 @@ STAGES = ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forge
 def test_plan_adds_format_evals_per_model_and_keeps_every_key(tmp_path):
     plan = build_plan(run_config_from_dict(_data(tmp_path, stages=STAGES)))
     names = sorted(s.name for s in plan.steps if s.stage == "eval_formats")
-    cells = sorted({s.cell for s in plan.steps if s.stage == "forget"})
+    cells = sorted({s.cell.id for s in plan.steps if s.stage == "forget"})
     models = [f"eval_formats/{m}" for m in ("pretrained", "finetuned")]
     assert names == sorted([*(f"{m}/held_out" for m in models), *(f"{m}/n{n}/forget_set" for m in models
                                                                   for n in (100, 1000)),

@@ -9,6 +9,7 @@ import pytest
 
 from lm_forget.io import atomic_dir, atomic_write_json
 from lm_forget.run import build_plan, execute, run_config_from_dict
+from lm_forget.run.cells import Cell
 from lm_forget.run.shard import shard_cells
 from lm_forget.run.training import drop_incomplete_checkpoints, last_checkpoint
 
@@ -46,6 +47,24 @@ def test_plan_shape_and_order(tmp_path):
     assert plan.step("eval_forget/forget_rte/n100/s1").deps == ("forget/forget_rte/n100/s1",)
     assert plan.step("forget/forget_rte/n100/s1").deps == ("finetune",)
     assert len({s.dir for s in plan.steps}) == len(plan.steps)
+
+
+def test_plan_is_queried_by_typed_cells_and_names_are_rendered_from_them(tmp_path):
+    plan = _plan(tmp_path)
+    steps = plan.steps_for("eval_forget", task="forget_rte", n=100)
+    assert [s.name for s in steps] == [f"{folder}/forget_rte/n100/s{seed}" for folder in ("eval_forget", "eval_forgetset")
+                                       for seed in (0, 1)]  # held-out and forget-set scoring, one stage
+    cell = steps[1].cell
+    assert cell == Cell(None, "forget_rte", 100, 1) and (cell.task, cell.n, cell.seed) == ("forget_rte", 100, 1)
+    assert str(cell) == cell.id == "forget_rte/n100/s1" and cell.seed_label == "s1"
+    assert {s.stage for s in plan.steps_for(seed=1, task="forget_rte", n=100)} == {"forget", "eval_forget"}
+    assert all(s.cell is None for s in plan.steps_for("eval_pretrained"))  # shared steps have no cell...
+    assert plan.steps_for("eval_pretrained", task="forget_rte") == []  # ...so a cell query never returns them
+    assert plan.steps_for(task="forget_rte", method="npo") == []
+    axis = build_plan(run_config_from_dict({**copy.deepcopy(BASE), "run_dir": str(tmp_path / "axis"),
+                                            "seeds": {"forget": [0], "finetune": [1, 2]}}))
+    assert Cell(None, "forget_cola", 1000, 0, 2).id == "forget_cola/n1000/f2s0" in {c.id for c in axis.cells}
+    assert {s.cell.finetune_seed for s in axis.steps_for("forget", task="forget_cola", n=1000)} == {1, 2}
 
 
 def test_keys_follow_exactly_what_outputs_depend_on(tmp_path):

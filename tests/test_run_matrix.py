@@ -9,6 +9,7 @@ import pytest
 
 from lm_forget.modeling import ModelRef
 from lm_forget.run import build_plan, execute, run_config_from_dict
+from lm_forget.run.cells import Cell
 from lm_forget.run.models import ModelPool
 from lm_forget.run.shard import shard_cells
 
@@ -74,8 +75,8 @@ def _loglik(model, tokenizer, text: str) -> float:
 
 def test_two_shards_merge_into_the_full_matrix(sharded_run):
     plan = sharded_run["plan"]
-    assert plan.cells == ["forget_cola/n16/s0", "forget_openbookqa/n16/s0"]
-    assert shard_cells(plan.cells, (1, 2)) == ["forget_cola/n16/s0"]
+    assert [c.id for c in plan.cells] == ["forget_cola/n16/s0", "forget_openbookqa/n16/s0"]
+    assert shard_cells(plan.cells, (1, 2)) == [Cell(None, "forget_cola", 16, 0)]
     by_name = plan.by_name
 
     after_first = sharded_run["after_first"]

@@ -87,7 +87,7 @@ def test_methods_are_one_more_axis_of_cells(tmp_path):
     assert "label_mode" not in forget.settings["train"]
     assert plan.step("eval_forget/npo/forget_rte/n100/s1").deps == ("forget/npo/forget_rte/n100/s1",)
     assert plan.step("eval_forgetset/npo/forget_rte/n100/s1").deps == ("forget/npo/forget_rte/n100/s1",)
-    assert plan.step("push/random_labels/forget_cola/n100/s0").cell == "random_labels/forget_cola/n100/s0"
+    assert plan.step("push/random_labels/forget_cola/n100/s0").cell.id == "random_labels/forget_cola/n100/s0"
     assert len({s.dir for s in plan.steps}) == len(plan.steps)
     # each method's forget steps have their own keys; the label rule's are not today's label_mode ones
     keys = _keys(plan)

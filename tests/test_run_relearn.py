@@ -11,6 +11,7 @@ import pytest
 from lm_forget.demo.study import demo_settings
 from lm_forget.errors import ConfigError
 from lm_forget.run import build_plan, execute, run_config_from_dict
+from lm_forget.run.cells import Cell
 from lm_forget.run.config import RunConfig
 
 BASE = {
@@ -113,7 +114,7 @@ def test_plan_has_one_relearn_step_per_cell_and_k(tmp_path):
     evals = [s for s in plan.steps if s.stage == "eval_relearn"]
     assert len(relearn) == len(evals) == 2 * 2 * 2 * 2  # tasks x sizes x seeds x k
     step = plan.step("relearn/forget_cb/n1000/s1/k100")
-    assert step.deps == ("forget/forget_cb/n1000/s1",) and step.cell == "forget_cb/n1000/s1"
+    assert step.deps == ("forget/forget_cb/n1000/s1",) and step.cell == Cell(None, "forget_cb", 1000, 1)
     assert step.settings["train"]["learning_rate"] == 3e-5 and step.settings["train"]["use_lora"] is True
     assert plan.step("eval_relearn/forget_cb/n1000/s1/k100").deps == (step.name,)
     assert set(plan.step("analyze").deps) >= {s.name for s in evals}
@@ -158,16 +159,16 @@ def test_relearn_stage_on_the_demo_study(quick_demo):
     (forget,) = [s for s in plan.steps if s.stage == "forget"]
     forget_labels = _labels(forget.output)
     for k in (8, 32):
-        step = plan.step(f"relearn/{forget.cell}/k{k}")
+        step = plan.step(f"relearn/{forget.cell.id}/k{k}")
         rows = _labels(step.output)
         # exactly k docs, the first k of the forget set, trained on their gold labels
         assert [r["id"] for r in rows] == [r["id"] for r in forget_labels[:k]]
         assert all(r["label"] == r["gold"] for r in rows)
         state = json.loads((step.output / "forget_config.json").read_text())
         assert state["stage"] == "finetune" and state["init_adapter"] == str(forget.output)
-        assert state["examples_per_task"] == {forget.cell.split("/")[0]: k} and state["status"] == "done"
+        assert state["examples_per_task"] == {forget.cell.task: k} and state["status"] == "done"
         assert state["settings"]["learning_rate"] == pytest.approx(3e-3)
-        assert plan.step(f"eval_relearn/{forget.cell}/k{k}").is_done()
+        assert plan.step(f"eval_relearn/{forget.cell.id}/k{k}").is_done()
     # the forget pass made some labels wrong: relearning on gold labels is a different training set
     assert any(r["label"] != r["gold"] for r in forget_labels[:8])
 
@@ -237,7 +238,7 @@ def test_relearn_follows_every_method_cell(tmp_path):
     assert len(relearn) == 2 * 2 * 2  # methods x tasks x k
     for method in ("random_labels", "npo"):
         step = relearn[f"relearn/{method}/forget_cb/n100/s0/k10"]
-        assert step.deps == (f"forget/{method}/forget_cb/n100/s0",) and step.cell == f"{method}/forget_cb/n100/s0"
+        assert step.deps == (f"forget/{method}/forget_cb/n100/s0",) and step.cell == Cell(method, "forget_cb", 100, 0)
         assert plan.step(f"eval_relearn/{method}/forget_cb/n100/s0/k10").deps == (step.name,)
     # the same k docs relearned after two methods: two steps with their own keys, the same relearn settings
     a, b = (relearn[f"relearn/{m}/forget_cb/n100/s0/k10"] for m in ("random_labels", "npo"))

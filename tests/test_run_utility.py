@@ -85,7 +85,7 @@ def test_plan_adds_one_utility_eval_per_model(tmp_path, task_dir):
     base = build_plan(run_config_from_dict(_data(tmp_path, task_dir)))
     plan = build_plan(run_config_from_dict(_data(tmp_path, task_dir, utility=["util_arc_easy", "util_glue"])))
     added = [s for s in plan.steps if s.name.startswith("eval_utility/")]
-    cells = sorted({s.cell for s in base.steps if s.stage == "forget"})
+    cells = sorted({s.cell.id for s in base.steps if s.stage == "forget"})
     assert len(cells) == 8  # 2 tasks x 2 sizes x 2 seeds
     assert sorted(s.name for s in added) == sorted(
         ["eval_utility/pretrained", "eval_utility/finetuned", *(f"eval_utility/{c}" for c in cells)])
@@ -93,7 +93,7 @@ def test_plan_adds_one_utility_eval_per_model(tmp_path, task_dir):
     assert plan.step("eval_utility/finetuned").deps == ("finetune",)
     for cid in cells:
         step = plan.step(f"eval_utility/{cid}")
-        assert step.deps == (f"forget/{cid}",) and step.cell == cid and step.kind == "eval"
+        assert step.deps == (f"forget/{cid}",) and step.cell.id == cid and step.kind == "eval"
         assert step.settings["tasks"] == ["util_arc_easy", "util_glue"] and step.dir.parent.name == "eval_utility"
     assert set(plan.step("analyze").deps) >= {s.name for s in added}
     # nothing else changes: every existing step keeps its key but analyze (it reads the utility evals)

@@ -32,8 +32,7 @@ def accuracy_table(plan) -> list[str]:
     """Markdown rows: task | pretrained | fine-tuned | after forgetting X (one column per forget cell)."""
     by_name = plan.by_name
     columns = [("pretrained", by_name.get("eval_pretrained")), ("fine-tuned", by_name.get("eval_finetuned"))]
-    columns += [(_forget_label(s.cell), s) for s in plan.steps
-                if s.stage == "eval_forget" and s.name.startswith("eval_forget/")]
+    columns += [(_forget_label(s.cell), s) for s in plan.steps_for("eval_forget") if s.name.startswith("eval_forget/")]
     columns = [(label, s) for label, s in columns if s is not None and s.is_done()]
     scores = {label: s.done_record().get("scores", {}) for label, s in columns}
     lines = ["| task | " + " | ".join(label for label, _ in columns) + " |",
@@ -44,11 +43,8 @@ def accuracy_table(plan) -> list[str]:
     return lines
 
 
-def _forget_label(cell: str) -> str:
-    from lm_forget.run.cells import cell_parts
-
-    method, task = cell_parts(cell)[:2]
-    return f"{method + ': ' if method else ''}forget {task.removeprefix('demo_')}"
+def _forget_label(cell) -> str:
+    return f"{cell.method + ': ' if cell.method else ''}forget {cell.task.removeprefix('demo_')}"
 
 
 def _quiet_libraries() -> None:

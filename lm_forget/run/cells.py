@@ -7,7 +7,8 @@ Steps are named after the stage and, where they belong to one, the cell or task 
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from lm_forget.run.config import RunConfig
 
@@ -24,28 +25,40 @@ def cell_id(task: str, n: int | None, seed: int, method: str | None = None, fine
     return f"{method}/{cid}" if method else cid
 
 
-class Cell(NamedTuple):
-    """One forget cell of a study: method spec (None: ``label_mode``), task, size, forget and fine-tune seed."""
+@dataclass(frozen=True)
+class Cell:
+    """One forget cell of a study, typed: the plan is queried by these fields and names are rendered from them
+    (never parsed back).
 
-    method: Any
+    Attributes:
+        method: the forgetting method's id on a ``forget.methods`` axis (None: one method, ``label_mode``).
+        task: the forgotten task.
+        n: forget-set size (None: the task's whole training pool).
+        seed: forget seed.
+        finetune_seed: fine-tune seed on a ``seeds.finetune`` axis (None: no such axis).
+    """
+
+    method: str | None
     task: str
     n: int | None
     seed: int
     finetune_seed: int | None = None
 
     @property
-    def method_id(self) -> str | None:
-        return method_id(self.method)
+    def id(self) -> str:
+        return cell_id(self.task, self.n, self.seed, self.method, self.finetune_seed)
 
     @property
-    def id(self) -> str:
-        return cell_id(self.task, self.n, self.seed, self.method_id, self.finetune_seed)
+    def seed_label(self) -> str:
+        """``s<seed>`` or ``f<fine-tune seed>s<seed>``: how report tables name the replicate."""
+        return seed_label(self.seed, self.finetune_seed)
 
+    def matches(self, **fields: Any) -> bool:
+        """Whether every given field (method, task, n, seed, finetune_seed) has the given value."""
+        return all(getattr(self, name) == value for name, value in fields.items())
 
-def cell_parts(cid: str) -> tuple[str | None, str, str, str]:
-    """(method id or None, task, ``n<N>``, ``s<seed>``) of a cell id."""
-    parts = cid.split("/")
-    return (None, *parts) if len(parts) == 3 else tuple(parts)  # type: ignore[return-value]
+    def __str__(self) -> str:
+        return self.id
 
 
 def method_axis(config: RunConfig) -> list[Any]:
@@ -53,9 +66,14 @@ def method_axis(config: RunConfig) -> list[Any]:
     return list(config.forget.method_specs) or [None]
 
 
+def method_spec(config: RunConfig, method: str | None) -> Any:
+    """The ``forget.methods`` spec whose id is ``method`` (None: no method axis)."""
+    return None if method is None else next(m for m in config.forget.method_specs if m.id == method)
+
+
 def forget_cells(config: RunConfig) -> list[Cell]:
     """Every forget cell, method-major, then task, size, fine-tune seed, forget seed."""
-    return [Cell(m, task, n, seed, fs) for m in method_axis(config) for task in config.tasks.forget
+    return [Cell(method_id(m), task, n, seed, fs) for m in method_axis(config) for task in config.tasks.forget
             for n in config.forget_sizes for fs in config.finetune_seeds for seed in config.forget_seeds]
 
 

@@ -85,9 +85,9 @@ def _add_format_steps(add: Any, config: RunConfig, model: dict[str, Any], eval_c
         tasks, deps = format_tasks([cell.task]), (f"forget/{cell.id}",)
         pool = {"eval_on": "train", "train_size": int(cell.n or config.data.train_size)}
         add(formats_name("held_out", "forget", cid=cell.id), "eval", FORMATS,
-            {"phase": "forget", **scoring, "tasks": tasks}, deps, cell=cell.id)
+            {"phase": "forget", **scoring, "tasks": tasks}, deps, cell=cell)
         add(formats_name("forget_set", "forget", cid=cell.id), "eval", FORMATS,
-            {"phase": "forget", **whole, "tasks": tasks, "forget_set": pool}, deps, cell=cell.id)
+            {"phase": "forget", **whole, "tasks": tasks, "forget_set": pool}, deps, cell=cell)
 
 
 def _finetune_dep(config: RunConfig, task: str | None, seed: int | None) -> tuple[str, ...]:
@@ -120,7 +120,7 @@ def add_deep_steps(add: Any, config: RunConfig, model: dict[str, Any], eval_comm
         for cell in cells:
             add(mia_name("forget", cid=cell.id), "mia", MIA, {"phase": "forget", **mia, "tasks": [cell.task],
                                                               "forget_size": cell.n}, (f"forget/{cell.id}",),
-                cell=cell.id)
+                cell=cell)
     if QUANTIZED in config.stages:
         scoring = {k: v for k, v in eval_common.items() if k not in ("tasks",)}
         for bits in config.quantize.bits:
@@ -133,7 +133,7 @@ def add_deep_steps(add: Any, config: RunConfig, model: dict[str, Any], eval_comm
             for cell in cells:
                 add(quantized_name(bits, cid=cell.id), "quantized", QUANTIZED,
                     {"phase": "forget", **scoring, **quant, "tasks": [cell.task], "forget_size": cell.n},
-                    (f"forget/{cell.id}",), cell=cell.id)
+                    (f"forget/{cell.id}",), cell=cell)
     if FORMATS in config.stages:
         _add_format_steps(add, config, model, eval_common)
 
@@ -213,7 +213,7 @@ def deep_cells(plan: Any) -> list[Any]:
     for c in forget_cells(config):
         ft = finetuned_for(config, c.task)
         fs = c.finetune_seed
-        cell = DeepCell(cell=c.id, task=c.task, n=c.n, method=c.method_id,
+        cell = DeepCell(cell=c.id, task=c.task, n=c.n, method=c.method,
                         seed=c.seed if fs is None else seed_label(c.seed, fs))
         cell.evals = {k: v for k, v in {
             ("forget_set", "finetuned"): done(forget_set_name("finetuned", c.n, task=ft, finetune_seed=fs)),

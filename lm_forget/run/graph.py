@@ -16,7 +16,14 @@ from typing import Any
 from lm_forget.data.hashing import canonical_json, stable_digest
 from lm_forget.errors import ConfigError
 from lm_forget.formats import DONE_FILE, RUN_STATE_FILE
-from lm_forget.run.cells import finetune_name, finetuned_eval_name, finetuned_features_name, forget_cells
+from lm_forget.run.cells import (
+    Cell,
+    finetune_name,
+    finetuned_eval_name,
+    finetuned_features_name,
+    forget_cells,
+    method_spec,
+)
 from lm_forget.run.config import RunConfig
 from lm_forget.run.deep_steps import DEEP_KINDS, add_deep_steps
 from lm_forget.run.keys import data_settings, key_form, train_settings
@@ -41,7 +48,7 @@ class Step:
         stage: the config stage it belongs to.
         settings: what the outputs depend on (hashed into ``key``).
         deps: names of the steps whose outputs it reads.
-        cell: the matrix cell it belongs to (None: shared by every shard).
+        cell: the forget cell it belongs to (None: shared by every shard).
         key: hash of settings and the deps' keys.
         dir: its folder in the run directory.
     """
@@ -51,7 +58,7 @@ class Step:
     stage: str
     settings: dict[str, Any]
     deps: tuple[str, ...] = ()
-    cell: str | None = None
+    cell: Cell | None = None
     key: str = ""
     dir: Path = field(default_factory=Path)
 
@@ -107,8 +114,15 @@ class Plan:
         return {s.name: s for s in self.steps}
 
     @property
-    def cells(self) -> list[str]:
-        return sorted({s.cell for s in self.steps if s.cell is not None})
+    def cells(self) -> list[Cell]:
+        """Every forget cell with a step, sorted by id."""
+        return sorted({s.cell for s in self.steps if s.cell is not None}, key=lambda c: c.id)
+
+    def steps_for(self, stage: str | None = None, **fields: Any) -> list[Step]:
+        """The steps of ``stage`` (any stage: None) whose cell has the given fields
+        (``plan.steps_for("eval_forget", task="forget_cola", n=64)``)."""
+        return [s for s in self.steps if (stage is None or s.stage == stage)
+                and (not fields or (s.cell is not None and s.cell.matches(**fields)))]
 
     def step(self, name: str) -> Step:
         return self.by_name[name]
@@ -149,7 +163,7 @@ def build_plan(config: RunConfig) -> Plan:
     steps: list[Step] = []
 
     def add(name: str, kind: str, stage: str, settings: dict[str, Any], deps: tuple[str, ...] = (),
-            cell: str | None = None, folder: str | None = None) -> Step:
+            cell: Cell | None = None, folder: str | None = None) -> Step:
         by_name = {s.name: s for s in steps}
         dep_keys = [by_name[d].key for d in deps]
         key = stable_digest(kind, canonical_json(key_form(settings)), *dep_keys)[:KEY_CHARS]
@@ -196,14 +210,14 @@ def build_plan(config: RunConfig) -> Plan:
             add(f"forget/{cell.id}", "train", "forget", {
                 "model": model, "stage": "forget", "task": cell.task, "num_examples": cell.n, "seed": cell.seed,
                 "data": data_settings(config.data), "task_dirs": [str(p) for p in config.task_dir_paths],
-                "train": _forget_train(config, cell.method),
-            }, finetune_dep(cell.task, cell.finetune_seed), cell=cell.id)
+                "train": _forget_train(config, method_spec(config, cell.method)),
+            }, finetune_dep(cell.task, cell.finetune_seed), cell=cell)
     if "eval_forget" in stages:
         for cell in cells:
             scope = {"tasks": [cell.task]} if config.eval.forget_scope == "self" else {}
             add(f"eval_forget/{cell.id}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
-                (f"forget/{cell.id}",), cell=cell.id)
-            add_utility_eval(add, config, "forget", eval_common, deps=(f"forget/{cell.id}",), cid=cell.id)
+                (f"forget/{cell.id}",), cell=cell)
+            add_utility_eval(add, config, "forget", eval_common, deps=(f"forget/{cell.id}",), cell=cell)
         add_forget_set_evals(add, config, "forget", model, eval_common)
     if "relearn" in stages:
         add_relearn_steps(add, config, cells, model, eval_common)
@@ -226,7 +240,7 @@ def build_plan(config: RunConfig) -> Plan:
         if probes and "forget" in stages:  # probes after forgetting: is the knowledge still decodable?
             for cell in cells:
                 add(f"features/forget/{cell.id}", "features", "features",
-                    {"phase": "forget", "probes": True, **feature_settings}, (f"forget/{cell.id}",), cell=cell.id)
+                    {"phase": "forget", "probes": True, **feature_settings}, (f"forget/{cell.id}",), cell=cell)
     if "analyze" in stages:
         deps = tuple(s.name for s in steps if s.kind in ("eval", "features", *DEEP_KINDS))
         seeds = {"seeds": config.forget_seeds}
@@ -237,6 +251,6 @@ def build_plan(config: RunConfig) -> Plan:
         for cell in cells:
             deps = (f"forget/{cell.id}",) + ((f"eval_forget/{cell.id}",) if "eval_forget" in stages else ())
             add(f"push/{cell.id}", "push", "push", {"repo_prefix": config.push.repo_prefix,
-                                                    "revision": config.push.revision}, deps, cell=cell.id)
+                                                    "revision": config.push.revision}, deps, cell=cell)
     return Plan(config=config, steps=steps)
 

@@ -37,7 +37,7 @@ def add_relearn_steps(add: Any, config: RunConfig, cells: list[Cell],
             }
             if section.pool == "unrelated":  # only then: the keys of the other pools stay as they were
                 settings["unrelated_task"] = unrelated_task_for(config, cell.task)
-            add(relearn_name(cid, k), "train", "relearn", settings, (f"forget/{cid}",), cell=cid)
+            add(relearn_name(cid, k), "train", "relearn", settings, (f"forget/{cid}",), cell=cell)
             if section.control:
                 controls.setdefault(control_name(settings), (control_settings(settings), []))[1].append(cell.task)
     for name, (settings, _) in controls.items():
@@ -48,7 +48,7 @@ def add_relearn_steps(add: Any, config: RunConfig, cells: list[Cell],
         for k in section.num_examples:
             add(f"eval_{relearn_name(cell.id, k)}", "eval", "eval_relearn",
                 {"phase": "relearn", **eval_common, **({"tasks": [cell.task]} if scope == "self" else {})},
-                (relearn_name(cell.id, k),), cell=cell.id)
+                (relearn_name(cell.id, k),), cell=cell)
     for name, (settings, tasks) in controls.items():
         own = {"tasks": list(dict.fromkeys(tasks))} if scope == "self" else {}
         add(control_name(settings, eval_step=True), "eval", "eval_relearn_control",
@@ -79,4 +79,4 @@ def add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[st
         for cell in (c for c in forget_cells(config) if c.n == n and c.task in forget_tasks):
             add(forget_set_name(phase, n, cell.id), "eval", "eval_forget",
                 {"phase": phase, **common, "tasks": [cell.task], "forget_set": pool}, (f"forget/{cell.id}",),
-                cell=cell.id, folder=FORGET_SET)
+                cell=cell, folder=FORGET_SET)

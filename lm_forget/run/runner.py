@@ -203,7 +203,7 @@ def run_step(step: Step, ctx: RunContext) -> tuple[dict[str, Any], bool]:
         started = time.time()
         outputs = EXECUTORS[step.kind](step, ctx)
         record = {"step": step.name, "key": step.key, KEY_SCHEMA_FIELD: KEY_SCHEMA_VERSION, "kind": step.kind,
-                  "cell": step.cell,
+                  "cell": step.cell.id if step.cell else None,
                   "seconds": round(time.time() - started, 3), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   **outputs}
         atomic_write_json(step.done_path, record)
@@ -243,7 +243,7 @@ def write_run_files(plan: Plan) -> None:
     root = plan.config.run_path
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / STUDY_CONFIG_FILE, yaml.safe_dump(plan.config.to_dict(), sort_keys=False))
-    rows = [{"step": s.name, "kind": s.kind, "stage": s.stage, "cell": s.cell, "key": s.key,
+    rows = [{"step": s.name, "kind": s.kind, "stage": s.stage, "cell": s.cell.id if s.cell else None, "key": s.key,
              "dir": str(s.dir.relative_to(root)), "deps": list(s.deps)} for s in plan.steps]
     atomic_write_text(root / PLAN_FILE, json.dumps(rows, indent=2) + "\n")
 

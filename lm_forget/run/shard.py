@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TypeVar
 
 from lm_forget.errors import ConfigError
 
+T = TypeVar("T")  # a Cell, or a cell id
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
@@ -23,13 +25,13 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return index, count
 
 
-def shard_cells(cells: Sequence[str], shard: tuple[int, int] | None) -> list[str]:
+def shard_cells(cells: Sequence[T], shard: tuple[int, int] | None) -> list[T]:
     """The cells of one shard: sorted by id, then dealt round-robin so shards differ in size by at most one.
 
     Sorting makes the split independent of config order and of the machine; dealing round-robin
     (not hashing) keeps the shards balanced even for a handful of cells.
     """
-    ordered = sorted(set(cells))
+    ordered = sorted(set(cells), key=str)  # a Cell's str is its id
     if shard is None:
         return ordered
     index, count = shard

@@ -19,19 +19,20 @@ STDERR_ITERS = 1000
 
 
 def add_utility_eval(add: Any, config: RunConfig, phase: str, eval_common: dict[str, Any], *,
-                     deps: tuple[str, ...] = (), model: dict[str, Any] | None = None, cid: str | None = None,
+                     deps: tuple[str, ...] = (), model: dict[str, Any] | None = None, cell: Any = None,
                      task: str | None = None, finetune_seed: int | None = None) -> None:
     """One utility evaluation of one model (``phase``: pretrained, finetuned or forget); none without utility tasks.
 
     ``model``: the base model's settings (pretrained; the others are keyed by the train step in ``deps``);
-    ``cid``: the forget cell (its step shards with the cell); ``task``/``finetune_seed``: which fine-tuned model.
+    ``cell``: the forget cell (its step shards with the cell); ``task``/``finetune_seed``: which fine-tuned model.
     """
     if not config.tasks.utility:
         return
     settings = {**({"model": model} if model else {}), "phase": phase,
                 **{k: v for k, v in eval_common.items() if k != "tasks"},
                 "tasks": list(config.tasks.utility), "bootstrap_iters": STDERR_ITERS}
-    add(utility_name(phase, cid, task, finetune_seed), "eval", f"eval_{phase}", settings, deps, cell=cid,
+    add(utility_name(phase, cell.id if cell else None, task, finetune_seed), "eval", f"eval_{phase}", settings,
+        deps, cell=cell,
         folder=UTILITY)
 
 
@@ -45,7 +46,7 @@ def utility_cells(plan: Any) -> list[Any]:
         fine = utility_name("finetuned", task=finetuned_for(config, c.task), finetune_seed=c.finetune_seed)
         if fine not in by_name:
             fine = utility_name("pretrained")  # no fine-tune stage: the base model is the "fine-tuned" one
-        cell = UtilityCell(cell=c.id, task=c.task, n=c.n, method=c.method_id,
+        cell = UtilityCell(cell=c.id, task=c.task, n=c.n, method=c.method,
                            seed=c.seed if c.finetune_seed is None else seed_label(c.seed, c.finetune_seed))
         for phase, name in (("pretrained", utility_name("pretrained")), ("finetuned", fine),
                             ("forget", utility_name("forget", c.id))):

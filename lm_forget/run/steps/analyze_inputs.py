@@ -48,11 +48,11 @@ def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: s
                     finetune_seed: int | None = None) -> dict[str, Path]:
     """Phase folders (pretrained, finetuned, forget diagonal), features and matrix for one [method,] size,
     [fine-tune seed,] seed."""
-    from lm_forget.run.cells import cell_id, cell_parts, finetuned_eval_name, finetuned_features_name, finetuned_for
+    from lm_forget.run.cells import Cell, finetuned_eval_name, finetuned_features_name, finetuned_for
 
     by_name = plan.by_name
     config = plan.config
-    cells = {task: by_name[f"eval_forget/{cell_id(task, n, seed, method, finetune_seed)}"]
+    cells = {task: by_name[f"eval_forget/{Cell(method, task, n, seed, finetune_seed).id}"]
              for task in config.tasks.forget}
     diag = [t for t in config.tasks.forget if t in config.tasks.eval]
     if not diag:
@@ -79,11 +79,9 @@ def assemble_inputs(plan: Any, inputs: Path, n: int | None, seed: int, method: s
         if role == "finetuned" and s.name not in finetuned_features:
             continue  # another fine-tune seed's model
         if s.cell is not None:
-            cell_method, cell_task, *size_seed = cell_parts(s.cell)
-            want = cell_parts(cell_id("x", n, seed, method, finetune_seed))
-            if (cell_method, *size_seed) != (want[0], *want[2:]):  # another method, size or seed
-                continue
-            role = f"forget-{cell_task}"
+            if not s.cell.matches(method=method, n=n, seed=seed, finetune_seed=finetune_seed):
+                continue  # another method, size or seed
+            role = f"forget-{s.cell.task}"
         roles.setdefault(role, []).append(s.output / "features.json")
     for role, sources in roles.items():
         dest = inputs / "features" / role / "features.json"
@@ -145,7 +143,7 @@ def relearn_cells(plan: Any) -> list[Any]:
             seed = c.seed if c.finetune_seed is None else seed_label(c.seed, c.finetune_seed)
             relearn = by_name.get(relearn_name(c.id, k))
             unrelated = relearn.settings.get("unrelated_task") if relearn is not None else None
-            cell = RelearnCell(task=c.task, n=c.n, seed=seed, k=k, pool=config.relearn.pool, method=c.method_id,
+            cell = RelearnCell(task=c.task, n=c.n, seed=seed, k=k, pool=config.relearn.pool, method=c.method,
                                unrelated_task=unrelated)
             fine = finetuned_eval_name(finetuned_for(config, c.task), c.finetune_seed)
             names = {"finetuned": fine if fine in by_name else "eval_pretrained",

@@ -45,7 +45,7 @@ def method_protocol_cells(plan: Plan) -> list[tuple[str | None, Any]]:
         held = by_name.get(f"eval_forget/{cid}")
         if held is not None:
             cell.other_tasks = [t for t in held.settings["tasks"] if t != task]
-        cells.append((c.method_id, cell))
+        cells.append((c.method, cell))
     return cells
 
 
@@ -60,7 +60,7 @@ def dynamics_inputs(plan: Plan) -> dict[str, tuple[Path, list[Path]]]:
         finetune, forget = by_name.get(finetune_name(None, c.finetune_seed)), by_name.get(f"forget/{c.id}")
         if finetune is None or forget is None or not (finetune.output / DYNAMICS_FILE).is_file():
             continue
-        label = f"{c.method_id + '-' if c.method_id else ''}n{c.n}-{seed_label(c.seed, c.finetune_seed)}"
+        label = f"{c.method + '-' if c.method else ''}n{c.n}-{seed_label(c.seed, c.finetune_seed)}"
         groups.setdefault(label, (finetune.output / DYNAMICS_FILE, []))
         if (forget.output / DYNAMICS_FILE).is_file():
             groups[label][1].append(forget.output / DYNAMICS_FILE)
