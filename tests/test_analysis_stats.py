@@ -149,16 +149,16 @@ def test_an_undefined_correlation_interval_says_why():
     """Four tasks: ~1 in 64 resamples draws one task four times (a constant variable, no correlation), so no
     bootstrap interval exists; the method says how many resamples and that more points define it. The finding's
     line carries the reason. Forty points: an interval."""
-    from lm_forget.analysis.findings_build import _why_undefined
+    from lm_forget.analysis.report import why_undefined
 
     settings = stats.TestSettings(n_bootstrap=500)
     x, y = np.array([0.1, 0.4, 0.2, 0.9]), np.array([0.3, 0.5, 0.1, 0.8])
     lo, hi, how = stats.bootstrap_ci("spearman", x, y, settings)
     assert math.isnan(lo) and math.isnan(hi)
     assert how.startswith("undefined: ") and "of 500 bootstrap resamples of the 4 points" in how
-    assert _why_undefined({"ci_low": lo, "ci_method": how}).startswith(" (") and "more points" in how
+    assert why_undefined({"ci_low": lo, "ci_method": how}).startswith(" (") and "more points" in how
     rng = np.random.default_rng(0)
     x = rng.normal(size=40)
     lo, hi, how = stats.bootstrap_ci("spearman", x, x + rng.normal(size=40), settings)
     assert lo < hi and how in ("BCa", "percentile")
-    assert _why_undefined({"ci_low": lo, "ci_method": how}) == ""
+    assert why_undefined({"ci_low": lo, "ci_method": how}) == ""

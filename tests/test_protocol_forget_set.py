@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from lm_forget.analysis.protocol_report import ProtocolCell, accuracy_ci, chance_verdict, write_protocol_section
+from lm_forget.analysis.protocol_report import (
+    ProtocolCell,
+    chance_verdict,
+    protocol_rows,
+    scored_accuracy,
+    section_output,
+)
 from lm_forget.run import build_plan, execute, run_config_from_dict
 from lm_forget.run.cells import forget_set_name
 
@@ -88,17 +94,19 @@ def _planted(folder: Path, task: str, correct: list[int]) -> Path:
 
 def test_verdicts_and_flag_on_planted_outputs(tmp_path):
     # 400 docs at exactly 50%: TOST within 0.5 +- 0.1 (the default margin) passes
-    near = accuracy_ci([1, 0] * 200)
+    near = scored_accuracy([1, 0] * 200)
     assert chance_verdict(near) == "near chance"
-    assert chance_verdict(accuracy_ci([1] * 90 + [0] * 10)) == "did not take"
-    assert chance_verdict(accuracy_ci([1, 0] * 5)) == "needs >= 84 docs"  # no 10 docs could be called near chance
-    assert chance_verdict(accuracy_ci([])).startswith("undefined")
+    assert chance_verdict(scored_accuracy([1] * 90 + [0] * 10)) == "did not take"
+    assert chance_verdict(scored_accuracy([1, 0] * 5)) == "needs >= 84 docs"  # no 10 docs could be called near chance
+    assert chance_verdict(scored_accuracy([])).startswith("undefined")
 
     cells = [ProtocolCell("t_kept", 100, 0, forget_set={"forget": _planted(tmp_path / "a", "t_kept", [1] * 90 +
                                                                               [0] * 10)}),
              ProtocolCell("t_gone", 400, 0, forget_set={"forget": _planted(tmp_path / "b", "t_gone", [1, 0] * 200)})]
-    lines = "\n".join(write_protocol_section(cells, tmp_path / "report"))
-    assert "t_kept (N=100, seed 0): forgetting did not take: forget-set accuracy 0.900 ±" in lines
+    output = section_output([(None, protocol_rows(cells))], tmp_path / "report", tmp_path)
+    lines = "\n".join(output.body)
+    assert "t_kept (N=100, seed 0): forgetting did not take: forget-set accuracy 0.900 [0.826, 0.945]" in lines
+    assert list(output.tables["forget_set"]["task"]) == ["t_kept", "t_gone"]
     assert "t_gone (N=400" not in lines.split("| t_gone")[0]  # only the failed pass is flagged
     assert "not evaluated" in lines  # phases without outputs say so, no number is invented
 

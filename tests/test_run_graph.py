@@ -52,8 +52,8 @@ def test_plan_shape_and_order(tmp_path):
 def test_plan_is_queried_by_typed_cells_and_names_are_rendered_from_them(tmp_path):
     plan = _plan(tmp_path)
     steps = plan.steps_for("eval_forget", task="forget_rte", n=100)
-    assert [s.name for s in steps] == [f"{folder}/forget_rte/n100/s{seed}" for folder in ("eval_forget", "eval_forgetset")
-                                       for seed in (0, 1)]  # held-out and forget-set scoring, one stage
+    folders = ("eval_forget", "eval_forgetset")  # held-out and forget-set scoring: one stage
+    assert [s.name for s in steps] == [f"{folder}/forget_rte/n100/s{seed}" for folder in folders for seed in (0, 1)]
     cell = steps[1].cell
     assert cell == Cell(None, "forget_rte", 100, 1) and (cell.task, cell.n, cell.seed) == ("forget_rte", 100, 1)
     assert str(cell) == cell.id == "forget_rte/n100/s1" and cell.seed_label == "s1"

@@ -184,7 +184,11 @@ def test_demo_quick_compares_methods(quick_demo, tmp_path):
     analyze = methods_plan.step("analyze").done_record()
     index = Path(analyze["index"]).read_text()
     assert "## Forgetting methods compared" in index
-    assert "## Forget set vs held-out: random_labels" in index and "## Forget set vs held-out: grad_ascent" in index
+    forget_set = index.split("## Forget set vs held-out", 1)[1].split("\n## ", 1)[0]  # one section, a table per method
+    assert "### random_labels" in forget_set and "### grad_ascent" in forget_set
+    for method in ("random_labels", "grad_ascent"):
+        rows = pd.read_csv(Path(analyze["index"]).parent / "protocol" / method / "forget_set.csv")
+        assert list(rows["task"]) == ["demo_review"] and (rows["n"] == 256).all()
     table = pd.read_csv(Path(analyze["index"]).parent / "methods" / "methods.csv")
     assert list(table["method"]) == ["random_labels", "grad_ascent"]
     assert (table["forget_set_forget_n"] == 256).all() and (table["held_out_forget_n"] == 200).all()

@@ -3,38 +3,38 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from scipy import stats
 
-from lm_forget.run.steps.analyze import seed_summary
+from lm_forget.run.steps.analyze import Report, seed_summary
 
 
-def test_seed_summary_mean_and_t_interval(tmp_path):
+def _report(seed: int, rows: list[dict]) -> Report:
+    """A per-size analysis in memory, as the analyze step holds it (only its metrics table is read here)."""
+    return Report(f"n100-s{seed}", None, 100, seed, None, SimpleNamespace(metrics_all=pd.DataFrame(rows)))
+
+
+def test_seed_summary_mean_and_t_interval():
     values = {0: 0.2, 1: 0.5, 2: 0.8}
-    reports = {}
-    for seed, ratio in values.items():
-        folder = tmp_path / f"n100-s{seed}"
-        folder.mkdir()
-        pd.DataFrame([{"task": "forget_a", "split": "test", "forget_ratio": ratio},
-                      {"task": "forget_b", "split": "test", "forget_ratio": 0.1 * seed}]).to_csv(
-            folder / "metrics.csv", index=False)
-        reports[(100, seed)] = folder
-    path = seed_summary(reports, tmp_path, "forget_ratio")
-    table = pd.read_csv(path).set_index("task")
+    reports = [_report(seed, [{"task": "forget_a", "split": "test", "forget_ratio": ratio},
+                              {"task": "forget_b", "split": "test", "forget_ratio": 0.1 * seed}])
+               for seed, ratio in values.items()]
+    table = seed_summary(reports, "forget_ratio", 0.95).set_index("task")
     row = table.loc["forget_a"]
     assert row["n_seeds"] == 3 and row["forget_ratio_mean"] == pytest.approx(0.5)
     low, high = stats.t.interval(0.95, 2, loc=0.5, scale=stats.sem([0.2, 0.5, 0.8]))
     assert (row["ci95_low"], row["ci95_high"]) == pytest.approx((low, high))
-    assert (tmp_path / "seeds_summary.md").read_text().count("| forget_") == 2  # one row per task
+    assert len(table) == 2  # one row per task
+    pooled = Report("n100-pooled", None, 100, None, None, SimpleNamespace(metrics_all=None))
+    assert seed_summary([*reports, pooled], "forget_ratio", 0.95).equals(seed_summary(reports, "forget_ratio", 0.95))
 
 
-def test_seed_summary_one_seed_has_no_interval(tmp_path):
-    folder = tmp_path / "n100-s0"
-    folder.mkdir()
-    pd.DataFrame([{"task": "forget_a", "split": "test", "forget_ratio": 0.3}]).to_csv(folder / "metrics.csv")
-    table = pd.read_csv(seed_summary({(100, 0): folder}, tmp_path, "forget_ratio"))
+def test_seed_summary_one_seed_has_no_interval():
+    table = seed_summary([_report(0, [{"task": "forget_a", "split": "test", "forget_ratio": 0.3}])], "forget_ratio",
+                         0.95)
     assert table["forget_ratio_mean"][0] == pytest.approx(0.3) and math.isnan(table["ci95_low"][0])
 
 

@@ -4,8 +4,8 @@ Per forget cell (method, task, forget-set size N, seed), from lm-eval samples fi
 
 - **quantization** (stage ``eval_quantized``): accuracy on the forget set and on the held-out split of the
   forgotten task after forgetting, beside the same with the forgotten model's weights quantized (int8, nf4), and
-  the fine-tuned model quantized the same way (the equal-precision baseline). Each accuracy has an exact
-  (Clopper-Pearson) interval. The recovered share = (quantized forgotten - forgotten) / (quantized fine-tuned -
+  the fine-tuned model quantized the same way (the equal-precision baseline). Each accuracy has its
+  interval (Wilson). The recovered share = (quantized forgotten - forgotten) / (quantized fine-tuned -
   forgotten), paired percentile bootstrap over docs (the same docs in every phase); undefined, with the reason,
   unless a one-sided paired test shows the denominator > ``min_denominator`` at ``alpha``.
 - **membership inference** (stage ``mia``): ROC AUC of the LOSS, zlib, min-k% and min-k%++ scores of the forget
@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 
 from lm_forget.analysis.decide import paired_p
-from lm_forget.analysis.findings_build import ci_of
 from lm_forget.analysis.mia import MEMBERS, NON_MEMBERS, SCORES, auc_rows
 from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.protocol_report import accuracy_ci, doc_correct
-from lm_forget.analysis.report import markdown_table
+from lm_forget.analysis.protocol_report import doc_correct, scored_accuracy
+from lm_forget.analysis.report import ci_of, markdown_table
+from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
 from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
 from lm_forget.io import read_jsonl
 
@@ -113,7 +113,7 @@ def quantized_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> li
             values = aligned_correct(folders, cell.task)
             row[f"{part}_docs"] = len(next(iter(values.values())))
             for name, key in (("acc", phase), ("baseline", reference)):
-                ci = accuracy_ci(values[key].astype(int).tolist(), opts.confidence_level)
+                ci = scored_accuracy(values[key].astype(int).tolist(), opts.confidence_level)
                 row |= {f"{part}_{name}": ci["acc"], f"{part}_{name}_lo": ci["low"], f"{part}_{name}_hi": ci["high"]}
             if attack != "none":
                 share = _share(values, phase, reference, opts, (cell.cell, attack, part))
@@ -181,10 +181,10 @@ def deep_rows(cells: Sequence[DeepCell], options: AnalysisOptions | None = None
     return quant, [r for c in cells for r in mia_rows(c, opts)]
 
 
-def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOptions | None = None, *,
-                       rows: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None) -> list[str]:
-    """Write ``quantized.csv``, ``mia.csv`` and ``formats.csv`` under ``out``; return the section's markdown lines
-    (``rows``: the :func:`deep_rows` of ``cells``, when the caller has them)."""
+def section_output(cells: Sequence[DeepCell], options: AnalysisOptions | None = None, *,
+                   rows: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None) -> SectionOutput | None:
+    """The section from its cells (``rows``: their :func:`deep_rows`, when the caller has them): the quantization,
+    membership-inference and format tables (``quantized``, ``mia``, ``formats``); None when it has no rows."""
     import pandas as pd
 
     from lm_forget.analysis.format_report import format_lines, format_rows
@@ -194,18 +194,16 @@ def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOp
     quant, mia = rows if rows is not None else deep_rows(cells, opts)
     formats = [r for c in cells if c.formats for r in format_rows(c, opts)]
     if not quant and not mia and not formats:
-        return []
-    out.mkdir(parents=True, exist_ok=True)
-    lines = ["## How deep is the forgetting?", "",
-             "Attacks on each forgotten model that look for the forgotten task after forgetting "
+        return None
+    lines = ["Attacks on each forgotten model that look for the forgotten task after forgetting "
              "(docs/study.md, \"How deep is the forgetting?\").", ""]
+    tables = {name: pd.DataFrame(r) for name, r in (("quantized", quant), ("mia", mia), ("formats", formats)) if r}
     method = any(c.method for c in cells)
     if quant:
-        pd.DataFrame(quant).to_csv(out / "quantized.csv", index=False)
         lines += ["### Quantization", "",
                   "Each forgotten model with its adapter merged and its weights quantized (bitsandbytes int8 / nf4; "
                   "Zhang et al. 2025), scored by lm-eval on the forget set and the held-out split. Baseline: the "
-                  f"fine-tuned model at the same precision. Accuracies with exact {level} intervals; recovered share "
+                  f"fine-tuned model at the same precision. Accuracies with Wilson {level} intervals; recovered share "
                   "= (quantized forgotten - forgotten) / (baseline - forgotten), paired bootstrap "
                   f"{level} interval over docs, defined only when a one-sided paired test shows the denominator > "
                   f"{opts.min_denominator:g} at alpha = {opts.alpha:g}. Row `none`: after forgetting, at full "
@@ -218,9 +216,8 @@ def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOp
             "—" if r["attack"] == "none" else ci_of(r, "forget_set_share"), ci_of(r, "held_out_acc"),
             ci_of(r, "held_out_baseline"), "—" if r["attack"] == "none" else ci_of(r, "held_out_share"),
             r.get("note", "")] for r in quant]
-        lines += [*_table(headers, body), "", "Table as CSV: `quantized.csv`.", ""]
+        lines += [*_table(headers, body), ""]
     if mia:
-        pd.DataFrame(mia).to_csv(out / "mia.csv", index=False)
         lines += ["### Membership inference", "",
                   "ROC AUC of each score (open-unlearning's definitions) separating the forget set (label 0) "
                   "from non-members of the same task (label 1): 1 = the forget set still looks like training "
@@ -232,8 +229,18 @@ def write_deep_section(cells: Sequence[DeepCell], out: Path, options: AnalysisOp
         headers = [*keys, "docs (forget / non-members)", *(f"{SCORE_NAMES[s]} AUC" for s in SCORES), "note"]
         body = [[str(r.get(k, "")) for k in keys] + [f"{r['forget_docs']} / {r['non_member_docs']}"] +
                 [ci_of(r, f"{s}_auc") for s in SCORES] + [r["note"]] for r in mia]
-        lines += [*_table(headers, body), "", "Table as CSV: `mia.csv`.", ""]
+        lines += [*_table(headers, body), ""]
     if formats:
-        lines += format_lines(formats, out, opts, method)
-    (out / "deep.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return lines
+        lines += format_lines(formats, opts, method)
+    return SectionOutput("## How deep is the forgetting?", lines, tables, {"deep": (quant, mia)})
+
+
+@register_section("deep", order=70)
+def deep_section(ctx: StudyContext) -> SectionOutput | None:
+    """Membership inference, quantization and format variants of every forgotten model (stages ``mia``,
+    ``eval_quantized``, ``eval_formats``)."""
+    if not {"mia", "eval_quantized", "eval_formats"} & set(ctx.config.stages):
+        return None
+    from lm_forget.run.deep_steps import deep_cells
+
+    return section_output(deep_cells(ctx.plan), ctx.options)

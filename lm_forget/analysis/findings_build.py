@@ -15,6 +15,7 @@ from typing import Any
 from lm_forget.analysis.decide import NEAR_CHANCE, above_p, near_chance_n
 from lm_forget.analysis.findings import Finding, Findings
 from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.report import ci_of, ci_text, num, why_undefined
 from lm_forget.analysis.stats import min_attainable_p
 from lm_forget.analysis.verdicts import settings_of, verdict
 
@@ -22,36 +23,6 @@ from lm_forget.analysis.verdicts import settings_of, verdict
 PREDICTOR_CLAIMS = {"difficulty": ("accuracy_finetuned", "accuracy_"),
                     "confidence": ("confidence_finetuned", "confidence_"),
                     "variance": ("variance_finetuned", "variance_")}
-
-
-def num(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def ci_text(value: Any, low: Any, high: Any, digits: int = 3) -> str:
-    """``0.487 [0.374, 0.602]``; ``undefined`` without a value."""
-    v, lo, hi = num(value), num(low), num(high)
-    if not math.isfinite(v):
-        return "undefined"
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{v:.{digits}f} [interval undefined]"
-    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
-def _why_undefined(row: Any) -> str:
-    """`` (why)`` after a statistic whose interval is undefined and whose row says why (``ci_method``)."""
-    how = str(row.get("ci_method") or "")
-    if math.isfinite(num(row.get("ci_low"))) or not how.startswith("undefined: "):
-        return ""
-    return f" ({how.removeprefix('undefined: ')})"
-
-
-def ci_of(row: Any, name: str, digits: int = 3) -> str:
-    """``ci_text`` of the columns ``name``, ``name_lo``, ``name_hi`` of ``row`` (``undefined`` where missing)."""
-    return ci_text(row.get(name), row.get(f"{name}_lo"), row.get(f"{name}_hi"), digits)
 
 
 def _opts_dict(opts: AnalysisOptions) -> dict[str, Any]:
@@ -86,9 +57,9 @@ def forget_set_from_rows(rows: Sequence[dict[str, Any]], opts: AnalysisOptions) 
                for r in rows]
     k = sum(int(num(r["forget_set_forget_acc"]) * num(r["forget_set_forget_n"]) + 0.5) for r in rows)
     n = sum(int(num(r["forget_set_forget_n"])) for r in rows)
-    from lm_forget.analysis.protocol_report import accuracy_ci
+    from lm_forget.analysis.protocol_report import scored_accuracy
 
-    pooled = accuracy_ci([1] * k + [0] * (n - k), opts.confidence_level)
+    pooled = scored_accuracy([1] * k + [0] * (n - k), opts.confidence_level)
     needed = near_chance_n(0.5, opts.margin, opts.alpha)
     words = [r["forget_set_verdict"] for r in rows]
     near = words.count(NEAR_CHANCE)
@@ -186,7 +157,7 @@ def predictor_findings(tests, opts: AnalysisOptions) -> list[Finding]:
         n = int(rows["n"].max())
         pcol = "p_holm" if opts.correction == "holm" else "p_bh"
         details = [f"{r['predictor']} (n = {int(r['n'])} tasks): Spearman rho "
-                   f"{ci_text(r['statistic'], r['ci_low'], r['ci_high'], 2)}{_why_undefined(r)}, "
+                   f"{ci_text(r['statistic'], r['ci_low'], r['ci_high'], 2)}{why_undefined(r)}, "
                    f"{opts.correction} p = {fmt(r[pcol], 3)} -> {words[r['predictor']]}" for _, r in rows.iterrows()]
         if all(w in ("not tested", "not testable") for w in words.values()):
             out.append(Finding(claim, "not testable here", f"not testable here: needs >= {needed} tasks (this "

@@ -2,7 +2,7 @@
 
 Per forget cell and format variant (:mod:`lm_forget.data.variants`), on the forget set and on the held-out split
 of the forgotten task, from lm-eval samples files: the accuracy of the pretrained, the fine-tuned and the forgotten
-model on the variant task, each with an exact (Clopper-Pearson) interval, and the **kept share** = (forgotten -
+model on the variant task, each with its Wilson interval, and the **kept share** = (forgotten -
 pretrained) / (fine-tuned - pretrained): the share of the fine-tuning gain on that format that survives forgetting
 (0: the forgetting carried over fully; 1: not at all). Paired percentile bootstrap over docs (the variants keep the
 suite's doc ids, so every model is scored on the same docs); undefined, with the reason, unless a one-sided paired
@@ -12,14 +12,12 @@ the pretrained one has no gain there to forget.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.protocol_report import accuracy_ci
+from lm_forget.analysis.protocol_report import scored_accuracy
 
 PHASES = ("pretrained", "finetuned", "forget")
-FORMATS_CSV = "formats.csv"
 
 
 def format_rows(cell: Any, options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
@@ -43,7 +41,7 @@ def format_rows(cell: Any, options: AnalysisOptions | None = None) -> list[dict[
             values = aligned_correct(folders, task)
             row[f"{part}_docs"] = len(values["forget"])
             for phase in PHASES:
-                ci = accuracy_ci(values[phase].astype(int).tolist(), opts.confidence_level)
+                ci = scored_accuracy(values[phase].astype(int).tolist(), opts.confidence_level)
                 row |= {f"{part}_{phase}": ci["acc"], f"{part}_{phase}_lo": ci["low"], f"{part}_{phase}_hi": ci["high"]}
             share = _share(values, "forget", "finetuned", opts, (cell.cell, "format", variant, part), base="pretrained")
             row |= {f"{part}_kept": share["share"], f"{part}_kept_lo": share["share_lo"],
@@ -55,19 +53,16 @@ def format_rows(cell: Any, options: AnalysisOptions | None = None) -> list[dict[
     return rows
 
 
-def format_lines(rows: list[dict[str, Any]], out: Path, options: AnalysisOptions, method: bool) -> list[str]:
-    """Write ``formats.csv`` under ``out``; return the table's markdown lines."""
-    import pandas as pd
-
+def format_lines(rows: list[dict[str, Any]], options: AnalysisOptions, method: bool) -> list[str]:
+    """The table's markdown lines (the rows go to ``formats.csv`` with the rest of the section's tables)."""
     from lm_forget.analysis.deep_report import _table
-    from lm_forget.analysis.findings_build import ci_of
+    from lm_forget.analysis.report import ci_of
 
-    pd.DataFrame(rows).to_csv(out / FORMATS_CSV, index=False)
     level = f"{options.confidence_level:.0%}"
     lines = ["### Format variants", "",
              "The forgotten task's docs (same ids) asked in another format, scored by lm-eval (`letters`: options "
              "as A./B., the letter scored; `swapped`: options in the other order; `instruction`: a neutral "
-             "instruction first; Joshi et al. 2024, Lynch et al. 2024). Accuracies with exact "
+             "instruction first; Joshi et al. 2024, Lynch et al. 2024). Accuracies with Wilson "
              f"{level} intervals; kept share = (forgotten - pretrained) / (fine-tuned - pretrained), the share of "
              "the fine-tuning gain on that format left after forgetting (0: the forgetting carried over), paired "
              f"bootstrap {level} interval, defined only when a one-sided paired test shows the gain > "
@@ -78,4 +73,4 @@ def format_lines(rows: list[dict[str, Any]], out: Path, options: AnalysisOptions
     body = [[str(r.get(k, "")) for k in keys] + [
         ci_of(r, f"{part}_{p}") for part in ("forget_set", "held_out")
         for p in ("pretrained", "finetuned", "forget", "kept")] + [r.get("note", "")] for r in rows]
-    return [*lines, *_table(headers, body), "", f"Table as CSV: `{FORMATS_CSV}`.", ""]
+    return [*lines, *_table(headers, body), ""]

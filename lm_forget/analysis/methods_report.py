@@ -1,4 +1,5 @@
-"""The report's method comparison: per forgetting method and forget cell, what was forgotten and what else went.
+"""The report's method sections: per forgetting method and forget cell, what was forgotten and what else went;
+and what predicts forgetting, compared across methods.
 
 For a study with ``forget.methods`` (cells: method x task x size x seed), each row is one cell, from the same
 lm-eval samples files the protocol section reads (``protocol_report``):
@@ -7,19 +8,28 @@ lm-eval samples files the protocol section reads (``protocol_report``):
 - held-out: its accuracy on the held-out split of the same task (does forgetting generalize?),
 - other tasks: its accuracy on the other evaluated tasks, docs pooled (collateral damage),
 
-each an accuracy with an exact (Clopper-Pearson) 95% interval from the counts, beside the fine-tuned model's
+each an accuracy with its Wilson 95% interval from the counts, beside the fine-tuned model's
 accuracy on the same docs. Rows are cells, not seed averages: docs are the unit of the intervals, and seeds
 stay separate rather than being pooled as if they were more docs. A missing evaluation says so.
+
+The predictor comparison puts each method's *primary* task-level rows (variance, confidence, difficulty) side by
+side: per method, forget-set size, predictor and outcome, the Spearman correlation with its interval, the
+multiplicity-corrected p, the power at this n, and the verdict word the method's report uses
+(:func:`lm_forget.analysis.verdicts.verdict`), from each method's headline analysis in memory (pooled over
+replicates where there is one): it compares exactly what the method reports say; no statistic is recomputed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lm_forget.analysis.protocol_report import ProtocolCell, _fmt, accuracy_ci, doc_correct
+from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.protocol_report import ProtocolCell, doc_correct, scored_accuracy, scored_text
+from lm_forget.analysis.report import ci_text, markdown_table
+from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
 
 #: (column prefix, header, what it measures) of the three comparisons, in panel order
 MEASURES = (("forget_set", "forget set", "the trained (forgotten) docs"),
@@ -33,7 +43,7 @@ def _ci(folder: Path | None, tasks: Sequence[str]) -> dict[str, float] | None:
     pooled: list[int] = []
     for task in tasks:
         pooled += list(doc_correct(folder, task).values())
-    return accuracy_ci(pooled)
+    return scored_accuracy(pooled)
 
 
 def method_rows(cells: Sequence[tuple[str | None, ProtocolCell]]) -> list[dict[str, Any]]:
@@ -48,7 +58,7 @@ def method_rows(cells: Sequence[tuple[str | None, ProtocolCell]]) -> list[dict[s
                    "other_tasks": _ci(cell.held_out.get(phase), cell.other_tasks)}
             for name, ci in cis.items():
                 col = f"{name}_{phase}"
-                row[col] = _fmt(ci)
+                row[col] = scored_text(ci)
                 for stat in ("acc", "low", "high", "n"):
                     row[f"{col}_{stat}"] = ci[stat] if ci else math.nan
         row["n"] = row["forget_set_forget_n"]  # N = forget-set docs actually scored (size: the configured one)
@@ -95,27 +105,89 @@ def plot_methods(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def write_methods_section(cells: Sequence[tuple[str | None, ProtocolCell]], out: Path) -> list[str]:
-    """Write ``methods.csv``, ``methods.md`` and ``methods.png`` under ``out``; return the report's markdown lines."""
+def methods_output(cells: Sequence[tuple[str | None, ProtocolCell]], folder: Path, index_dir: Path
+                   ) -> SectionOutput | None:
+    """The comparison of ``cells`` (table ``methods``, figure ``methods.png`` under ``folder``); None without
+    cells."""
     import pandas as pd
 
     rows = method_rows(cells)
     if not rows:
-        return []
-    out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out / "methods.csv", index=False)
-    figure = plot_methods(rows, out / "methods.png")
+        return None
+    figure = plot_methods(rows, folder / "methods.png")
     shown = ["method", "task", "n", "size", "seed", "forget_set_forget", "held_out_forget", "other_tasks_forget",
              "forget_set_finetuned", "held_out_finetuned", "other_tasks_finetuned"]
     headers = ["method", "forgotten task", "N (docs scored)", "size", "seed", "forget set", "held-out", "other tasks",
                "forget set (fine-tuned)", "held-out (fine-tuned)", "other tasks (fine-tuned)"]
-    lines = ["## Forgetting methods compared", "",
-             "Per method and forget cell, accuracy after forgetting on " + "; ".join(
-                 f"**{h}**: {what}" for _, h, what in MEASURES) + ". Exact 95% intervals from the doc counts; "
+    frame = pd.DataFrame([{h: r[c] for c, h in zip(shown, headers, strict=True)} for r in rows])
+    lines = ["Per method and forget cell, accuracy after forgetting on " + "; ".join(
+                 f"**{h}**: {what}" for _, h, what in MEASURES) + ". Wilson 95% intervals from the doc counts; "
              "chance is 0.5. The fine-tuned columns are the same docs before forgetting.", "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(r[c]) for c in shown) + " |" for r in rows]
-    lines += ["", f"![forgetting methods]({figure.parent.name}/{figure.name})", "",
-              f"Table as CSV: `{out.name}/methods.csv`.", ""]
-    (out / "methods.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return lines
+             *markdown_table(frame).splitlines(), "",
+             f"![forgetting methods]({figure.relative_to(index_dir).as_posix()})"]
+    return SectionOutput("## Forgetting methods compared", lines, {"methods": pd.DataFrame(rows)})
+
+
+@register_section("methods", order=30)
+def methods_section(ctx: StudyContext) -> SectionOutput | None:
+    """Every forgetting method's cells side by side (a study with ``forget.methods``)."""
+    if not ctx.config.forget.methods:
+        return None
+    from lm_forget.run.steps.protocol_inputs import method_protocol_cells
+
+    return methods_output(method_protocol_cells(ctx.plan), ctx.folder("methods"), ctx.out)
+
+
+def predictor_rows(tests: Mapping[tuple[str | None, int | None], Any], opts: AnalysisOptions) -> list[dict[str, Any]]:
+    """One row per (method, size, predictor, outcome): the primary task-level test of that method's headline
+    analysis (``tests``: (method id, forget-set size) -> its task-level tests table, None or empty when it has
+    none). Nothing is recomputed: the rows are the method reports' own numbers."""
+    from lm_forget.analysis.verdicts import verdict
+
+    rows: list[dict[str, Any]] = []
+    for (method, n), table in tests.items():
+        if table is None or not len(table):  # e.g. too few tasks: say so in the table
+            rows.append({"method": method, "n": n, "predictor": "", "outcome": "", "n_tasks": 0,
+                         "note": "no task-level tests in this method's report"})
+            continue
+        for _, row in table[table["role"] == "primary"].iterrows():
+            row = row.copy()
+            row["equivalence"] = row["equivalence"] if isinstance(row["equivalence"], str) else ""
+            rows.append({"method": method, "n": n, "predictor": row["predictor"], "outcome": row["outcome"],
+                         "n_tasks": int(row["n"]), "rho": float(row["statistic"]), "ci_low": float(row["ci_low"]),
+                         "ci_high": float(row["ci_high"]),
+                         "p_corrected": float(row["p_holm" if opts.correction == "holm" else "p_bh"]),
+                         "power": float(row["power"]), "verdict": verdict(row, opts),
+                         "equivalence": row["equivalence"], "note": ""})
+    return rows
+
+
+def predictors_output(tests: Mapping[tuple[str | None, int | None], Any], opts: AnalysisOptions
+                      ) -> SectionOutput | None:
+    """The cross-method predictor table (``predictors_by_method``); None without methods."""
+    import pandas as pd
+
+    rows = predictor_rows(tests, opts)
+    if not rows:
+        return None
+    body = [[str(r["method"]), str(r["n"]), r["note"], "", "", "", "", "", ""] if r["note"] else
+            [str(r["method"]), str(r["n"]), r["predictor"], r["outcome"], str(r["n_tasks"]),
+             ci_text(r["rho"], r["ci_low"], r["ci_high"], 2), r["p_corrected"], r["power"], r["verdict"]]
+            for r in rows]
+    headers = ["method", "forget-set size", "predictor", "outcome", "tasks", "rho [CI]", "p (corrected)", "power",
+               "verdict"]
+    lines = ["The primary (Spearman) task-level test of each method's own report, side by side: rho with its "
+             f"{opts.confidence_level:.0%} interval, the p corrected over hypotheses, the power to detect "
+             "rho = 0.5 at this n, and the report's verdict. A method's row can only be compared with another's "
+             "where both are tested at a useful n.", "",
+             *markdown_table(pd.DataFrame(body, columns=headers)).splitlines()]
+    return SectionOutput("## What predicts forgetting, by method", lines,
+                         {"predictors_by_method": pd.DataFrame(rows)})
+
+
+@register_section("predictors_by_method", order=40, folder="methods")
+def predictors_section(ctx: StudyContext) -> SectionOutput | None:
+    """Each method's headline predictor tests side by side (a study with ``forget.methods``)."""
+    if not ctx.config.forget.methods:
+        return None
+    return predictors_output({key: res.tests for key, res in ctx.headline.items()}, ctx.options)

@@ -95,15 +95,16 @@ def control_labels(labels: np.ndarray, seed: int) -> np.ndarray:
 
 
 def with_controls(row: dict, control: dict) -> dict:
-    """A probe row plus exact 95% intervals, the control probe's accuracy and selectivity (probe - control)."""
-    from lm_forget.analysis.protocol_report import accuracy_ci
+    """A probe row plus 95% intervals (the report's one accuracy interval), the control probe's accuracy and
+    selectivity (probe - control)."""
+    from lm_forget.analysis.metrics import accuracy_ci
 
     out = dict(row)
     for name, result in (("probe", row), ("control", control)):
         n = result["n_test_pairs"] // 2
         k = round(result["probe_doc_acc"] * n)
-        ci = accuracy_ci([1] * k + [0] * (n - k))
-        out[f"{name}_doc_acc"] = ci["acc"]
-        out[f"{name}_doc_acc_low"], out[f"{name}_doc_acc_high"] = ci["low"], ci["high"]
+        acc, low, high = accuracy_ci(k, n)
+        out[f"{name}_doc_acc"] = acc
+        out[f"{name}_doc_acc_low"], out[f"{name}_doc_acc_high"] = low, high
     out["selectivity"] = out["probe_doc_acc"] - out["control_doc_acc"]
     return out

@@ -8,10 +8,11 @@ task. Per forget cell (task, forget-set size N, seed) this module tabulates, fro
 - accuracy on the held-out split of the same task (same three models),
 - the forget model's accuracy on the other evaluated tasks (docs pooled),
 
-each with an exact (Clopper-Pearson) interval, and a verdict on the forget set from a test that can come out
-either way at its n (:func:`lm_forget.analysis.decide.chance_decision`, at ``AnalysisOptions.margin`` and
-``alpha``): ``near chance`` (TOST), ``did not take`` (flagged in the report), ``below chance``,
-``inconclusive``, or ``needs >= N docs`` when no outcome of this many docs could be called near chance.
+each with its Wilson interval (the report's one accuracy interval), and a verdict on the forget set from a test
+that can come out either way at its n (:func:`lm_forget.analysis.decide.chance_decision`, at
+``AnalysisOptions.margin`` and ``alpha``): ``near chance`` (TOST), ``did not take`` (flagged in the report),
+``below chance``, ``inconclusive``, or ``needs >= N docs`` when no outcome of this many docs could be called near
+chance.
 The table's ``N`` is the number of forget-set docs actually scored (a pool smaller than the configured size
 gives fewer; the configured size is the ``size`` column).
 """
@@ -25,7 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.analysis.decide import DID_NOT_TAKE, chance_decision, near_chance_n
+from lm_forget.analysis.metrics import accuracy_ci
 from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.report import ci_text, markdown_table
+from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
 from lm_forget.errors import DataError
 from lm_forget.formats import samples_files
 from lm_forget.io import read_jsonl
@@ -66,29 +70,29 @@ def doc_correct(folder: Path, task: str) -> dict[str, int]:
     return out
 
 
-def accuracy_ci(correct: Sequence[int], confidence: float = 0.95) -> dict[str, float]:
-    """Accuracy, its exact (Clopper-Pearson) interval, k correct and n; NaN when there are no docs."""
-    from scipy.stats import binomtest
-
+def scored_accuracy(correct: Sequence[int], confidence: float = 0.95) -> dict[str, float]:
+    """Accuracy of per-doc 1/0 scores with the report's one accuracy interval
+    (:func:`lm_forget.analysis.metrics.accuracy_ci`, Wilson), k correct and n; NaN when there are no docs."""
     n, k = len(correct), int(sum(correct))
     if n == 0:
         return {"acc": math.nan, "low": math.nan, "high": math.nan, "k": 0, "n": 0}
-    ci = binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
-    return {"acc": k / n, "low": float(ci.low), "high": float(ci.high), "k": k, "n": n}
+    acc, low, high = accuracy_ci(k, n, confidence)
+    return {"acc": acc, "low": low, "high": high, "k": k, "n": n}
 
 
 def chance_verdict(ci: dict[str, float], options: AnalysisOptions | None = None) -> str:
-    """The forget-set verdict of an :func:`accuracy_ci` (see :func:`lm_forget.analysis.decide.chance_decision`)."""
+    """The forget-set verdict of a :func:`scored_accuracy` (see :func:`lm_forget.analysis.decide.chance_decision`)."""
     opts = options or AnalysisOptions()
     return chance_decision(int(ci["k"]), int(ci["n"]), margin=opts.margin, alpha=opts.alpha).verdict
 
 
-def _fmt(ci: dict[str, float] | None) -> str:
+def scored_text(ci: dict[str, float] | None) -> str:
+    """A :func:`scored_accuracy` as the tables show it: ``0.512 [0.470, 0.554] (n=512)``, or why there is none."""
     if ci is None:
         return "not evaluated"
     if ci["n"] == 0:
         return "undefined (no docs)"
-    return f"{ci['acc']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}] (n={ci['n']})"
+    return f"{ci_text(ci['acc'], ci['low'], ci['high'])} (n={ci['n']})"
 
 
 def cell_rows(cell: ProtocolCell, options: AnalysisOptions | None = None) -> dict[str, Any]:
@@ -102,17 +106,17 @@ def cell_rows(cell: ProtocolCell, options: AnalysisOptions | None = None) -> dic
     for phase in PHASES:
         for kind, folders in (("forget_set", cell.forget_set), ("held_out", cell.held_out)):
             folder = folders.get(phase)
-            ci = accuracy_ci(list(doc_correct(folder, cell.task).values()), level) if folder else None
+            ci = scored_accuracy(list(doc_correct(folder, cell.task).values()), level) if folder else None
             cis[f"{kind}_{phase}"] = ci
     other = None
     if cell.other_tasks and cell.held_out.get("forget"):
         pooled: list[int] = []
         for task in cell.other_tasks:
             pooled += list(doc_correct(cell.held_out["forget"], task).values())
-        other = accuracy_ci(pooled, level)
+        other = scored_accuracy(pooled, level)
     cis["other_tasks_forget"] = other
     for name, ci in cis.items():
-        row[name] = _fmt(ci)
+        row[name] = scored_text(ci)
         for stat in ("acc", "low", "high", "k", "n"):
             row[f"{name}_{stat}"] = ci[stat] if ci else math.nan
     forget_ci = cis.get("forget_set_forget")
@@ -132,83 +136,106 @@ def protocol_rows(cells: Sequence[ProtocolCell], options: AnalysisOptions | None
     return [cell_rows(c, options) for c in cells]
 
 
-def write_protocol_section(cells: Sequence[ProtocolCell], out: Path, options: AnalysisOptions | None = None, *,
-                           rows: list[dict[str, Any]] | None = None, index_dir: Path | None = None) -> list[str]:
-    """Write ``forget_set.csv`` and ``contrast.png`` under ``out``; return the report's markdown lines (figure,
-    table, flags; the figure linked relative to ``index_dir``, default ``out.parent``).
-
-    ``rows``: the cells' :func:`protocol_rows`, when the caller has them already."""
+def section_output(groups: Sequence[tuple[str | None, list[dict[str, Any]]]], folder: Path, index_dir: Path,
+                   options: AnalysisOptions | None = None) -> SectionOutput | None:
+    """The forget-set section from its rows: per group (a method id on a ``forget.methods`` axis, else None and
+    one group) the table, the contrast figure (written under ``folder[/<method>]``, linked relative to
+    ``index_dir``) and the did-not-take flags. None without rows."""
     import pandas as pd
+
+    from lm_forget.analysis.contrast_plot import plot_contrast
 
     opts = options or AnalysisOptions()
     level = opts.confidence_level
-    rows = protocol_rows(cells, opts) if rows is None else rows
-    if not rows:
-        return []
-    out.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(rows)
-    frame.to_csv(out / "forget_set.csv", index=False)
-    for r in rows:
-        r["forget_set_verdict_p"] = (f"{r['forget_set_verdict']} (p = {r['forget_set_p']:.3g})"
-                                     if math.isfinite(r["forget_set_p"]) else r["forget_set_verdict"])
-    shown = ["task", "n", "size", "seed", "forget_set_forget", "forget_set_verdict_p", "held_out_forget",
-             "other_tasks_forget", "forget_set_finetuned", "held_out_finetuned", "forget_set_pretrained",
-             "held_out_pretrained"]
-    headers = ["task", "N (docs scored)", "size", "seed", "forget set (after forget)", "forget set",
-               "held-out (after forget)",
-               "other tasks (after forget, docs pooled)", "forget set (fine-tuned)", "held-out (fine-tuned)",
-               "forget set (pretrained)", "held-out (pretrained)"]
-    lines = ["## Forget set vs held-out", "",
-             "The abstract's reading: after random-label forgetting the forget (training) set is near chance "
-             f"(0.5), while held-out accuracy varies by task. Accuracy with exact {level:.0%} intervals. Forget-set "
-             f"verdict at alpha = {opts.alpha:g}, margin = {opts.margin:g}: near chance = two one-sided exact "
-             f"binomial tests (TOST) show the accuracy within 0.5 ± {opts.margin:g}; did not take = shown above "
-             f"{0.5 + opts.margin:g}; 'needs >= N docs' = no outcome of this many docs could be called near chance "
-             f"(near chance needs >= {near_chance_n(0.5, opts.margin, opts.alpha)} docs). N = forget-set docs "
-             "scored; size = the configured forget-set size.", "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        lines.append("| " + " | ".join(str(row[c]) for c in shown) + " |")
-    from lm_forget.analysis.contrast_plot import plot_contrast
-
-    figure = plot_contrast(rows, out / "contrast.png", confidence_level=level)
-    lines += ["", f"![forget set vs held-out vs other tasks, per forget cell and phase]"
-                  f"({figure.relative_to(index_dir or out.parent).as_posix()})"]
-    flags = [r for r in rows if r["forget_set_verdict"] == DID_NOT_TAKE]
-    if flags:
-        lines += [""] + [f"- **{r['task']} (N={r['n']}, seed {r['seed']}): forgetting did not take: forget-set "
-                         f"accuracy {r['forget_set_forget_acc']:.3f} ± "
-                         f"{(r['forget_set_forget_high'] - r['forget_set_forget_low']) / 2:.3f} "
-                         f"({level:.0%} CI [{r['forget_set_forget_low']:.3f}, {r['forget_set_forget_high']:.3f}]; "
-                         f"above {0.5 + opts.margin:g}: p = {r['forget_set_p']:.3g}).** "
-                         "Its forget ratio describes a forget pass that did not reach the trained docs."
-                         for r in flags]
-    lines += ["", f"Table as CSV: `{(out / 'forget_set.csv').name}`.", ""]
-    (out / "forget_set.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return lines
+    body = ["The abstract's reading: after random-label forgetting the forget (training) set is near chance "
+            f"(0.5), while held-out accuracy varies by task. Accuracy with Wilson {level:.0%} intervals. Forget-set "
+            f"verdict at alpha = {opts.alpha:g}, margin = {opts.margin:g}: near chance = two one-sided exact "
+            f"binomial tests (TOST) show the accuracy within 0.5 ± {opts.margin:g}; did not take = shown above "
+            f"{0.5 + opts.margin:g}; 'needs >= N docs' = no outcome of this many docs could be called near chance "
+            f"(near chance needs >= {near_chance_n(0.5, opts.margin, opts.alpha)} docs). N = forget-set docs "
+            "scored; size = the configured forget-set size.", ""]
+    tables: dict[str, Any] = {}
+    every: list[dict[str, Any]] = []
+    for method, rows in groups:
+        if not rows:
+            continue
+        tables[f"{method}/forget_set" if method else "forget_set"] = pd.DataFrame(rows)
+        shown = pd.DataFrame([{**{c: r[c] for c in SHOWN}, "forget_set_verdict": _verdict_p(r)} for r in rows])
+        figure = plot_contrast(rows, (folder / method if method else folder) / "contrast.png",
+                               confidence_level=level)
+        body += [*([f"### {method}", ""] if method else []),
+                 *markdown_table(shown[SHOWN].rename(columns=HEADERS)).splitlines(), "",
+                 f"![forget set vs held-out vs other tasks, per forget cell and phase]"
+                 f"({figure.relative_to(index_dir).as_posix()})", "", *_flags(rows, opts)]
+        every += [dict(r, task=f"{method}: {r['task']}") if method else r for r in rows]
+    if not tables:
+        return None
+    return SectionOutput("## Forget set vs held-out", body, tables, {"protocol": every})
 
 
-def write_dynamics_section(inputs: dict[str, tuple[Path, list[Path]]], out: Path,
-                           options: Any = None) -> list[str]:
-    """Learning vs forgetting order per (size, seed): ``out/dynamics-<label>/``; the report's markdown lines."""
+SHOWN = ["task", "n", "size", "seed", "forget_set_forget", "forget_set_verdict", "held_out_forget",
+         "other_tasks_forget", "forget_set_finetuned", "held_out_finetuned", "forget_set_pretrained",
+         "held_out_pretrained"]
+HEADERS = dict(zip(SHOWN, ["task", "N (docs scored)", "size", "seed", "forget set (after forget)", "forget set",
+                           "held-out (after forget)", "other tasks (after forget, docs pooled)",
+                           "forget set (fine-tuned)", "held-out (fine-tuned)", "forget set (pretrained)",
+                           "held-out (pretrained)"], strict=True))
+
+
+def _verdict_p(row: dict[str, Any]) -> str:
+    p = row["forget_set_p"]
+    return f"{row['forget_set_verdict']} (p = {p:.3g})" if math.isfinite(p) else row["forget_set_verdict"]
+
+
+def _flags(rows: Sequence[dict[str, Any]], opts: AnalysisOptions) -> list[str]:
+    """One bold line per forget cell whose forgetting did not take."""
+    level = opts.confidence_level
+    return [f"- **{r['task']} (N={r['n']}, seed {r['seed']}): forgetting did not take: forget-set accuracy "
+            f"{ci_text(r['forget_set_forget_acc'], r['forget_set_forget_low'], r['forget_set_forget_high'])} "
+            f"({level:.0%} CI; above {0.5 + opts.margin:g}: p = {r['forget_set_p']:.3g}).** Its forget ratio "
+            "describes a forget pass that did not reach the trained docs." for r in rows
+            if r["forget_set_verdict"] == DID_NOT_TAKE]
+
+
+@register_section("forget_set", order=10, folder="protocol")
+def forget_set_section(ctx: StudyContext) -> SectionOutput | None:
+    """Every forget cell's forget set beside its held-out split and the other tasks (one table per method)."""
+    from lm_forget.run.steps.protocol_inputs import method_protocol_cells
+
+    cells = method_protocol_cells(ctx.plan)
+    methods = [m.id for m in ctx.config.forget.method_specs] or [None]
+    groups = [(m, protocol_rows([c for cm, c in cells if cm == m], ctx.options)) for m in methods]
+    return section_output(groups, ctx.folder("protocol"), ctx.out, ctx.options)
+
+
+@register_section("dynamics", order=20, folder="protocol")
+def dynamics_section(ctx: StudyContext) -> SectionOutput | None:
+    """Learning vs forgetting order per (size, seed), from the fine-tune and forget steps' dynamics files."""
     import pandas as pd
 
-    from lm_forget.analysis.dynamics import DynamicsOptions, analyze_dynamics
+    from lm_forget.analysis.dynamics import DynamicsOptions, doc_orders, order_stats, plot_orders
+    from lm_forget.run.steps.protocol_inputs import dynamics_inputs
 
-    options = options or DynamicsOptions()
+    inputs = dynamics_inputs(ctx.plan)
     if not inputs:
-        return []
-    lines = ["## Learning order vs forgetting order", "",
-             f"Learned at: first fine-tuning step from which P(gold vs distractor) stays >= {options.threshold:g}; "
-             "forgotten at: first forgetting step from which it stays below. Spearman rank correlation per task "
-             f"(bootstrap 95% CI); tasks with fewer than {options.min_docs} qualifying docs are reported but not "
-             "pooled. (The order analysis and the 0.6 threshold follow a secondary reading of the paper.)", ""]
+        return None
+    options = DynamicsOptions()
+    body = [f"Learned at: first fine-tuning step from which P(gold vs distractor) stays >= {options.threshold:g}; "
+            "forgotten at: first forgetting step from which it stays below. Spearman rank correlation per task "
+            f"(bootstrap {ctx.options.confidence_level:.0%} CI); tasks with fewer than {options.min_docs} "
+            "qualifying docs are reported but not pooled. (The order analysis and the 0.6 threshold follow a "
+            "secondary reading of the paper.)", ""]
+    tables: dict[str, Any] = {}
+    orders_by_label = []
     for label, (finetune, cells) in inputs.items():
         forget = pd.concat([pd.read_parquet(p) for p in cells], ignore_index=True)
         learn = pd.read_parquet(finetune)
-        frame = pd.concat([learn[learn["doc_id"].isin(set(forget["doc_id"]))], forget], ignore_index=True)
-        paths = analyze_dynamics(frame, out / f"dynamics-{label}", options)
-        stats = pd.read_csv(paths["stats"])
-        lines += [f"### {label}", "", stats.to_markdown(index=False, floatfmt=".3f"), "",
-                  f"![learned vs forgotten]({paths['figure'].relative_to(out.parent)})", ""]
-    return lines
+        orders = doc_orders(pd.concat([learn[learn["doc_id"].isin(set(forget["doc_id"]))], forget],
+                                      ignore_index=True), options.threshold)
+        stats = order_stats(orders, options)
+        tables |= {f"dynamics-{label}/orders": orders, f"dynamics-{label}/order_stats": stats}
+        orders_by_label.append((label, stats))
+        figure = plot_orders(orders, ctx.folder("protocol", f"dynamics-{label}") / "orders.png")
+        body += [f"### {label}", "", stats.to_markdown(index=False, floatfmt=".3f"), "",
+                 f"![learned vs forgotten]({figure.relative_to(ctx.out).as_posix()})", ""]
+    return SectionOutput("## Learning order vs forgetting order", body, tables, {"orders": orders_by_label})

@@ -28,7 +28,6 @@ Feng et al., arXiv 2506.00688), also on the same docs:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,10 +35,11 @@ from typing import Any
 import numpy as np
 
 from lm_forget.analysis.decide import INCONCLUSIVE, needs, paired_n, paired_p
-from lm_forget.analysis.findings_build import ci_of
 from lm_forget.analysis.metrics import accuracy_ci
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import doc_correct
+from lm_forget.analysis.report import ci_of
+from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
 from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
 from lm_forget.errors import DataError
 
@@ -177,18 +177,13 @@ def _control_columns(row: dict[str, Any], values: dict[str, np.ndarray], boot: d
     return out
 
 
-def write_relearn_section(cells: Sequence[RelearnCell], out: Path, options: AnalysisOptions | None = None, *,
-                          rows: list[dict[str, Any]] | None = None) -> list[str]:
-    """Write ``relearn.csv`` / ``relearn.md`` under ``out``; return the report's markdown lines (``rows``: the
-    cells' :func:`cell_row` rows, when the caller has them already)."""
+def section_output(rows: list[dict[str, Any]], options: AnalysisOptions | None = None) -> SectionOutput | None:
+    """The section from the cells' :func:`cell_row` rows (table ``relearn``); None without rows."""
     import pandas as pd
 
     opts = options or AnalysisOptions()
-    rows = [cell_row(c, opts) for c in cells] if rows is None else rows
     if not rows:
-        return []
-    out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out / "relearn.csv", index=False)
+        return None
     columns = [("acc_finetuned", "held-out (fine-tuned)"), ("acc_forget", "held-out (after forget)"),
                ("acc_relearn", "held-out (after relearn)"), ("relearn_gain", "relearn - forget"),
                ("relearn_vs_finetuned", "relearn - fine-tuned"), ("recovered_share", "recovered share")]
@@ -197,8 +192,7 @@ def write_relearn_section(cells: Sequence[RelearnCell], out: Path, options: Anal
         keys.insert(keys.index("pool") + 1, "unrelated_task")
     if any(r.get("method") for r in rows):
         keys.insert(0, "method")
-    lines = ["## Relearning", "",
-             "Each forgotten model fine-tuned again on gold labels for k docs (pool forget_set: of its forget set; "
+    lines = ["Each forgotten model fine-tuned again on gold labels for k docs (pool forget_set: of its forget set; "
              "held_in: of its task, after the forget set; unrelated: of unrelated_task, neither forgotten nor "
              "evaluated), then scored on the task's held-out split. Accuracies with Wilson "
              f"{opts.confidence_level:.0%} intervals; differences with "
@@ -223,9 +217,17 @@ def write_relearn_section(cells: Sequence[RelearnCell], out: Path, options: Anal
                   f"shown > {opts.margin:g} (one-sided paired tests at alpha = {opts.alpha:g}).", "",
                   *_table(rows, keys, control, ("control_verdict", "control_p"), "control_note",
                           ("net_verdict", "net_p"))]
-    lines += ["", f"Table as CSV: `{(out / 'relearn.csv').name}`.", ""]
-    (out / "relearn.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return lines
+    return SectionOutput("## Relearning", lines, {"relearn": pd.DataFrame(rows)}, {"relearn": rows})
+
+
+@register_section("relearn", order=50)
+def relearn_section(ctx: StudyContext) -> SectionOutput | None:
+    """Every relearned model beside its fine-tuned and forgotten model (stage ``eval_relearn``)."""
+    if "eval_relearn" not in ctx.config.stages:
+        return None
+    from lm_forget.run.steps.analyze_inputs import relearn_cells
+
+    return section_output([cell_row(c, ctx.options) for c in relearn_cells(ctx.plan)], ctx.options)
 
 
 def _verdict(row: dict[str, Any], name: str, p: str) -> str:

@@ -1,6 +1,7 @@
-"""The report: one list of blocks rendered to the text of ``index.md`` (figures linked) and of a
-self-contained ``index.html`` (figures embedded as base64 PNG). Figures are named by their path relative to
-the report folder; :mod:`lm_forget.analysis.writer` writes the files."""
+"""The report's formatting, in one place: numbers and intervals as table cells and text (:func:`fmt`,
+:func:`ci_text`, :func:`ci_of`), markdown tables, and one list of blocks rendered to the text of ``index.md``
+(figures linked) and of a self-contained ``index.html`` (figures embedded as base64 PNG). Figures are named by
+their path relative to the report folder; :mod:`lm_forget.analysis.writer` writes the files."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -21,6 +23,37 @@ def fmt(value, digits: int = 3) -> str:
             return "—"
         return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
     return str(value)
+
+
+def num(value: Any) -> float:
+    """``value`` as a float; NaN when it is not a number (a missing cell, a verdict word)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def ci_text(value: Any, low: Any, high: Any, digits: int = 3) -> str:
+    """``0.487 [0.374, 0.602]``; ``undefined`` without a value."""
+    v, lo, hi = num(value), num(low), num(high)
+    if not math.isfinite(v):
+        return "undefined"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{v:.{digits}f} [interval undefined]"
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def why_undefined(row: Any) -> str:
+    """`` (why)`` after a statistic whose interval is undefined and whose row says why (``ci_method``)."""
+    how = str(row.get("ci_method") or "")
+    if math.isfinite(num(row.get("ci_low"))) or not how.startswith("undefined: "):
+        return ""
+    return f" ({how.removeprefix('undefined: ')})"
+
+
+def ci_of(row: Any, name: str, digits: int = 3) -> str:
+    """``ci_text`` of the columns ``name``, ``name_lo``, ``name_hi`` of ``row`` (``undefined`` where missing)."""
+    return ci_text(row.get(name), row.get(f"{name}_lo"), row.get(f"{name}_hi"), digits)
 
 
 def markdown_table(frame, digits: int = 3) -> str:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from lm_forget.analysis.report import ci_text, markdown_table
+from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
 from lm_forget.analysis.uncertainty import Interval, resample_indices, stable_rng
 from lm_forget.errors import DataError
 from lm_forget.formats import lm_eval_run, samples_file
@@ -174,38 +176,36 @@ def cell_rows(cell: UtilityCell, runs: dict[Path, UtilityRun], *, level: float =
     return rows
 
 
-def _value(row: dict[str, Any]) -> str:
-    lo, hi = row["change_lo"], row["change_hi"]
-    interval = f"[{lo:+.3f}, {hi:+.3f}]" if math.isfinite(lo) and math.isfinite(hi) else "[interval undefined]"
-    return f"{row['change']:+.3f} {interval}"
-
-
-def write_utility_section(cells: Sequence[UtilityCell], out: Path, *, level: float = 0.95,
-                          n_bootstrap: int = 2000) -> list[str]:
-    """Write ``utility.csv`` / ``utility.md`` under ``out``; return the report's markdown lines."""
+def section_output(cells: Sequence[UtilityCell], *, level: float = 0.95, n_bootstrap: int = 2000
+                   ) -> SectionOutput | None:
+    """The section of ``cells`` (table ``utility``); None without rows."""
     import pandas as pd
 
     runs: dict[Path, UtilityRun] = {}  # a fine-tuned model's run is read once for all its cells
     rows = [r for c in cells for r in cell_rows(c, runs, level=level, n_bootstrap=n_bootstrap)]
     if not rows:
-        return []
-    out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out / "utility.csv", index=False)
+        return None
     keys = (["method"] if any(c.method for c in cells) else []) + ["task", "n", "seed", "utility_task", "metric"]
     headers = [{"task": "forgotten", "n": "forget-set size", "utility_task": "utility task"}.get(k, k) for k in keys]
-    headers += ["pretrained", "fine-tuned", "after forget", f"change [{int(level * 100)}% CI]", "docs", "interval"]
-    lines = ["## Utility tasks (collateral damage)", "",
-             "Other abilities, scored by lm-eval with its own metrics and aggregation on the utility tasks "
+    headers += ["pretrained", "fine-tuned", "after forget", f"change [{level:.0%} CI]", "docs", "interval"]
+    body = [[*(str(row[k]) for k in keys), *(row[p] for p in PHASES),
+             ci_text(row["change"], row["change_lo"], row["change_hi"]),
+             str(int(row["docs"])) if math.isfinite(row["docs"]) else "", row["ci"]] for row in rows]
+    lines = ["Other abilities, scored by lm-eval with its own metrics and aggregation on the utility tasks "
              "(`tasks.utility`; not binarized, not part of the matrix): the model each cell forgot from "
              "(fine-tuned) and the model after forgetting, the change after - fine-tuned, and the pretrained "
-             f"model for reference. Change intervals ({int(level * 100)}%): {PAIRED} (the same docs in both "
+             f"model for reference. Change intervals ({level:.0%}): {PAIRED} (the same docs in both "
              "phases, re-aggregated with lm-eval's aggregation per resample), or, without per-doc samples, "
-             f"{STDERR}.", "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        docs = "" if not math.isfinite(row["docs"]) else str(int(row["docs"]))
-        values = [f"{row[p]:.3f}" if math.isfinite(row[p]) else "—" for p in PHASES]
-        lines.append("| " + " | ".join([*(str(row[k]) for k in keys), *values, _value(row), docs, row["ci"]]) + " |")
-    lines += ["", f"Table as CSV: `{(out / 'utility.csv').name}`.", ""]
-    (out / "utility.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return lines
+             f"{STDERR}.", "", *markdown_table(pd.DataFrame(body, columns=headers)).splitlines()]
+    return SectionOutput("## Utility tasks (collateral damage)", lines, {"utility": pd.DataFrame(rows)})
+
+
+@register_section("utility", order=60)
+def utility_section(ctx: StudyContext) -> SectionOutput | None:
+    """Each forget cell's utility tasks before and after forgetting (``tasks.utility``)."""
+    if not ctx.config.tasks.utility or "eval_forget" not in ctx.config.stages:
+        return None
+    from lm_forget.run.utility_steps import utility_cells
+
+    return section_output(utility_cells(ctx.plan), level=ctx.options.confidence_level,
+                          n_bootstrap=ctx.options.n_bootstrap)

@@ -1,12 +1,14 @@
-"""The ``analyze`` step: ``analyze`` once per ([method,] forget-set size, replicate), and with several replicates
-(forget seeds, fine-tune seeds) once pooled over them: the headline, replicate-averaged task outcomes with a
-hierarchical bootstrap (tasks, fine-tune seeds, forget seeds, docs). Also the across-seed summary (mean and 95%
-t-interval of each task's outcome, :mod:`lm_forget.analysis.seeds`) and the study's index page (``index.md`` and
-the same as ``index.html``, :mod:`lm_forget.analysis.index_html`)."""
+"""The ``analyze`` step: one analysis per ([method,] forget-set size, replicate), and with several replicates
+(forget seeds, fine-tune seeds) one pooled over them: the headline, replicate-averaged task outcomes with a
+hierarchical bootstrap (tasks, fine-tune seeds, forget seeds, docs). Then, from those analyses in memory, the
+across-seed summary (mean and t-interval of each task's outcome, :mod:`lm_forget.analysis.seeds`), every
+registered report section (:mod:`lm_forget.analysis.sections`), the study's findings and its index page
+(``index.md`` and the same as ``index.html``, :mod:`lm_forget.analysis.index_html`)."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,86 +27,111 @@ def _analysis_options(config: Any):
     return AnalysisOptions(**options)
 
 
-def seed_summary(reports: dict[tuple[Any, ...], Path], out: Path, outcome: str) -> Path | None:
-    """Mean and 95% t-interval across seeds of each task's outcome (per forget-set size), written to ``out``."""
+@dataclass
+class Report:
+    """One per-size analysis of the study: its folder, cell group ([method,] size), replicate (forget seed and
+    fine-tune seed; None: pooled over replicates) and results in memory."""
+
+    label: str
+    method: str | None
+    n: int | None
+    seed: int | None
+    finetune_seed: int | None
+    results: Any
+
+    @property
+    def pooled(self) -> bool:
+        return self.seed is None
+
+    @property
+    def replicate(self) -> int | str:
+        """The replicate as tables name it: the forget seed, or ``f<fine-tune seed>s<seed>`` on that axis."""
+        from lm_forget.run.cells import seed_label
+
+        return self.seed if self.finetune_seed is None else seed_label(self.seed, self.finetune_seed)
+
+    def link(self) -> str:
+        what = f"{self.method + ', ' if self.method else ''}forget-set size {self.n}"
+        return f"- [{what}, {'pooled' if self.pooled else f'seed {self.replicate}'}]({self.label}/index.md)"
+
+
+def _write(res: Any, folder: Path, inputs: dict[str, Path]) -> None:
+    from lm_forget.analysis.render import render
+    from lm_forget.analysis.writer import close_figures, save_rendered
+
+    rendered = render(res, features=inputs.get("features"), matrix=inputs.get("matrix"))
+    try:
+        save_rendered(rendered, folder)
+    finally:
+        close_figures(rendered)
+
+
+def per_size_reports(step: Step, plan: Any, options: Any, tmp: Path) -> list[Report]:
+    """Compute and write every per-size analysis (replicates, then the pooled one per cell group)."""
+    from lm_forget.analysis.api import compute
+    from lm_forget.run.cells import method_axis, replicates, seed_label
+    from lm_forget.run.steps.analyze_inputs import assemble_inputs
+
+    config = plan.config
+    reports: list[Report] = []
+    for spec in method_axis(config):  # one analysis per cell group: [method,] size, replicate
+        method = spec.id if spec is not None else None
+        prefix = f"{method}-" if method else ""
+        for n in config.forget_sizes:
+            group = []
+            for fs, seed in replicates(config):
+                label = f"{prefix}n{n}-{seed_label(seed, fs)}"
+                # inputs live beside the output (rebuilt on every attempt), so reports cite real paths
+                folder = step.dir / "inputs" / label
+                shutil.rmtree(folder, ignore_errors=True)
+                inputs = assemble_inputs(plan, folder, n, seed, method, fs)
+                res = compute(pretrained=inputs["pretrained"], finetuned=inputs["finetuned"],
+                              forget=inputs["forget"], features=inputs.get("features"),
+                              matrix=inputs.get("matrix"), options=options)
+                _write(res, tmp / label, inputs)
+                reports.append(Report(label, method, n, seed, fs, res))
+                group.append((fs, inputs))
+            if len(group) > 1:  # the headline: replicate-averaged outcomes, hierarchical bootstrap
+                first = group[0][1]
+                # one folder per fine-tuned model (the analysis groups replicates by their fine-tuned folder)
+                by_seed = {fs: inputs["finetuned"] for fs, inputs in reversed(group)}
+                res = compute(pretrained=first["pretrained"], finetuned=[by_seed[fs] for fs, _ in group],
+                              forget=[g["forget"] for _, g in group], features=first.get("features"),
+                              matrix=first.get("matrix"), options=options)
+                _write(res, tmp / f"{prefix}n{n}-pooled", first)
+                reports.append(Report(f"{prefix}n{n}-pooled", method, n, None, None, res))
+    return reports
+
+
+def seed_summary(reports: list[Report], outcome: str, level: float) -> Any:
+    """Mean and t-interval across seeds of each task's outcome (per [method,] forget-set size); None with one
+    replicate per cell group."""
     import pandas as pd
 
     from lm_forget.analysis.seeds import seed_table
 
-    frames = []
-    for key, report in reports.items():  # (n, seed), or (method, n, seed) with a method axis; seed f<fs>s<s>
-        method, n, seed = key if len(key) == 3 else (None, *key)
-        path = report / "metrics.csv"
-        if path.is_file():
-            frame = pd.read_csv(path)
-            frames.append(frame.assign(num_examples=n, seed=seed, **({"method": method} if method else {})))
-    if not frames:
-        return None
-    summary = seed_table(pd.concat(frames, ignore_index=True), outcome)
-    summary.to_csv(out / "seeds_summary.csv", index=False)
-    (out / "seeds_summary.md").write_text(summary.to_markdown(index=False) + "\n", encoding="utf-8")
-    return out / "seeds_summary.csv"
-
-
-def write_study_findings(out: Path, headline: Path, options: Any, forget_rows: list[dict[str, Any]],
-                         relearn_rows: list[dict[str, Any]], deep_rows: tuple[list, list] = ([], [])) -> list[str]:
-    """Write the study's ``findings.json`` under ``out`` (the headline report's findings, the forget-set contrast,
-    order and relearning); return the index's Findings section."""
-    import pandas as pd
-
-    from lm_forget.analysis.findings import FINDINGS_FILE, Findings
-    from lm_forget.analysis.findings_build import study_findings
-
-    report = Findings.read(headline) if (headline / FINDINGS_FILE).is_file() else None
-    orders = [(p.parent.name.removeprefix("dynamics-"), pd.read_csv(p))
-              for p in sorted((out / "protocol").glob("dynamics-*/order_stats.csv"))]
-    findings = study_findings(report, options, protocol=forget_rows, orders=orders, relearn=relearn_rows,
-                              deep=deep_rows)
-    (out / FINDINGS_FILE).write_text(findings.to_json(), encoding="utf-8")
-    return [*findings.markdown(), f"Per-size reports and tables below; these findings as JSON: `{FINDINGS_FILE}`.",
-            ""]
+    frames = [r.results.metrics_all.assign(num_examples=r.n, seed=r.replicate,
+                                           **({"method": r.method} if r.method else {}))
+              for r in reports if not r.pooled]
+    return seed_table(pd.concat(frames, ignore_index=True), outcome, level) if frames else None
 
 
 def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
-    """``analyze`` once per ([method,] size, replicate), pooled per ([method,] size) over several replicates,
-    then the across-seed summary and an index page."""
-    from lm_forget.analysis.api import analyze
+    """The per-size analyses, the across-seed summary, every registered section, the findings and the index."""
+    from lm_forget.analysis.findings import FINDINGS_FILE
+    from lm_forget.analysis.findings_build import report_findings, study_findings
     from lm_forget.analysis.index_html import write_index_html
-    from lm_forget.run.cells import method_axis, replicates, seed_label
-    from lm_forget.run.steps.analyze_inputs import assemble_inputs, relearn_cells
+    from lm_forget.analysis.sections import StudyContext, write_sections
 
     plan, config = ctx.plan, ctx.config
     options = _analysis_options(config)
-
-    reports: dict[tuple[Any, ...], Path] = {}
-    pooled: dict[tuple[Any, ...], Path] = {}
     with atomic_dir(step.output) as tmp:
-        for spec in method_axis(config):  # one analysis per cell group: [method,] size, replicate
-            method = spec.id if spec is not None else None
-            prefix = f"{method}-" if method else ""
-            for n in config.forget_sizes:
-                group = []
-                for fs, seed in replicates(config):
-                    label = f"{prefix}n{n}-{seed_label(seed, fs)}"
-                    # inputs live beside the output (rebuilt on every attempt), so reports cite real paths
-                    folder = step.dir / "inputs" / label
-                    shutil.rmtree(folder, ignore_errors=True)
-                    inputs = assemble_inputs(plan, folder, n, seed, method, fs)
-                    report = analyze(pretrained=inputs["pretrained"], finetuned=inputs["finetuned"],
-                                     forget=inputs["forget"], out=tmp / label, features=inputs.get("features"),
-                                     matrix=inputs.get("matrix"), options=options)
-                    key_seed = seed if fs is None else seed_label(seed, fs)
-                    reports[(method, n, key_seed) if method else (n, key_seed)] = Path(report)
-                    group.append((fs, inputs))
-                if len(group) > 1:  # the headline: replicate-averaged outcomes, hierarchical bootstrap
-                    first = group[0][1]
-                    # one folder per fine-tuned model (the analysis groups replicates by their fine-tuned folder)
-                    by_seed = {fs: inputs["finetuned"] for fs, inputs in reversed(group)}
-                    pooled[(method, n) if method else (n,)] = Path(analyze(
-                        pretrained=first["pretrained"], finetuned=[by_seed[fs] for fs, _ in group],
-                        forget=[g["forget"] for _, g in group], out=tmp / f"{prefix}n{n}-pooled",
-                        features=first.get("features"), matrix=first.get("matrix"), options=options))
-        summary = seed_summary(reports, tmp, options.outcome)
+        every = per_size_reports(step, plan, options, tmp)
+        pooled, reports = [r for r in every if r.pooled], [r for r in every if not r.pooled]
+        headline: dict[tuple[str | None, int | None], Any] = {}  # per cell group: pooled, else first replicate
+        for r in [*pooled, *reports]:
+            headline.setdefault((r.method, r.n), r.results)
+        first = (pooled or reports)[0]  # the study's headline report
         methods = (f"methods: {', '.join(m.id for m in config.forget.method_specs)}" if config.forget.methods
                    else f"label mode: {config.forget.label_mode}")
         seeds = f"forget seeds: {config.forget_seeds}" + (
@@ -117,64 +144,22 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
                       "Task outcomes averaged over every (fine-tune seed, forget seed) replicate; the task-level "
                       "tests' intervals resample tasks, then fine-tune seeds, then forget seeds, then docs. "
                       "Predictors, the example level and the matrix come from the first replicate; the "
-                      "per-replicate reports below are the sensitivity analysis.", ""]
-            lines += [f"- [{key[0] + ', ' if len(key) == 2 else ''}forget-set size {key[-1]}, pooled]"
-                      f"({label.relative_to(tmp)}/index.md)" for key, label in pooled.items()]
-            lines += ["", "## Per replicate", ""]
-        lines += [f"- [{key[0] + ', ' if len(key) == 3 else ''}forget-set size {key[-2]}, seed {key[-1]}]"
-                  f"({label.relative_to(tmp)}/index.md)" for key, label in reports.items()]
+                      "per-replicate reports below are the sensitivity analysis.", "",
+                      *(r.link() for r in pooled), "", "## Per replicate", ""]
+        lines += [r.link() for r in reports]
+        summary = seed_summary(reports, options.outcome, options.confidence_level)
         if summary is not None:
-            lines += ["", "## Across seeds", "", (tmp / "seeds_summary.md").read_text(encoding="utf-8")]
-        from lm_forget.analysis.protocol_report import protocol_rows, write_dynamics_section, write_protocol_section
-        from lm_forget.run.steps.protocol_inputs import dynamics_inputs, protocol_cells
-
-        forget_rows: list[dict[str, Any]] = []  # every forget-set row, for the findings
-        relearn_rows: list[dict[str, Any]] = []
-        if not config.forget.methods:
-            forget_rows = protocol_rows(protocol_cells(plan), options)
-            lines += ["", *write_protocol_section([], tmp / "protocol", options, rows=forget_rows)]
-        else:  # one protocol table per method (its rows would not say which method they are)
-            from lm_forget.analysis.methods_report import write_methods_section
-            from lm_forget.run.steps.protocol_inputs import method_protocol_cells
-
-            cells = method_protocol_cells(plan)
-            for spec in config.forget.method_specs:
-                rows = protocol_rows([c for m, c in cells if m == spec.id], options)
-                forget_rows += [dict(r, task=f"{spec.id}: {r['task']}") for r in rows]
-                section = write_protocol_section([], tmp / "protocol" / spec.id, options, rows=rows, index_dir=tmp)
-                lines += ["", f"{section[0]}: {spec.id}", *section[1:]] if section else []
-        lines += write_dynamics_section(dynamics_inputs(plan), tmp / "protocol")
-        if config.forget.methods:
-            from lm_forget.analysis.methods_predictors import write_predictor_section
-
-            lines += write_methods_section(cells, tmp / "methods")
-            headline: dict[tuple[str, int], Path] = {}  # per (method, size): pooled report, else first replicate
-            for key, folder in [*pooled.items(), *reports.items()]:
-                headline.setdefault((key[0], key[1]), folder)
-            lines += write_predictor_section(headline, tmp / "methods", options)
-        if "eval_relearn" in config.stages:
-            from lm_forget.analysis.relearn_report import cell_row, write_relearn_section
-
-            relearn_rows = [cell_row(c, options) for c in relearn_cells(plan)]
-            lines += ["", *write_relearn_section([], tmp / "relearn", options, rows=relearn_rows)]
-        if config.tasks.utility and "eval_forget" in config.stages:
-            from lm_forget.analysis.utility_report import write_utility_section
-            from lm_forget.run.utility_steps import utility_cells
-
-            lines += ["", *write_utility_section(utility_cells(plan), tmp / "utility", level=options.confidence_level,
-                                                 n_bootstrap=options.n_bootstrap)]
-        deep: tuple[list, list] = ([], [])
-        if {"mia", "eval_quantized", "eval_formats"} & set(config.stages):
-            from lm_forget.analysis.deep_report import deep_rows, write_deep_section
-            from lm_forget.run.deep_steps import deep_cells
-
-            cells_deep = deep_cells(plan)
-            deep = deep_rows(cells_deep, options)
-            lines += ["", *write_deep_section(cells_deep, tmp / "deep", options, rows=deep)]
-        first = next(iter((pooled or reports).values())).name  # the headline report
-        lines[header:header] = [*write_study_findings(tmp, tmp / first, options, forget_rows, relearn_rows, deep)]
-        (tmp / "index.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        write_index_html(tmp, "\n".join(lines) + "\n")  # the same page as HTML, figures inline
-    return {"report": str(step.output / first / "index.md"), "index": str(step.output / "index.md"),
+            summary.to_csv(tmp / "seeds_summary.csv", index=False)
+            lines += ["", "## Across seeds", "", summary.to_markdown(index=False), ""]
+        sections = write_sections(StudyContext(plan, options, tmp, headline))
+        lines += sections.lines
+        findings = study_findings(report_findings(first.results), options, **sections.findings)
+        (tmp / FINDINGS_FILE).write_text(findings.to_json(), encoding="utf-8")
+        lines[header:header] = [*findings.markdown(), "Per-size reports and tables below; these findings as "
+                                f"JSON: `{FINDINGS_FILE}`.", ""]
+        text = "\n".join(lines) + "\n"
+        (tmp / "index.md").write_text(text, encoding="utf-8")
+        write_index_html(tmp, text)  # the same page as HTML, figures inline
+    return {"report": str(step.output / first.label / "index.md"), "index": str(step.output / "index.md"),
             "index_html": str(step.output / "index.html"),
-            "reports": {p.name: str(step.output / p.name) for p in [*pooled.values(), *reports.values()]}}
+            "reports": {r.label: str(step.output / r.label) for r in [*pooled, *reports]}}
