@@ -200,7 +200,7 @@ def test_unrelated_relearning_and_its_control_on_stories260k(tmp_path, tiny_mode
     from lm_forget.analysis.relearn_report import cell_row, section_output
     from lm_forget.formats import lm_eval_run, samples_file
     from lm_forget.run.relearn_pools import unrelated_docs
-    from lm_forget.run.steps.analyze_inputs import relearn_cells
+    from lm_forget.run.relearn_steps import relearn_cells
 
     monkeypatch.setenv("LM_FORGET_DATA_DIR", str(mirror_dir))
     train = {"use_lora": True, "learning_rate": 1e-3, "max_steps": 2, "per_device_train_batch_size": 4,

@@ -133,7 +133,7 @@ def methods_section(ctx: StudyContext) -> SectionOutput | None:
     """Every forgetting method's cells side by side (a study with ``forget.methods``)."""
     if not ctx.config.forget.methods:
         return None
-    from lm_forget.run.steps.protocol_inputs import method_protocol_cells
+    from lm_forget.run.forget_set_steps import method_protocol_cells
 
     return methods_output(method_protocol_cells(ctx.plan), ctx.folder("methods"), ctx.out)
 

@@ -200,7 +200,7 @@ def _flags(rows: Sequence[dict[str, Any]], opts: AnalysisOptions) -> list[str]:
 @register_section("forget_set", order=10, folder="protocol")
 def forget_set_section(ctx: StudyContext) -> SectionOutput | None:
     """Every forget cell's forget set beside its held-out split and the other tasks (one table per method)."""
-    from lm_forget.run.steps.protocol_inputs import method_protocol_cells
+    from lm_forget.run.forget_set_steps import method_protocol_cells
 
     cells = method_protocol_cells(ctx.plan)
     methods = [m.id for m in ctx.config.forget.method_specs] or [None]
@@ -214,7 +214,7 @@ def dynamics_section(ctx: StudyContext) -> SectionOutput | None:
     import pandas as pd
 
     from lm_forget.analysis.dynamics import DynamicsOptions, doc_orders, order_stats, plot_orders
-    from lm_forget.run.steps.protocol_inputs import dynamics_inputs
+    from lm_forget.run.forget_set_steps import dynamics_inputs
 
     inputs = dynamics_inputs(ctx.plan)
     if not inputs:

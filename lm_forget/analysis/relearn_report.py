@@ -225,7 +225,7 @@ def relearn_section(ctx: StudyContext) -> SectionOutput | None:
     """Every relearned model beside its fine-tuned and forgotten model (stage ``eval_relearn``)."""
     if "eval_relearn" not in ctx.config.stages:
         return None
-    from lm_forget.run.steps.analyze_inputs import relearn_cells
+    from lm_forget.run.relearn_steps import relearn_cells
 
     return section_output([cell_row(c, ctx.options) for c in relearn_cells(ctx.plan)], ctx.options)
 

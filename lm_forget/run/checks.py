@@ -111,34 +111,6 @@ def _check_hub_log_args(args: dict[str, Any]) -> None:
                               f"{', '.join(sorted(known))} (output_path is the step folder).")
 
 
-def _check_relearn(config: RunConfig) -> None:
-    """``relearn``: sizes that fit the chosen pool, the forget stage's LoRA choice, in-process docs (the unrelated
-    pool's task is checked once the task lists are expanded: ``relearn_pools.check_unrelated``)."""
-    section = config.relearn
-    if not section.num_examples or any(k < 1 for k in section.num_examples):
-        raise ConfigError(f"relearn.num_examples: {section.num_examples}; give positive numbers of docs, "
-                          "e.g. [10, 100].")
-    if len(set(section.num_examples)) != len(section.num_examples):
-        raise ConfigError(f"relearn.num_examples: {section.num_examples} has duplicates.")
-    if section.use_lora is not None and section.use_lora != config.forget.use_lora:
-        raise ConfigError(f"relearn.use_lora: {section.use_lora} differs from forget.use_lora "
-                          f"({config.forget.use_lora}); relearning continues the forget model as it was trained. "
-                          "Leave relearn.use_lora unset.")
-    if section.dynamics_every is not None:
-        raise ConfigError("relearn.dynamics_every: not supported (dynamics score the forget pool); remove it.")
-    sizes = [int(n or config.data.train_size) for n in config.forget_sizes]
-    for k in section.num_examples:
-        if section.pool == "forget_set" and k > min(sizes):
-            raise ConfigError(f"relearn.num_examples: {k} docs do not fit in a forget set of {min(sizes)} "
-                              "(pool forget_set); lower it or use relearn.pool: held_in.")
-        if section.pool == "held_in" and max(sizes) + k > config.data.train_size:
-            raise ConfigError(f"relearn.num_examples: {k} held-in docs after a forget set of {max(sizes)} exceed "
-                              f"data.train_size {config.data.train_size}; lower it or raise data.train_size.")
-    if section.pool in ("held_in", "unrelated") and section.launcher:
-        raise ConfigError(f"relearn.launcher: pool {section.pool} trains in this process (it hands the trainer its "
-                          "docs); use pool forget_set with a launcher, or drop the launcher.")
-
-
 def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig:
     """Check everything that can be checked without loading a model; returns the config with its task lists
     completed (per-task fine-tunes, utility patterns) as a new object: ``config`` itself is never edited."""
@@ -154,8 +126,10 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
             raise ConfigError(f"{name}.dynamics_every: {section.dynamics_every!r}; give a positive number of steps "
                               "(or a fraction of an epoch < 1), with in-process training (no launcher).")
     if "relearn" in config.stages:
-        _check_relearn(config)
-    from lm_forget.run.deep_checks import check_deep
+        from lm_forget.run.relearn_steps import check_relearn
+
+        check_relearn(config)
+    from lm_forget.run.deep_steps import check_deep
 
     check_deep(config)
     check_trainer_settings(config)
@@ -186,7 +160,7 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
                     resolve_task(name, task_dirs=config.task_dir_paths)
                 except ConfigError as exc:
                     raise ConfigError(f"tasks.{section}: {exc}") from None
-    from lm_forget.run.utility_checks import check_utility_tasks
+    from lm_forget.run.utility_steps import check_utility_tasks
 
     completed = {"utility": check_utility_tasks(config)}  # lm-eval tasks of any kind, resolved by its TaskManager
     if config.finetune.per_task:  # each forgotten task is fine-tuned alone: those are the fine-tune tasks

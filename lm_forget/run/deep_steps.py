@@ -10,7 +10,8 @@
   format variants (:mod:`lm_forget.data.variants`) of the forgotten task, on the forget set and on the held-out
   split (``eval_formats/...``; plain ``eval`` steps).
 
-Without these stages nothing is added, so no existing step key changes.
+Without these stages nothing is added, so no existing step key changes. The stages' config checks:
+:func:`check_deep`; their report section: :func:`lm_forget.analysis.deep_report.deep_section`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from lm_forget.errors import ConfigError
 from lm_forget.run.cells import finetuned_for, forget_cells, seed_label
 from lm_forget.run.config import RunConfig
 from lm_forget.run.keys import data_settings
@@ -245,3 +247,19 @@ def deep_cells(plan: Any) -> list[Any]:
                     cell.mia[phase] = folder / SCORES_FILE
         cells.append(cell)
     return cells
+
+
+def check_deep(config: RunConfig) -> None:
+    """The hf backend for both stages, bits each listed once, and the quantizer installed."""
+    stages = [s for s in ("mia", "eval_quantized") if s in config.stages]
+    if stages and config.eval.backend != "hf":
+        raise ConfigError(f"stages: {', '.join(stages)} score the model in this process (transformers); set "
+                          f"eval.backend: hf or drop {' and '.join(stages)}.")
+    if "eval_quantized" not in config.stages:
+        return
+    from lm_forget.run.quantized import BITS, require_quantizer
+
+    bits = list(config.quantize.bits)
+    if not bits or len(set(bits)) != len(bits) or any(b not in BITS for b in bits):
+        raise ConfigError(f"quantize.bits: {bits}; list each of {', '.join(map(str, BITS))} at most once.")
+    require_quantizer(config.quantize.quantizer)

@@ -26,8 +26,9 @@ from lm_forget.run.cells import (
 )
 from lm_forget.run.config import RunConfig
 from lm_forget.run.deep_steps import DEEP_KINDS, add_deep_steps
+from lm_forget.run.forget_set_steps import add_forget_set_evals
 from lm_forget.run.keys import data_settings, key_form, train_settings
-from lm_forget.run.protocol_steps import add_forget_set_evals, add_relearn_steps
+from lm_forget.run.relearn_steps import add_relearn_steps
 from lm_forget.run.utility_steps import add_utility_eval
 
 OUTPUT = "output"

@@ -13,7 +13,7 @@ from typing import Any
 
 from lm_forget.errors import ConfigError
 
-LISTS = ("finetune", "forget", "eval")  # the sections of forget tasks; tasks.utility is lm-eval's (utility_checks)
+LISTS = ("finetune", "forget", "eval")  # the sections of forget tasks; tasks.utility is lm-eval's (utility_steps)
 
 
 def expand_tasks(entries: list[str], known: list[str], where: str) -> list[str]:

@@ -4,6 +4,13 @@ pretrained model, on every fine-tuned model and on every forget cell: collateral
 The steps are plain eval steps (lm-eval's ``simple_evaluate`` with ``log_samples``) in the folder
 ``eval_utility/``; lm-eval's own stderr is computed (``bootstrap_iters``) for the report's fallback interval.
 Without ``tasks.utility`` nothing is added, so no existing step key changes.
+
+Checks (:func:`check_utility_tasks`): every entry of ``tasks.utility`` must be an lm-eval task that lm-eval's own
+``TaskManager`` finds (built-in, derived, or a user YAML in ``tasks.task_dirs``), and none of the forget suite (those
+are already scored). The names resolve exactly as the eval steps will load them
+(:func:`lm_forget.run.evaluate.task_manager_for`: the suite and the task folders first, lm-eval's ~14k built-ins
+indexed only when a name is not found there). The report section:
+:func:`lm_forget.analysis.utility_report.utility_section`.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lm_forget.errors import ConfigError, did_you_mean
 from lm_forget.run.cells import UTILITY, finetuned_for, forget_cells, seed_label, utility_name
 from lm_forget.run.config import RunConfig
 
@@ -55,3 +63,69 @@ def utility_cells(plan: Any) -> list[Any]:
                 cell.evals[phase] = Path(step.output)
         cells.append(cell)
     return cells
+
+
+UTILITY_STAGES = ("eval_pretrained", "eval_finetuned", "eval_forget")  # the stages that score utility tasks
+
+
+def forget_task_names(config: RunConfig) -> set[str]:
+    """The binarized forget tasks: the suite and the derived tasks of ``tasks.task_dirs``."""
+    from lm_forget.data.api import suite_task_names, yaml_tasks
+
+    return {*suite_task_names(), *yaml_tasks(config.task_dir_paths)}
+
+
+def _forget_members(name: str, manager: Any, forget: set[str]) -> list[str]:
+    """The forget tasks ``name`` stands for: itself, the tasks of a tag, or the tasks listed by a group."""
+    if name in forget:
+        return [name]
+    entry = manager.task_index.get(name)
+    kind = getattr(getattr(entry, "kind", None), "name", "")
+    if kind == "TAG":
+        return sorted(t for t in forget if t in manager.task_index and name in manager.task_index[t].tags)
+    if kind == "GROUP":
+        listed = (entry.cfg or {}).get("task") or []
+        return sorted(t for t in listed if isinstance(t, str) and t in forget)
+    return []
+
+
+def check_utility_tasks(config: RunConfig) -> list[str]:
+    """``tasks.utility`` with patterns expanded: every name resolved through lm-eval's TaskManager, forget tasks
+    refused (the config is not edited)."""
+    entries = config.tasks.utility
+    if not entries:
+        return []
+    if not any(stage in config.stages for stage in UTILITY_STAGES):
+        raise ConfigError(f"tasks.utility: {entries} is scored by the eval stages ({', '.join(UTILITY_STAGES)}), "
+                          "none of which is in stages; add them or drop tasks.utility.")
+    if "suite" in entries:
+        raise ConfigError("tasks.utility: 'suite' is the forget suite, already scored in tasks.eval; utility tasks "
+                          "are other lm-eval tasks (e.g. mmlu, hellaswag, or a YAML of tasks.task_dirs).")
+    from lm_forget.run.evaluate import task_manager_for
+
+    manager = task_manager_for(config, [e for e in entries if not any(c in e for c in "*?[")] or ["-"])
+    known = manager.all_tasks
+    forget = forget_task_names(config)
+    expanded: list[str] = []
+    for entry in entries:
+        if any(c in entry for c in "*?["):
+            names = manager.match_tasks([entry])
+            if not names:
+                raise ConfigError(f"tasks.utility: pattern {entry!r} matches no lm-eval task.")
+        elif entry not in known:
+            raise ConfigError(f"tasks.utility: unknown lm-eval task {entry!r}.{did_you_mean(entry, known)} lm-eval "
+                              "finds built-in tasks, and YAMLs in tasks.task_dirs (`lm_eval ls tasks` lists them).")
+        else:
+            names = [entry]
+        for name in names:
+            members = _forget_members(name, manager, forget)
+            if members:
+                shown = ", ".join(members[:3]) + (", ..." if len(members) > 3 else "")
+                subject = f"{name!r}" + (f" (from {entry!r})" if name != entry else "")
+                raise ConfigError(
+                    f"tasks.utility: {subject} is {'' if members == [name] else f'or holds ({shown}) '}a forget "
+                    "suite task: those are the study itself (list them in tasks.eval). Utility tasks are other "
+                    "lm-eval tasks, e.g. the source task (boolq for forget_boolq), mmlu, or a YAML of "
+                    "tasks.task_dirs.")
+        expanded += [n for n in names if n not in expanded]
+    return expanded

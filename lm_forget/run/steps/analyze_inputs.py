@@ -3,7 +3,7 @@
 ``analyze`` compares three lm-eval folders (pretrained, fine-tuned, forget) over the same tasks. A study has
 one forget model per cell, so for each ([method,] forget-set size, seed) these folders are assembled from the
 step outputs: the forget phase is the matrix *diagonal* (task A as scored by the model that forgot A), the
-matrix is every (A, B) cell. The relearn section's inputs are gathered here too (:func:`relearn_cells`).
+matrix is every (A, B) cell.
 """
 
 from __future__ import annotations
@@ -127,35 +127,3 @@ def write_matrix_csv(folder: Path, cells: dict[str, Step], finetuned: dict[str, 
     pd.DataFrame(rows, columns=["trained_task", "eval_task", "acc_forget", "acc_finetuned", "n"]).to_csv(
         folder / "matrix.csv", index=False)
     return folder
-
-
-def relearn_cells(plan: Any) -> list[Any]:
-    """Per forget cell and k, the held-out lm-eval folders of the fine-tuned, forgotten and relearned models, and
-    (``relearn.control``) of the pretrained model and the control relearned from it on the same docs."""
-    from lm_forget.analysis.relearn_report import RelearnCell
-    from lm_forget.run.cells import finetuned_eval_name, finetuned_for, forget_cells, relearn_name, seed_label
-    from lm_forget.run.relearn_pools import control_name, control_settings
-
-    by_name, config = plan.by_name, plan.config
-    cells = []
-    for c in forget_cells(config):
-        for k in config.relearn.num_examples:
-            seed = c.seed if c.finetune_seed is None else seed_label(c.seed, c.finetune_seed)
-            relearn = by_name.get(relearn_name(c.id, k))
-            unrelated = relearn.settings.get("unrelated_task") if relearn is not None else None
-            cell = RelearnCell(task=c.task, n=c.n, seed=seed, k=k, pool=config.relearn.pool, method=c.method,
-                               unrelated_task=unrelated)
-            fine = finetuned_eval_name(finetuned_for(config, c.task), c.finetune_seed)
-            names = {"finetuned": fine if fine in by_name else "eval_pretrained",
-                     "forget": f"eval_forget/{c.id}", "relearn": f"eval_{relearn_name(c.id, k)}"}
-            if config.relearn.control and relearn is not None:
-                names["control"] = control_name(control_settings(relearn.settings), eval_step=True)
-                pretrained = by_name.get("eval_pretrained")
-                if pretrained is not None and c.task in pretrained.settings["tasks"]:  # else the row says so
-                    names["pretrained"] = pretrained.name
-            for phase, name in names.items():
-                step = by_name.get(name)
-                if step is not None and step.is_done():
-                    cell.held_out[phase] = step.output
-            cells.append(cell)
-    return cells

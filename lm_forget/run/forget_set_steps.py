@@ -1,5 +1,7 @@
-"""The protocol sections' inputs, read off a plan: per forget cell, its forget-set and held-out evaluations,
-and the training-dynamics files of the fine-tune and forget steps (the analyze step's protocol sections)."""
+"""The forget-set feature, one module: the evaluations of every model on exactly the docs each forget model was
+trained on (added to a plan), and the inputs of the forget-set and learning-order sections
+(:mod:`lm_forget.analysis.protocol_report`): per forget cell its forget-set and held-out evaluations, and the
+training-dynamics files of the fine-tune and forget steps."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.run.cells import (
+    FORGET_SET,
     finetune_name,
     finetuned_eval_name,
     finetuned_for,
@@ -14,15 +17,42 @@ from lm_forget.run.cells import (
     forget_set_name,
     seed_label,
 )
-from lm_forget.run.graph import Plan
+from lm_forget.run.config import RunConfig
 
 
-def protocol_cells(plan: Plan) -> list[Any]:
+def add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[str, Any],
+                          eval_common: dict[str, Any], deps: tuple[str, ...] = (), task: str | None = None,
+                          finetune_seed: int | None = None) -> None:
+    """Score exactly the docs each forget model was trained on (``eval_on=train``, ``train_size=N``).
+
+    Pools nest (the first N docs of any larger pool), so per forget-set size N the pretrained and the
+    fine-tuned model are scored once on each forgotten task's first N docs, and each forget cell
+    (``phase`` forget) on its own N docs.
+    """
+    forget_tasks = [task] if task else list(config.tasks.forget)  # a per-task fine-tuned model: its own task
+    if not forget_tasks or "forget" not in config.stages:
+        return
+    common = {k: v for k, v in eval_common.items() if k not in ("tasks", "limit")}  # scored whole
+    for n in config.forget_sizes:
+        pool = {"eval_on": "train", "train_size": int(n or config.data.train_size)}
+        if phase != "forget":
+            settings = {"model": model} if phase == "pretrained" else {}
+            add(forget_set_name(phase, n, task=task, finetune_seed=finetune_seed), "eval", f"eval_{phase}",
+                {**settings, "phase": phase, **common, "tasks": forget_tasks, "forget_set": pool}, deps,
+                folder=FORGET_SET)
+            continue
+        for cell in (c for c in forget_cells(config) if c.n == n and c.task in forget_tasks):
+            add(forget_set_name(phase, n, cell.id), "eval", "eval_forget",
+                {"phase": phase, **common, "tasks": [cell.task], "forget_set": pool}, (f"forget/{cell.id}",),
+                cell=cell, folder=FORGET_SET)
+
+
+def protocol_cells(plan: Any) -> list[Any]:
     """Per forget cell, the lm-eval folders of its forget-set and held-out evaluations (analysis input)."""
     return [cell for _, cell in method_protocol_cells(plan)]
 
 
-def method_protocol_cells(plan: Plan) -> list[tuple[str | None, Any]]:
+def method_protocol_cells(plan: Any) -> list[tuple[str | None, Any]]:
     """(method id or None, ``ProtocolCell``) of every forget cell, method-major."""
     from lm_forget.analysis.protocol_report import ProtocolCell
 
@@ -49,7 +79,7 @@ def method_protocol_cells(plan: Plan) -> list[tuple[str | None, Any]]:
     return cells
 
 
-def dynamics_inputs(plan: Plan) -> dict[str, tuple[Path, list[Path]]]:
+def dynamics_inputs(plan: Any) -> dict[str, tuple[Path, list[Path]]]:
     """Per ``[method-]n<N>-[f<fs>]s<seed>``: its fine-tune's ``dynamics.parquet`` and the forget cells' (those
     that exist). The mixture design only (the config refuses dynamics with ``finetune.per_task``)."""
     from lm_forget.train.dynamics import DYNAMICS_FILE
