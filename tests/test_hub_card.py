@@ -122,7 +122,7 @@ def test_eval_result_parsing(tmp_path):
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"results": {"forget_cola": {"acc,none": 0.7}, "group": {"alias": "g"}}}))
     assert read_eval_accuracies(path) == {"forget_cola": 0.7}
-    assert normalize_eval_sources(str(path), "flip") == {"after flip": {"forget_cola": 0.7}}
+    assert normalize_eval_sources(str(path), "relearn") == {"after relearn": {"forget_cola": 0.7}}
     (tmp_path / "bad.json").write_text(json.dumps({"nope": 1}))
     with pytest.raises(DataError, match="not an lm_eval results file"):
         read_eval_accuracies(tmp_path / "bad.json")

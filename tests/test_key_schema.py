@@ -47,10 +47,22 @@ def test_a_study_written_with_another_key_schema_is_refused_not_rekeyed(tmp_path
     assert not plan.step("eval_pretrained").dir.exists(), "nothing was re-run beside the old step"
 
 
-def test_records_from_before_the_version_was_recorded_are_schema_1(tmp_path):
-    """Step keys have not changed since: a done.json without the field is the current form, and resumes."""
-    assert KEY_SCHEMA_VERSION == 1
+def test_records_from_before_the_version_was_recorded_are_schema_1_and_refused(tmp_path):
+    """A done.json without the field was written in form 1 (forget steps hashed label_mode); since form 2 it is
+    refused like any other version, never re-keyed."""
+    assert KEY_SCHEMA_VERSION == 2
     plan = _plan(tmp_path)
     step = plan.step("eval_pretrained")
     atomic_write_json(step.done_path, {"step": step.name, "key": step.key})
-    assert execute(plan, dry_run=True).rows[0]["status"] == "done"
+    with pytest.raises(ConfigError, match="step-key schema 1"):
+        execute(plan, dry_run=True)
+
+
+def test_forget_steps_hash_their_method(tmp_path):
+    config = {"model": {"name_or_path": "some/model"}, "run_dir": str(tmp_path / "run"),
+              "stages": ["finetune", "forget"], "tasks": {"finetune": ["forget_cola"], "forget": ["forget_cola"]}}
+    random = build_plan(run_config_from_dict(config)).step("forget/forget_cola/n1000/s0")
+    flipped = build_plan(run_config_from_dict({**config, "forget": {"method": "flipped_labels"}}))
+    assert random.settings["train"]["method"] == {"name": "random_labels"}
+    assert "label_mode" not in random.settings["train"]
+    assert flipped.step("forget/forget_cola/n1000/s0").key != random.key

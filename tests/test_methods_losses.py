@@ -160,7 +160,7 @@ def test_rmu_steers_forget_states_and_anchors_retain_states(fresh, tmp_path):
     assert _loss(trainer, batch) == pytest.approx(expected, rel=1e-5)
 
 
-def test_registry_aliases_and_bad_arguments():
+def test_registry_names_and_bad_arguments():
     from lm_forget.errors import ConfigError
     from lm_forget.train.config import ForgetConfig
     from lm_forget.train.methods import get_method, method_names
@@ -170,10 +170,16 @@ def test_registry_aliases_and_bad_arguments():
 
     assert method_names() == ["random_labels", "flipped_labels", "uniform", "grad_ascent", "grad_diff", "npo",
                               "simnpo", "rmu"]
-    assert get_method("forget").name == "random_labels" and get_method("flip").name == "flipped_labels"
+    assert _cfg(stage="forget").forget_method.name == "random_labels"  # the paper's is the default
     assert _cfg(stage="forget").effective_label_mode == "random"
-    assert _cfg(stage="flip").effective_label_mode == "flip"
-    assert _cfg(stage="forget", method="flip").effective_label_mode == "flip"
+    assert _cfg(stage="forget", method="flipped_labels").effective_label_mode == "flip"
+    assert _cfg(stage="relearn").effective_label_mode == _cfg().effective_label_mode == "true"
+    with pytest.raises(ConfigError, match="unknown forgetting method 'flip'.*Known: random_labels, flipped_labels"):
+        get_method("flip")  # stage names are not method names
+    with pytest.raises(ConfigError, match="unknown --stage 'flip'.*--stage forget --method flipped_labels"):
+        _cfg(stage="flip")
+    with pytest.raises(ConfigError, match="use it with --stage forget, not relearn"):
+        _cfg(stage="relearn", method="npo")
     npo = _cfg(stage="forget", method="npo", method_args='{"beta": 0.2}')
     assert npo.effective_label_mode == "true" and npo.forget_method.parse_params(npo.method_args).beta == 0.2
     with pytest.raises(ConfigError, match="unknown forgetting method 'nop'.*npo"):

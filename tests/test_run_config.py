@@ -47,9 +47,9 @@ def test_good_config_loads_and_expands_suite(tmp_path):
     ("changes", "expected"),
     [
         ({"seedz": [0]}, "unknown key 'seedz'. Did you mean 'seeds'?"),
-        ({"forget": {"label_mod": "flip"}}, "config.forget: unknown key 'label_mod'"),
+        ({"forget": {"label_mode": "flip"}}, "config.forget: unknown key 'label_mode'"),
         ({"eval": {"batch_size": 8, "limt": 5}}, "config.eval: unknown key 'limt'. Did you mean 'limit'?"),
-        ({"forget": {"label_mode": "invert"}}, "forget.label_mode: 'invert'"),
+        ({"forget": {"method": "invert"}}, "forget.method: 'invert'"),
         ({"seeds": ["a"]}, "config.seeds.forget[0]: Input should be a valid integer"),
         ({"seeds": {"finetune": [0], "forgt": [1]}}, "config.seeds: unknown key 'forgt'. Did you mean 'forget'?"),
         ({"seeds": {"finetune": [1, 1]}}, "seeds.finetune: [1, 1] has duplicates"),

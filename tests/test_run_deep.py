@@ -6,7 +6,7 @@ import importlib.util
 import math
 
 import pytest
-from test_run_relearn import KEYS_BEFORE_RELEARN, _data
+from test_run_relearn import KEYS_AT_SCHEMA, _data
 
 from lm_forget.errors import ConfigError
 from lm_forget.io import read_jsonl
@@ -20,7 +20,7 @@ def test_default_adds_no_step_and_keeps_every_key(tmp_path):
     config = run_config_from_dict(_data(tmp_path))
     assert config.mia.k == 0.2 and config.quantize.bits == [8, 4]
     keys = {s.name: s.key for s in build_plan(config).steps}
-    assert keys == KEYS_BEFORE_RELEARN
+    assert keys == KEYS_AT_SCHEMA
 
 
 @pytest.mark.skipif(not HAS_BNB, reason="bitsandbytes not installed (pip install 'lm-forget[quantize]')")
@@ -40,8 +40,8 @@ def test_plan_adds_mia_and_quantized_steps_per_model(tmp_path):
     assert plan.step("eval_quantized/finetuned/n100/int4").deps == ("finetune",)
     assert set(plan.step("analyze").deps) >= set(mia) | set(quant)
     keys = {s.name: s.key for s in plan.steps}
-    assert {n: k for n, k in KEYS_BEFORE_RELEARN.items() if n != "analyze"} == {
-        n: keys[n] for n in KEYS_BEFORE_RELEARN if n != "analyze"}
+    assert {n: k for n, k in KEYS_AT_SCHEMA.items() if n != "analyze"} == {
+        n: keys[n] for n in KEYS_AT_SCHEMA if n != "analyze"}
     other = build_plan(run_config_from_dict(_data(tmp_path, stages=DEEP[:-1] + ["features", "analyze"],
                                                   quantize={"bits": [4]}, mia={"k": 0.5})))
     assert other.step("mia/forget_cola/n100/s0").key != plan.step("mia/forget_cola/n100/s0").key

@@ -6,7 +6,7 @@ import math
 
 import pytest
 from test_run_deep import tiny_deep_study
-from test_run_relearn import KEYS_BEFORE_RELEARN, _data
+from test_run_relearn import KEYS_AT_SCHEMA, _data
 
 from lm_forget.data.variants import variant_names, variant_task_name
 from lm_forget.errors import ConfigError
@@ -33,8 +33,8 @@ def test_plan_adds_format_evals_per_model_and_keeps_every_key(tmp_path):
     assert plan.step("eval_formats/finetuned/n1000/forget_set").deps == ("finetune",)
     assert set(plan.step("analyze").deps) >= set(names)
     keys = {s.name: s.key for s in plan.steps}
-    assert {n: keys[n] for n in KEYS_BEFORE_RELEARN if n != "analyze"} == {
-        n: k for n, k in KEYS_BEFORE_RELEARN.items() if n != "analyze"}
+    assert {n: keys[n] for n in KEYS_AT_SCHEMA if n != "analyze"} == {
+        n: k for n, k in KEYS_AT_SCHEMA.items() if n != "analyze"}
 
 
 def test_format_stage_needs_forget(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from lm_forget.io import atomic_dir, atomic_write_json
 from lm_forget.run import build_plan, execute, run_config_from_dict
 from lm_forget.run.cells import Cell
+from lm_forget.run.key_schema import KEY_SCHEMA_FIELD, KEY_SCHEMA_VERSION
 from lm_forget.run.shard import shard_cells
 from lm_forget.run.training import drop_incomplete_checkpoints, last_checkpoint
 
@@ -102,7 +103,7 @@ def test_dry_run_lists_steps_without_touching_disk(tmp_path):
     assert not (tmp_path / "run").exists()
 
     done = plan.step("eval_pretrained")
-    atomic_write_json(done.done_path, {"step": done.name})
+    atomic_write_json(done.done_path, {"step": done.name, KEY_SCHEMA_FIELD: KEY_SCHEMA_VERSION})
     assert {r["step"]: r["status"] for r in execute(plan, dry_run=True).rows}["eval_pretrained"] == "done"
 
 

@@ -26,37 +26,8 @@ BASE = {
     "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "features", "analyze",
                "push"],
     "seeds": [0, 1],
-    "forget": {"num_examples": [100], "label_mode": "flip", "learning_rate": 2e-4},
+    "forget": {"num_examples": [100], "method": "flipped_labels", "learning_rate": 2e-4},
     "push": {"repo_prefix": "me/x"},
-}
-
-# BASE's step keys as the code before the method axis computed them (commit d1dca2d): a study written then
-# must resume, not rerun, after the upgrade
-KEYS_BEFORE_METHODS = {
-    "eval_pretrained": "95b11533b43d",
-    "eval_forgetset/pretrained/n100": "9a125786c34c",
-    "finetune": "d307cecaf66f",
-    "eval_finetuned": "61de66636513",
-    "eval_forgetset/finetuned/n100": "2ef8639032f9",
-    "forget/forget_cola/n100/s0": "5fd6e01cf3a0",
-    "forget/forget_cola/n100/s1": "992f31a3c084",
-    "forget/forget_rte/n100/s0": "24daa604d9f6",
-    "forget/forget_rte/n100/s1": "981e10067e7a",
-    "eval_forget/forget_cola/n100/s0": "71c5654df3e0",
-    "eval_forget/forget_cola/n100/s1": "80ed2d1f3a6e",
-    "eval_forget/forget_rte/n100/s0": "8b41d22bb32c",
-    "eval_forget/forget_rte/n100/s1": "8f0baddd7fde",
-    "eval_forgetset/forget_cola/n100/s0": "71d7f895b45d",
-    "eval_forgetset/forget_cola/n100/s1": "db3544a68f2d",
-    "eval_forgetset/forget_rte/n100/s0": "8dcdb86cba94",
-    "eval_forgetset/forget_rte/n100/s1": "19e411a52cf5",
-    "features/pretrained": "056a84a6f3e7",
-    "features/finetuned": "b74a4ee351cf",
-    "analyze": "24b3463ecb39",
-    "push/forget_cola/n100/s0": "886b0cd46146",
-    "push/forget_cola/n100/s1": "32760ce57863",
-    "push/forget_rte/n100/s0": "379fab07f565",
-    "push/forget_rte/n100/s1": "8840d1a5eed0",
 }
 
 METHODS = ["random_labels", {"name": "npo", "args": {"beta": 0.1}, "learning_rate": 1e-5},
@@ -65,8 +36,8 @@ METHODS = ["random_labels", {"name": "npo", "args": {"beta": 0.1}, "learning_rat
 
 def _config(**forget):
     data = copy.deepcopy(BASE)
-    if "methods" in forget and "label_mode" not in forget:
-        data["forget"].pop("label_mode")
+    if "methods" in forget and "method" not in forget:
+        data["forget"].pop("method")
     data["forget"].update(forget)
     return run_config_from_dict(data, check_tasks=False)
 
@@ -75,8 +46,11 @@ def _keys(plan):
     return {s.name: s.key for s in plan.steps}
 
 
-def test_existing_config_step_keys_do_not_change():
-    assert _keys(build_plan(_config())) == KEYS_BEFORE_METHODS
+def test_a_method_axis_keeps_the_keys_of_the_steps_every_method_shares():
+    one, axis = _keys(build_plan(_config())), _keys(build_plan(_config(methods=METHODS)))
+    shared = ["eval_pretrained", "eval_forgetset/pretrained/n100", "finetune", "eval_finetuned",
+              "eval_forgetset/finetuned/n100", "features/pretrained", "features/finetuned"]
+    assert {k: one[k] for k in shared} == {k: axis[k] for k in shared}
 
 
 def test_methods_are_one_more_axis_of_cells(tmp_path):
@@ -84,12 +58,12 @@ def test_methods_are_one_more_axis_of_cells(tmp_path):
     assert len(plan.cells) == 3 * 2 * 1 * 2  # method x task x size x seed
     forget = plan.step("forget/npo_b05/forget_rte/n100/s1")
     assert forget.settings["train"]["method"] == {"name": "npo", "args": {"beta": 0.5}}
-    assert "label_mode" not in forget.settings["train"]
+    assert "label_mode" not in forget.settings["train"] and "method" not in forget.settings["train"]["method"]
     assert plan.step("eval_forget/npo/forget_rte/n100/s1").deps == ("forget/npo/forget_rte/n100/s1",)
     assert plan.step("eval_forgetset/npo/forget_rte/n100/s1").deps == ("forget/npo/forget_rte/n100/s1",)
     assert plan.step("push/random_labels/forget_cola/n100/s0").cell.id == "random_labels/forget_cola/n100/s0"
     assert len({s.dir for s in plan.steps}) == len(plan.steps)
-    # each method's forget steps have their own keys; the label rule's are not today's label_mode ones
+    # each method's forget steps have their own keys
     keys = _keys(plan)
     assert len({keys[f"forget/{m}/forget_cola/n100/s0"] for m in ("random_labels", "npo", "npo_b05")}) == 3
     # shards partition the cells, whole methods included
@@ -131,8 +105,10 @@ def test_method_settings_reach_the_trainer(tmp_path):
     ({"methods": [{"name": "npo", "retain_wieght": 1.0}]}, "Did you mean 'retain_weight'?"),
     ({"methods": ["npo", {"name": "npo", "args": {"beta": 0.5}}]}, "give each entry its own `label`"),
     ({"methods": [{"args": {}}]}, "no name"),
-    ({"label_mode": "flipp"}, "Did you mean 'flip'?"),
-    ({"methods": ["npo"], "label_mode": "flip"}, "applies only without forget.methods"),
+    ({"method": "flipped_label"}, "Did you mean 'flipped_labels'?"),
+    ({"method": "npo"}, "is a loss method; list it in forget.methods"),
+    ({"methods": ["npo"], "method": "flipped_labels"}, "applies only without forget.methods"),
+    ({"methods": ["flip"]}, "unknown forgetting method 'flip'"),
 ])
 def test_bad_methods_fail_before_any_work(forget, needle):
     with pytest.raises(ConfigError) as err:
@@ -140,8 +116,11 @@ def test_bad_methods_fail_before_any_work(forget, needle):
     assert needle in str(err.value)
 
 
-def test_aliases_resolve_to_registered_names():
-    config = _config(methods=["flip", "forget"])
+def test_one_forgetting_method_is_named_like_an_axis_entry():
+    """``forget.method`` reaches the forget step as the axis entries do (``MethodSpec.step_settings``' shape)."""
+    plan = build_plan(_config())
+    assert plan.step("forget/forget_cola/n100/s0").settings["train"]["method"] == {"name": "flipped_labels"}
+    config = _config(methods=["flipped_labels", "random_labels"])
     assert [m.name for m in config.forget.method_specs] == ["flipped_labels", "random_labels"]
     assert "forget/flipped_labels/forget_cola/n100/s0" in build_plan(config).by_name
 

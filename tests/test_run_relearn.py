@@ -22,9 +22,9 @@ BASE = {
     "seeds": [0, 1],
     "forget": {"num_examples": [100, 1000]},
 }
-# Step keys of BASE as written by the runner before the relearn stage existed (commit d1dca2d): a study
-# without relearn must keep every folder, so nothing reruns after an upgrade.
-KEYS_BEFORE_RELEARN = {
+# Step keys of BASE at step-key schema 2 (run/key_schema.py). A study without relearn (or any opt-in stage) must
+# keep every folder; a change to what keys hash changes these, and must bump KEY_SCHEMA_VERSION (then re-pin).
+KEYS_AT_SCHEMA = {
     "eval_pretrained": "95f851751f84",
     "eval_forgetset/pretrained/n100": "5c61c3bac8a7",
     "eval_forgetset/pretrained/n1000": "d9ad48a06e49",
@@ -32,33 +32,33 @@ KEYS_BEFORE_RELEARN = {
     "eval_finetuned": "b2a48a7d5108",
     "eval_forgetset/finetuned/n100": "187ef8c54b6b",
     "eval_forgetset/finetuned/n1000": "7c44052d9a7a",
-    "forget/forget_cola/n100/s0": "1054cb8d7925",
-    "forget/forget_cola/n100/s1": "baf74751731f",
-    "forget/forget_cola/n1000/s0": "e6e76889e106",
-    "forget/forget_cola/n1000/s1": "795762334f72",
-    "forget/forget_cb/n100/s0": "cd3ce7df2263",
-    "forget/forget_cb/n100/s1": "7997b3aac074",
-    "forget/forget_cb/n1000/s0": "75b7c74ef23f",
-    "forget/forget_cb/n1000/s1": "7a74a571dcf8",
-    "eval_forget/forget_cola/n100/s0": "84834bbc476a",
-    "eval_forget/forget_cola/n100/s1": "d931756431b6",
-    "eval_forget/forget_cola/n1000/s0": "dd4639431cf8",
-    "eval_forget/forget_cola/n1000/s1": "27dfcb76094b",
-    "eval_forget/forget_cb/n100/s0": "e2dcf98eb553",
-    "eval_forget/forget_cb/n100/s1": "75ea4e081995",
-    "eval_forget/forget_cb/n1000/s0": "ce3f81a62ad5",
-    "eval_forget/forget_cb/n1000/s1": "5b52bb651233",
-    "eval_forgetset/forget_cola/n100/s0": "02c7a2040e2b",
-    "eval_forgetset/forget_cola/n100/s1": "85f9d4652429",
-    "eval_forgetset/forget_cb/n100/s0": "e692d2cf4da3",
-    "eval_forgetset/forget_cb/n100/s1": "a52b79d5a5af",
-    "eval_forgetset/forget_cola/n1000/s0": "d8a5624f7fa8",
-    "eval_forgetset/forget_cola/n1000/s1": "e5496e3bd2dc",
-    "eval_forgetset/forget_cb/n1000/s0": "62a6a3f77b3b",
-    "eval_forgetset/forget_cb/n1000/s1": "0293452b4b54",
+    "forget/forget_cola/n100/s0": "d1e2c505dd6d",
+    "forget/forget_cola/n100/s1": "2dc9b353a7e7",
+    "forget/forget_cola/n1000/s0": "3c6f0f2bab25",
+    "forget/forget_cola/n1000/s1": "b1e75fcf4d20",
+    "forget/forget_cb/n100/s0": "6571ff543145",
+    "forget/forget_cb/n100/s1": "387086b232e0",
+    "forget/forget_cb/n1000/s0": "c9d39dd60697",
+    "forget/forget_cb/n1000/s1": "411109399111",
+    "eval_forget/forget_cola/n100/s0": "74980cc8bfcf",
+    "eval_forget/forget_cola/n100/s1": "719edcd212ec",
+    "eval_forget/forget_cola/n1000/s0": "0c6fa94d6187",
+    "eval_forget/forget_cola/n1000/s1": "7fc4059fb8ea",
+    "eval_forget/forget_cb/n100/s0": "e74039708e67",
+    "eval_forget/forget_cb/n100/s1": "335da9b415d6",
+    "eval_forget/forget_cb/n1000/s0": "00a8641b103d",
+    "eval_forget/forget_cb/n1000/s1": "69dc9b127f39",
+    "eval_forgetset/forget_cola/n100/s0": "c920e1594ffb",
+    "eval_forgetset/forget_cola/n100/s1": "e6111cb9f8b8",
+    "eval_forgetset/forget_cb/n100/s0": "262f7c8686d9",
+    "eval_forgetset/forget_cb/n100/s1": "5d77b0089ea8",
+    "eval_forgetset/forget_cola/n1000/s0": "1687d197a359",
+    "eval_forgetset/forget_cola/n1000/s1": "e934f2839c9d",
+    "eval_forgetset/forget_cb/n1000/s0": "d2e3ac6bed6c",
+    "eval_forgetset/forget_cb/n1000/s1": "fc8d04f37981",
     "features/pretrained": "f19ee67b0b14",
     "features/finetuned": "5d4dc2c795ea",
-    "analyze": "a9245817f5f6",
+    "analyze": "7f2ca2ccb303",
 }
 WITH_RELEARN = ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget", "relearn", "eval_relearn",
                 "features", "analyze"]
@@ -104,8 +104,11 @@ def test_defaults_leave_relearn_off_and_relearn_at_3e5_k10_k100():
 
 
 def test_keys_of_studies_without_relearn_do_not_change(tmp_path):
+    from lm_forget.run.key_schema import KEY_SCHEMA_VERSION
+
+    assert KEY_SCHEMA_VERSION == 2, "keys pinned at schema 2: re-pin KEYS_AT_SCHEMA with the version"
     plan = build_plan(run_config_from_dict(_data(tmp_path)))
-    assert {s.name: s.key for s in plan.steps} == KEYS_BEFORE_RELEARN
+    assert {s.name: s.key for s in plan.steps} == KEYS_AT_SCHEMA
 
 
 def test_plan_has_one_relearn_step_per_cell_and_k(tmp_path):
@@ -120,8 +123,8 @@ def test_plan_has_one_relearn_step_per_cell_and_k(tmp_path):
     assert set(plan.step("analyze").deps) >= {s.name for s in evals}
     # every step a study without relearn has keeps its key, except analyze (it now reads the relearn evals)
     keys = {s.name: s.key for s in plan.steps}
-    assert {n: keys[n] for n in KEYS_BEFORE_RELEARN if n != "analyze"} == {
-        n: k for n, k in KEYS_BEFORE_RELEARN.items() if n != "analyze"}
+    assert {n: keys[n] for n in KEYS_AT_SCHEMA if n != "analyze"} == {
+        n: k for n, k in KEYS_AT_SCHEMA.items() if n != "analyze"}
     # relearning settings reach only the relearn steps and what reads them
     other = build_plan(run_config_from_dict(_data(tmp_path, stages=WITH_RELEARN, relearn={"learning_rate": 1e-4})))
     changed = {s.name for s in other.steps if s.key != keys[s.name]}

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from test_run_relearn import BASE, KEYS_BEFORE_RELEARN
+from test_run_relearn import BASE, KEYS_AT_SCHEMA
 
 from lm_forget.errors import ConfigError
 from lm_forget.run import build_plan, execute, run_config_from_dict
@@ -75,7 +75,7 @@ def test_default_is_no_utility_task_and_no_plan_change(tmp_path, task_dir):
     plan = build_plan(config)
     assert not [s for s in plan.steps if "utility" in s.name or s.dir.parent.name == "eval_utility"]
     without_dirs = copy.deepcopy(BASE) | {"run_dir": str(tmp_path / "run")}
-    assert {s.name: s.key for s in build_plan(run_config_from_dict(without_dirs)).steps} == KEYS_BEFORE_RELEARN
+    assert {s.name: s.key for s in build_plan(run_config_from_dict(without_dirs)).steps} == KEYS_AT_SCHEMA
     explicit = _data(tmp_path, task_dir, utility=[])
     assert [(s.name, s.key) for s in build_plan(run_config_from_dict(explicit)).steps] == [
         (s.name, s.key) for s in plan.steps]

@@ -31,7 +31,10 @@ def study(tmp_path, tiny_model_dir, mirror_dir, monkeypatch):
 def _finish_elsewhere(step) -> None:
     """What another runner sharing the run dir leaves: the step's folder and its done.json."""
     step.dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(step.done_path, {"step": step.name, "key": step.key, "kind": step.kind, "seconds": 1.0})
+    from lm_forget.run.key_schema import KEY_SCHEMA_FIELD, KEY_SCHEMA_VERSION
+
+    atomic_write_json(step.done_path, {"step": step.name, "key": step.key, "kind": step.kind, "seconds": 1.0,
+                                       KEY_SCHEMA_FIELD: KEY_SCHEMA_VERSION})
 
 
 def test_a_step_another_runner_finished_is_not_counted_twice(study, monkeypatch):

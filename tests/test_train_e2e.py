@@ -215,9 +215,9 @@ def test_full_finetuning_then_forget_from_saved_weights(tiny_model_dir, tmp_path
 
     ft = train(config(tmp_path / "ft", stage="finetune"))
     assert (ft.output_dir / "model.safetensors").is_file() and not (ft.output_dir / "adapter_config.json").exists()
-    flip = train(config(tmp_path / "flip", stage="flip", init_adapter=ft.output_dir))
+    flip = train(config(tmp_path / "flip", stage="forget", method="flipped_labels", init_adapter=ft.output_dir))
     state = json.loads((flip.output_dir / "forget_config.json").read_text())
-    assert state["label_mode"] == "flip" and state["use_lora"] is False
+    assert (state["method"], state["label_mode"], state["use_lora"]) == ("flipped_labels", "flip", False)
     assert not list(flip.output_dir.glob("*.bin"))
     base = load_file(str(tiny_model_dir / "model.safetensors"))
     w_ft = load_file(str(ft.output_dir / "model.safetensors"))

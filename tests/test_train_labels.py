@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import binomtest
 
 from lm_forget.errors import ConfigError
-from lm_forget.train.labels import LABEL_MODES, STAGE_LABEL_MODES, assign_labels, get_label_mode, labels_hash
+from lm_forget.train.labels import LABEL_MODES, STAGES, assign_labels, get_label_mode, labels_hash
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +29,12 @@ def monkeypatch_module():
         yield mp
 
 
-def test_stages_map_to_registered_modes():
-    assert STAGE_LABEL_MODES == {"finetune": "true", "forget": "random", "flip": "flip"}
-    assert set(STAGE_LABEL_MODES.values()) <= set(LABEL_MODES)
+def test_every_label_rule_trains_a_registered_mode():
+    from lm_forget.train.methods import get_method, method_names
+
+    rules = {m: get_method(m).label_mode for m in method_names() if get_method(m).is_label_rule}
+    assert rules == {"random_labels": "random", "flipped_labels": "flip"} and set(rules.values()) <= set(LABEL_MODES)
+    assert STAGES == ("finetune", "forget", "relearn")  # --stage names only the protocol stage
     with pytest.raises(ConfigError, match="unknown label mode 'nope'"):
         get_label_mode("nope")
 

@@ -18,7 +18,7 @@ def _data(tmp_path, **changes):
     return {"run_dir": str(tmp_path / "run"), "model": {"name_or_path": "some/model"},
             "tasks": {"finetune": ["suite"], "forget": ["forget_c*"], "eval": ["forget_cola", "forget_cola"]},
             "stages": ["eval_pretrained", "finetune", "eval_finetuned", "forget", "eval_forget"],
-            "forget": {"methods": ["flip", {"name": "forget", "label": "rl"}]}, **changes}
+            "forget": {"methods": ["flipped_labels", {"name": "random_labels", "label": "rl"}]}, **changes}
 
 
 def test_loading_leaves_the_written_mapping_as_it_was(tmp_path):
@@ -44,8 +44,8 @@ def test_validate_config_returns_a_new_config_and_leaves_its_argument_alone(tmp_
 
 
 def test_the_sections_own_validators_return_new_values(tmp_path):
-    spec = MethodSpec(name="flip")
-    assert spec.name == "flipped_labels"  # the registered name, from MethodSpec's validator
+    spec = MethodSpec(name="flipped_labels")
+    assert spec.name == "flipped_labels" and spec.id == "flipped_labels"  # from MethodSpec's validator
     with pytest.raises(ValueError, match="unknown forgetting method 'npoo'. Did you mean 'npo'"):
         MethodSpec(name="npoo")
     with pytest.raises(ConfigError, match=r"tasks.task_dirs: .*missing is not a folder of task YAMLs"):

@@ -128,7 +128,7 @@ def run_config(out: Path, settings: DemoSettings, paths: dict[str, Path]) -> dic
                                                           settings.finetune_epochs)},
         "forget": {"use_lora": False, "learning_rate": settings.forget_lr, "num_train_epochs": settings.forget_epochs,
                    "per_device_train_batch_size": settings.batch_size, "num_examples": [settings.forget_examples],
-                   "label_mode": "random", **_train_args(settings),
+                   "method": "random_labels", **_train_args(settings),
                    **_dynamics(settings, settings.forget_examples, settings.forget_epochs),
                    **({"methods": list(settings.methods)} if settings.methods else {})},
         **({"relearn": {"num_examples": list(settings.relearn_k), "pool": "forget_set",

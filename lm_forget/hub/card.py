@@ -26,7 +26,7 @@ CARD_TAGS = ["lm-forget", "unlearning", "forgetting", "random-labels"]
 #: The tags TRL's SFTTrainer puts on the card it writes (its public create_model_card; a test keeps them in sync)
 TRL_TAGS = ["trl", "sft"]
 #: Column title of a run's own results, per stage
-STAGE_COLUMNS = {"finetune": "fine-tuned", "forget": "after forget", "flip": "after flip"}
+STAGE_COLUMNS = {"finetune": "fine-tuned", "forget": "after forget", "relearn": "after relearn"}
 LABEL_DESCRIPTIONS = {
     "true": "trained on the true labels",
     "random": "trained on random labels, each drawn uniformly from the two choices by a stable hash of "
@@ -236,8 +236,12 @@ def _summary(stage: str, state: Mapping[str, Any]) -> str:
     tasks = ", ".join(state.get("tasks", []))
     if stage == "finetune":
         return f"Fine-tuned on the binarized {tasks} task(s) of the lm-forget suite (true labels)."
-    if stage == "flip":
+    if stage == "relearn":
+        return f"Fine-tuned, forgotten, then fine-tuned again on the true labels of {tasks} (relearning)."
+    if state.get("label_mode") == "flip":
         return f"Fine-tuned, then trained on flipped labels of {tasks} (the paper's flipped-label variant)."
+    if state.get("label_mode") != "random":
+        return f"Fine-tuned, then *forgotten* on {tasks} with the forgetting method {state.get('method')}."
     return (f"Fine-tuned, then *forgotten* by a second pass on random labels of {tasks}: the setting of "
             "the paper's random-label forgetting experiments.")
 

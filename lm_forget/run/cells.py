@@ -31,7 +31,7 @@ class Cell:
     (never parsed back).
 
     Attributes:
-        method: the forgetting method's id on a ``forget.methods`` axis (None: one method, ``label_mode``).
+        method: the forgetting method's id on a ``forget.methods`` axis (None: no axis, ``forget.method``).
         task: the forgotten task.
         n: forget-set size (None: the task's whole training pool).
         seed: forget seed.
@@ -62,7 +62,7 @@ class Cell:
 
 
 def method_axis(config: RunConfig) -> list[Any]:
-    """The method axis: the ``forget.methods`` specs, or ``[None]`` (one method, ``label_mode``)."""
+    """The method axis: the ``forget.methods`` specs, or ``[None]`` (one method, ``forget.method``)."""
     return list(config.forget.method_specs) or [None]
 
 

@@ -27,11 +27,11 @@ STAGE_NEEDS = {
 }
 
 
-def label_rule_modes() -> dict[str, str]:
-    """``label_mode`` values the registry's label-rule methods train (``random``, ``flip``) -> method name."""
+def label_rules() -> list[str]:
+    """The registry's label-rule methods (``random_labels``, ``flipped_labels``): what ``forget.method`` takes."""
     from lm_forget.train.methods import get_method, method_names
 
-    return {get_method(m).label_mode: m for m in method_names() if get_method(m).is_label_rule}
+    return [m for m in method_names() if get_method(m).is_label_rule]
 
 
 def validate_stages(stages: list[str]) -> None:
@@ -61,20 +61,24 @@ def validate_stages(stages: list[str]) -> None:
 
 
 def check_forget_methods(forget: ForgetSettings) -> None:
-    """``forget.label_mode`` and every ``forget.methods`` entry against the method registry, parameters too."""
+    """``forget.method`` and every ``forget.methods`` entry against the method registry, parameters too."""
     if not forget.methods:
-        modes = label_rule_modes()
-        if forget.label_mode not in modes:
-            hint = did_you_mean(forget.label_mode, list(modes))
-            raise ConfigError(f"forget.label_mode: {forget.label_mode!r}.{hint} Use one of {', '.join(modes)}, "
-                              "or list other forgetting methods in forget.methods.")
+        rules = label_rules()
+        if forget.method not in rules:
+            from lm_forget.train.methods import method_names
+
+            if forget.method in method_names():
+                raise ConfigError(f"forget.method: {forget.method!r} is a loss method; list it in forget.methods "
+                                  f"(e.g. methods: [{forget.method}]): each cell then carries its name.")
+            raise ConfigError(f"forget.method: {forget.method!r}.{did_you_mean(forget.method, rules)} Use one of "
+                              f"{', '.join(rules)}, or list other forgetting methods in forget.methods.")
         return
     from lm_forget.train.methods import get_method
 
-    if forget.label_mode != "random":
-        raise ConfigError(f"forget.label_mode: {forget.label_mode!r} applies only without forget.methods; list the "
-                          "label rule among the methods instead (flip = flipped_labels) and drop label_mode.")
-    specs = forget.method_specs  # names already registered ones: MethodSpec resolves aliases, refuses unknowns
+    if forget.method != "random_labels":
+        raise ConfigError(f"forget.method: {forget.method!r} applies only without forget.methods; list it among the "
+                          "methods instead and drop forget.method.")
+    specs = forget.method_specs  # names already registered ones: MethodSpec refuses unknowns
     for i, spec in enumerate(specs):
         where = f"forget.methods[{i}]"
         if not spec.name:

@@ -6,7 +6,7 @@ Example (``configs/study/llama2_suite.yaml``)::
     model: {name_or_path: meta-llama/Llama-2-7b-hf}
     tasks: {finetune: [suite], forget: [suite], eval: [suite]}
     seeds: [0, 1, 2]
-    forget: {label_mode: random, num_examples: [1000], learning_rate: 1.0e-4, lora_r: 16}
+    forget: {method: random_labels, num_examples: [1000], learning_rate: 1.0e-4, lora_r: 16}
 
 Loading is three steps: YAML (plus ``--set section.key=value`` overrides) -> the pydantic schema
 (``run/schema.py``: types, unknown keys with did-you-mean; section validators return normalised values: task
@@ -27,7 +27,7 @@ from lm_forget.limits import check_value, load_yaml
 from lm_forget.run.checks import (
     STAGE_NEEDS,
     check_forget_methods,
-    label_rule_modes,
+    label_rules,
     validate_config,
     validate_stages,
 )
@@ -51,7 +51,7 @@ from lm_forget.run.task_lists import expand_tasks
 __all__ = [
     "DEFAULT_STAGES", "RELEARN_POOLS", "STAGES", "STAGE_NEEDS", "AnalysisSettings", "EvalSettings",
     "ForgetSettings", "MethodSpec", "PushSettings", "RelearnSettings", "RunConfig", "TaskSettings",
-    "TrainSettings", "apply_set", "check_forget_methods", "expand_tasks", "label_rule_modes", "load_run_config",
+    "TrainSettings", "apply_set", "check_forget_methods", "expand_tasks", "label_rules", "load_run_config",
     "run_config_from_dict", "validate_config", "validate_stages",
 ]
 

@@ -130,11 +130,11 @@ class Plan:
 
 
 def _forget_train(config: RunConfig, method: Any) -> dict[str, Any]:
-    """The forget step's training settings; with a method axis, the method's own settings replace label_mode."""
-    train = train_settings(config.forget, exclude=("num_examples", "seed", "methods"))
+    """The forget step's training settings, with its method (``forget.method``, or one ``forget.methods`` entry with
+    its own settings) in the shape of ``MethodSpec.step_settings``."""
+    train = train_settings(config.forget, exclude=("num_examples", "seed", "methods", "method"))
     if method is None:
-        return train
-    train.pop("label_mode", None)
+        return {**train, "method": {"name": config.forget.method}}
     for name in ("learning_rate", "num_train_epochs", "max_steps"):
         if getattr(method, name) is not None:
             train[name] = getattr(method, name)

@@ -17,7 +17,7 @@ from typing import Any
 from lm_forget.errors import ConfigError
 from lm_forget.formats import DONE_FILE, STEP_SETTINGS_FILE
 
-KEY_SCHEMA_VERSION = 1
+KEY_SCHEMA_VERSION = 2  # 2: forget steps hash their method (forget.method), not label_mode
 KEY_SCHEMA_FIELD = "key_schema"
 #: a step record without the field was written before the version was recorded, in the form that is version 1
 UNRECORDED_VERSION = 1

@@ -22,7 +22,7 @@ def analysis_options(config: Any) -> Any:
     from lm_forget.analysis.options import AnalysisOptions
 
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in dict(config.analysis.options).items()}
-    if config.forget.label_mode == "flip" and not config.forget.methods:
+    if config.forget.method == "flipped_labels" and not config.forget.methods:
         options.setdefault("outcome", "forget_ratio_flipped")
     return AnalysisOptions(**options)
 

@@ -96,11 +96,10 @@ def _exec_train(step: Step, ctx: RunContext) -> dict[str, Any]:
 
         settings = step.settings
         task, docs = relearn_docs(config, settings)
-        return run_train(config, config.relearn, stage="finetune", tasks=[task],
+        return run_train(config, config.relearn, stage="relearn", tasks=[task],
                          num_examples=settings["num_examples"], seed=settings["seed"], init=init,
                          output_dir=step.output, docs=docs, lora=settings["train"]["use_lora"])
-    stage = "forget" if config.forget.label_mode == "random" else "flip"
-    record = run_train(config, config.forget, stage=stage, tasks=[step.settings["task"]],
+    record = run_train(config, config.forget, stage="forget", tasks=[step.settings["task"]],
                        num_examples=step.settings["num_examples"], seed=step.settings["seed"], init=init,
                        output_dir=step.output, method=step.settings["train"].get("method"))
     return record

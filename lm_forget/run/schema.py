@@ -178,16 +178,15 @@ class MethodSpec(Section):
 
 
 def registered_method_name(name: str) -> str:
-    """The registry's name for forgetting method ``name`` or one of its aliases; ValueError (did-you-mean) else."""
+    """``name`` if it is a registered forgetting method; ValueError (did-you-mean) else."""
     from lm_forget.errors import did_you_mean
-    from lm_forget.train.methods import get_method, method_names
-    from lm_forget.train.methods.registry import ALIASES
+    from lm_forget.train.methods import method_names
 
-    known = method_names() + sorted(ALIASES)
+    known = method_names()
     if name not in known:
         raise ValueError(f"unknown forgetting method {name!r}.{did_you_mean(name, known)} Known: "
-                         f"{', '.join(method_names())} (docs/methods.md)")
-    return get_method(name).name
+                         f"{', '.join(known)} (docs/methods.md)")
+    return name
 
 
 def _method_entry(value: Any) -> Any:
@@ -209,13 +208,14 @@ class ForgetSettings(TrainSettings):
     """The forget stage: random (or flipped) labels, or any registered forgetting method."""
 
     learning_rate: PositiveFloat = Field(1e-4, description="peak learning rate (the paper's forget pass: 1e-4)")
-    label_mode: str = Field("random", description="label of a registered label-rule method (without methods)")
+    method: str = Field("random_labels", description="the forgetting method without a methods axis: random_labels "
+                        "(the paper's) or flipped_labels")
     num_examples: IntList = Field(default_factory=lambda: [1000], description=(  # type: ignore[assignment]
         "forget-set sizes (the first N docs of the pool), each its own cell (the paper: 1000 and 100)"))
     methods: list[Annotated[MethodSpec, BeforeValidator(_method_entry)]] = Field(
         default_factory=list, description="forgetting methods to compare: one more axis of the study")
 
-    study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "methods", "label_mode")
+    study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "methods", "method")
 
     @field_validator("num_examples")
     @classmethod

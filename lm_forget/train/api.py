@@ -52,9 +52,8 @@ def train(
     if config.init_adapter:
         _check_finished(Path(str(config.init_adapter)))
         _check_same_base(config)
-    elif config.stage != "finetune":
-        logger.warning("--stage %s without --init_adapter: training from the base model, not a fine-tuned one",
-                       config.stage)
+    elif config.stage == "forget":
+        logger.warning("--stage forget without --init_adapter: forgetting from the base model, not a fine-tuned one")
     docs = list(docs) if docs is not None else load_forget_docs(config)
     labels = assign_labels(docs, config.effective_label_mode, config.seed)
     method = config.forget_method

@@ -15,7 +15,7 @@ from trl import SFTConfig
 
 from lm_forget.errors import ConfigError
 from lm_forget.formats import CHECKPOINTS_DIR
-from lm_forget.train.labels import LABEL_MODES, STAGE_LABEL_MODES
+from lm_forget.train.labels import STAGES
 from lm_forget.train.numbers import check_numbers
 from lm_forget.train.peft_settings import PeftSettings, unique_names
 
@@ -51,13 +51,12 @@ class ForgetConfig(SFTConfig, PeftSettings):
         tasks (`list[str]`):
             Forget-suite tasks to train on (``forget_boolq``; several = a mixture). Commas also split.
         stage (`str`, defaults to ``"finetune"``):
-            ``finetune`` trains on the true labels, ``forget`` on random labels, ``flip`` on the wrong choice.
-        label_mode (`str`, *optional*):
-            Override the stage's label mode with any registered one (see ``lm_forget.train.labels``).
+            The protocol stage: ``finetune`` (true labels), ``forget`` (the forgetting ``method``), ``relearn``
+            (true labels again, usually from a forgotten model's ``init_adapter``).
         method (`str`, *optional*):
-            Forgetting method (``lm_forget.train.methods``): ``random_labels`` (= stage ``forget``, the default),
-            ``flipped_labels`` (= stage ``flip``), ``uniform``, ``grad_ascent``, ``grad_diff``, ``npo``, ``simnpo``,
-            ``rmu``. Not allowed with stage ``finetune``. See docs/methods.md.
+            Forgetting method of stage ``forget`` (``lm_forget.train.methods``): ``random_labels`` (the paper's,
+            the default), ``flipped_labels``, ``uniform``, ``grad_ascent``, ``grad_diff``, ``npo``, ``simnpo``,
+            ``rmu``. Only with stage ``forget``. See docs/methods.md.
         method_args (`dict` or JSON `str`, *optional*):
             The method's own hyper-parameters, e.g. ``{"beta": 0.1}`` for npo.
         retain (`list[str]`):
@@ -110,15 +109,13 @@ class ForgetConfig(SFTConfig, PeftSettings):
     tasks: list[str] = field(
         default_factory=list, metadata={"help": "Forget-suite tasks to train on; several form a mixture."}
     )
-    stage: Literal["finetune", "forget", "flip"] = field(
+    stage: Literal["finetune", "forget", "relearn"] = field(
         default="finetune",
-        metadata={"help": "finetune = true labels, forget = random labels, flip = always the wrong choice."},
-    )
-    label_mode: str | None = field(
-        default=None, metadata={"help": f"Override the stage's label mode: one of {sorted(LABEL_MODES)}."}
+        metadata={"help": "finetune = true labels; forget = the forgetting --method; relearn = true labels again."},
     )
     method: str | None = field(
-        default=None, metadata={"help": "Forgetting method (default: the stage's label rule); see docs/methods.md."}
+        default=None, metadata={"help": "Forgetting method of --stage forget (default: random_labels, the paper's); "
+                                        "see docs/methods.md."}
     )
     method_args: dict[str, Any] | str | None = field(
         default=None, metadata={"help": "The method's hyper-parameters as a JSON object, e.g. '{\"beta\": 0.1}'."}
@@ -173,12 +170,9 @@ class ForgetConfig(SFTConfig, PeftSettings):
     def __post_init__(self) -> None:
         self.tasks = unique_names(self.tasks, "--tasks")
         self.check_peft_settings()
-        if self.label_mode is not None and self.label_mode not in LABEL_MODES:
-            raise ConfigError(
-                f"unknown --label_mode {self.label_mode!r}; known: {', '.join(sorted(LABEL_MODES))}"
-            )
-        if self.stage not in STAGE_LABEL_MODES:
-            raise ConfigError(f"unknown --stage {self.stage!r}; use one of {', '.join(STAGE_LABEL_MODES)}")
+        if self.stage not in STAGES:
+            raise ConfigError(f"unknown --stage {self.stage!r}; use one of {', '.join(STAGES)} (the forgetting "
+                              "method is --method, e.g. --stage forget --method flipped_labels)")
         if self.num_examples < 1:
             raise ConfigError(f"--num_examples must be at least 1, got {self.num_examples}")
         check_numbers(self)
@@ -194,13 +188,10 @@ class ForgetConfig(SFTConfig, PeftSettings):
             hub_base_model(None, self.base_model_id)  # spelled like a Hub id, or a clear error now
         self.retain = unique_names(self.retain, "--retain")
         if self.method is not None:
-            if self.stage == "finetune":
-                raise ConfigError(f"--method {self.method} forgets; use it with --stage forget, not finetune")
+            if self.stage != "forget":
+                raise ConfigError(f"--method {self.method} forgets; use it with --stage forget, not {self.stage}")
             method = self.forget_method
             assert method is not None
-            self.method = method.name  # aliases resolve to the registered name
-            if self.label_mode is not None and not method.is_label_rule:
-                raise ConfigError(f"--label_mode applies to label rules, not to --method {method.name}; drop it")
             method.parse_params(self.method_args)  # unknown or bad hyper-parameters fail at parse time
         if self.retain_size is not None and self.retain_size < 1:
             raise ConfigError(f"--retain_size must be at least 1, got {self.retain_size}")
@@ -272,19 +263,13 @@ class ForgetConfig(SFTConfig, PeftSettings):
         """The registered forgetting method of this run (None for fine-tuning)."""
         from lm_forget.train.methods import get_method
 
-        if self.method is not None:
-            return get_method(self.method)
-        return None if self.stage == "finetune" else get_method(self.stage)
+        return get_method(self.method or "random_labels") if self.stage == "forget" else None
 
     @property
     def effective_label_mode(self) -> str:
-        """The label mode this run trains with."""
-        if self.label_mode:
-            return self.label_mode
+        """The label mode this run trains with (``lm_forget.train.labels``): its method's, else the true labels."""
         method = self.forget_method
-        if method is None:
-            return STAGE_LABEL_MODES[self.stage]
-        return method.label_mode or "true"  # loss methods score the gold answer
+        return (method.label_mode if method is not None else None) or "true"  # loss methods score the gold answer
 
     @property
     def checkpoint_dir(self) -> Path:

@@ -1,8 +1,9 @@
 """Label modes: which of a doc's two choices the trainer targets.
 
-Each mode is a small registered function ``(doc, seed) -> 0 | 1``. Stages pick a mode
-(``finetune`` -> ``true``, ``forget`` -> ``random``, ``flip`` -> ``flip``); adding a mode is one
-``@register_label_mode`` function here and one test.
+Each mode is a small registered function ``(doc, seed) -> 0 | 1``. Fine-tuning and relearning train ``true``;
+a forget stage trains its method's mode (``random_labels`` -> ``random``, ``flipped_labels`` -> ``flip``, a loss
+method scores ``true``). Adding a mode is one ``@register_label_mode`` function here and one test; a forgetting
+method that trains it is one ``Method(label_mode=...)`` in ``lm_forget/train/methods/label_rules.py``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ LabelFn = Callable[[Mapping[str, Any], int], int]
 
 LABEL_MODES: dict[str, LabelFn] = {}
 
-#: The stage each ``--stage`` value trains with (the paper's three settings).
-STAGE_LABEL_MODES: dict[str, str] = {"finetune": "true", "forget": "random", "flip": "flip"}
+#: The protocol stages ``--stage`` names: fine-tune, forget (with a forgetting method), relearn (gold labels again)
+STAGES = ("finetune", "forget", "relearn")
 
 
 def register_label_mode(name: str) -> Callable[[LabelFn], LabelFn]:

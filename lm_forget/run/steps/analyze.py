@@ -20,7 +20,7 @@ def _analysis_options(config: Any):
     from lm_forget.analysis.api import AnalysisOptions
 
     options = dict(config.analysis.options)
-    if config.forget.label_mode == "flip" and not config.forget.methods:
+    if config.forget.method == "flipped_labels" and not config.forget.methods:
         options.setdefault("outcome", "forget_ratio_flipped")
     if "formats" in options:
         options["formats"] = tuple(options["formats"])
@@ -133,7 +133,7 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
             headline.setdefault((r.method, r.n), r.results)
         first = (pooled or reports)[0]  # the study's headline report
         methods = (f"methods: {', '.join(m.id for m in config.forget.method_specs)}" if config.forget.methods
-                   else f"label mode: {config.forget.label_mode}")
+                   else f"method: {config.forget.method}")
         seeds = f"forget seeds: {config.forget_seeds}" + (
             f", fine-tune seeds: {config.seeds.finetune}" if config.seeds.finetune is not None else "")
         lines = [f"# {config.name}", "", f"Model: `{config.model.name_or_path}`; {methods}; {seeds}; "

@@ -12,14 +12,12 @@ from lm_forget.train.methods.registry import Method, register_method
 
 RANDOM_LABELS = register_method(Method(
     name="random_labels",
-    summary="SFT on labels drawn uniformly from the two choices (the paper's forgetting; stage `forget`).",
+    summary="SFT on labels drawn uniformly from the two choices (the paper's forgetting; the default).",
     label_mode="random",
-    aliases=("forget", "random"),
 ))
 
 FLIPPED_LABELS = register_method(Method(
     name="flipped_labels",
-    summary="SFT on the wrong choice of every doc (the paper's flipped-label variant; stage `flip`).",
+    summary="SFT on the wrong choice of every doc (the paper's flipped-label variant).",
     label_mode="flip",
-    aliases=("flip",),
 ))

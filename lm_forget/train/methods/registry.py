@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lm_forget.errors import ConfigError
@@ -35,7 +35,6 @@ class Method:
         default_retain_weight: retain-term weight when ``--retain_weight`` is not given.
         both_choices: the loss needs both choices' continuations (not only the trained label's).
         reference: what frozen reference it needs, in words (``""``: none).
-        aliases: older names that still select it.
     """
 
     name: str
@@ -47,7 +46,6 @@ class Method:
     default_retain_weight: float = 0.0
     both_choices: bool = False
     reference: str = ""
-    aliases: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def is_label_rule(self) -> bool:
@@ -92,37 +90,33 @@ class Method:
 
 
 METHODS: dict[str, Method] = {}
-ALIASES: dict[str, str] = {}
 
 
 def register_method(method: Method) -> Method:
-    """Add ``method`` (and its aliases) to the registry."""
-    for name in (method.name, *method.aliases):
-        if name in METHODS or name in ALIASES:
-            raise ValueError(f"forgetting method {name!r} is already registered")
+    """Add ``method`` to the registry."""
+    if method.name in METHODS:
+        raise ValueError(f"forgetting method {method.name!r} is already registered")
     METHODS[method.name] = method
-    for alias in method.aliases:
-        ALIASES[alias] = method.name
     return method
 
 
 def method_names() -> list[str]:
-    """Registered names (aliases excluded), in registration order."""
+    """Registered names, in registration order."""
     _load_all()
     return list(METHODS)
 
 
 def get_method(name: str) -> Method:
-    """The method called ``name`` (or one of its aliases); ConfigError naming the known ones otherwise."""
+    """The method called ``name``; ConfigError naming the known ones (and the closest) otherwise."""
+    from lm_forget.errors import did_you_mean
+
     _load_all()
-    key = ALIASES.get(name, name)
-    if key not in METHODS:
-        aliases = ", ".join(f"{a} = {t}" for a, t in sorted(ALIASES.items()))
+    if name not in METHODS:
         raise ConfigError(
-            f"unknown forgetting method {name!r}; known: {', '.join(METHODS)} (aliases: {aliases}). "
+            f"unknown forgetting method {name!r}.{did_you_mean(name, list(METHODS))} Known: {', '.join(METHODS)}. "
             "New methods go in lm_forget/train/methods/"
         )
-    return METHODS[key]
+    return METHODS[name]
 
 
 #: the method modules, in the order ``--help`` and docs list them; each registers itself on import
