@@ -9,7 +9,9 @@ Which step is running comes from the runner's progress lines (``[i/n] STEP ...``
 processes' RSS (shared pages counted once per process; the study runner is one process unless a step spawns
 workers). Sampling every 0.5 s can miss a spike shorter than that.
 
-The run dir must be fresh: done steps are skipped and measure nothing (the summary says how many ran).
+The run dir must be fresh: done steps are skipped and measure nothing (the summary says how many ran). The
+``lm-forget`` console script imports the installed package, not the checkout you run from: to measure a
+checkout or worktree, put it first on PYTHONPATH (the environment is passed through).
 
     LM_FORGET_DATA_DIR=../shared/data/hf python bench/bench_study_memory.py configs/study/smollm2_cpu.yaml \\
         --set model.name_or_path=$SMOL --set run_dir=/tmp/smol_rss --json /tmp/smol_rss.json
