@@ -168,7 +168,7 @@ def test_relearn_stage_on_the_demo_study(quick_demo):
         assert [r["id"] for r in rows] == [r["id"] for r in forget_labels[:k]]
         assert all(r["label"] == r["gold"] for r in rows)
         state = json.loads((step.output / "forget_config.json").read_text())
-        assert state["stage"] == "finetune" and state["init_adapter"] == str(forget.output)
+        assert state["stage"] == "relearn" and state["init_adapter"] == str(forget.output)
         assert state["examples_per_task"] == {forget.cell.task: k} and state["status"] == "done"
         assert state["settings"]["learning_rate"] == pytest.approx(3e-3)
         assert plan.step(f"eval_relearn/{forget.cell.id}/k{k}").is_done()
