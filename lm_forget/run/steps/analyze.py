@@ -16,17 +16,6 @@ from lm_forget.io import atomic_dir
 from lm_forget.run.graph import Step
 
 
-def _analysis_options(config: Any):
-    from lm_forget.analysis.api import AnalysisOptions
-
-    options = dict(config.analysis.options)
-    if config.forget.method == "flipped_labels" and not config.forget.methods:
-        options.setdefault("outcome", "forget_ratio_flipped")
-    if "formats" in options:
-        options["formats"] = tuple(options["formats"])
-    return AnalysisOptions(**options)
-
-
 @dataclass
 class Report:
     """One per-size analysis of the study: its folder, cell group ([method,] size), replicate (forget seed and
@@ -122,9 +111,10 @@ def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
     from lm_forget.analysis.findings_build import report_findings, study_findings
     from lm_forget.analysis.index_html import write_index_html
     from lm_forget.analysis.sections import StudyContext, write_sections
+    from lm_forget.run.reach_checks import analysis_options
 
     plan, config = ctx.plan, ctx.config
-    options = _analysis_options(config)
+    options = analysis_options(config)
     with atomic_dir(step.output) as tmp:
         every = per_size_reports(step, plan, options, tmp)
         pooled, reports = [r for r in every if r.pooled], [r for r in every if not r.pooled]
