@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lm_forget.errors import DataError
+from lm_forget.errors import ConfigError, DataError
 from lm_forget.hub.card import normalize_eval_sources, read_eval_accuracies, render_card
 from lm_forget.hub.cli import parse_eval_results
 
@@ -54,15 +54,15 @@ def test_card_with_three_result_columns(run_folder, tmp_path):
         return {"results": {task: {"acc,none": acc, "acc_norm,none": 0.0} for task, acc in accs.items()}}
 
     sources = {"pretrained": results(forget_boolq=0.6, forget_cola=0.5),
-               "fine-tuned": results(forget_boolq=0.8, forget_cola=0.7),
-               "self": results(forget_boolq=0.61, forget_cola=0.52)}
+               "finetuned": results(forget_boolq=0.8, forget_cola=0.7),
+               "forget": results(forget_boolq=0.61, forget_cola=0.52)}
     card = render_card(run_folder, repo_id="me/x", eval_results=sources, suite_dataset="me/lm-forget-suite")
     card.save(tmp_path / "README.md")
     loaded = ModelCard.load(tmp_path / "README.md")  # huggingface_hub parses model-index into EvalResults
     values = {(r.dataset_type, r.dataset_config, r.dataset_split): r.metric_value for r in loaded.data.eval_results}
     assert values == {("me/lm-forget-suite", "forget_boolq", "test"): 0.61,  # model-index: this model only,
                       ("me/lm-forget-suite", "forget_cola", "test"): 0.52}  # citing the suite's Hub dataset
-    assert "| Task | pretrained | fine-tuned | after forget |" in loaded.text
+    assert "| Task | pretrained | finetuned | forget |" in loaded.text
     assert "| `forget_boolq` | 0.600 | 0.800 | 0.610 |" in loaded.text
 
     # without a Hub dataset to cite, no model-index (its dataset ids must be Hub ids), the table stays
@@ -122,8 +122,10 @@ def test_eval_result_parsing(tmp_path):
     path = tmp_path / "results.json"
     path.write_text(json.dumps({"results": {"forget_cola": {"acc,none": 0.7}, "group": {"alias": "g"}}}))
     assert read_eval_accuracies(path) == {"forget_cola": 0.7}
-    assert normalize_eval_sources(str(path), "relearn") == {"after relearn": {"forget_cola": 0.7}}
+    assert normalize_eval_sources(str(path), "relearn") == {"relearn": {"forget_cola": 0.7}}
     (tmp_path / "bad.json").write_text(json.dumps({"nope": 1}))
     with pytest.raises(DataError, match="not an lm_eval results file"):
         read_eval_accuracies(tmp_path / "bad.json")
-    assert parse_eval_results(["a.json", "pretrained=b.json"]) == {"self": "a.json", "pretrained": "b.json"}
+    assert parse_eval_results(["a.json", "pretrained=b.json"]) == {"": "a.json", "pretrained": "b.json"}
+    with pytest.raises(ConfigError, match="'fine-tuned' is not a phase. Did you mean 'finetuned'"):
+        parse_eval_results(["fine-tuned=c.json"])  # one name per phase, as in a study's folders and CSVs

@@ -82,7 +82,7 @@ def test_push_round_trip(hub, run_folder, tiny_model_dir, tmp_path, caplog, caps
     argv = ["push", str(out), "alice/tiny-forget", "--suite-dataset", SUITE,
             "--eval-results", str(_results(tmp_path / "own.json", 0.55)),
             "--eval-results", f"pretrained={_results(tmp_path / 'pre.json', 0.5)}",
-            "--eval-results", f"fine-tuned={_results(tmp_path / 'ft.json', 0.75)}"]
+            "--eval-results", f"finetuned={_results(tmp_path / 'ft.json', 0.75)}"]
     assert main(argv) == 0
     stored = hub.files("alice/tiny-forget")
     assert {"adapter_model.safetensors", "adapter_config.json", "README.md", "forget_config.json",

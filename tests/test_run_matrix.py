@@ -102,7 +102,7 @@ def test_two_shards_merge_into_the_full_matrix(sharded_run):
     assert sorted(c["repo"] for c in pushed) == ["me/tiny-forget-cola-n16-s0", "me/tiny-forget-openbookqa-n16-s0"]
     for call in pushed:
         assert (call["folder"] / "adapter_config.json").is_file()
-        assert sorted(call["eval_results"]) == ["fine-tuned", "pretrained", "self"]
+        assert sorted(call["eval_results"]) == ["finetuned", "forget", "pretrained"]  # the phase names
 
 
 def test_adapter_swapping_equals_fresh_loads(matrix_config, sharded_run):

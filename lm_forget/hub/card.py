@@ -25,8 +25,10 @@ TEMPLATE_NAME = "adapter_card.md"
 CARD_TAGS = ["lm-forget", "unlearning", "forgetting", "random-labels"]
 #: The tags TRL's SFTTrainer puts on the card it writes (its public create_model_card; a test keeps them in sync)
 TRL_TAGS = ["trl", "sft"]
-#: Column title of a run's own results, per stage
-STAGE_COLUMNS = {"finetune": "fine-tuned", "forget": "after forget", "relearn": "after relearn"}
+#: The phase a run's own results are, per stage: the same phase names as the study's folders, the analysis' CSV
+#: columns (``acc_finetuned``...) and a study's push keys
+STAGE_PHASES = {"finetune": "finetuned", "forget": "forget", "relearn": "relearn"}
+PHASES = ("pretrained", *STAGE_PHASES.values())  #: the columns a card's accuracy table can have
 LABEL_DESCRIPTIONS = {
     "true": "trained on the true labels",
     "random": "trained on random labels, each drawn uniformly from the two choices by a stable hash of "
@@ -67,15 +69,15 @@ def read_eval_accuracies(source: EvalSource) -> dict[str, float]:
 def normalize_eval_sources(
     eval_results: EvalSource | Mapping[str, EvalSource] | None, stage: str
 ) -> dict[str, dict[str, float]]:
-    """``{column: {task: acc}}``; an unnamed results file is the run's own (its stage's column)."""
+    """``{phase: {task: acc}}``; an unnamed results file is the run's own (its stage's phase)."""
     if eval_results is None:
         return {}
-    own = STAGE_COLUMNS.get(stage, stage)
+    own = STAGE_PHASES.get(stage, stage)
     if isinstance(eval_results, (str, Path)) or (isinstance(eval_results, Mapping) and "results" in eval_results):
         return {own: read_eval_accuracies(eval_results)}
     columns = {}
     for name, source in eval_results.items():
-        columns[own if name in ("", "self", stage) else str(name)] = read_eval_accuracies(source)
+        columns[own if name in ("", stage) else str(name)] = read_eval_accuracies(source)
     return columns
 
 
@@ -106,7 +108,7 @@ def render_card(
     model_id = repo_id or folder.name
     is_adapter = (folder / ADAPTER_CONFIG_FILE).is_file()
     columns = normalize_eval_sources(eval_results, stage)
-    own_column = STAGE_COLUMNS.get(stage, stage)
+    own_column = STAGE_PHASES.get(stage, stage)
     own = columns.get(own_column, {})
     # model-index: the accuracy of *this* model only (the table also shows baselines)
     index = [

@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="[NAME=]RESULTS_JSON",
         help="lm_eval results.json; unnamed = this model's own results (model-index). Repeat with "
-        "pretrained=FILE / fine-tuned=FILE to add baseline columns to the card's table.",
+        "pretrained=FILE / finetuned=FILE (phase names) to add baseline columns to the card's table.",
     )
     parser.add_argument("--commit-message", default=None, help="commit message")
     parser.add_argument(
@@ -52,13 +52,19 @@ def refuse_token_flags(argv: list[str]) -> None:
 
 
 def parse_eval_results(items: list[str]) -> dict[str, str] | None:
-    """``["a.json", "pretrained=b.json"]`` -> ``{"self": "a.json", "pretrained": "b.json"}``."""
+    """``["a.json", "pretrained=b.json"]`` -> ``{"": "a.json", "pretrained": "b.json"}`` (unnamed: the run's own)."""
     if not items:
         return None
+    from lm_forget.errors import ConfigError, did_you_mean
+    from lm_forget.hub.card import PHASES
+
     out: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
-        out[name if sep else "self"] = path if sep else item
+        if sep and name not in PHASES:
+            raise ConfigError(f"--eval-results {item}: {name!r} is not a phase.{did_you_mean(name, list(PHASES))} "
+                              f"Name a baseline by its phase ({', '.join(PHASES)}), e.g. pretrained=FILE.")
+        out[name if sep else ""] = path if sep else item
     return out
 
 

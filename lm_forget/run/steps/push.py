@@ -19,9 +19,9 @@ def run_push(step: Step, ctx: Any) -> dict[str, Any]:
     n, seed = f"n{cell.n if cell.n is not None else 'all'}", cell.seed_label  # as the cell id spells them
     repo = f"{config.push.repo_prefix}-{method + '-' if method else ''}{task.removeprefix('forget_')}-{n}-{seed}"
     folder = plan.step(step.deps[0]).output
-    # the card's accuracy table: pretrained / fine-tuned / after forget, from this study's lm-eval results
+    # the card's accuracy table: the phases pretrained / finetuned / forget, from this study's lm-eval results
     finetuned = finetuned_eval_name(finetuned_for(plan.config, task), cell.finetune_seed)
-    columns = {"pretrained": "eval_pretrained", "fine-tuned": finetuned, "self": f"eval_forget/{cell.id}"}
+    columns = {"pretrained": "eval_pretrained", "finetuned": finetuned, "forget": f"eval_forget/{cell.id}"}
     results = {col: find_results_file(plan.step(name).output) for col, name in columns.items()
                if name in plan.by_name and plan.step(name).is_done()}
     push = config.push
