@@ -4,14 +4,18 @@ Each family is one small function that lists every item it can make (prompt, cor
 distractor); :mod:`lm_forget.demo.suite` orders them by stable hash, interleaves the answers (so every
 split and every forget set is balanced) and splits train/test. The families are chosen so that
 
-- a tiny random-init model learns each of them to >= 0.9 held-out accuracy in a few epochs: every answer
-  is a lookup of one key word that the training split shows in many contexts (templates, ids);
-- every family answers with the same two words in every doc (good/bad, natural/made, yes/no), so a
+- a tiny random-init model learns each of them to >= 0.9 held-out accuracy in a few epochs: the answer is
+  a lookup of one key word that the training split shows in many contexts (templates, ids), or a copy rule;
+- every lookup family answers with the same two words in every doc (good/bad, natural/made, yes/no), so a
   random-label forget pass can drive it to chance (a family whose answer is one of several words keeps
-  the gold answer as the most likely one when half of its labels are random);
-- they overlap in instructive ways: ``review`` and ``ticket`` share their key words and answers,
-  ``kind`` and ``badge`` share their key words, ``badge`` and ``parity`` share yes/no;
-  ``motif`` is a copy rule (the answer is a word of the prompt) that shares nothing with the others;
+  the gold answer as the most likely one when half of its labels are random); the copy rules (``motif``,
+  ``echo``) answer with one of two words of the prompt, which random labels also take to chance;
+- they overlap in instructive ways: ``kind`` and ``badge`` share their key words, ``badge`` and ``parity``
+  share yes/no, ``echo`` copies animal and fruit nouns that ``kind`` and ``badge`` ask about; ``motif``
+  shares nothing with the others;
+- they cover two of the paper's behaviours after forgetting: every lookup family's held-out docs fall to
+  pretrained, ``echo``'s (a copy rule over very diverse inputs) stay partly above it (docs/reliability.md,
+  "Demo");
 - every doc carries its own id word, so a random-label forget pass can memorize its labels doc by doc: without
   one, the model learns the majority random label of each key word (32 adjectives, 48 nouns, 16 numbers), and
   the forget set's accuracy is then the share of key words whose majority happens to agree with the gold
@@ -24,6 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from lm_forget.data.hashing import stable_int
 
 
 @dataclass(frozen=True)
@@ -129,14 +135,13 @@ def motif() -> list[Item]:
     return items
 
 
-# candidate families for the "kept" behaviour (issue 22): every doc made distinctive by filler pseudo-words
+# Candidates measured for issue 22's "kept" behaviour (bench/demo_family_probe.py; docs/reliability.md, "Demo"):
+# none was kept; ``echo`` (partial on every seed) is in DEMO_FAMILIES, the others stay for the record.
 _CONS, _VOWELS = "bdfgklmnprstvz", "aeiou"
 FILLERS = tuple(f"{a}{v}{b}{w}q" for a in _CONS for v in _VOWELS for b in _CONS for w in _VOWELS)[:1024]
 
 
 def _fillers(tag: str, i: int, k: int) -> str:
-    from lm_forget.data.hashing import stable_int
-
     return " ".join(FILLERS[stable_int("filler", tag, i, j) % len(FILLERS)] for j in range(k))
 
 
@@ -231,8 +236,6 @@ def cue1() -> list[Item]:
 def echo() -> list[Item]:
     """A copy rule over diverse inputs, with a per-doc id: "e17 : cat pear owl fig , last ?" -> fig (distractor: one
     of the other three words)."""
-    from lm_forget.data.hashing import stable_int
-
     words = CATEGORIES["animal"] + CATEGORIES["fruit"]
     items = []
     for i in range(768):
@@ -250,10 +253,8 @@ def echo() -> list[Item]:
 
 def same() -> list[Item]:
     """Are two nouns the same word, with a per-doc id: "s17 : cat cat ?" -> match."""
-    from lm_forget.data.hashing import stable_int
-
     words = CATEGORIES["animal"] + CATEGORIES["fruit"]
-    items = [Item(f"s{len(words) * 0 + w * 16 + r} : {x} {x} ?", "match", "clash")
+    items = [Item(f"s{w * 16 + r} : {x} {x} ?", "match", "clash")
              for w, x in enumerate(words) for r in range(16)]
     for i in range(len(items)):
         a = stable_int("same", i, "a") % len(words)
@@ -335,7 +336,7 @@ FAMILIES: dict[str, Callable[[], list[Item]]] = {
     "sentiment": sentiment,
     "pattern": pattern,
 }
-DEMO_FAMILIES = ("review", "ticket", "kind", "badge", "parity", "motif")
+DEMO_FAMILIES = ("review", "echo", "kind", "badge", "parity", "motif")
 """The full demo's families, >= 768 items each (200 test + 512 train docs)."""
 SMALL_FAMILIES = ("category", "sentiment", "pattern")
 """The small first-generation families (112-128 items), kept as they were (items and order) for the tests that
