@@ -139,3 +139,19 @@ def test_demo_families_are_deterministic_and_disjoint():
     for family in ("pattern", "motif"):
         assert family_docs(family, seed=1, train_size=50, test_size=20) != family_docs(
             family, seed=2, train_size=50, test_size=20)
+
+
+def test_full_demo_families_fill_balanced_full_size_splits():
+    """Each full-demo family fills the full demo's 200 held-out and 512 training docs, half of each per answer word
+    pair position (two-answer families) and with no prompt twice (docs/study.md, "lm-forget demo")."""
+    from lm_forget.demo.families import DEMO_FAMILIES
+
+    for family in DEMO_FAMILIES:
+        items = FAMILIES[family]()
+        assert len(items) >= 768 and len({it.prompt for it in items}) == len(items), family
+        docs = family_docs(family, seed=0, train_size=512, test_size=200)
+        assert (len(docs["train"]), len(docs["test"])) == (512, 200), family
+        for split in docs.values():
+            answers = [d["choices"][d["label"]] for d in split]
+            if len(set(answers)) == 2:  # one answer pair: balanced
+                assert answers.count(answers[0]) * 2 == len(answers), family

@@ -4,14 +4,18 @@ Each family is one small function that lists every item it can make (prompt, cor
 distractor); :mod:`lm_forget.demo.suite` orders them by stable hash, interleaves the answers (so every
 split and every forget set is balanced) and splits train/test. The families are chosen so that
 
-- a tiny random-init model learns each of them to >= 0.9 held-out accuracy in a few epochs: every answer
-  is a lookup of one key word that the training split shows in many contexts (templates, ids);
-- every family answers with the same two words in every doc (good/bad, natural/made, yes/no), so a
+- a tiny random-init model learns each of them to >= 0.9 held-out accuracy in a few epochs: the answer is
+  a lookup of one key word that the training split shows in many contexts (templates, ids), or a copy rule;
+- every lookup family answers with the same two words in every doc (good/bad, natural/made, yes/no), so a
   random-label forget pass can drive it to chance (a family whose answer is one of several words keeps
-  the gold answer as the most likely one when half of its labels are random);
-- they overlap in instructive ways: ``review`` and ``ticket`` share their key words and answers,
-  ``kind`` and ``badge`` share their key words, ``badge`` and ``parity`` share yes/no;
-  ``motif`` is a copy rule (the answer is a word of the prompt) that shares nothing with the others;
+  the gold answer as the most likely one when half of its labels are random); the copy rules (``motif``,
+  ``echo``) answer with one of two words of the prompt, which random labels also take to chance;
+- they overlap in instructive ways: ``kind`` and ``badge`` share their key words, ``badge`` and ``parity``
+  share yes/no, ``echo`` copies animal and fruit nouns that ``kind`` and ``badge`` ask about; ``motif``
+  shares nothing with the others;
+- they cover two of the paper's behaviours after forgetting: every lookup family's held-out docs fall to
+  pretrained, ``echo``'s (a copy rule over very diverse inputs) stay partly above it (docs/reliability.md,
+  "Demo");
 - every doc carries its own id word, so a random-label forget pass can memorize its labels doc by doc: without
   one, the model learns the majority random label of each key word (32 adjectives, 48 nouns, 16 numbers), and
   the forget set's accuracy is then the share of key words whose majority happens to agree with the gold
@@ -25,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lm_forget.data.hashing import stable_int
+
 
 @dataclass(frozen=True)
 class Item:
@@ -35,6 +41,8 @@ class Item:
     distractor: str
     # yes/no items keep a fixed answer order (as boolq/cola do); others are shuffled by hash
     fixed_order: tuple[str, str] | None = None
+    # True: always a held-out doc (the suite puts these items first, so they fill the test split)
+    held_out: bool = False
 
 
 NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -127,6 +135,134 @@ def motif() -> list[Item]:
     return items
 
 
+# Candidates measured for issue 22's "kept" behaviour (bench/demo_family_probe.py; docs/reliability.md, "Demo"):
+# none was kept; ``echo`` (partial on every seed) is in DEMO_FAMILIES, the others stay for the record.
+_CONS, _VOWELS = "bdfgklmnprstvz", "aeiou"
+FILLERS = tuple(f"{a}{v}{b}{w}q" for a in _CONS for v in _VOWELS for b in _CONS for w in _VOWELS)[:1024]
+
+
+def _fillers(tag: str, i: int, k: int) -> str:
+    return " ".join(FILLERS[stable_int("filler", tag, i, j) % len(FILLERS)] for j in range(k))
+
+
+def note() -> list[Item]:
+    """An adjective's sign, then four filler words: "note : grim . bakoq ... " -> minus."""
+    return [Item(f"note : {adj} . {_fillers('note', a * PER_KEY + r, 4)}",
+                 *(("plus", "minus") if adj in POSITIVE else ("minus", "plus")))
+            for a, adj in enumerate(ADJECTIVES) for r in range(PER_KEY)]
+
+
+def tag() -> list[Item]:
+    """Four filler words, then an adjective: "tag : bakoq ... . grim ?" -> down."""
+    return [Item(f"tag : {_fillers('tag', a * PER_KEY + r, 4)} . {adj} ?",
+                 *(("up", "down") if adj in POSITIVE else ("down", "up")))
+            for a, adj in enumerate(ADJECTIVES) for r in range(PER_KEY)]
+
+
+def stamp() -> list[Item]:
+    """A noun, then three filler words: "stamp : a mango . bakoq ..." -> live."""
+    return [Item(f"stamp : a {noun} . {_fillers('stamp', n * PER_NOUN + r, 3)}",
+                 *(("live", "built") if natural else ("built", "live")))
+            for n, (noun, natural) in enumerate(NOUNS) for r in range(PER_NOUN)]
+
+
+def relay() -> list[Item]:
+    """review's adjectives and answers in one template with a per-doc id; the held-out docs are about 8 adjectives
+    (4 + 4) that no training doc of relay shows, answered through what review teaches about them:
+    "relay : grim , so l17" -> bad."""
+    held = POSITIVE[-4:] + NEGATIVE[-4:]
+    items = [Item(f"relay : {adj} , so l{a * 25 + r}", *_good_bad(adj), held_out=True)
+             for a, adj in enumerate(held) for r in range(25)]
+    train = [adj for adj in ADJECTIVES if adj not in held]
+    return items + [Item(f"relay : {adj} , so l{200 + a * PER_KEY + r}", *_good_bad(adj))
+                    for a, adj in enumerate(train) for r in range(PER_KEY)]
+
+
+def _ids(prefix: str, i: int, k: int) -> str:
+    """``k`` id words of doc ``i``, each unique to the doc: "ma17 mb17 ..."."""
+    return " ".join(f"{prefix}{chr(97 + j)}{i}" for j in range(k))
+
+
+def mark1() -> list[Item]:
+    """An adjective's sign, one id word last: "mark : grim , maa17" -> minus."""
+    return [Item(f"mark : {adj} , {_ids('ma', a * PER_KEY + r, 1)}",
+                 *(("plus", "minus") if adj in POSITIVE else ("minus", "plus")))
+            for a, adj in enumerate(ADJECTIVES) for r in range(PER_KEY)]
+
+
+def mark4() -> list[Item]:
+    """An adjective's level, four id words last: "mark4 : grim , mba17 mbb17 mbc17 mbd17" -> low."""
+    return [Item(f"mark4 : {adj} , {_ids('mb', a * PER_KEY + r, 4)}",
+                 *(("high", "low") if adj in POSITIVE else ("low", "high")))
+            for a, adj in enumerate(ADJECTIVES) for r in range(PER_KEY)]
+
+
+def relay4() -> list[Item]:
+    """relay with four id words last: held-out adjectives unseen in its training docs."""
+    held = POSITIVE[-4:] + NEGATIVE[-4:]
+    items = [Item(f"relay4 : {adj} , so {_ids('rl', a * 25 + r, 4)}", *_good_bad(adj), held_out=True)
+             for a, adj in enumerate(held) for r in range(25)]
+    train = [adj for adj in ADJECTIVES if adj not in held]
+    return items + [Item(f"relay4 : {adj} , so {_ids('rl', 200 + a * PER_KEY + r, 4)}", *_good_bad(adj))
+                    for a, adj in enumerate(train) for r in range(PER_KEY)]
+
+
+def _cued(name: str, where: str) -> list[Item]:
+    """Adjective signs with a source word: training docs name one of 8 filler sources, held-out docs one of 8
+    colours (trained by motif), so a forget pass could pin its change on the training sources."""
+    train_src, test_src = FILLERS[:8], COLORS[:8]
+    items = []
+    for a, adj in enumerate(ADJECTIVES):
+        answer = ("plus", "minus") if adj in POSITIVE else ("minus", "plus")
+        for r in range(31):
+            i = a * 31 + r
+            held = r >= 24 and (r < 30 or a % 16 >= 12)  # 100 held-out docs of each answer
+            src = test_src[i % 8] if held else train_src[i % 8]
+            body = (f"{name} {src} : {adj} , c{i} ?" if where == "front" else f"{name} : {adj} , c{i} {src}")
+            items.append(Item(body, *answer, held_out=held))
+    return items
+
+
+def cue() -> list[Item]:
+    """Source word in front: "cue bakoq : grim , c17 ?" -> minus (held-out: "cue red : ...")."""
+    return _cued("cue", "front")
+
+
+def cue1() -> list[Item]:
+    """Source word last: "cue1 : grim , c17 bakoq" -> minus (held-out: "... red")."""
+    return _cued("cue1", "last")
+
+
+def echo() -> list[Item]:
+    """A copy rule over diverse inputs, with a per-doc id: "e17 : cat pear owl fig , last ?" -> fig (distractor: one
+    of the other three words)."""
+    words = CATEGORIES["animal"] + CATEGORIES["fruit"]
+    items = []
+    for i in range(768):
+        picked: list[str] = []
+        j = 0
+        while len(picked) < 4:
+            w = words[stable_int("echo", i, j) % len(words)]
+            j += 1
+            if w not in picked:
+                picked.append(w)
+        other = picked[stable_int("echo", i, "other") % 3]
+        items.append(Item(f"e{i} : {' '.join(picked)} , last ?", picked[-1], other))
+    return items
+
+
+def same() -> list[Item]:
+    """Are two nouns the same word, with a per-doc id: "s17 : cat cat ?" -> match."""
+    words = CATEGORIES["animal"] + CATEGORIES["fruit"]
+    items = [Item(f"s{w * 16 + r} : {x} {x} ?", "match", "clash")
+             for w, x in enumerate(words) for r in range(16)]
+    for i in range(len(items)):
+        a = stable_int("same", i, "a") % len(words)
+        b = (a + 1 + stable_int("same", i, "b") % (len(words) - 1)) % len(words)
+        items.append(Item(f"s{len(items)} : {words[a]} {words[b]} ?", "clash", "match"))
+    return items
+
+
 # the small families (112-128 items each): the quick method tests (tests/test_methods_forget.py) and
 # bench/gpu_check.py are calibrated on them
 SMALL_CATEGORIES = {
@@ -185,11 +321,22 @@ FAMILIES: dict[str, Callable[[], list[Item]]] = {
     "badge": badge,
     "parity": parity,
     "motif": motif,
+    "note": note,
+    "tag": tag,
+    "stamp": stamp,
+    "same": same,
+    "relay": relay,
+    "echo": echo,
+    "cue": cue,
+    "cue1": cue1,
+    "mark1": mark1,
+    "mark4": mark4,
+    "relay4": relay4,
     "category": category,
     "sentiment": sentiment,
     "pattern": pattern,
 }
-DEMO_FAMILIES = ("review", "ticket", "kind", "badge", "parity", "motif")
+DEMO_FAMILIES = ("review", "echo", "kind", "badge", "parity", "motif")
 """The full demo's families, >= 768 items each (200 test + 512 train docs)."""
 SMALL_FAMILIES = ("category", "sentiment", "pattern")
 """The small first-generation families (112-128 items), kept as they were (items and order) for the tests that

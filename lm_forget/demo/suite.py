@@ -74,8 +74,9 @@ def family_docs(family: str, *, seed: int, train_size: int, test_size: int) -> d
     items = FAMILIES[family]()
     if family in SMALL_FAMILIES:
         items = sorted(items, key=lambda it: stable_int(seed, task, "order", it.prompt))
-    else:
-        items = balanced_order(items, seed=seed, task=task)
+    else:  # items pinned to the held-out split first
+        items = (balanced_order([it for it in items if it.held_out], seed=seed, task=task)
+                 + balanced_order([it for it in items if not it.held_out], seed=seed, task=task))
     if len(items) < 2:
         raise ConfigError(f"demo family {family!r} makes fewer than 2 items.")
     # small families give what they have, keeping at least a third for testing
