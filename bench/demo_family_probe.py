@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import demo_candidates  # noqa: E402, F401  (registers the candidate families)
 from demo_margins import scores, wilson_low  # noqa: E402
 
 
