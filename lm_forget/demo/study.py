@@ -163,5 +163,5 @@ def _dynamics(settings: DemoSettings, docs: int, epochs: float) -> dict[str, Any
 
 def _train_args(settings: DemoSettings) -> dict[str, Any]:
     # short warmup then cosine decay: stable from random weights at a high peak learning rate
-    return {"lr_scheduler_type": "cosine", "warmup_steps": 0.05, "logging_steps": 20, "save_steps": 20,
+    return {"lr_scheduler_type": "cosine", "warmup_steps": 0.05, "logging_steps": 20, "save_steps": 200,
             "save_total_limit": 1, "weight_decay": 0.0, "dataloader_num_workers": 0}
