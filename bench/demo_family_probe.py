@@ -13,7 +13,6 @@ TOST verdict, and the report's behaviour decision (kept / partial / to_pretraine
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import demo_candidates  # noqa: E402, F401  (registers the candidate families)
-from demo_margins import scores, wilson_low  # noqa: E402
+from demo_margins import report_tables, scores, wilson_low  # noqa: E402
 
 
 def run(out: Path, **overrides) -> float:
@@ -51,11 +50,7 @@ def rows(out: Path, seed: int, wall: float, test_size: int) -> list[str]:
     (pretrained,) = scores(out, "eval_pretrained").values()
     (finetuned,) = scores(out, "eval_finetuned").values()
     forget = scores(out, "eval_forget")
-    (report,) = out.glob("analyze/*/output")
-    verdicts = {r["task"]: r for r in csv.DictReader((report / "protocol" / "forget_set.csv").open())}
-    metrics = {}
-    for path in report.glob("n*-s*/metrics.csv"):
-        metrics.update({r["task"]: r for r in csv.DictReader(path.open()) if r["split"] == "test"})
+    _, verdicts, metrics = report_tables(out)
     lines = []
     for task in sorted(forget):
         acc = finetuned[task]

@@ -29,6 +29,18 @@ def scores(out: Path, stage: str) -> dict[str, dict]:
     return found
 
 
+def report_tables(out: Path) -> tuple[Path, dict[str, dict], dict[str, dict]]:
+    """The analyze output of a finished demo, its forget-set rows and its held-out metrics rows, by task."""
+    import csv
+
+    (report,) = out.glob("analyze/*/output")
+    rows = {r["task"]: r for r in csv.DictReader((report / "protocol" / "forget_set.csv").open())}
+    metrics = {}
+    for path in report.glob("n*-s*/metrics.csv"):
+        metrics.update({r["task"]: r for r in csv.DictReader(path.open()) if r["split"] == "test"})
+    return report, rows, metrics
+
+
 def wilson_low(acc: float, n: int) -> float:
     from scipy.stats import binomtest
 
@@ -55,11 +67,7 @@ def summarize(out: Path, quick: bool, seed: int, threads: int, wall: float) -> l
 
     finetuned = json.loads(next(out.glob("eval_finetuned/*/done.json")).read_text())["scores"]
     forget = scores(out, "eval_forget")
-    (report,) = out.glob("analyze/*/output")
-    rows = {r["task"]: r for r in csv.DictReader((report / "protocol" / "forget_set.csv").open())}
-    metrics = {}
-    for path in report.glob("n*-s*/metrics.csv"):
-        metrics.update({r["task"]: r for r in csv.DictReader(path.open()) if r["split"] == "test"})
+    report, rows, metrics = report_tables(out)
     orders = {}
     for path in report.glob("protocol/dynamics-*/order_stats.csv"):
         orders.update({r["task"]: r for r in csv.DictReader(path.open())})

@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from lm_forget.analysis.decide import paired_p
+from lm_forget.analysis.metrics import accuracy_ci
 from lm_forget.analysis.mia import MEMBERS, NON_MEMBERS, SCORES, auc_rows
 from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.protocol_report import doc_correct, scored_accuracy
+from lm_forget.analysis.protocol_report import doc_correct
 from lm_forget.analysis.report import ci_of, markdown_table
 from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
 from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
@@ -95,6 +96,28 @@ def aligned_correct(folders: dict[str, Path], task: str) -> dict[str, np.ndarray
     return {k: np.array([per[k][i] for i in ids], dtype=float) for k in per}
 
 
+def part_values(folders: dict[str, Path | None], task: str, part: str, notes: list[str]
+                ) -> dict[str, np.ndarray] | None:
+    """:func:`aligned_correct` of ``folders`` on one part (forget set or held-out); None, with a note, when a model
+    of them was not evaluated there."""
+    missing = [k for k, v in folders.items() if v is None]
+    if missing:
+        notes.append(f"{part}: not evaluated ({', '.join(missing)})")
+        return None
+    return aligned_correct(folders, task)  # type: ignore[arg-type]
+
+
+def accuracy_columns(column: str, correct: np.ndarray, level: float) -> dict[str, float]:
+    """``column`` and its interval columns (``_lo``, ``_hi``) of per-doc 1/0 scores (the one accuracy interval)."""
+    acc, low, high = accuracy_ci(int(correct.sum()), len(correct), level)
+    return {column: acc, f"{column}_lo": low, f"{column}_hi": high}
+
+
+def share_columns(column: str, share: dict[str, Any]) -> dict[str, float]:
+    """``column`` and its interval columns of a :func:`_share`."""
+    return {column: share["share"], f"{column}_lo": share["share_lo"], f"{column}_hi": share["share_hi"]}
+
+
 def quantized_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
     """One row per attack (after forgetting, then each precision): accuracies, baselines, recovered shares."""
     opts = options or AnalysisOptions()
@@ -105,20 +128,16 @@ def quantized_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> li
         row: dict[str, Any] = {**head, "attack": attack}
         notes = []
         for part in PARTS:
-            folders = {k: cell.evals.get((part, k)) for k in ("forget", phase, reference)}
-            missing = [k for k, v in folders.items() if v is None]
-            if missing:
-                notes.append(f"{part}: not evaluated ({', '.join(missing)})")
+            values = part_values({k: cell.evals.get((part, k)) for k in ("forget", phase, reference)}, cell.task,
+                                 part, notes)
+            if values is None:
                 continue
-            values = aligned_correct(folders, cell.task)
-            row[f"{part}_docs"] = len(next(iter(values.values())))
+            row[f"{part}_docs"] = len(values["forget"])
             for name, key in (("acc", phase), ("baseline", reference)):
-                ci = scored_accuracy(values[key].astype(int).tolist(), opts.confidence_level)
-                row |= {f"{part}_{name}": ci["acc"], f"{part}_{name}_lo": ci["low"], f"{part}_{name}_hi": ci["high"]}
+                row |= accuracy_columns(f"{part}_{name}", values[key], opts.confidence_level)
             if attack != "none":
                 share = _share(values, phase, reference, opts, (cell.cell, attack, part))
-                row |= {f"{part}_share": share["share"], f"{part}_share_lo": share["share_lo"],
-                        f"{part}_share_hi": share["share_hi"]}
+                row |= share_columns(f"{part}_share", share)
                 if share["note"]:
                     notes.append(f"{part} share {share['note']}")
         row["note"] = "; ".join(notes)

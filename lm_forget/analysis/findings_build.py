@@ -57,9 +57,9 @@ def forget_set_from_rows(rows: Sequence[dict[str, Any]], opts: AnalysisOptions) 
                for r in rows]
     k = sum(int(num(r["forget_set_forget_acc"]) * num(r["forget_set_forget_n"]) + 0.5) for r in rows)
     n = sum(int(num(r["forget_set_forget_n"])) for r in rows)
-    from lm_forget.analysis.protocol_report import scored_accuracy
+    from lm_forget.analysis.metrics import accuracy_ci
 
-    pooled = scored_accuracy([1] * k + [0] * (n - k), opts.confidence_level)
+    pooled = dict(zip(("acc", "low", "high"), accuracy_ci(k, n, opts.confidence_level), strict=True))
     needed = near_chance_n(0.5, opts.margin, opts.alpha)
     words = [r["forget_set_verdict"] for r in rows]
     near = words.count(NEAR_CHANCE)

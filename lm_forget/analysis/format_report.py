@@ -15,14 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.protocol_report import scored_accuracy
 
 PHASES = ("pretrained", "finetuned", "forget")
 
 
 def format_rows(cell: Any, options: AnalysisOptions | None = None) -> list[dict[str, Any]]:
     """One row per format variant of ``cell`` (a ``DeepCell``): the three models' accuracies and the kept share."""
-    from lm_forget.analysis.deep_report import PARTS, _share, aligned_correct
+    from lm_forget.analysis.deep_report import PARTS, _share, accuracy_columns, part_values, share_columns
     from lm_forget.data.variants import variant_names, variant_task_name
 
     opts = options or AnalysisOptions()
@@ -33,19 +32,14 @@ def format_rows(cell: Any, options: AnalysisOptions | None = None) -> list[dict[
         row: dict[str, Any] = {**head, "format": variant}
         notes = []
         for part in PARTS:
-            folders = {p: cell.formats.get((part, p)) for p in PHASES}
-            missing = [p for p, v in folders.items() if v is None]
-            if missing:
-                notes.append(f"{part}: not evaluated ({', '.join(missing)})")
+            values = part_values({p: cell.formats.get((part, p)) for p in PHASES}, task, part, notes)
+            if values is None:
                 continue
-            values = aligned_correct(folders, task)
             row[f"{part}_docs"] = len(values["forget"])
             for phase in PHASES:
-                ci = scored_accuracy(values[phase].astype(int).tolist(), opts.confidence_level)
-                row |= {f"{part}_{phase}": ci["acc"], f"{part}_{phase}_lo": ci["low"], f"{part}_{phase}_hi": ci["high"]}
+                row |= accuracy_columns(f"{part}_{phase}", values[phase], opts.confidence_level)
             share = _share(values, "forget", "finetuned", opts, (cell.cell, "format", variant, part), base="pretrained")
-            row |= {f"{part}_kept": share["share"], f"{part}_kept_lo": share["share_lo"],
-                    f"{part}_kept_hi": share["share_hi"]}
+            row |= share_columns(f"{part}_kept", share)
             if share["note"]:
                 notes.append(f"{part} kept share {share['note']}")
         row["note"] = "; ".join(notes)

@@ -53,6 +53,11 @@ class Cell:
         """``s<seed>`` or ``f<fine-tune seed>s<seed>``: how report tables name the replicate."""
         return seed_label(self.seed, self.finetune_seed)
 
+    @property
+    def replicate(self) -> int | str:
+        """The replicate as report tables name it: the forget seed, or ``f<fine-tune seed>s<seed>`` on that axis."""
+        return self.seed if self.finetune_seed is None else self.seed_label
+
     def matches(self, **fields: Any) -> bool:
         """Whether every given field (method, task, n, seed, finetune_seed) has the given value."""
         return all(getattr(self, name) == value for name, value in fields.items())

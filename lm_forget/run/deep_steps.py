@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError
-from lm_forget.run.cells import finetuned_for, forget_cells, seed_label
+from lm_forget.run.cells import finetuned_for, forget_cells
 from lm_forget.run.config import RunConfig
 from lm_forget.run.keys import data_settings
 
@@ -215,8 +215,7 @@ def deep_cells(plan: Any) -> list[Any]:
     for c in forget_cells(config):
         ft = finetuned_for(config, c.task)
         fs = c.finetune_seed
-        cell = DeepCell(cell=c.id, task=c.task, n=c.n, method=c.method,
-                        seed=c.seed if fs is None else seed_label(c.seed, fs))
+        cell = DeepCell(cell=c.id, task=c.task, n=c.n, method=c.method, seed=c.replicate)
         cell.evals = {k: v for k, v in {
             ("forget_set", "finetuned"): done(forget_set_name("finetuned", c.n, task=ft, finetune_seed=fs)),
             ("forget_set", "forget"): done(forget_set_name("forget", c.n, c.id)),

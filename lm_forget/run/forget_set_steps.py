@@ -15,7 +15,6 @@ from lm_forget.run.cells import (
     finetuned_for,
     forget_cells,
     forget_set_name,
-    seed_label,
 )
 from lm_forget.run.config import RunConfig
 
@@ -60,7 +59,7 @@ def method_protocol_cells(plan: Any) -> list[tuple[str | None, Any]]:
     cells = []
     for c in forget_cells(plan.config):
         cid, task, n, fs = c.id, c.task, c.n, c.finetune_seed
-        cell = ProtocolCell(task=task, n=n, seed=c.seed if fs is None else seed_label(c.seed, fs))
+        cell = ProtocolCell(task=task, n=n, seed=c.replicate)
         ft = finetuned_for(plan.config, task)  # the model this task was forgotten from
         names = {"forget_set": {"pretrained": forget_set_name("pretrained", n),
                                 "finetuned": forget_set_name("finetuned", n, task=ft, finetune_seed=fs),
@@ -90,7 +89,7 @@ def dynamics_inputs(plan: Any) -> dict[str, tuple[Path, list[Path]]]:
         finetune, forget = by_name.get(finetune_name(None, c.finetune_seed)), by_name.get(f"forget/{c.id}")
         if finetune is None or forget is None or not (finetune.output / DYNAMICS_FILE).is_file():
             continue
-        label = f"{c.method + '-' if c.method else ''}n{c.n}-{seed_label(c.seed, c.finetune_seed)}"
+        label = f"{c.method + '-' if c.method else ''}n{c.n}-{c.seed_label}"
         groups.setdefault(label, (finetune.output / DYNAMICS_FILE, []))
         if (forget.output / DYNAMICS_FILE).is_file():
             groups[label][1].append(forget.output / DYNAMICS_FILE)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from lm_forget.errors import ConfigError
-from lm_forget.run.cells import Cell, finetuned_eval_name, finetuned_for, forget_cells, relearn_name, seed_label
+from lm_forget.run.cells import Cell, finetuned_eval_name, finetuned_for, forget_cells, relearn_name
 from lm_forget.run.config import RunConfig
 from lm_forget.run.keys import data_settings, train_settings
 from lm_forget.run.relearn_pools import control_name, control_settings, unrelated_task_for
@@ -93,7 +93,7 @@ def relearn_cells(plan: Any) -> list[Any]:
     cells = []
     for c in forget_cells(config):
         for k in config.relearn.num_examples:
-            seed = c.seed if c.finetune_seed is None else seed_label(c.seed, c.finetune_seed)
+            seed = c.replicate
             relearn = by_name.get(relearn_name(c.id, k))
             unrelated = relearn.settings.get("unrelated_task") if relearn is not None else None
             cell = RelearnCell(task=c.task, n=c.n, seed=seed, k=k, pool=config.relearn.pool, method=c.method,

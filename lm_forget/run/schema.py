@@ -27,16 +27,15 @@ from pydantic import (
 
 from lm_forget.data.config import DataConfig
 from lm_forget.modeling import ModelRef
-from lm_forget.run.schema_train import (  # noqa: F401 (the sections' public home is this module)
+from lm_forget.run.schema_train import (
     FinetuneSettings,
     ForgetSettings,
     MethodSpec,
     RelearnSettings,
     TrainSettings,
     _distinct,
-    registered_method_name,
 )
-from lm_forget.run.schema_types import (  # noqa: F401
+from lm_forget.run.schema_types import (
     DEFAULT_STAGES,
     DYNAMICS_LIMIT,
     RELEARN_POOLS,
@@ -45,11 +44,18 @@ from lm_forget.run.schema_types import (  # noqa: F401
     PositiveFloat,
     PositiveInt,
     Section,
-    Seed,
     StrList,
     _listify,
     _strict_dataclass,
 )
+
+#: the schema's public names: this module's sections and ``RunConfig``, and the training sections and constants of
+#: ``schema_train`` / ``schema_types`` (imported from here by the rest of the package)
+__all__ = [
+    "DEFAULT_STAGES", "DYNAMICS_LIMIT", "RELEARN_POOLS", "STAGES", "AnalysisSettings", "EvalSettings",
+    "FinetuneSettings", "ForgetSettings", "MethodSpec", "MiaSettings", "PushSettings", "QuantizeSettings",
+    "RelearnSettings", "RunConfig", "SeedSettings", "Section", "TaskSettings", "TrainSettings", "resolve_path",
+]
 
 
 class TaskSettings(Section):

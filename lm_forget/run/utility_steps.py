@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.errors import ConfigError, did_you_mean
-from lm_forget.run.cells import UTILITY, finetuned_for, forget_cells, seed_label, utility_name
+from lm_forget.run.cells import UTILITY, finetuned_for, forget_cells, utility_name
 from lm_forget.run.config import RunConfig
 
 #: lm-eval's bootstrap resamples for the stderr of non-mean metrics (f1, mcc...; means have a closed form)
@@ -55,7 +55,7 @@ def utility_cells(plan: Any) -> list[Any]:
         if fine not in by_name:
             fine = utility_name("pretrained")  # no fine-tune stage: the base model is the "fine-tuned" one
         cell = UtilityCell(cell=c.id, task=c.task, n=c.n, method=c.method,
-                           seed=c.seed if c.finetune_seed is None else seed_label(c.seed, c.finetune_seed))
+                           seed=c.replicate)
         for phase, name in (("pretrained", utility_name("pretrained")), ("finetuned", fine),
                             ("forget", utility_name("forget", c.id))):
             step = by_name.get(name)
