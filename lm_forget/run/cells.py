@@ -18,6 +18,11 @@ def seed_label(seed: int, finetune_seed: int | None = None) -> str:
     return f"s{seed}" if finetune_seed is None else f"f{finetune_seed}s{seed}"
 
 
+def replicate_name(seed: int, finetune_seed: int | None = None) -> int | str:
+    """A replicate as report tables name it: the forget seed, or ``f<fine-tune seed>s<seed>`` on that axis."""
+    return seed if finetune_seed is None else seed_label(seed, finetune_seed)
+
+
 def cell_id(task: str, n: int | None, seed: int, method: str | None = None, finetune_seed: int | None = None) -> str:
     """The id of one forget cell: [method,] task, forget-set size, [fine-tune seed +] seed
     (``npo/forget_boolq/n1000/s0``, ``forget_boolq/n1000/f1s0``)."""
@@ -55,8 +60,8 @@ class Cell:
 
     @property
     def replicate(self) -> int | str:
-        """The replicate as report tables name it: the forget seed, or ``f<fine-tune seed>s<seed>`` on that axis."""
-        return self.seed if self.finetune_seed is None else self.seed_label
+        """The replicate as report tables name it (:func:`replicate_name`)."""
+        return replicate_name(self.seed, self.finetune_seed)
 
     def matches(self, **fields: Any) -> bool:
         """Whether every given field (method, task, n, seed, finetune_seed) has the given value."""

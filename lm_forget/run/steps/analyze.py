@@ -34,10 +34,11 @@ class Report:
 
     @property
     def replicate(self) -> int | str:
-        """The replicate as tables name it: the forget seed, or ``f<fine-tune seed>s<seed>`` on that axis."""
-        from lm_forget.run.cells import seed_label
+        """The replicate as tables name it (:func:`lm_forget.run.cells.replicate_name`); pooled reports have none."""
+        from lm_forget.run.cells import replicate_name
 
-        return self.seed if self.finetune_seed is None else seed_label(self.seed, self.finetune_seed)
+        assert self.seed is not None, "a pooled report has no replicate"
+        return replicate_name(self.seed, self.finetune_seed)
 
     def link(self) -> str:
         what = f"{self.method + ', ' if self.method else ''}forget-set size {self.n}"
