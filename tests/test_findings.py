@@ -121,9 +121,11 @@ def test_the_contrast_figure_shows_every_forget_cell(tmp_path):
                                                        PlantedTask("t_b", 100, 0.5, 0.9, 0.8)], seed=5))
     cells = [ProtocolCell(t, 100, 0, forget_set=dict(ph), held_out=dict(ph), other_tasks=[o])
              for t, o in (("t_a", "t_b"), ("t_b", "t_a"))]
-    from lm_forget.analysis.protocol_report import section_output
+    from lm_forget.analysis.options import AnalysisOptions
+    from lm_forget.analysis.protocol_report import forget_set_data, render_forget_set
 
-    lines = section_output([(None, protocol_rows(cells))], tmp_path / "report" / "protocol", tmp_path / "report").body
+    data = forget_set_data([(None, protocol_rows(cells))], tmp_path / "report" / "protocol", tmp_path / "report")
+    lines = render_forget_set(data, AnalysisOptions())
     png = tmp_path / "report" / "protocol" / "contrast.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert "](protocol/contrast.png)" in "\n".join(lines)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from lm_forget.analysis.api import compute
-from lm_forget.analysis.methods_report import predictors_output
+from lm_forget.analysis.methods_report import predictors_data
 from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.analysis.sections import SECTIONS
 from lm_forget.analysis.simulate import correlated_tasks, simulate_phases, write_study
 
 FAST = AnalysisOptions(n_bootstrap=300, n_permutations=300, n_power=100, predictors=("confidence",),
@@ -19,8 +20,8 @@ def _report(root, rho: float):
 
 def test_planted_predictor_differs_between_methods_and_the_table_says_so(tmp_path):
     strong, null = _report(tmp_path / "strong", 0.95), _report(tmp_path / "null", 0.0)
-    output = predictors_output({("npo", 100): strong.tests, ("rmu", 100): null.tests, ("uniform", 100): None}, FAST)
-    table, lines = output.tables["predictors_by_method"], [output.title, *output.body]
+    output = predictors_data({("npo", 100): strong.tests, ("rmu", 100): null.tests, ("uniform", 100): None}, FAST)
+    table, lines = output.tables["predictors_by_method"], SECTIONS["predictors_by_method"].markdown(output, FAST)
     row = table[(table["predictor"] == "confidence_finetuned")].set_index("method")
     assert row.loc["npo", "verdict"] == "significant" and row.loc["npo", "rho"] > 0.5
     assert row.loc["rmu", "verdict"] != "significant"

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import (
     ProtocolCell,
     chance_verdict,
+    forget_set_data,
     protocol_rows,
+    render_forget_set,
     scored_accuracy,
-    section_output,
 )
 from lm_forget.run import build_plan, execute, run_config_from_dict
 from lm_forget.run.cells import forget_set_name
@@ -103,8 +105,8 @@ def test_verdicts_and_flag_on_planted_outputs(tmp_path):
     cells = [ProtocolCell("t_kept", 100, 0, forget_set={"forget": _planted(tmp_path / "a", "t_kept", [1] * 90 +
                                                                               [0] * 10)}),
              ProtocolCell("t_gone", 400, 0, forget_set={"forget": _planted(tmp_path / "b", "t_gone", [1, 0] * 200)})]
-    output = section_output([(None, protocol_rows(cells))], tmp_path / "report", tmp_path)
-    lines = "\n".join(output.body)
+    output = forget_set_data([(None, protocol_rows(cells))], tmp_path / "report", tmp_path)
+    lines = "\n".join(render_forget_set(output, AnalysisOptions()))
     assert "t_kept (N=100, seed 0): forgetting did not take: forget-set accuracy 0.900 [0.826, 0.945]" in lines
     assert list(output.tables["forget_set"]["task"]) == ["t_kept", "t_gone"]
     assert "t_gone (N=400" not in lines.split("| t_gone")[0]  # only the failed pass is flagged

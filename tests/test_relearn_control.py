@@ -140,7 +140,8 @@ def test_net_of_the_control_on_planted_phases(tmp_path):
     """Planted held-out outcomes (lm-eval samples files): a control that learns as much as the relearned model
     leaves no net gain; a control that learns nothing leaves the whole gain."""
     from lm_forget.analysis.findings_build import relearn_finding
-    from lm_forget.analysis.relearn_report import RelearnCell, cell_row, section_output
+    from lm_forget.analysis.options import AnalysisOptions
+    from lm_forget.analysis.relearn_report import RelearnCell, cell_row, relearn_data, render_relearn
     from lm_forget.analysis.simulate import PlantedTask, simulate_phases, write_study
 
     a = write_study(tmp_path / "a", simulate_phases([PlantedTask("t", 600, 0.5, 0.9, 0.5)], seed=2))
@@ -170,7 +171,7 @@ def test_net_of_the_control_on_planted_phases(tmp_path):
     (no_pre := dict(base)).pop("pretrained")
     missing = cell_row(RelearnCell("t", 100, 0, 8, "unrelated", held_out={**no_pre, "control": b["forget"]}))
     assert missing["control_note"] == "control not evaluated: pretrained" and math.isnan(missing["net_gain"])
-    lines = section_output([taught, learned_nothing, missing]).body
+    lines = render_relearn(relearn_data([taught, learned_nothing, missing]), AnalysisOptions())
     assert "### Net of the control" in lines and sum("| t | 100 | 0 | 8 | unrelated | u |" in x for x in lines) == 4
     finding = relearn_finding([taught, learned_nothing])
     assert "net of the pretrained control, relearned in 1 of 2" in finding.text
@@ -185,7 +186,8 @@ def _labels(step_output) -> list[dict]:
 def test_unrelated_relearning_and_its_control_on_stories260k(tmp_path, tiny_model_dir, mirror_dir, monkeypatch):
     """Planted check (issue 25, item 5): the pretrained model relearned on k openbookqa docs cannot learn cola
     from them, so the control's gain on cola is noise: its interval covers 0 and it is not 'taught'."""
-    from lm_forget.analysis.relearn_report import cell_row, section_output
+    from lm_forget.analysis.options import AnalysisOptions
+    from lm_forget.analysis.relearn_report import cell_row, relearn_data, render_relearn
     from lm_forget.formats import lm_eval_run, samples_file
     from lm_forget.run.relearn_pools import unrelated_docs
     from lm_forget.run.relearn_steps import relearn_cells
@@ -243,6 +245,6 @@ def test_unrelated_relearning_and_its_control_on_stories260k(tmp_path, tiny_mode
     # the net gain is the relearning gain less the control's, with an interval around it
     assert row["net_gain"] == pytest.approx(row["relearn_gain"] - row["control_gain"])
     assert row["net_gain_lo"] <= row["net_gain"] <= row["net_gain_hi"]
-    lines = section_output([row]).body
+    lines = render_relearn(relearn_data([row]), AnalysisOptions())
     assert "### Net of the control" in lines and any("forget_openbookqa" in line for line in lines)
     assert not math.isnan(row["acc_control"]) and row["acc_control_lo"] <= row["acc_control"] <= row["acc_control_hi"]

@@ -148,7 +148,8 @@ def test_deep_section_on_stories260k(tmp_path, tiny_model_dir, mirror_dir, monke
 def test_mia_rows_warn_when_the_pretrained_model_separates_the_sets(tmp_path):
     import numpy as np
 
-    from lm_forget.analysis.deep_report import DeepCell, mia_rows, section_output
+    from lm_forget.analysis.deep_report import DeepCell, deep_data, mia_rows, render_deep
+    from lm_forget.analysis.options import AnalysisOptions
     from lm_forget.io import write_jsonl
 
     rng = np.random.default_rng(0)
@@ -181,8 +182,9 @@ def test_mia_rows_warn_when_the_pretrained_model_separates_the_sets(tmp_path):
     assert finding.verdict == "an attack finds the forget set in 1 of 1 tries" and "-> detected" in finding.details[0]
     write_jsonl(tmp_path / "pretrained.jsonl", scores(2.0))  # a pretrained model that already separates them
     assert "differ in kind" in mia_rows(cell)[1]["note"]
-    output = section_output([cell])
-    assert "### Membership inference" in output.body and "### Quantization" not in output.body
+    output = deep_data([cell])
+    lines = render_deep(output, AnalysisOptions())
+    assert "### Membership inference" in lines and "### Quantization" not in lines
     assert list(output.tables) == ["mia"] and len(output.tables["mia"]) == len(mia_rows(cell))
 
 

@@ -8,11 +8,13 @@ import pytest
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.sections import (
     SECTIONS,
-    SectionOutput,
+    SectionData,
     StudyContext,
+    build_sections,
+    records,
     register_section,
     registered_sections,
-    write_sections,
+    table_frame,
 )
 from lm_forget.run import build_plan, run_config_from_dict
 
@@ -24,7 +26,12 @@ def test_every_study_feature_registers_its_section_in_index_order():
 
 
 def test_a_registered_section_reaches_the_index_and_its_tables(tmp_path):
-    """A new section is one decorated function: it is built, its table written once, its text placed by order."""
+    """A new section is one decorated builder and its renderer: built once into the study's results, rendered from
+    its table alone, its table written once, its text placed by order."""
+    from lm_forget.analysis.findings import Findings
+    from lm_forget.analysis.study_index import REPORTS_TABLE, render_study, write_study
+    from lm_forget.api.study_results import StudyResults
+
     plan = build_plan(run_config_from_dict({
         "model": {"name_or_path": "some/model"}, "run_dir": str(tmp_path / "run"),
         "tasks": {"finetune": ["forget_cola"], "forget": ["forget_cola"], "eval": ["forget_cola"]},
@@ -32,25 +39,42 @@ def test_a_registered_section_reaches_the_index_and_its_tables(tmp_path):
         "forget": {"num_examples": [100]}}))
     seen = []
 
-    @register_section("planted", order=45)
-    def planted(ctx: StudyContext) -> SectionOutput:
+    def render(data: SectionData, options: AnalysisOptions) -> list[str]:
+        return [f"{len(data.tables['planted'])} cell(s) at level {options.confidence_level:g}:",
+                *(f"- {r['cell']}" for r in records(data.tables["planted"]))]
+
+    @register_section("planted", order=45, title="Planted", render=render)
+    def planted(ctx: StudyContext) -> SectionData:
         seen.append(ctx)
-        cells = [c.id for c in ctx.plan.cells]
-        return SectionOutput("## Planted", ["one row per cell:", ""], {"planted": pd.DataFrame({"cell": cells})},
-                             {"relearn": []})
+        return SectionData({"planted": pd.DataFrame({"cell": [c.id for c in ctx.plan.cells]})},
+                           findings={"relearn": []})
 
     try:
         with pytest.raises(ValueError, match="registered twice"):
-            register_section("planted", order=1)(lambda ctx: None)
+            register_section("planted", order=1, title="x", render=render)(lambda ctx: None)
         out = tmp_path / "out"
-        built = write_sections(StudyContext(plan, AnalysisOptions(), out))
+        sections = build_sections(StudyContext(plan, AnalysisOptions(confidence_level=0.9), out))
+        assert len(seen) == 1 and seen[0].out == out
+        assert list(sections) == ["forget_set", "planted"]  # nothing evaluated: no other section applies
+        results = StudyResults(metrics=pd.DataFrame(), tests=pd.DataFrame(), example_tests=pd.DataFrame(),
+                               findings=Findings("study"), options=AnalysisOptions(confidence_level=0.9).to_dict(),
+                               tables={REPORTS_TABLE: pd.DataFrame(columns=["label", "pooled"])},
+                               sections={"planted": sections["planted"]}, title="t", description="d")
+        text = render_study(results)
+        out.mkdir(parents=True, exist_ok=True)
+        write_study(results, out)
     finally:
         SECTIONS.pop("planted")
-    assert len(seen) == 1 and seen[0].out == out
+    assert "## Planted\n\n1 cell(s) at level 0.9:\n- forget_cola/n100/s0" in text
+    assert "Tables as CSV: `planted/planted.csv`." in text
     assert list(pd.read_csv(out / "planted" / "planted.csv")["cell"]) == ["forget_cola/n100/s0"]
-    assert built.tables["planted/planted"].equals(pd.DataFrame({"cell": ["forget_cola/n100/s0"]}))
     assert "## Planted" in (out / "planted" / "planted.md").read_text()
-    titles = [line for line in built.lines if line.startswith("## ")]
-    assert titles == ["## Forget set vs held-out", "## Planted"]  # nothing evaluated: no other section applies
-    assert "Tables as CSV: `planted/planted.csv`." in built.lines and built.findings["relearn"] == []
+    assert (out / "index.md").read_text() == text and "<h2>Planted</h2>" in (out / "index.html").read_text()
     assert "planted" not in [s.name for s in registered_sections()]
+
+
+def test_section_tables_keep_integer_columns_and_renderers_see_missing_cells_as_absent():
+    frame = table_frame([{"n": 64, "x": 0.5}, {"x": float("nan"), "note": "not evaluated"}])
+    assert str(frame["n"].dtype) == "Int64"
+    assert frame.to_csv(index=False).splitlines()[1:] == ["64,0.5,", ",,not evaluated"]
+    assert records(frame) == [{"n": 64, "x": 0.5}, {"note": "not evaluated"}]

@@ -11,7 +11,7 @@ from scipy.stats import binomtest
 
 from lm_forget.analysis import decide
 from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.protocol_report import ProtocolCell, protocol_rows, section_output
+from lm_forget.analysis.protocol_report import ProtocolCell, forget_set_data, protocol_rows, render_forget_set
 from lm_forget.analysis.simulate import PlantedTask, simulate_phases, write_study
 from lm_forget.errors import ConfigError
 
@@ -89,7 +89,7 @@ def test_forget_set_table_counts_the_docs_scored_and_says_needs(tmp_path):
     (row,) = protocol_rows([cell], OPTS)
     assert (row["n"], row["size"]) == (80, 160)  # the pool held 80 of the 160 configured docs
     assert row["forget_set_verdict"] == "needs >= 84 docs" and row["forget_set_n_needed"] == 84
-    lines = "\n".join(section_output([(None, [row])], tmp_path / "out", tmp_path, OPTS).body)
+    lines = "\n".join(render_forget_set(forget_set_data([(None, [row])], tmp_path / "out", tmp_path, OPTS), OPTS))
     assert "| forget_t | 80 | 160 | 0 |" in lines and "needs >= 84 docs" in lines
     wide = AnalysisOptions(margin=0.15)  # one setting moves every table's verdict
     assert protocol_rows([cell], wide)[0]["forget_set_n_needed"] < 80

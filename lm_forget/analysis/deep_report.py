@@ -33,7 +33,7 @@ from lm_forget.analysis.mia import MEMBERS, NON_MEMBERS, SCORES, auc_rows
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import doc_correct
 from lm_forget.analysis.report import ci_of, markdown_table
-from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
+from lm_forget.analysis.sections import SectionData, StudyContext, records, register_section, table_frame
 from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
 from lm_forget.io import read_jsonl
 
@@ -200,24 +200,29 @@ def deep_rows(cells: Sequence[DeepCell], options: AnalysisOptions | None = None
     return quant, [r for c in cells for r in mia_rows(c, opts)]
 
 
-def section_output(cells: Sequence[DeepCell], options: AnalysisOptions | None = None, *,
-                   rows: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None) -> SectionOutput | None:
-    """The section from its cells (``rows``: their :func:`deep_rows`, when the caller has them): the quantization,
-    membership-inference and format tables (``quantized``, ``mia``, ``formats``); None when it has no rows."""
-    import pandas as pd
-
-    from lm_forget.analysis.format_report import format_lines, format_rows
+def deep_data(cells: Sequence[DeepCell], options: AnalysisOptions | None = None, *,
+              rows: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None) -> SectionData | None:
+    """The section's data from its cells (``rows``: their :func:`deep_rows`, when the caller has them): the
+    quantization, membership-inference and format tables (``quantized``, ``mia``, ``formats``); None when it has
+    no rows."""
+    from lm_forget.analysis.format_report import format_rows
 
     opts = options or AnalysisOptions()
-    level = f"{opts.confidence_level:.0%}"
     quant, mia = rows if rows is not None else deep_rows(cells, opts)
     formats = [r for c in cells if c.formats for r in format_rows(c, opts)]
-    if not quant and not mia and not formats:
-        return None
+    tables = {name: table_frame(r) for name, r in (("quantized", quant), ("mia", mia), ("formats", formats)) if r}
+    return SectionData(tables, findings={"deep": (quant, mia)}) if tables else None
+
+
+def render_deep(data: SectionData, opts: AnalysisOptions) -> list[str]:
+    """The section's text from its tables."""
+    from lm_forget.analysis.format_report import format_lines
+
+    level = f"{opts.confidence_level:.0%}"
+    quant, mia, formats = (records(data.tables[n]) if n in data.tables else [] for n in ("quantized", "mia", "formats"))
     lines = ["Attacks on each forgotten model that look for the forgotten task after forgetting "
              "(docs/study.md, \"How deep is the forgetting?\").", ""]
-    tables = {name: pd.DataFrame(r) for name, r in (("quantized", quant), ("mia", mia), ("formats", formats)) if r}
-    method = any(c.method for c in cells)
+    method = any(r.get("method") for r in (*quant, *mia, *formats))
     if quant:
         lines += ["### Quantization", "",
                   "Each forgotten model with its adapter merged and its weights quantized (bitsandbytes int8 / nf4; "
@@ -247,19 +252,19 @@ def section_output(cells: Sequence[DeepCell], options: AnalysisOptions | None = 
         keys = (["method"] if method else []) + ["task", "n", "seed", "model", "non_members"]
         headers = [*keys, "docs (forget / non-members)", *(f"{SCORE_NAMES[s]} AUC" for s in SCORES), "note"]
         body = [[str(r.get(k, "")) for k in keys] + [f"{r['forget_docs']} / {r['non_member_docs']}"] +
-                [ci_of(r, f"{s}_auc") for s in SCORES] + [r["note"]] for r in mia]
+                [ci_of(r, f"{s}_auc") for s in SCORES] + [r.get("note", "")] for r in mia]
         lines += [*_table(headers, body), ""]
     if formats:
         lines += format_lines(formats, opts, method)
-    return SectionOutput("## How deep is the forgetting?", lines, tables, {"deep": (quant, mia)})
+    return lines
 
 
-@register_section("deep", order=70)
-def deep_section(ctx: StudyContext) -> SectionOutput | None:
+@register_section("deep", order=70, title="How deep is the forgetting?", render=render_deep)
+def deep_section(ctx: StudyContext) -> SectionData | None:
     """Membership inference, quantization and format variants of every forgotten model (stages ``mia``,
     ``eval_quantized``, ``eval_formats``)."""
     if not {"mia", "eval_quantized", "eval_formats"} & set(ctx.config.stages):
         return None
     from lm_forget.run.deep_steps import deep_cells
 
-    return section_output(deep_cells(ctx.plan), ctx.options)
+    return deep_data(deep_cells(ctx.plan), ctx.options)

@@ -8,7 +8,7 @@ lm-eval samples files the protocol section reads (``protocol_report``):
 - held-out: its accuracy on the held-out split of the same task (does forgetting generalize?),
 - other tasks: its accuracy on the other evaluated tasks, docs pooled (collateral damage),
 
-each an accuracy with its Wilson 95% interval from the counts, beside the fine-tuned model's
+each an accuracy with its Wilson interval (at ``confidence_level``) from the counts, beside the fine-tuned model's
 accuracy on the same docs. Rows are cells, not seed averages: docs are the unit of the intervals, and seeds
 stay separate rather than being pooled as if they were more docs. A missing evaluation says so.
 
@@ -29,7 +29,7 @@ from typing import Any
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import ProtocolCell, doc_correct, scored_accuracy, scored_text
 from lm_forget.analysis.report import ci_text, markdown_table
-from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
+from lm_forget.analysis.sections import SectionData, StudyContext, records, register_section, table_frame
 
 #: (column prefix, header, what it measures) of the three comparisons, in panel order
 MEASURES = (("forget_set", "forget set", "the trained (forgotten) docs"),
@@ -37,25 +37,26 @@ MEASURES = (("forget_set", "forget set", "the trained (forgotten) docs"),
             ("other_tasks", "other tasks", "the other evaluated tasks, docs pooled"))
 
 
-def _ci(folder: Path | None, tasks: Sequence[str]) -> dict[str, float] | None:
+def _ci(folder: Path | None, tasks: Sequence[str], level: float) -> dict[str, float] | None:
     if folder is None or not tasks:
         return None
     pooled: list[int] = []
     for task in tasks:
         pooled += list(doc_correct(folder, task).values())
-    return scored_accuracy(pooled)
+    return scored_accuracy(pooled, level)
 
 
-def method_rows(cells: Sequence[tuple[str | None, ProtocolCell]]) -> list[dict[str, Any]]:
-    """One row per (method, cell): forget-set, held-out and other-task accuracy after forgetting (and fine-tuned)."""
+def method_rows(cells: Sequence[tuple[str | None, ProtocolCell]], level: float = 0.95) -> list[dict[str, Any]]:
+    """One row per (method, cell): forget-set, held-out and other-task accuracy after forgetting (and fine-tuned),
+    each with its Wilson interval at ``level``."""
     rows = []
     for method, cell in cells:
         row: dict[str, Any] = {"method": method or "default", "task": cell.task, "n": math.nan, "size": cell.n,
                                "seed": cell.seed}
         for phase in ("forget", "finetuned"):
-            cis = {"forget_set": _ci(cell.forget_set.get(phase), [cell.task]),
-                   "held_out": _ci(cell.held_out.get(phase), [cell.task]),
-                   "other_tasks": _ci(cell.held_out.get(phase), cell.other_tasks)}
+            cis = {"forget_set": _ci(cell.forget_set.get(phase), [cell.task], level),
+                   "held_out": _ci(cell.held_out.get(phase), [cell.task], level),
+                   "other_tasks": _ci(cell.held_out.get(phase), cell.other_tasks, level)}
             for name, ci in cis.items():
                 col = f"{name}_{phase}"
                 row[col] = scored_text(ci)
@@ -105,37 +106,42 @@ def plot_methods(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def methods_output(cells: Sequence[tuple[str | None, ProtocolCell]], folder: Path, index_dir: Path
-                   ) -> SectionOutput | None:
-    """The comparison of ``cells`` (table ``methods``, figure ``methods.png`` under ``folder``); None without
-    cells."""
-    import pandas as pd
-
-    rows = method_rows(cells)
+def methods_data(cells: Sequence[tuple[str | None, ProtocolCell]], folder: Path, index_dir: Path,
+                 level: float = 0.95) -> SectionData | None:
+    """The comparison of ``cells`` (table ``methods``, figure ``methods.png`` under ``folder``, linked relative to
+    ``index_dir``); None without cells."""
+    rows = method_rows(cells, level)
     if not rows:
         return None
     figure = plot_methods(rows, folder / "methods.png")
+    return SectionData({"methods": table_frame(rows)}, {"methods": figure.relative_to(index_dir).as_posix()})
+
+
+def render_methods(data: SectionData, opts: AnalysisOptions) -> list[str]:
+    """The comparison's text from its ``methods`` table."""
+    import pandas as pd
+
     shown = ["method", "task", "n", "size", "seed", "forget_set_forget", "held_out_forget", "other_tasks_forget",
              "forget_set_finetuned", "held_out_finetuned", "other_tasks_finetuned"]
     headers = ["method", "forgotten task", "N (docs scored)", "size", "seed", "forget set", "held-out", "other tasks",
                "forget set (fine-tuned)", "held-out (fine-tuned)", "other tasks (fine-tuned)"]
-    frame = pd.DataFrame([{h: r[c] for c, h in zip(shown, headers, strict=True)} for r in rows])
-    lines = ["Per method and forget cell, accuracy after forgetting on " + "; ".join(
-                 f"**{h}**: {what}" for _, h, what in MEASURES) + ". Wilson 95% intervals from the doc counts; "
-             "chance is 0.5. The fine-tuned columns are the same docs before forgetting.", "",
-             *markdown_table(frame).splitlines(), "",
-             f"![forgetting methods]({figure.relative_to(index_dir).as_posix()})"]
-    return SectionOutput("## Forgetting methods compared", lines, {"methods": pd.DataFrame(rows)})
+    frame = pd.DataFrame([{h: r.get(c, math.nan) for c, h in zip(shown, headers, strict=True)}
+                          for r in records(data.tables["methods"])])
+    return ["Per method and forget cell, accuracy after forgetting on " + "; ".join(
+                f"**{h}**: {what}" for _, h, what in MEASURES) + f". Wilson {opts.confidence_level:.0%} intervals "
+            "from the doc counts; chance is 0.5. The fine-tuned columns are the same docs before forgetting.", "",
+            *markdown_table(frame).splitlines(), "", f"![forgetting methods]({data.figures['methods']})"]
 
 
-@register_section("methods", order=30)
-def methods_section(ctx: StudyContext) -> SectionOutput | None:
+@register_section("methods", order=30, title="Forgetting methods compared", render=render_methods)
+def methods_section(ctx: StudyContext) -> SectionData | None:
     """Every forgetting method's cells side by side (a study with ``forget.methods``)."""
     if not ctx.config.forget.methods:
         return None
     from lm_forget.run.forget_set_steps import method_protocol_cells
 
-    return methods_output(method_protocol_cells(ctx.plan), ctx.folder("methods"), ctx.out)
+    return methods_data(method_protocol_cells(ctx.plan), ctx.folder("methods"), ctx.out,
+                        ctx.options.confidence_level)
 
 
 def predictor_rows(tests: Mapping[tuple[str | None, int | None], Any], opts: AnalysisOptions) -> list[dict[str, Any]]:
@@ -162,32 +168,35 @@ def predictor_rows(tests: Mapping[tuple[str | None, int | None], Any], opts: Ana
     return rows
 
 
-def predictors_output(tests: Mapping[tuple[str | None, int | None], Any], opts: AnalysisOptions
-                      ) -> SectionOutput | None:
+def predictors_data(tests: Mapping[tuple[str | None, int | None], Any], opts: AnalysisOptions
+                    ) -> SectionData | None:
     """The cross-method predictor table (``predictors_by_method``); None without methods."""
+    rows = predictor_rows(tests, opts)
+    return SectionData({"predictors_by_method": table_frame(rows)}) if rows else None
+
+
+def render_predictors(data: SectionData, opts: AnalysisOptions) -> list[str]:
+    """The cross-method predictor table's text."""
     import pandas as pd
 
-    rows = predictor_rows(tests, opts)
-    if not rows:
-        return None
-    body = [[str(r["method"]), str(r["n"]), r["note"], "", "", "", "", "", ""] if r["note"] else
+    body = [[str(r["method"]), str(r["n"]), r["note"], "", "", "", "", "", ""] if r.get("note") else
             [str(r["method"]), str(r["n"]), r["predictor"], r["outcome"], str(r["n_tasks"]),
-             ci_text(r["rho"], r["ci_low"], r["ci_high"], 2), r["p_corrected"], r["power"], r["verdict"]]
-            for r in rows]
+             ci_text(r.get("rho"), r.get("ci_low"), r.get("ci_high"), 2), r.get("p_corrected", math.nan),
+             r.get("power", math.nan), r["verdict"]]
+            for r in records(data.tables["predictors_by_method"])]
     headers = ["method", "forget-set size", "predictor", "outcome", "tasks", "rho [CI]", "p (corrected)", "power",
                "verdict"]
-    lines = ["The primary (Spearman) task-level test of each method's own report, side by side: rho with its "
-             f"{opts.confidence_level:.0%} interval, the p corrected over hypotheses, the power to detect "
-             "rho = 0.5 at this n, and the report's verdict. A method's row can only be compared with another's "
-             "where both are tested at a useful n.", "",
-             *markdown_table(pd.DataFrame(body, columns=headers)).splitlines()]
-    return SectionOutput("## What predicts forgetting, by method", lines,
-                         {"predictors_by_method": pd.DataFrame(rows)})
+    return ["The primary (Spearman) task-level test of each method's own report, side by side: rho with its "
+            f"{opts.confidence_level:.0%} interval, the p corrected over hypotheses, the power to detect "
+            "rho = 0.5 at this n, and the report's verdict. A method's row can only be compared with another's "
+            "where both are tested at a useful n.", "",
+            *markdown_table(pd.DataFrame(body, columns=headers)).splitlines()]
 
 
-@register_section("predictors_by_method", order=40, folder="methods")
-def predictors_section(ctx: StudyContext) -> SectionOutput | None:
+@register_section("predictors_by_method", order=40, folder="methods", title="What predicts forgetting, by method",
+                  render=render_predictors)
+def predictors_section(ctx: StudyContext) -> SectionData | None:
     """Each method's headline predictor tests side by side (a study with ``forget.methods``)."""
     if not ctx.config.forget.methods:
         return None
-    return predictors_output({key: res.tests for key, res in ctx.headline.items()}, ctx.options)
+    return predictors_data({key: res.tests for key, res in ctx.headline.items()}, ctx.options)

@@ -29,7 +29,7 @@ from lm_forget.analysis.decide import DID_NOT_TAKE, chance_decision, near_chance
 from lm_forget.analysis.metrics import accuracy_ci
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.report import ci_text, markdown_table
-from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
+from lm_forget.analysis.sections import SectionData, StudyContext, records, register_section, table_frame
 from lm_forget.errors import DataError
 from lm_forget.formats import samples_files
 from lm_forget.io import read_jsonl
@@ -136,41 +136,49 @@ def protocol_rows(cells: Sequence[ProtocolCell], options: AnalysisOptions | None
     return [cell_rows(c, options) for c in cells]
 
 
-def section_output(groups: Sequence[tuple[str | None, list[dict[str, Any]]]], folder: Path, index_dir: Path,
-                   options: AnalysisOptions | None = None) -> SectionOutput | None:
-    """The forget-set section from its rows: per group (a method id on a ``forget.methods`` axis, else None and
-    one group) the table, the contrast figure (written under ``folder[/<method>]``, linked relative to
-    ``index_dir``) and the did-not-take flags. None without rows."""
-    import pandas as pd
-
+def forget_set_data(groups: Sequence[tuple[str | None, list[dict[str, Any]]]], folder: Path, index_dir: Path,
+                    options: AnalysisOptions | None = None) -> SectionData | None:
+    """The forget-set section's data from its rows: per group (a method id on a ``forget.methods`` axis, else None
+    and one group) the table ``[<method>/]forget_set`` and its contrast figure (saved under ``folder[/<method>]``,
+    linked relative to ``index_dir``). None without rows."""
     from lm_forget.analysis.contrast_plot import plot_contrast
 
-    opts = options or AnalysisOptions()
-    level = opts.confidence_level
-    body = ["The abstract's reading: after random-label forgetting the forget (training) set is near chance "
-            f"(0.5), while held-out accuracy varies by task. Accuracy with Wilson {level:.0%} intervals. Forget-set "
-            f"verdict at alpha = {opts.alpha:g}, margin = {opts.margin:g}: near chance = two one-sided exact "
-            f"binomial tests (TOST) show the accuracy within 0.5 ± {opts.margin:g}; did not take = shown above "
-            f"{0.5 + opts.margin:g}; 'needs >= N docs' = no outcome of this many docs could be called near chance "
-            f"(near chance needs >= {near_chance_n(0.5, opts.margin, opts.alpha)} docs). N = forget-set docs "
-            "scored; size = the configured forget-set size.", ""]
-    tables: dict[str, Any] = {}
+    level = (options or AnalysisOptions()).confidence_level
+    data = SectionData()
     every: list[dict[str, Any]] = []
     for method, rows in groups:
         if not rows:
             continue
-        tables[f"{method}/forget_set" if method else "forget_set"] = pd.DataFrame(rows)
-        shown = pd.DataFrame([{**{c: r[c] for c in SHOWN}, "forget_set_verdict": _verdict_p(r)} for r in rows])
-        figure = plot_contrast(rows, (folder / method if method else folder) / "contrast.png",
-                               confidence_level=level)
+        stem = f"{method}/forget_set" if method else "forget_set"
+        data.tables[stem] = table_frame(rows)
+        figure = plot_contrast(rows, (folder / method if method else folder) / "contrast.png", confidence_level=level)
+        data.figures[stem] = figure.relative_to(index_dir).as_posix()
+        every += [dict(r, task=f"{method}: {r['task']}") if method else r for r in rows]
+    data.findings["protocol"] = every
+    return data if data.tables else None
+
+
+def render_forget_set(data: SectionData, opts: AnalysisOptions) -> list[str]:
+    """The forget-set section's text: per table (one per method) the rows shown, the figure and the flags."""
+    import pandas as pd
+
+    body = ["The abstract's reading: after random-label forgetting the forget (training) set is near chance "
+            f"(0.5), while held-out accuracy varies by task. Accuracy with Wilson {opts.confidence_level:.0%} "
+            f"intervals. Forget-set verdict at alpha = {opts.alpha:g}, margin = {opts.margin:g}: near chance = two "
+            f"one-sided exact binomial tests (TOST) show the accuracy within 0.5 ± {opts.margin:g}; did not take = "
+            f"shown above {0.5 + opts.margin:g}; 'needs >= N docs' = no outcome of this many docs could be called "
+            f"near chance (near chance needs >= {near_chance_n(0.5, opts.margin, opts.alpha)} docs). N = forget-set "
+            "docs scored; size = the configured forget-set size.", ""]
+    for stem, frame in data.tables.items():
+        rows = records(frame)
+        method = stem.rpartition("/")[0]
+        shown = pd.DataFrame([{**{c: r.get(c, math.nan) for c in SHOWN}, "forget_set_verdict": _verdict_p(r)}
+                              for r in rows])
         body += [*([f"### {method}", ""] if method else []),
                  *markdown_table(shown[SHOWN].rename(columns=HEADERS)).splitlines(), "",
-                 f"![forget set vs held-out vs other tasks, per forget cell and phase]"
-                 f"({figure.relative_to(index_dir).as_posix()})", "", *_flags(rows, opts)]
-        every += [dict(r, task=f"{method}: {r['task']}") if method else r for r in rows]
-    if not tables:
-        return None
-    return SectionOutput("## Forget set vs held-out", body, tables, {"protocol": every})
+                 f"![forget set vs held-out vs other tasks, per forget cell and phase]({data.figures[stem]})", "",
+                 *_flags(rows, opts)]
+    return body
 
 
 SHOWN = ["task", "n", "size", "seed", "forget_set_forget", "forget_set_verdict", "held_out_forget",
@@ -183,33 +191,56 @@ HEADERS = dict(zip(SHOWN, ["task", "N (docs scored)", "size", "seed", "forget se
 
 
 def _verdict_p(row: dict[str, Any]) -> str:
-    p = row["forget_set_p"]
+    p = row.get("forget_set_p", math.nan)
     return f"{row['forget_set_verdict']} (p = {p:.3g})" if math.isfinite(p) else row["forget_set_verdict"]
 
 
 def _flags(rows: Sequence[dict[str, Any]], opts: AnalysisOptions) -> list[str]:
     """One bold line per forget cell whose forgetting did not take."""
-    level = opts.confidence_level
-    return [f"- **{r['task']} (N={r['n']}, seed {r['seed']}): forgetting did not take: forget-set accuracy "
-            f"{ci_text(r['forget_set_forget_acc'], r['forget_set_forget_low'], r['forget_set_forget_high'])} "
-            f"({level:.0%} CI; above {0.5 + opts.margin:g}: p = {r['forget_set_p']:.3g}).** Its forget ratio "
-            "describes a forget pass that did not reach the trained docs." for r in rows
-            if r["forget_set_verdict"] == DID_NOT_TAKE]
+    flags = []
+    for r in rows:
+        if r["forget_set_verdict"] != DID_NOT_TAKE:
+            continue
+        acc = ci_text(*(r.get(f"forget_set_forget_{s}") for s in ("acc", "low", "high")))
+        flags.append(f"- **{r['task']} (N={r.get('n', math.nan)}, seed {r['seed']}): forgetting did not take: "
+                     f"forget-set accuracy {acc} ({opts.confidence_level:.0%} CI; above {0.5 + opts.margin:g}: "
+                     f"p = {r.get('forget_set_p', math.nan):.3g}).** Its forget ratio describes a forget pass that "
+                     "did not reach the trained docs.")
+    return flags
 
 
-@register_section("forget_set", order=10, folder="protocol")
-def forget_set_section(ctx: StudyContext) -> SectionOutput | None:
+@register_section("forget_set", order=10, folder="protocol", title="Forget set vs held-out", render=render_forget_set)
+def forget_set_section(ctx: StudyContext) -> SectionData | None:
     """Every forget cell's forget set beside its held-out split and the other tasks (one table per method)."""
     from lm_forget.run.forget_set_steps import method_protocol_cells
 
     cells = method_protocol_cells(ctx.plan)
     methods = [m.id for m in ctx.config.forget.method_specs] or [None]
     groups = [(m, protocol_rows([c for cm, c in cells if cm == m], ctx.options)) for m in methods]
-    return section_output(groups, ctx.folder("protocol"), ctx.out, ctx.options)
+    return forget_set_data(groups, ctx.folder("protocol"), ctx.out, ctx.options)
 
 
-@register_section("dynamics", order=20, folder="protocol")
-def dynamics_section(ctx: StudyContext) -> SectionOutput | None:
+def render_dynamics(data: SectionData, opts: AnalysisOptions) -> list[str]:
+    """The dynamics section's text: per (size, seed) label its order statistics and figure."""
+    from lm_forget.analysis.dynamics import DynamicsOptions
+
+    options = DynamicsOptions()
+    body = [f"Learned at: first fine-tuning step from which P(gold vs distractor) stays >= {options.threshold:g}; "
+            "forgotten at: first forgetting step from which it stays below. Spearman rank correlation per task "
+            f"(bootstrap {opts.confidence_level:.0%} CI); tasks with fewer than {options.min_docs} "
+            "qualifying docs are reported but not pooled. (The order analysis and the 0.6 threshold follow a "
+            "secondary reading of the paper.)", ""]
+    for stem, stats in data.tables.items():
+        if stem.endswith("/order_stats"):
+            folder = stem.removesuffix("/order_stats")
+            body += [f"### {folder.removeprefix('dynamics-')}", "", stats.to_markdown(index=False, floatfmt=".3f"),
+                     "", f"![learned vs forgotten]({data.figures[folder]})", ""]
+    return body
+
+
+@register_section("dynamics", order=20, folder="protocol", title="Learning order vs forgetting order",
+                  render=render_dynamics)
+def dynamics_section(ctx: StudyContext) -> SectionData | None:
     """Learning vs forgetting order per (size, seed), from the fine-tune and forget steps' dynamics files."""
     import pandas as pd
 
@@ -220,22 +251,15 @@ def dynamics_section(ctx: StudyContext) -> SectionOutput | None:
     if not inputs:
         return None
     options = DynamicsOptions()
-    body = [f"Learned at: first fine-tuning step from which P(gold vs distractor) stays >= {options.threshold:g}; "
-            "forgotten at: first forgetting step from which it stays below. Spearman rank correlation per task "
-            f"(bootstrap {ctx.options.confidence_level:.0%} CI); tasks with fewer than {options.min_docs} "
-            "qualifying docs are reported but not pooled. (The order analysis and the 0.6 threshold follow a "
-            "secondary reading of the paper.)", ""]
-    tables: dict[str, Any] = {}
-    orders_by_label = []
+    data = SectionData(findings={"orders": []})
     for label, (finetune, cells) in inputs.items():
         forget = pd.concat([pd.read_parquet(p) for p in cells], ignore_index=True)
         learn = pd.read_parquet(finetune)
         orders = doc_orders(pd.concat([learn[learn["doc_id"].isin(set(forget["doc_id"]))], forget],
                                       ignore_index=True), options.threshold)
         stats = order_stats(orders, options)
-        tables |= {f"dynamics-{label}/orders": orders, f"dynamics-{label}/order_stats": stats}
-        orders_by_label.append((label, stats))
+        data.tables |= {f"dynamics-{label}/orders": orders, f"dynamics-{label}/order_stats": stats}
+        data.findings["orders"].append((label, stats))
         figure = plot_orders(orders, ctx.folder("protocol", f"dynamics-{label}") / "orders.png")
-        body += [f"### {label}", "", stats.to_markdown(index=False, floatfmt=".3f"), "",
-                 f"![learned vs forgotten]({figure.relative_to(ctx.out).as_posix()})", ""]
-    return SectionOutput("## Learning order vs forgetting order", body, tables, {"orders": orders_by_label})
+        data.figures[f"dynamics-{label}"] = ctx.figure_path(figure)
+    return data

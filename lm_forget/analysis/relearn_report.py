@@ -39,7 +39,7 @@ from lm_forget.analysis.metrics import accuracy_ci
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import doc_correct
 from lm_forget.analysis.report import ci_of
-from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
+from lm_forget.analysis.sections import SectionData, StudyContext, records, register_section, table_frame
 from lm_forget.analysis.uncertainty import Interval, resample_indices, resampled_means, stable_rng
 from lm_forget.errors import DataError
 
@@ -177,13 +177,14 @@ def _control_columns(row: dict[str, Any], values: dict[str, np.ndarray], boot: d
     return out
 
 
-def section_output(rows: list[dict[str, Any]], options: AnalysisOptions | None = None) -> SectionOutput | None:
-    """The section from the cells' :func:`cell_row` rows (table ``relearn``); None without rows."""
-    import pandas as pd
+def relearn_data(rows: list[dict[str, Any]]) -> SectionData | None:
+    """The section's data from the cells' :func:`cell_row` rows (table ``relearn``); None without rows."""
+    return SectionData({"relearn": table_frame(rows)}, findings={"relearn": rows}) if rows else None
 
-    opts = options or AnalysisOptions()
-    if not rows:
-        return None
+
+def render_relearn(data: SectionData, opts: AnalysisOptions) -> list[str]:
+    """The section's text from its ``relearn`` table."""
+    rows = records(data.tables["relearn"])
     columns = [("acc_finetuned", "held-out (fine-tuned)"), ("acc_forget", "held-out (after forget)"),
                ("acc_relearn", "held-out (after relearn)"), ("relearn_gain", "relearn - forget"),
                ("relearn_vs_finetuned", "relearn - fine-tuned"), ("recovered_share", "recovered share")]
@@ -202,7 +203,7 @@ def section_output(rows: list[dict[str, Any]], options: AnalysisOptions | None =
              f"(relearn - forget) shown > margin {opts.margin:g}; not relearned = shown < {opts.margin:g}; "
              "'needs >= N docs' = no gain could be shown below the margin at this n.", "",
              *_table(rows, keys, columns, ("relearn_verdict", "relearn_p"), "note")]
-    if any("control_gain" in r for r in rows):
+    if "control_gain" in data.tables["relearn"]:
         control = [("acc_pretrained", "held-out (pretrained)"), ("acc_control", "held-out (control)"),
                    ("control_gain", "control - pretrained"), ("relearn_gain", "relearn - forget"),
                    ("net_gain", "net gain"), ("net_recovered_share", "net recovered share")]
@@ -217,17 +218,17 @@ def section_output(rows: list[dict[str, Any]], options: AnalysisOptions | None =
                   f"shown > {opts.margin:g} (one-sided paired tests at alpha = {opts.alpha:g}).", "",
                   *_table(rows, keys, control, ("control_verdict", "control_p"), "control_note",
                           ("net_verdict", "net_p"))]
-    return SectionOutput("## Relearning", lines, {"relearn": pd.DataFrame(rows)}, {"relearn": rows})
+    return lines
 
 
-@register_section("relearn", order=50)
-def relearn_section(ctx: StudyContext) -> SectionOutput | None:
+@register_section("relearn", order=50, title="Relearning", render=render_relearn)
+def relearn_section(ctx: StudyContext) -> SectionData | None:
     """Every relearned model beside its fine-tuned and forgotten model (stage ``eval_relearn``)."""
     if "eval_relearn" not in ctx.config.stages:
         return None
     from lm_forget.run.relearn_steps import relearn_cells
 
-    return section_output([cell_row(c, ctx.options) for c in relearn_cells(ctx.plan)], ctx.options)
+    return relearn_data([cell_row(c, ctx.options) for c in relearn_cells(ctx.plan)])
 
 
 def _verdict(row: dict[str, Any], name: str, p: str) -> str:

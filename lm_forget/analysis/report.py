@@ -1,14 +1,12 @@
 """The report's formatting, in one place: numbers and intervals as table cells and text (:func:`fmt`,
-:func:`ci_text`, :func:`ci_of`), markdown tables, and one list of blocks rendered to the text of ``index.md``
-(figures linked) and of a self-contained ``index.html`` (figures embedded as base64 PNG). Figures are named by
-their path relative to the report folder; :mod:`lm_forget.analysis.writer` writes the files."""
+:func:`ci_text`, :func:`ci_of`), markdown tables, and a per-size report's list of blocks rendered to the text of
+its ``index.md`` (figures linked by their path relative to the report folder). Every page's HTML is that markdown
+rendered by :mod:`lm_forget.analysis.index_html`; :mod:`lm_forget.analysis.writer` writes the files."""
 
 from __future__ import annotations
 
-import base64
-import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,18 +63,6 @@ def markdown_table(frame, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
-def _html_table(frame, digits: int = 3) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v, digits))}</td>" for v in row) + "</tr>"
-                   for row in frame.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
-        "table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
-        "th{background:#f3f3f3}img{max-width:100%}figcaption{font-size:12px;color:#555}")
-
-
 @dataclass
 class Report:
     """Blocks of the report, in order: ("h", (level, text)), ("p", text), ("ul", items),
@@ -118,24 +104,3 @@ class Report:
                 extra = f" ([PDF]({png.with_suffix('.pdf').as_posix()}))" if "pdf" in formats else ""
                 parts.append(f"![{caption}]({png.as_posix()})\n\n*{caption}*{extra}")
         return "\n\n".join(parts) + "\n"
-
-    def to_html(self, read: Callable[[Path], bytes]) -> str:
-        """The HTML text; ``read(path)`` gives a figure's image bytes (path relative to the report folder)."""
-        parts = [f"<h1>{html.escape(self.title)}</h1>"]
-        for kind, payload in self.blocks:
-            if kind == "h":
-                level, text = payload
-                parts.append(f"<h{level}>{html.escape(text)}</h{level}>")
-            elif kind == "p":
-                parts.append(f"<p>{html.escape(str(payload))}</p>")
-            elif kind == "ul":
-                parts.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in payload) + "</ul>")
-            elif kind == "table":
-                parts.append(_html_table(payload))
-            elif kind == "fig":
-                png, caption = payload
-                data = base64.b64encode(read(png)).decode("ascii")
-                parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-        return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
-                f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n")

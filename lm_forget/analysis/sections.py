@@ -1,19 +1,22 @@
-"""The study report's sections: registered builders that turn a study's outputs into tables and markdown in
-memory, and :func:`write_sections`, the one place that writes them.
+"""The study report's sections: registered pairs of a builder (a study's outputs -> tables, in memory) and a
+renderer (those tables -> markdown).
 
 A section lives in the module of its study feature (``lm_forget/analysis/<feature>_report.py``) and registers
 itself with :func:`register_section`; :func:`registered_sections` imports every ``*_report`` module of this
-package, so adding a section touches one file. A section's builder gets the :class:`StudyContext` and returns a
-:class:`SectionOutput` — its title, markdown body, tables (pandas DataFrames) and the rows the study's findings
-read — or None when the study has nothing for it. Builders write only their figures (into ``ctx.folder(...)``);
-tables are written here, once, and nothing is read back to build another section.
+package, so adding a section touches one file. A builder gets the :class:`StudyContext` and returns the section's
+:class:`SectionData` — its tables (pandas DataFrames), figures and the rows the study's findings read — or None
+when the study has nothing for it; :func:`build_sections` collects them into the study's
+:class:`~lm_forget.api.study_results.StudyResults`. A renderer gets a section's data and the analysis options
+and returns its markdown; :mod:`lm_forget.analysis.study_report` renders and writes the whole index from the
+``StudyResults``, so nothing is written to disk and read back to make another section.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,21 +25,19 @@ from lm_forget.analysis.options import AnalysisOptions
 
 
 @dataclass
-class SectionOutput:
-    """One section, in memory.
+class SectionData:
+    """One section's results, in memory: what its renderer reads.
 
     Attributes:
-        title: its markdown heading (``## Relearning``).
-        body: the markdown lines under the heading (text, tables, figure links relative to the index).
         tables: file stem (may hold a subfolder, ``npo/forget_set``) -> DataFrame, written as CSV under the
-            section's folder.
+            section's folder and kept in ``StudyResults.tables`` as ``<folder>/<stem>``.
+        figures: name -> image path relative to the study index (the builder saved the image there).
         findings: what the study's findings read from this section (``protocol``, ``orders``, ``relearn``,
             ``deep``: the keyword arguments of :func:`lm_forget.analysis.findings_build.study_findings`).
     """
 
-    title: str
-    body: list[str]
     tables: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
     findings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -47,7 +48,7 @@ class StudyContext:
     Attributes:
         plan: the study's plan (its steps, their cells and outputs).
         options: the analysis settings (one ``confidence_level``, ``margin``, ``alpha`` for every section).
-        out: the folder the study report is built in (the index links relative to it).
+        out: the folder the study report is built in (figures are saved under it, linked relative to it).
         headline: per (method id or None, forget-set size): the in-memory analysis the study's headline numbers
             come from (pooled over replicates where there are several, else the first replicate).
     """
@@ -67,34 +68,50 @@ class StudyContext:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def figure_path(self, path: Path) -> str:
+        """``path`` (a figure saved under :attr:`out`) as the index links it."""
+        return path.relative_to(self.out).as_posix()
+
+
+Builder = Callable[[StudyContext], SectionData | None]
+Renderer = Callable[[SectionData, AnalysisOptions], list[str]]
+
 
 @dataclass(frozen=True)
 class Section:
-    """A registered section: ``name`` (its markdown file), ``folder`` (where its tables and figures go),
-    ``order`` (its place in the index) and ``build``."""
+    """A registered section: ``name`` (its markdown file), ``title`` (its heading), ``folder`` (where its tables
+    and figures go), ``order`` (its place in the index), ``build`` and ``render``."""
 
     name: str
+    title: str
     folder: str
     order: int
-    build: Callable[[StudyContext], SectionOutput | None]
+    build: Builder
+    render: Renderer
+
+    def markdown(self, data: SectionData, options: AnalysisOptions) -> list[str]:
+        """The section's text: heading, rendered body, and where its tables are as CSV."""
+        text = [f"## {self.title}", "", *self.render(data, options)]
+        if data.tables:
+            names = ", ".join(f"`{self.folder}/{stem}.csv`" for stem in data.tables)
+            text += ["", f"Tables as CSV: {names}.", ""]
+        return text
 
 
 SECTIONS: dict[str, Section] = {}
 
 
-def register_section(name: str, *, order: int, folder: str | None = None
-                     ) -> Callable[[Callable[[StudyContext], SectionOutput | None]],
-                                   Callable[[StudyContext], SectionOutput | None]]:
-    """Register the decorated builder as the study report's section ``name`` (its tables go to ``folder``,
-    default ``name``; sections render by ascending ``order``)."""
+def register_section(name: str, *, order: int, title: str, render: Renderer, folder: str | None = None
+                     ) -> Callable[[Builder], Builder]:
+    """Register the decorated builder as the study report's section ``name``, rendered by ``render`` under the
+    heading ``title`` (its tables go to ``folder``, default ``name``; sections appear by ascending ``order``)."""
 
-    def decorate(build: Callable[[StudyContext], SectionOutput | None]) -> Callable[[StudyContext],
-                                                                                   SectionOutput | None]:
+    def decorate(build: Builder) -> Builder:
         known = SECTIONS.get(name)
         if known is not None and known.build.__qualname__ != build.__qualname__:
             raise ValueError(f"report section {name!r} is registered twice ({known.build.__module__} and "
                              f"{build.__module__}); give one of them another name")
-        SECTIONS[name] = Section(name, folder or name, order, build)
+        SECTIONS[name] = Section(name, title, folder or name, order, build, render)
         return build
 
     return decorate
@@ -110,35 +127,36 @@ def registered_sections() -> list[Section]:
     return sorted(SECTIONS.values(), key=lambda s: (s.order, s.name))
 
 
-@dataclass
-class BuiltSections:
-    """The sections of one study report: the index's lines, every table by its path under the report
-    (``protocol/forget_set``) and the findings' inputs."""
-
-    lines: list[str] = field(default_factory=list)
-    tables: dict[str, Any] = field(default_factory=dict)
-    findings: dict[str, Any] = field(default_factory=dict)
-
-
-def write_sections(ctx: StudyContext) -> BuiltSections:
-    """Build every registered section for ``ctx`` and write its tables (CSV) and its markdown file
-    (``<folder>/<name>.md``) under ``ctx.out``."""
-    built = BuiltSections()
+def build_sections(ctx: StudyContext) -> dict[str, SectionData]:
+    """Every registered section's data for ``ctx``, in index order (sections with nothing to show left out)."""
+    built = {}
     for section in registered_sections():
-        output = section.build(ctx)
-        if output is None:
-            continue
-        folder = ctx.folder(section.folder)
-        for stem, frame in output.tables.items():
-            path = folder / f"{stem}.csv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            frame.to_csv(path, index=False)
-            built.tables[f"{section.folder}/{stem}"] = frame
-        text = [output.title, "", *output.body]
-        if output.tables:
-            names = ", ".join(f"`{section.folder}/{stem}.csv`" for stem in output.tables)
-            text += ["", f"Tables as CSV: {names}.", ""]
-        (folder / f"{section.name}.md").write_text("\n".join(text) + "\n", encoding="utf-8")
-        built.lines += ["", *text]
-        built.findings.update(output.findings)
+        data = section.build(ctx)
+        if data is not None:
+            built[section.name] = data
     return built
+
+
+def table_frame(rows: Sequence[dict[str, Any]]) -> Any:
+    """``rows`` as a DataFrame; a column of integers with gaps stays integer (pandas ``Int64``), not float, so
+    the CSV and the rendered table show ``64``, not ``64.0``."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows))
+    for column in frame.columns:
+        values = [r[column] for r in rows if r.get(column) is not None]
+        if len(values) < len(rows) and values and all(type(v) is int for v in values):
+            frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def records(frame: Any) -> list[dict[str, Any]]:
+    """The rows of a section table as dicts, as a renderer reads them: missing cells (NaN, None, NA) left out,
+    so ``row.get(column, default)`` sees the default; numbers as Python numbers."""
+    import pandas as pd
+
+    def missing(value: Any) -> bool:
+        return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+    return [{k: v.item() if hasattr(v, "item") else v for k, v in row.items() if not missing(v)}
+            for row in frame.to_dict("records")]

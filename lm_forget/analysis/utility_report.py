@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.report import ci_text, markdown_table
-from lm_forget.analysis.sections import SectionOutput, StudyContext, register_section
+from lm_forget.analysis.sections import SectionData, StudyContext, records, register_section, table_frame
 from lm_forget.analysis.uncertainty import Interval, resample_indices, stable_rng
 from lm_forget.errors import DataError
 from lm_forget.formats import lm_eval_run, samples_file
@@ -176,36 +177,40 @@ def cell_rows(cell: UtilityCell, runs: dict[Path, UtilityRun], *, level: float =
     return rows
 
 
-def section_output(cells: Sequence[UtilityCell], *, level: float = 0.95, n_bootstrap: int = 2000
-                   ) -> SectionOutput | None:
-    """The section of ``cells`` (table ``utility``); None without rows."""
-    import pandas as pd
-
+def utility_data(cells: Sequence[UtilityCell], *, level: float = 0.95, n_bootstrap: int = 2000
+                 ) -> SectionData | None:
+    """The section's data from ``cells`` (table ``utility``); None without rows."""
     runs: dict[Path, UtilityRun] = {}  # a fine-tuned model's run is read once for all its cells
     rows = [r for c in cells for r in cell_rows(c, runs, level=level, n_bootstrap=n_bootstrap)]
-    if not rows:
-        return None
-    keys = (["method"] if any(c.method for c in cells) else []) + ["task", "n", "seed", "utility_task", "metric"]
+    return SectionData({"utility": table_frame(rows)}) if rows else None
+
+
+def render_utility(data: SectionData, opts: AnalysisOptions) -> list[str]:
+    """The section's text from its ``utility`` table."""
+    import pandas as pd
+
+    rows, level = records(data.tables["utility"]), opts.confidence_level
+    keys = (["method"] if any(r.get("method") for r in rows) else []) + ["task", "n", "seed", "utility_task",
+                                                                          "metric"]
     headers = [{"task": "forgotten", "n": "forget-set size", "utility_task": "utility task"}.get(k, k) for k in keys]
     headers += ["pretrained", "fine-tuned", "after forget", f"change [{level:.0%} CI]", "docs", "interval"]
-    body = [[*(str(row[k]) for k in keys), *(row[p] for p in PHASES),
-             ci_text(row["change"], row["change_lo"], row["change_hi"]),
-             str(int(row["docs"])) if math.isfinite(row["docs"]) else "", row["ci"]] for row in rows]
-    lines = ["Other abilities, scored by lm-eval with its own metrics and aggregation on the utility tasks "
-             "(`tasks.utility`; not binarized, not part of the matrix): the model each cell forgot from "
-             "(fine-tuned) and the model after forgetting, the change after - fine-tuned, and the pretrained "
-             f"model for reference. Change intervals ({level:.0%}): {PAIRED} (the same docs in both "
-             "phases, re-aggregated with lm-eval's aggregation per resample), or, without per-doc samples, "
-             f"{STDERR}.", "", *markdown_table(pd.DataFrame(body, columns=headers)).splitlines()]
-    return SectionOutput("## Utility tasks (collateral damage)", lines, {"utility": pd.DataFrame(rows)})
+    body = [[*(str(row[k]) for k in keys), *(row.get(p, math.nan) for p in PHASES),
+             ci_text(row.get("change"), row.get("change_lo"), row.get("change_hi")),
+             str(int(row["docs"])) if "docs" in row else "", row["ci"]] for row in rows]
+    return ["Other abilities, scored by lm-eval with its own metrics and aggregation on the utility tasks "
+            "(`tasks.utility`; not binarized, not part of the matrix): the model each cell forgot from "
+            "(fine-tuned) and the model after forgetting, the change after - fine-tuned, and the pretrained "
+            f"model for reference. Change intervals ({level:.0%}): {PAIRED} (the same docs in both "
+            "phases, re-aggregated with lm-eval's aggregation per resample), or, without per-doc samples, "
+            f"{STDERR}.", "", *markdown_table(pd.DataFrame(body, columns=headers)).splitlines()]
 
 
-@register_section("utility", order=60)
-def utility_section(ctx: StudyContext) -> SectionOutput | None:
+@register_section("utility", order=60, title="Utility tasks (collateral damage)", render=render_utility)
+def utility_section(ctx: StudyContext) -> SectionData | None:
     """Each forget cell's utility tasks before and after forgetting (``tasks.utility``)."""
     if not ctx.config.tasks.utility or "eval_forget" not in ctx.config.stages:
         return None
     from lm_forget.run.utility_steps import utility_cells
 
-    return section_output(utility_cells(ctx.plan), level=ctx.options.confidence_level,
-                          n_bootstrap=ctx.options.n_bootstrap)
+    return utility_data(utility_cells(ctx.plan), level=ctx.options.confidence_level,
+                        n_bootstrap=ctx.options.n_bootstrap)

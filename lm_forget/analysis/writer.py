@@ -42,8 +42,11 @@ def save_rendered(rendered: Rendered, out: Path) -> Path:
         (out / name).write_text(text, encoding="utf-8")
     for stem, fig in rendered.figures.items():
         plots.save(fig, out / stem, rendered.formats)
-    (out / "index.md").write_text(rendered.markdown(), encoding="utf-8")
-    (out / "index.html").write_text(rendered.report.to_html(lambda rel: (out / rel).read_bytes()), encoding="utf-8")
+    from lm_forget.analysis.index_html import html_page, inline_image
+
+    markdown = rendered.markdown()
+    (out / "index.md").write_text(markdown, encoding="utf-8")
+    (out / "index.html").write_text(html_page(markdown, src=inline_image(out)), encoding="utf-8")
     log.info("report written to %s", out / "index.md")
     return out
 

@@ -1,8 +1,9 @@
 """``StudyResults``: the numbers of one analysis or of a whole study, in memory, as pandas tables.
 
-Built from an in-memory analysis (:func:`lm_forget.analyze`) or read from what the analysis wrote (a report
-folder, a study's ``analyze`` output, or a study's run folder: :meth:`StudyResults.read`). The markdown and the
-report folder come from the existing renderer (:mod:`lm_forget.analysis.render`, :mod:`~lm_forget.analysis.writer`).
+Built in memory — from one analysis (:func:`lm_forget.analyze`), or for a whole study by its ``analyze`` step
+(:mod:`lm_forget.run.steps.analyze`), which renders and writes the study report from it
+(:mod:`lm_forget.analysis.study_index`) — or read from what an analysis wrote (a report folder, a study's
+``analyze`` output, or a study's run folder: :meth:`StudyResults.read`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from lm_forget.analysis.results import AnalysisResults
+    from lm_forget.analysis.sections import SectionData
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,9 @@ class StudyResults:
         headline: the report ``metrics`` / ``tests`` come from (a study's pooled report, else its first one).
         source: the folder the results were read from (None: computed in memory).
         analysis: the in-memory :class:`~lm_forget.analysis.results.AnalysisResults` (None when read from disk).
+        sections: a study's report sections by name, in memory (:class:`~lm_forget.analysis.sections.SectionData`:
+            their tables, also in ``tables``, figures and findings inputs); empty when read from disk.
+        title, description: a study's name and its one-line summary (model, method, seeds, sizes).
     """
 
     metrics: pd.DataFrame
@@ -62,6 +67,9 @@ class StudyResults:
     source: Path | None = None
     analysis: AnalysisResults | None = field(default=None, repr=False)
     inputs: dict[str, Path] = field(default_factory=dict, repr=False)  #: features / matrix folders (the report cites)
+    sections: dict[str, SectionData] = field(default_factory=dict, repr=False)
+    title: str = ""
+    description: str = ""
 
     @property
     def held_out(self) -> pd.DataFrame:
@@ -113,6 +121,10 @@ class StudyResults:
         """The report as markdown: ``index.md`` (figures are linked, not embedded; :meth:`write` saves them)."""
         if self.source is not None:
             return (self.source / REPORT_INDEX_FILE).read_text(encoding="utf-8")
+        if self.reports:
+            from lm_forget.analysis.study_index import render_study
+
+            return render_study(self)
         from lm_forget.analysis.writer import close_figures
 
         rendered = self._render()
@@ -128,6 +140,9 @@ class StudyResults:
 
         path = Path(path)
         if self.source is None:
+            if self.reports:  # only a study's analyze step builds one, and writes it where it is built
+                raise DataError("a study's results are written by its analyze step; write them once written "
+                                "(StudyResults.read(run_dir).write(path))")
             return write_report(self._render(), path)
         from lm_forget.analysis.writer import check_out
         from lm_forget.io import atomic_dir

@@ -2,13 +2,14 @@
 (forget seeds, fine-tune seeds) one pooled over them: the headline, replicate-averaged task outcomes with a
 hierarchical bootstrap (tasks, fine-tune seeds, forget seeds, docs). Then, from those analyses in memory, the
 across-seed summary (mean and t-interval of each task's outcome, :mod:`lm_forget.analysis.seeds`), every
-registered report section (:mod:`lm_forget.analysis.sections`), the study's findings and its index page
-(``index.md`` and the same as ``index.html``, :mod:`lm_forget.analysis.index_html`)."""
+registered report section (:mod:`lm_forget.analysis.sections`) and the study's findings, all in one
+:class:`~lm_forget.api.study_results.StudyResults`, from which :mod:`lm_forget.analysis.study_index` renders and
+writes the report (per-size reports, tables, ``index.md`` and ``index.html``)."""
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ class Report:
     seed: int | None
     finetune_seed: int | None
     results: Any
+    inputs: dict[str, Path] = field(default_factory=dict)  #: the features / matrix folders its report cites
 
     @property
     def pooled(self) -> bool:
@@ -40,24 +42,14 @@ class Report:
         assert self.seed is not None, "a pooled report has no replicate"
         return replicate_name(self.seed, self.finetune_seed)
 
-    def link(self) -> str:
-        what = f"{self.method + ', ' if self.method else ''}forget-set size {self.n}"
-        return f"- [{what}, {'pooled' if self.pooled else f'seed {self.replicate}'}]({self.label}/index.md)"
+    def row(self) -> dict[str, Any]:
+        """Its row in the study's ``reports`` table."""
+        return {"label": self.label, "method": self.method, "n": self.n,
+                "replicate": None if self.pooled else self.replicate, "pooled": self.pooled}
 
 
-def _write(res: Any, folder: Path, inputs: dict[str, Path]) -> None:
-    from lm_forget.analysis.render import render
-    from lm_forget.analysis.writer import close_figures, save_rendered
-
-    rendered = render(res, features=inputs.get("features"), matrix=inputs.get("matrix"))
-    try:
-        save_rendered(rendered, folder)
-    finally:
-        close_figures(rendered)
-
-
-def per_size_reports(step: Step, plan: Any, options: Any, tmp: Path) -> list[Report]:
-    """Compute and write every per-size analysis (replicates, then the pooled one per cell group)."""
+def per_size_reports(step: Step, plan: Any, options: Any) -> list[Report]:
+    """Compute every per-size analysis (replicates, then the pooled one per cell group), in memory."""
     from lm_forget.analysis.api import compute
     from lm_forget.run.cells import method_axis, replicates, seed_label
     from lm_forget.run.steps.analyze_inputs import assemble_inputs
@@ -78,8 +70,7 @@ def per_size_reports(step: Step, plan: Any, options: Any, tmp: Path) -> list[Rep
                 res = compute(pretrained=inputs["pretrained"], finetuned=inputs["finetuned"],
                               forget=inputs["forget"], features=inputs.get("features"),
                               matrix=inputs.get("matrix"), options=options)
-                _write(res, tmp / label, inputs)
-                reports.append(Report(label, method, n, seed, fs, res))
+                reports.append(Report(label, method, n, seed, fs, res, _cited(inputs)))
                 group.append((fs, inputs))
             if len(group) > 1:  # the headline: replicate-averaged outcomes, hierarchical bootstrap
                 first = group[0][1]
@@ -88,8 +79,7 @@ def per_size_reports(step: Step, plan: Any, options: Any, tmp: Path) -> list[Rep
                 res = compute(pretrained=first["pretrained"], finetuned=[by_seed[fs] for fs, _ in group],
                               forget=[g["forget"] for _, g in group], features=first.get("features"),
                               matrix=first.get("matrix"), options=options)
-                _write(res, tmp / f"{prefix}n{n}-pooled", first)
-                reports.append(Report(f"{prefix}n{n}-pooled", method, n, None, None, res))
+                reports.append(Report(f"{prefix}n{n}-pooled", method, n, None, None, res, _cited(first)))
     return reports
 
 
@@ -106,51 +96,57 @@ def seed_summary(reports: list[Report], outcome: str, level: float) -> Any:
     return seed_table(pd.concat(frames, ignore_index=True), outcome, level) if frames else None
 
 
-def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
-    """The per-size analyses, the across-seed summary, every registered section, the findings and the index."""
-    from lm_forget.analysis.findings import FINDINGS_FILE
+def study_results(step: Step, plan: Any, out: Path) -> Any:
+    """The study's :class:`~lm_forget.api.study_results.StudyResults`, in memory: every per-size analysis, the
+    across-seed summary, every registered section (their figures saved under ``out``) and the findings."""
     from lm_forget.analysis.findings_build import report_findings, study_findings
-    from lm_forget.analysis.index_html import write_index_html
-    from lm_forget.analysis.sections import StudyContext, write_sections
+    from lm_forget.analysis.sections import SECTIONS, StudyContext, build_sections, table_frame
+    from lm_forget.analysis.study_index import REPORTS_TABLE, SEEDS_TABLE
+    from lm_forget.api.study_results import StudyResults
     from lm_forget.run.reach_checks import analysis_options
 
-    plan, config = ctx.plan, ctx.config
+    config = plan.config
     options = analysis_options(config)
+    every = per_size_reports(step, plan, options)
+    pooled, reports = [r for r in every if r.pooled], [r for r in every if not r.pooled]
+    headline: dict[tuple[str | None, int | None], Any] = {}  # per cell group: pooled, else first replicate
+    for r in [*pooled, *reports]:
+        headline.setdefault((r.method, r.n), r.results)
+    first = (pooled or reports)[0]  # the study's headline report
+    sections = build_sections(StudyContext(plan, options, out, headline))
+    tables = {REPORTS_TABLE: table_frame([r.row() for r in [*pooled, *reports]])}
+    summary = seed_summary(reports, options.outcome, options.confidence_level)
+    if summary is not None:
+        tables[SEEDS_TABLE] = summary
+    for name, data in sections.items():  # every section's tables, by their path under the report
+        tables |= {f"{SECTIONS[name].folder}/{stem}": frame for stem, frame in data.tables.items()}
+    findings = study_findings(report_findings(first.results), options,
+                              **{k: v for data in sections.values() for k, v in data.findings.items()})
+    methods = (f"methods: {', '.join(m.id for m in config.forget.method_specs)}" if config.forget.methods
+               else f"method: {config.forget.method}")
+    seeds = f"forget seeds: {config.forget_seeds}" + (
+        f", fine-tune seeds: {config.seeds.finetune}" if config.seeds.finetune is not None else "")
+    head = StudyResults.from_analysis(first.results, **first.inputs)
+    return StudyResults(
+        metrics=head.metrics, tests=head.tests, example_tests=head.example_tests, findings=findings,
+        options=head.options, tables=tables, headline=first.label, analysis=first.results, sections=sections,
+        reports={r.label: StudyResults.from_analysis(r.results, **r.inputs) for r in [*pooled, *reports]},
+        title=config.name, description=f"Model: `{config.model.name_or_path}`; {methods}; {seeds}; "
+                                       f"forget-set sizes: {config.forget_sizes}.")
+
+
+def run_analysis(step: Step, ctx: Any) -> dict[str, Any]:
+    """The study's results in memory (:func:`study_results`), written as its report."""
+    from lm_forget.analysis.study_index import write_study
+
     with atomic_dir(step.output) as tmp:
-        every = per_size_reports(step, plan, options, tmp)
-        pooled, reports = [r for r in every if r.pooled], [r for r in every if not r.pooled]
-        headline: dict[tuple[str | None, int | None], Any] = {}  # per cell group: pooled, else first replicate
-        for r in [*pooled, *reports]:
-            headline.setdefault((r.method, r.n), r.results)
-        first = (pooled or reports)[0]  # the study's headline report
-        methods = (f"methods: {', '.join(m.id for m in config.forget.method_specs)}" if config.forget.methods
-                   else f"method: {config.forget.method}")
-        seeds = f"forget seeds: {config.forget_seeds}" + (
-            f", fine-tune seeds: {config.seeds.finetune}" if config.seeds.finetune is not None else "")
-        lines = [f"# {config.name}", "", f"Model: `{config.model.name_or_path}`; {methods}; {seeds}; "
-                 f"forget-set sizes: {config.forget_sizes}.", ""]
-        header = len(lines)  # the findings go here, above everything else
-        if pooled:
-            lines += ["## Pooled over seeds (headline)", "",
-                      "Task outcomes averaged over every (fine-tune seed, forget seed) replicate; the task-level "
-                      "tests' intervals resample tasks, then fine-tune seeds, then forget seeds, then docs. "
-                      "Predictors, the example level and the matrix come from the first replicate; the "
-                      "per-replicate reports below are the sensitivity analysis.", "",
-                      *(r.link() for r in pooled), "", "## Per replicate", ""]
-        lines += [r.link() for r in reports]
-        summary = seed_summary(reports, options.outcome, options.confidence_level)
-        if summary is not None:
-            summary.to_csv(tmp / "seeds_summary.csv", index=False)
-            lines += ["", "## Across seeds", "", summary.to_markdown(index=False), ""]
-        sections = write_sections(StudyContext(plan, options, tmp, headline))
-        lines += sections.lines
-        findings = study_findings(report_findings(first.results), options, **sections.findings)
-        (tmp / FINDINGS_FILE).write_text(findings.to_json(), encoding="utf-8")
-        lines[header:header] = [*findings.markdown(), "Per-size reports and tables below; these findings as "
-                                f"JSON: `{FINDINGS_FILE}`.", ""]
-        text = "\n".join(lines) + "\n"
-        (tmp / "index.md").write_text(text, encoding="utf-8")
-        write_index_html(tmp, text)  # the same page as HTML, figures inline
-    return {"report": str(step.output / first.label / "index.md"), "index": str(step.output / "index.md"),
+        results = study_results(step, ctx.plan, tmp)
+        write_study(results, tmp)
+    labels = list(results.reports)
+    return {"report": str(step.output / labels[0] / "index.md"), "index": str(step.output / "index.md"),
             "index_html": str(step.output / "index.html"),
-            "reports": {r.label: str(step.output / r.label) for r in [*pooled, *reports]}}
+            "reports": {label: str(step.output / label) for label in labels}}
+
+
+def _cited(inputs: dict[str, Path]) -> dict[str, Path]:
+    return {k: inputs[k] for k in ("features", "matrix") if inputs.get(k) is not None}
