@@ -32,7 +32,6 @@ from lm_forget.analysis.report import ci_text, markdown_table
 from lm_forget.analysis.sections import SectionData, StudyContext, records, register_section, table_frame
 from lm_forget.errors import DataError
 from lm_forget.formats import samples_files
-from lm_forget.io import read_jsonl
 
 PHASES = ("pretrained", "finetuned", "forget")
 
@@ -59,15 +58,15 @@ class ProtocolCell:
 
 
 def doc_correct(folder: Path, task: str) -> dict[str, int]:
-    """doc id -> 1/0 (lm-eval's per-doc ``acc``) from ``samples_<task>_*.jsonl`` under ``folder``."""
+    """doc id -> 1/0 (lm-eval's per-doc ``acc``) from ``samples_<task>_*.jsonl`` under ``folder``, read by the one
+    reader of lm-eval samples (:mod:`lm_forget.analysis.samples`)."""
+    from lm_forget.analysis.samples import read_correct
+
     files = samples_files(folder, task)
     if not files:
         raise DataError(f"no samples_{task}_*.jsonl under {folder}: delete that step's folder to rerun its "
                         "evaluation (lm-eval must run with --log_samples).")
-    out: dict[str, int] = {}
-    for row in read_jsonl(files[-1]):
-        out[str(row["doc"]["id"])] = int(float(row["acc"]) > 0.5)
-    return out
+    return read_correct(files[-1], task)
 
 
 def scored_accuracy(correct: Sequence[int], confidence: float = 0.95) -> dict[str, float]:

@@ -158,8 +158,7 @@ def parse_sample(sample: dict[str, Any], task_name: str, where: str) -> dict[str
             raise DataError(f"{where}: doc has no 'label' and target {sample.get('target')!r} is no index") from None
     if not 0 <= label < len(loglik):
         raise DataError(f"{where}: label {label} out of range for {len(loglik)} choices")
-    # our docs carry id/task/split; plain lm-eval docs fall back to lm-eval's own doc_id and task name
-    doc_id = str(doc.get("id", f"{task_name}/{sample.get('doc_id')}"))
+    doc_id = sample_doc_id(sample, task_name)
     correct = sample.get("acc")
     correct = bool(correct) if correct is not None else max(range(len(loglik)), key=loglik.__getitem__) == label
     return {
@@ -172,6 +171,39 @@ def parse_sample(sample: dict[str, Any], task_name: str, where: str) -> dict[str
         "correct": correct,
         "p_gold": softmax_gold(loglik, label),
     }
+
+
+def sample_doc_id(sample: dict[str, Any], task_name: str) -> str:
+    """A sample's doc id: our docs carry ``id``; plain lm-eval docs fall back to lm-eval's ``doc_id`` and task."""
+    doc = sample.get("doc") if isinstance(sample.get("doc"), dict) else {}
+    return str(doc.get("id", f"{task_name}/{sample.get('doc_id')}"))
+
+
+def read_correct(path: Path, task_name: str) -> dict[str, int]:
+    """doc id -> 1/0 (lm-eval's per-doc ``acc``) of one samples file: what the forget-set, relearning and attack
+    tables count; a DataError naming the file and line when a line is corrupt or has no ``acc``."""
+    out: dict[str, int] = {}
+    try:
+        for lineno, _, sample in iter_jsonl(path):
+            if "acc" not in sample:
+                raise DataError(f"{path}:{lineno}: sample has no 'acc'; is this a multiple-choice task's samples "
+                                "file (lm_eval --log_samples)?")
+            out[sample_doc_id(sample, task_name)] = int(float(sample["acc"]) > 0.5)
+    except JsonlError as exc:
+        raise DataError(f"{path}:{exc.line}: corrupt samples line ({exc.reason}); rerun lm_eval with --log_samples"
+                        ) from None
+    return out
+
+
+def read_metric_samples(path: Path) -> dict[str, dict[tuple[Any, str], dict[str, Any]]]:
+    """filter -> (lm-eval ``doc_id``, ``doc_hash``) -> the sample's metric values, of one samples file of any
+    lm-eval task (the utility table's per-doc input; lm-eval names the metrics in each sample's ``metrics``)."""
+    by_filter: dict[str, dict[tuple[Any, str], dict[str, Any]]] = {}
+    for _, _, sample in iter_jsonl(path):
+        record = {m: sample[m] for m in sample.get("metrics", []) if m in sample}
+        key = (sample.get("doc_id"), str(sample.get("doc_hash", "")))
+        by_filter.setdefault(str(sample.get("filter", "none")), {})[key] = record
+    return by_filter
 
 
 def read_samples_file(path: Path, task_name: str) -> list[dict[str, Any]]:

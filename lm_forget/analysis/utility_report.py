@@ -29,7 +29,6 @@ from lm_forget.analysis.sections import SectionData, StudyContext, records, regi
 from lm_forget.analysis.uncertainty import Interval, resample_indices, stable_rng
 from lm_forget.errors import DataError
 from lm_forget.formats import lm_eval_run, samples_file
-from lm_forget.io import iter_jsonl
 
 PHASES = ("pretrained", "finetuned", "forget")
 PAIRED, STDERR = "paired bootstrap over docs", "lm-eval stderr (normal, unpaired)"
@@ -88,14 +87,10 @@ class UtilityRun:
     def per_doc(self, task: str, filt: str) -> dict[tuple[Any, str], dict[str, Any]]:
         """(doc_id, doc_hash) -> the sample's metric values, for one filter of ``task`` ({} without samples)."""
         if (task, filt) not in self.docs:
+            from lm_forget.analysis.samples import read_metric_samples
+
             path = samples_file(self.results_path, task)
-            by_filter: dict[str, dict[tuple[Any, str], dict[str, Any]]] = {}
-            if path.is_file():
-                for _, _, sample in iter_jsonl(path):
-                    record = {m: sample[m] for m in sample.get("metrics", []) if m in sample}
-                    key = (sample.get("doc_id"), str(sample.get("doc_hash", "")))
-                    by_filter.setdefault(str(sample.get("filter", "none")), {})[key] = record
-            for f, docs in by_filter.items():
+            for f, docs in (read_metric_samples(path) if path.is_file() else {}).items():
                 self.docs[(task, f)] = docs
             self.docs.setdefault((task, filt), {})
         return self.docs[(task, filt)]
