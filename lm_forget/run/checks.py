@@ -12,6 +12,7 @@ from typing import Any
 from lm_forget.errors import ConfigError, did_you_mean
 from lm_forget.run.schema import STAGES, ForgetSettings, RunConfig
 from lm_forget.run.section_checks import check_trainer_settings
+from lm_forget.run.study_features import registered_features
 
 # stage -> stages it needs in the same config (anything else may come from a model that is already fine-tuned).
 STAGE_NEEDS = {
@@ -129,13 +130,10 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         if section.dynamics_every is not None and (section.dynamics_every <= 0 or section.launcher):
             raise ConfigError(f"{name}.dynamics_every: {section.dynamics_every!r}; give a positive number of steps "
                               "(or a fraction of an epoch < 1), with in-process training (no launcher).")
-    if "relearn" in config.stages:
-        from lm_forget.run.relearn_steps import check_relearn
-
-        check_relearn(config)
-    from lm_forget.run.deep_steps import check_deep
-
-    check_deep(config)
+    features = registered_features()  # each study feature's checks (run/<feature>_steps.py), in feature order
+    for feature in features:
+        if feature.check is not None:
+            feature.check(config)
     check_trainer_settings(config)
     _check_hub_log_args(config.eval.hf_hub_log_args)
     if "push" in config.stages:  # a card naming a local path would be refused at the end of the study
@@ -164,16 +162,16 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
                     resolve_task(name, task_dirs=config.task_dir_paths)
                 except ConfigError as exc:
                     raise ConfigError(f"tasks.{section}: {exc}") from None
-    from lm_forget.run.utility_steps import check_utility_tasks
-
-    completed = {"utility": check_utility_tasks(config)}  # lm-eval tasks of any kind, resolved by its TaskManager
+    completed: dict[str, list[str]] = {}  # the features' task lists (tasks.utility: lm-eval tasks of any kind)
+    for feature in features:
+        if feature.complete is not None:
+            completed.update(feature.complete(config))
     if config.finetune.per_task:  # each forgotten task is fine-tuned alone: those are the fine-tune tasks
         completed["finetune"] = list(config.tasks.forget)
     config = config.model_copy(update={"tasks": config.tasks.model_copy(update=completed)})
-    if "relearn" in config.stages:  # the unrelated pool's task, against the expanded matrix tasks
-        from lm_forget.run.relearn_pools import check_unrelated
-
-        check_unrelated(config, check_tasks=check_tasks)
+    for feature in features:  # against the completed task lists (relearn: the unrelated pool's task)
+        if feature.check_completed is not None:
+            feature.check_completed(config, check_tasks)
     from lm_forget.run.reach_checks import warn_unreachable
 
     warn_unreachable(config)  # sizes that can never reach a verdict: warned now, before any work

@@ -25,6 +25,7 @@ from lm_forget.errors import ConfigError
 from lm_forget.run.cells import finetuned_for, forget_cells
 from lm_forget.run.config import RunConfig
 from lm_forget.run.keys import data_settings
+from lm_forget.run.study_features import PlanContext, StudyFeature, register_feature
 
 log = logging.getLogger(__name__)
 
@@ -262,3 +263,10 @@ def check_deep(config: RunConfig) -> None:
     if not bits or len(set(bits)) != len(bits) or any(b not in BITS for b in bits):
         raise ConfigError(f"quantize.bits: {bits}; list each of {', '.join(map(str, BITS))} at most once.")
     require_quantizer(config.quantize.quantizer)
+
+
+def _after_forget(ctx: PlanContext) -> None:
+    add_deep_steps(ctx.add, ctx.config, ctx.model, ctx.eval_common)
+
+
+register_feature(StudyFeature("deep", order=40, after_forget=_after_forget, check=check_deep, kinds=DEEP_KINDS))

@@ -17,6 +17,7 @@ from lm_forget.run.cells import (
     forget_set_name,
 )
 from lm_forget.run.config import RunConfig
+from lm_forget.run.study_features import PlanContext, ScoredModel, StudyFeature, register_feature
 
 
 def add_forget_set_evals(add: Any, config: RunConfig, phase: str, model: dict[str, Any],
@@ -94,3 +95,19 @@ def dynamics_inputs(plan: Any) -> dict[str, tuple[Path, list[Path]]]:
         if (forget.output / DYNAMICS_FILE).is_file():
             groups[label][1].append(forget.output / DYNAMICS_FILE)
     return {label: group for label, group in groups.items() if group[1]}
+
+
+def _at_model(ctx: PlanContext, scored: ScoredModel) -> None:
+    """The base and each fine-tuned model on every forget set (the forget cells follow all cells' evals)."""
+    if scored.phase != "forget":
+        add_forget_set_evals(ctx.add, ctx.config, scored.phase, ctx.model, ctx.eval_common, scored.deps,
+                             task=scored.task, finetune_seed=scored.finetune_seed)
+
+
+def _after_phase(ctx: PlanContext, phase: str) -> None:
+    """Each forget cell on its own forget set, once every cell's held-out eval is in the plan."""
+    if phase == "forget":
+        add_forget_set_evals(ctx.add, ctx.config, phase, ctx.model, ctx.eval_common)
+
+
+register_feature(StudyFeature("forget_set", order=10, at_model=_at_model, after_phase=_after_phase))

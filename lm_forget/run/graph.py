@@ -25,11 +25,8 @@ from lm_forget.run.cells import (
     method_spec,
 )
 from lm_forget.run.config import RunConfig
-from lm_forget.run.deep_steps import DEEP_KINDS, add_deep_steps
-from lm_forget.run.forget_set_steps import add_forget_set_evals
 from lm_forget.run.keys import data_settings, key_form, train_settings
-from lm_forget.run.relearn_steps import add_relearn_steps
-from lm_forget.run.utility_steps import add_utility_eval
+from lm_forget.run.study_features import PlanContext, ScoredModel, registered_features
 
 OUTPUT = "output"
 KEY_CHARS = 12
@@ -157,7 +154,11 @@ def _eval_settings(config: RunConfig) -> dict[str, Any]:
 
 
 def build_plan(config: RunConfig) -> Plan:
-    """The full step graph of ``config`` (every shard's steps; sharding filters it at execution)."""
+    """The full step graph of ``config`` (every shard's steps; sharding filters it at execution).
+
+    The study features' steps (:mod:`lm_forget.run.study_features`) join at their hooks: after each model's
+    held-out eval, after each eval stage, and after the eval stages.
+    """
     stages = set(config.stages)
     model = _model_settings(config)
     tasks = config.tasks
@@ -175,10 +176,24 @@ def build_plan(config: RunConfig) -> Plan:
         return step
 
     eval_common = {"tasks": list(tasks.eval), **_eval_settings(config)}
+    cells = forget_cells(config)
+    features = registered_features()
+    ctx = PlanContext(add, config, model, eval_common, cells)
+
+    def scored(target: ScoredModel) -> None:  # each feature's evals of a model an eval stage scores
+        for feature in features:
+            if feature.at_model is not None:
+                feature.at_model(ctx, target)
+
+    def phase_done(phase: str) -> None:
+        for feature in features:
+            if feature.after_phase is not None:
+                feature.after_phase(ctx, phase)
+
     if "eval_pretrained" in stages:
         add("eval_pretrained", "eval", "eval_pretrained", {"model": model, "phase": "pretrained", **eval_common})
-        add_forget_set_evals(add, config, "pretrained", model, eval_common)
-        add_utility_eval(add, config, "pretrained", eval_common, model=model)
+        scored(ScoredModel("pretrained"))
+        phase_done("pretrained")
     # one fine-tuned model on the mixture (None), or one per forgotten task (finetune.per_task); each once per
     # fine-tune seed (seeds.finetune; None: one fine-tune seeded by finetune.seed)
     ft_tasks: list[str | None] = list(tasks.forget) if config.finetune.per_task else [None]
@@ -200,12 +215,9 @@ def build_plan(config: RunConfig) -> Plan:
             scope = {"tasks": [t]} if t and config.eval.forget_scope == "self" else {}
             add(finetuned_eval_name(t, fs), "eval", "eval_finetuned", {"phase": "finetuned", **eval_common, **scope},
                 finetune_dep(t, fs))
-            add_forget_set_evals(add, config, "finetuned", model, eval_common, finetune_dep(t, fs), task=t,
-                                 finetune_seed=fs)
-            add_utility_eval(add, config, "finetuned", eval_common, deps=finetune_dep(t, fs), task=t,
-                             finetune_seed=fs)
+            scored(ScoredModel("finetuned", finetune_dep(t, fs), task=t, finetune_seed=fs))
+        phase_done("finetuned")
 
-    cells = forget_cells(config)
     if "forget" in stages:
         for cell in cells:
             add(f"forget/{cell.id}", "train", "forget", {
@@ -218,11 +230,11 @@ def build_plan(config: RunConfig) -> Plan:
             scope = {"tasks": [cell.task]} if config.eval.forget_scope == "self" else {}
             add(f"eval_forget/{cell.id}", "eval", "eval_forget", {"phase": "forget", **eval_common, **scope},
                 (f"forget/{cell.id}",), cell=cell)
-            add_utility_eval(add, config, "forget", eval_common, deps=(f"forget/{cell.id}",), cell=cell)
-        add_forget_set_evals(add, config, "forget", model, eval_common)
-    if "relearn" in stages:
-        add_relearn_steps(add, config, cells, model, eval_common)
-    add_deep_steps(add, config, model, eval_common)
+            scored(ScoredModel("forget", (f"forget/{cell.id}",), cell=cell))
+        phase_done("forget")
+    for feature in features:  # their own stages (relearn, mia, eval_quantized, eval_formats)
+        if feature.after_forget is not None:
+            feature.after_forget(ctx)
     if "features" in stages:
         feature_settings = {"tasks": list(tasks.eval), "layer": config.analysis.layer,
                             "split": config.analysis.feature_split, "limit": config.analysis.feature_limit,
@@ -243,7 +255,8 @@ def build_plan(config: RunConfig) -> Plan:
                 add(f"features/forget/{cell.id}", "features", "features",
                     {"phase": "forget", "probes": True, **feature_settings}, (f"forget/{cell.id}",), cell=cell)
     if "analyze" in stages:
-        deps = tuple(s.name for s in steps if s.kind in ("eval", "features", *DEEP_KINDS))
+        kinds = {"eval", "features"}.union(*(feature.kinds for feature in features))
+        deps = tuple(s.name for s in steps if s.kind in kinds)
         seeds = {"seeds": config.forget_seeds}
         if config.seeds.finetune is not None:
             seeds["finetune_seeds"] = list(config.seeds.finetune)

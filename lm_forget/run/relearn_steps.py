@@ -10,7 +10,8 @@ from lm_forget.errors import ConfigError
 from lm_forget.run.cells import Cell, finetuned_eval_name, finetuned_for, forget_cells, relearn_name
 from lm_forget.run.config import RunConfig
 from lm_forget.run.keys import data_settings, train_settings
-from lm_forget.run.relearn_pools import control_name, control_settings, unrelated_task_for
+from lm_forget.run.relearn_pools import check_unrelated, control_name, control_settings, unrelated_task_for
+from lm_forget.run.study_features import PlanContext, StudyFeature, register_feature
 
 
 def add_relearn_steps(add: Any, config: RunConfig, cells: list[Cell],
@@ -112,3 +113,22 @@ def relearn_cells(plan: Any) -> list[Any]:
                     cell.held_out[phase] = step.output
             cells.append(cell)
     return cells
+
+
+def _after_forget(ctx: PlanContext) -> None:
+    if "relearn" in ctx.config.stages:
+        add_relearn_steps(ctx.add, ctx.config, ctx.cells, ctx.model, ctx.eval_common)
+
+
+def _check(config: RunConfig) -> None:
+    if "relearn" in config.stages:
+        check_relearn(config)
+
+
+def _check_completed(config: RunConfig, check_tasks: bool) -> None:
+    if "relearn" in config.stages:  # the unrelated pool's task, against the expanded matrix tasks
+        check_unrelated(config, check_tasks=check_tasks)
+
+
+register_feature(StudyFeature("relearn", order=30, after_forget=_after_forget, check=_check,
+                              check_completed=_check_completed))

@@ -21,6 +21,7 @@ from typing import Any
 from lm_forget.errors import ConfigError, did_you_mean
 from lm_forget.run.cells import UTILITY, finetuned_for, forget_cells, utility_name
 from lm_forget.run.config import RunConfig
+from lm_forget.run.study_features import PlanContext, ScoredModel, StudyFeature, register_feature
 
 #: lm-eval's bootstrap resamples for the stderr of non-mean metrics (f1, mcc...; means have a closed form)
 STDERR_ITERS = 1000
@@ -129,3 +130,16 @@ def check_utility_tasks(config: RunConfig) -> list[str]:
                     "tasks.task_dirs.")
         expanded += [n for n in names if n not in expanded]
     return expanded
+
+
+def _at_model(ctx: PlanContext, scored: ScoredModel) -> None:
+    add_utility_eval(ctx.add, ctx.config, scored.phase, ctx.eval_common, deps=scored.deps,
+                     model=ctx.model if scored.phase == "pretrained" else None, cell=scored.cell, task=scored.task,
+                     finetune_seed=scored.finetune_seed)
+
+
+def _complete(config: RunConfig) -> dict[str, list[str]]:
+    return {"utility": check_utility_tasks(config)}  # lm-eval tasks of any kind, resolved by its TaskManager
+
+
+register_feature(StudyFeature("utility", order=20, at_model=_at_model, complete=_complete))
