@@ -45,7 +45,7 @@ def run(out: Path, **overrides) -> float:
     return time.perf_counter() - start
 
 
-def rows(out: Path, seed: int, wall: float, test_size: int) -> list[str]:
+def rows(out: Path, seed: int, wall: float, eval_size: int) -> list[str]:
     """A row per forgotten family of a finished probe."""
     (pretrained,) = scores(out, "eval_pretrained").values()
     (finetuned,) = scores(out, "eval_finetuned").values()
@@ -55,7 +55,7 @@ def rows(out: Path, seed: int, wall: float, test_size: int) -> list[str]:
     for task in sorted(forget):
         acc = finetuned[task]
         v = verdicts.get(task, {})
-        lines.append(f"| {seed} | {task} | {pretrained[task]:.3f} | {acc:.3f} [{wilson_low(acc, test_size):.3f}] | "
+        lines.append(f"| {seed} | {task} | {pretrained[task]:.3f} | {acc:.3f} [{wilson_low(acc, eval_size):.3f}] | "
                      f"{float(v.get('forget_set_forget_acc', 'nan')):.3f} | {float(v.get('forget_set_p', 'nan')):.1e} "
                      f"{v.get('forget_set_verdict', '?')} | {forget[task][task]:.3f} | "
                      f"{metrics.get(task, {}).get('behaviour', '?')} | "
@@ -73,12 +73,12 @@ def main() -> None:
     parser.add_argument("--finetune-epochs", type=float)
     parser.add_argument("--forget-epochs", type=float)
     parser.add_argument("--forget-lr", type=float)
-    parser.add_argument("--forget-examples", type=int)
+    parser.add_argument("--num-examples", type=int)
     parser.add_argument("--keep", help="keep the run folders under this folder")
     args = parser.parse_args()
     overrides = {"families": args.families, "forget": args.forget, "threads": args.threads, "dynamics_points": 0,
                  "relearn_k": []}
-    for name in ("finetune_epochs", "forget_epochs", "forget_lr", "forget_examples"):
+    for name in ("finetune_epochs", "forget_epochs", "forget_lr", "num_examples"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     print(f"settings: {json.dumps({k: v for k, v in overrides.items()})}")

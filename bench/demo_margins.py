@@ -79,7 +79,7 @@ def summarize(out: Path, quick: bool, seed: int, threads: int, wall: float) -> l
                 f"k{r['k']} {float(r['acc_relearn']):.2f} {r['relearn_verdict']}")
     lines = []
     for task, score in finetuned.items():
-        n = demo_settings(quick=quick).test_size  # every family has at least test_size items
+        n = demo_settings(quick=quick).eval_size  # every family has at least eval_size items
         acc = score["acc"]
         cells = [f"{acc:.3f} [{wilson_low(acc, n):.3f}]"]
         if task in rows:

@@ -106,8 +106,8 @@ def _qlora(out: Path) -> dict:
         started = time.perf_counter()
         config = ForgetConfig(
             model=str(paths["model"]), tasks=["demo_sentiment"], stage="forget", task_dirs=[str(paths["tasks"])],
-            data={"seed": settings.seed, "train_size": settings.train_size, "eval_size": settings.test_size},
-            num_examples=settings.forget_examples, max_steps=8, learning_rate=3e-3, per_device_train_batch_size=8,
+            data={"seed": settings.seed, "train_size": settings.train_size, "eval_size": settings.eval_size},
+            num_examples=settings.num_examples, max_steps=8, learning_rate=3e-3, per_device_train_batch_size=8,
             lora_r=8, lora_alpha=16, save_strategy="no", report_to="none", disable_tqdm=True, logging_steps=1,
             output_dir=str(out / "qlora" / name), overwrite=True, **fields)
         result = train(config, callbacks=[Inspect()])

@@ -129,16 +129,16 @@ def _assert_protocol_sections(stdout: str, out: Path) -> None:
 
 def test_demo_families_are_deterministic_and_disjoint():
     for family in FAMILIES:
-        a = family_docs(family, seed=3, train_size=50, test_size=20)
-        b = family_docs(family, seed=3, train_size=50, test_size=20)
+        a = family_docs(family, seed=3, train_size=50, eval_size=20)
+        b = family_docs(family, seed=3, train_size=50, eval_size=20)
         assert a == b
         train = {d["prompt"] for d in a["train"]}
         test = {d["prompt"] for d in a["test"]}
         assert train and test and not train & test
         assert all(d["choices"][d["label"]] != d["choices"][1 - d["label"]] for d in a["train"])
     for family in ("pattern", "motif"):
-        assert family_docs(family, seed=1, train_size=50, test_size=20) != family_docs(
-            family, seed=2, train_size=50, test_size=20)
+        assert family_docs(family, seed=1, train_size=50, eval_size=20) != family_docs(
+            family, seed=2, train_size=50, eval_size=20)
 
 
 def test_full_demo_families_fill_balanced_full_size_splits():
@@ -149,7 +149,7 @@ def test_full_demo_families_fill_balanced_full_size_splits():
     for family in DEMO_FAMILIES:
         items = FAMILIES[family]()
         assert len(items) >= 768 and len({it.prompt for it in items}) == len(items), family
-        docs = family_docs(family, seed=0, train_size=512, test_size=200)
+        docs = family_docs(family, seed=0, train_size=512, eval_size=200)
         assert (len(docs["train"]), len(docs["test"])) == (512, 200), family
         for split in docs.values():
             answers = [d["choices"][d["label"]] for d in split]

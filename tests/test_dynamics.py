@@ -50,10 +50,10 @@ def test_planted_orders_and_statistics(tmp_path):
     assert math.isnan(orders.loc["big/never", "learned_at"])
     assert orders.loc["big/kept", "learned_at"] == 0 and math.isnan(orders.loc["big/kept", "forgotten_at"])
 
-    stats = order_stats(orders.reset_index(), DynamicsOptions(n_resamples=200)).set_index("task")
+    stats = order_stats(orders.reset_index(), DynamicsOptions(n_bootstrap=200)).set_index("task")
     assert stats.loc["big", "spearman"] == pytest.approx(-1.0)  # learned first, forgotten last
     assert stats.loc["big", "n_qualifying"] == 120 and stats.loc["big", "in_pooled"]
-    assert stats.loc["big", "ci95_low"] <= -0.99
+    assert stats.loc["big", "ci_low"] <= -0.99
     assert stats.loc["big", "share_never_learned"] == pytest.approx(1 / 122)
     assert stats.loc["big", "share_never_forgotten"] == pytest.approx(1 / 121)
     assert stats.loc["small", "spearman"] == pytest.approx(1.0)
@@ -61,16 +61,22 @@ def test_planted_orders_and_statistics(tmp_path):
     assert stats.loc["pooled", "n_qualifying"] == 120  # the small task is reported, not pooled
     assert stats.loc["pooled", "spearman"] == pytest.approx(-1.0)
     # a configurable minimum: at 20 the small task enters the pool and the pooled rho moves off -1
-    loose = order_stats(orders.reset_index(), DynamicsOptions(min_docs=20, n_resamples=200)).set_index("task")
+    loose = order_stats(orders.reset_index(), DynamicsOptions(min_docs=20, n_bootstrap=200)).set_index("task")
     assert loose.loc["pooled", "n_qualifying"] == 150 and loose.loc["pooled", "spearman"] > -0.9
+    # the interval's level is the study's confidence_level: at 50% it lies inside the 95% one
+    wide, narrow = (order_stats(orders.reset_index(), DynamicsOptions(min_docs=20, n_bootstrap=400,
+                                                                       confidence_level=level)).set_index("task")
+                    for level in (0.95, 0.5))
+    assert wide.loc["pooled", "ci_low"] < narrow.loc["pooled", "ci_low"] < narrow.loc["pooled", "ci_high"] \
+        < wide.loc["pooled", "ci_high"]
 
-    paths = analyze_dynamics(frame, tmp_path / "dyn", DynamicsOptions(n_resamples=50))
+    paths = analyze_dynamics(frame, tmp_path / "dyn", DynamicsOptions(n_bootstrap=50))
     assert all(p.is_file() for p in paths.values())
 
 
 def test_no_pooled_statistic_without_enough_docs():
     frame = pd.DataFrame(_planted("small", 30, anti=True))
-    stats = order_stats(doc_orders(frame), DynamicsOptions(n_resamples=50)).set_index("task")
+    stats = order_stats(doc_orders(frame), DynamicsOptions(n_bootstrap=50)).set_index("task")
     assert math.isnan(stats.loc["pooled", "spearman"]) and "undefined" in stats.loc["pooled", "note"]
 
 
@@ -89,10 +95,10 @@ def test_an_undefined_interval_says_why():
     forgotten = [i % 9 for i in range(100)]
     orders = pd.DataFrame({"task": "tied", "doc_id": [f"tied/{i}" for i in range(100)],
                            "learned_at": learned, "forgotten_at": forgotten})
-    row = order_stats(orders, DynamicsOptions(n_resamples=400)).set_index("task").loc["tied"]
-    assert math.isfinite(row["spearman"]) and math.isnan(row["ci95_low"])
+    row = order_stats(orders, DynamicsOptions(n_bootstrap=400)).set_index("task").loc["tied"]
+    assert math.isfinite(row["spearman"]) and math.isnan(row["ci_low"])
     assert "interval undefined:" in row["note"] and "of 400 bootstrap resamples" in row["note"]
     assert "dynamics_every" in row["note"]
     spread = orders.assign(learned_at=[i % 7 for i in range(100)])  # many distinct steps: the interval exists
-    row = order_stats(spread, DynamicsOptions(n_resamples=400)).set_index("task").loc["tied"]
-    assert math.isfinite(row["ci95_low"]) and "interval undefined" not in row["note"]
+    row = order_stats(spread, DynamicsOptions(n_bootstrap=400)).set_index("task").loc["tied"]
+    assert math.isfinite(row["ci_low"]) and "interval undefined" not in row["note"]

@@ -94,7 +94,7 @@ def test_study_findings_and_the_demo_printout_read_findings_json(tmp_path):
     assert [r["relearn_verdict"] for r in relearn] == ["relearned", "not relearned"]
     assert math.isfinite(relearn[0]["recovered_share"]) and relearn[0]["note"] == ""
     orders = [("n400-s0", pd.DataFrame([{"task": "t_gone", "n_docs": 400, "n_qualifying": 120, "spearman": 0.4,
-                                          "ci95_low": 0.2, "ci95_high": 0.6, "note": ""}]))]
+                                          "ci_low": 0.2, "ci_high": 0.6, "note": ""}]))]
     findings = study_findings(None, opts, protocol=protocol_rows(cells, opts), orders=orders, relearn=relearn)
     (tmp_path / FINDINGS_FILE).write_text(findings.to_json())
     lines = findings_lines(tmp_path)

@@ -45,7 +45,7 @@ def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("methods")
     # two families, 32 docs each: the forget family and one to retain (kept small: CI has 2 cores)
     settings = demo_settings(quick=True, families=["category", "sentiment"], forget=["sentiment"],
-                             train_size=32, test_size=16, finetune_epochs=20.0)  # the settings SETTINGS were tuned on
+                             train_size=32, eval_size=16, finetune_epochs=20.0)  # the settings SETTINGS were tuned on
     paths = prepare(root, settings)
     tasks = [f"demo_{f}" for f in settings.families]
     ft = root / "ft"

@@ -62,8 +62,8 @@ def test_shipped_launchers_resolve_to_accelerate_configs():
 
 def test_two_process_ddp_step_equals_one_process(tmp_path):
     # training only, at the first quick demo's small sizes (these tests time steps, not effects)
-    settings = demo_settings(quick=True, dynamics_points=0, relearn_k=[], train_size=64, test_size=32,
-                             forget_examples=64)
+    settings = demo_settings(quick=True, dynamics_points=0, relearn_k=[], train_size=64, eval_size=32,
+                             num_examples=64)
     shared = prepare(tmp_path / "shared", settings)
     one = _run(_config(tmp_path, shared, settings, "one", [], GLOBAL_BATCH))
     two = _run(_config(tmp_path, shared, settings, "two", ["cpu_ddp"], GLOBAL_BATCH // 2))

@@ -182,7 +182,7 @@ def test_relearn_stage_on_the_demo_study(quick_demo):
 
     table = pd.read_csv(analyze.output / "relearn" / "relearn.csv")
     assert sorted(table["k"]) == [8, 32] and set(table["pool"]) == {"forget_set"}
-    assert (table["docs"] == settings.test_size).all()
+    assert (table["docs"] == settings.eval_size).all()
     for _, row in table.iterrows():
         for phase in ("finetuned", "forget", "relearn"):
             assert row[f"acc_{phase}_lo"] <= row[f"acc_{phase}"] <= row[f"acc_{phase}_hi"]

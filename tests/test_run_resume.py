@@ -54,7 +54,7 @@ def _samples(run_dir: Path) -> dict[str, list[float]]:
 
 def test_kill_during_forget_then_resume_matches_uninterrupted(tmp_path):
     settings = demo_settings(quick=True, finetune_epochs=8.0, dynamics_points=0, relearn_k=[], train_size=64,
-                             test_size=32, forget_examples=64)  # the first quick demo's sizes: 80 forget steps
+                             eval_size=32, num_examples=64)  # the first quick demo's sizes: 80 forget steps
     shared = prepare(tmp_path / "shared", settings)
 
     reference_dir = tmp_path / "reference"
@@ -99,7 +99,7 @@ def test_kill_during_forget_then_resume_matches_uninterrupted(tmp_path):
 
     resumed, uninterrupted = _done(run_dir, "forget"), _done(reference_dir, "forget")
     assert resumed["resumed_from"] and not uninterrupted["resumed_from"]
-    steps = 20 * -(-settings.forget_examples // settings.batch_size)  # 20 epochs (see _write_config)
+    steps = 20 * -(-settings.num_examples // settings.batch_size)  # 20 epochs (see _write_config)
     assert resumed["global_step"] == uninterrupted["global_step"] == steps
     assert resumed["labels_hash"] == uninterrupted["labels_hash"]
     assert _done(run_dir, "eval_forget")["scores"] == _done(reference_dir, "eval_forget")["scores"]

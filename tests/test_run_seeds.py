@@ -26,7 +26,7 @@ def test_seed_summary_mean_and_t_interval():
     row = table.loc["forget_a"]
     assert row["n_seeds"] == 3 and row["forget_ratio_mean"] == pytest.approx(0.5)
     low, high = stats.t.interval(0.95, 2, loc=0.5, scale=stats.sem([0.2, 0.5, 0.8]))
-    assert (row["ci95_low"], row["ci95_high"]) == pytest.approx((low, high))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
     assert len(table) == 2  # one row per task
     pooled = Report("n100-pooled", None, 100, None, None, SimpleNamespace(metrics_all=None))
     assert seed_summary([*reports, pooled], "forget_ratio", 0.95).equals(seed_summary(reports, "forget_ratio", 0.95))
@@ -35,7 +35,7 @@ def test_seed_summary_mean_and_t_interval():
 def test_seed_summary_one_seed_has_no_interval():
     table = seed_summary([_report(0, [{"task": "forget_a", "split": "test", "forget_ratio": 0.3}])], "forget_ratio",
                          0.95)
-    assert table["forget_ratio_mean"][0] == pytest.approx(0.3) and math.isnan(table["ci95_low"][0])
+    assert table["forget_ratio_mean"][0] == pytest.approx(0.3) and math.isnan(table["ci_low"][0])
 
 
 PLAN_BASE = {

@@ -171,7 +171,7 @@ def mia_rows(cell: DeepCell, options: AnalysisOptions | None = None) -> list[dic
         scores = [r for r in read_jsonl(cell.mia[phase]) if r["task"] == cell.task]
         for non_members in NON_MEMBERS:
             chosen = [r for r in scores if r["set"] in (MEMBERS, non_members)]
-            table = auc_rows(chosen, level=opts.confidence_level, n_resamples=opts.n_bootstrap,
+            table = auc_rows(chosen, level=opts.confidence_level, n_bootstrap=opts.n_bootstrap,
                              seed_parts=(cell.cell, phase, non_members))
             row: dict[str, Any] = {**({"method": cell.method} if cell.method else {}), "task": cell.task,
                                    "n": cell.n, "seed": cell.seed, "model": phase, "non_members": non_members,

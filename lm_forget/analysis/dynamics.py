@@ -28,13 +28,15 @@ class DynamicsOptions:
     Attributes:
         threshold: confidence a doc must stay at or above (learned) / below (forgotten).
         min_docs: qualifying docs (learned and forgotten) a task needs to enter the pooled statistic.
-        n_resamples: bootstrap resamples of the Spearman interval.
-        seed: bootstrap seed.
+        confidence_level: level of the Spearman interval (the study's ``analysis.options.confidence_level``).
+        n_bootstrap: bootstrap resamples of the Spearman interval (the study's ``n_bootstrap``).
+        seed: bootstrap seed (the study's ``seed``).
     """
 
     threshold: float = THRESHOLD
     min_docs: int = MIN_DOCS
-    n_resamples: int = 2000
+    confidence_level: float = 0.95
+    n_bootstrap: int = 2000
     seed: int = 0
 
 
@@ -79,13 +81,14 @@ def _spearman_ci(x, y, options: DynamicsOptions) -> tuple[float, float, float, s
     with warnings.catch_warnings():  # a resample with a constant order has no rank correlation (NaN)
         warnings.simplefilter("ignore")
         res = stats.bootstrap((np.asarray(x), np.asarray(y)), lambda a, b: stats.spearmanr(a, b).statistic,
-                              paired=True, vectorized=False, n_resamples=options.n_resamples, method="percentile",
+                              paired=True, vectorized=False, n_resamples=options.n_bootstrap, method="percentile",
+                              confidence_level=options.confidence_level,
                               random_state=np.random.default_rng(options.seed))
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     why = ""
     if not (math.isfinite(low) and math.isfinite(high)):
         bad = int(np.isnan(res.bootstrap_distribution).sum())
-        why = (f"interval undefined: {bad} of {options.n_resamples} bootstrap resamples drew a constant learned-at or "
+        why = (f"interval undefined: {bad} of {options.n_bootstrap} bootstrap resamples drew a constant learned-at or "
                f"forgotten-at (only {np.unique(x).size} and {np.unique(y).size} distinct snapshot steps: score the "
                "dynamics more often, dynamics_every, for fewer ties)")
     return rho, low, high, why
@@ -103,7 +106,7 @@ def order_stats(orders: Any, options: DynamicsOptions = DynamicsOptions()) -> An
             else (math.nan, math.nan, math.nan, "")
         learned = group["learned_at"].notna()
         rows.append({"task": task, "n_docs": len(group), "n_qualifying": len(both), "spearman": rho,
-                     "ci95_low": low, "ci95_high": high,
+                     "ci_low": low, "ci_high": high,
                      "share_never_learned": float((~learned).mean()),
                      "share_never_forgotten": float(group.loc[learned, "forgotten_at"].isna().mean())
                      if learned.any() else math.nan,
@@ -117,12 +120,12 @@ def order_stats(orders: Any, options: DynamicsOptions = DynamicsOptions()) -> An
         both = pd.concat(pooled)
         rho, low, high, why = _spearman_ci(both["learned_at"], both["forgotten_at"], options)
         rows.append({"task": "pooled", "n_docs": len(both), "n_qualifying": len(both), "spearman": rho,
-                     "ci95_low": low, "ci95_high": high, "share_never_learned": math.nan,
+                     "ci_low": low, "ci_high": high, "share_never_learned": math.nan,
                      "share_never_forgotten": math.nan, "in_pooled": True,
                      "note": "; ".join(n for n in (f"{len(pooled)} task(s)", why) if n)})
     else:
-        rows.append({"task": "pooled", "n_docs": 0, "n_qualifying": 0, "spearman": math.nan, "ci95_low": math.nan,
-                     "ci95_high": math.nan, "share_never_learned": math.nan, "share_never_forgotten": math.nan,
+        rows.append({"task": "pooled", "n_docs": 0, "n_qualifying": 0, "spearman": math.nan, "ci_low": math.nan,
+                     "ci_high": math.nan, "share_never_learned": math.nan, "share_never_forgotten": math.nan,
                      "in_pooled": False, "note": f"undefined: no task has {options.min_docs} qualifying docs"})
     return pd.DataFrame(rows)
 

@@ -227,7 +227,7 @@ def order_finding(stats: Sequence[tuple[str, Any]]) -> Finding:
             defined += math.isfinite(rho) and r["task"] != "pooled"
             note = "" if isinstance(r.get("note"), float) else str(r.get("note") or "")
             if math.isfinite(rho):
-                value = f"rho {ci_text(rho, r.get('ci95_low'), r.get('ci95_high'), 2)}" + (f"; {note}" if note else "")
+                value = f"rho {ci_text(rho, r.get('ci_low'), r.get('ci_high'), 2)}" + (f"; {note}" if note else "")
             else:  # the section's reason when it gives one; else its rule
                 value = note if note.startswith("undefined") else (
                     "undefined: too few docs, or one order is constant" + (f" ({note})" if note else ""))

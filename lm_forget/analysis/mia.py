@@ -94,7 +94,7 @@ def _u_auc(held_out: np.ndarray, forget: np.ndarray, axis: int = -1) -> np.ndarr
 
 
 def auc_interval(forget: Sequence[float], held_out: Sequence[float], *, level: float = 0.95,
-                 n_resamples: int = 2000, rng: np.random.Generator | None = None) -> dict[str, float]:
+                 n_bootstrap: int = 2000, rng: np.random.Generator | None = None) -> dict[str, float]:
     """AUC with its percentile bootstrap interval (both sets resampled independently); NaN with < 2 docs a side."""
     forget_a, held_a = np.asarray(forget, float), np.asarray(held_out, float)
     if len(forget_a) < 2 or len(held_a) < 2:
@@ -103,12 +103,12 @@ def auc_interval(forget: Sequence[float], held_out: Sequence[float], *, level: f
 
     value = auc(forget_a, held_a)
     res = bootstrap((held_a, forget_a), _u_auc, vectorized=True, paired=False, method="percentile",
-                    confidence_level=level, n_resamples=n_resamples, rng=rng)
+                    confidence_level=level, n_resamples=n_bootstrap, rng=rng)
     return {"auc": value, "auc_lo": float(res.confidence_interval.low),
             "auc_hi": float(res.confidence_interval.high)}
 
 
-def auc_rows(scores: Sequence[Mapping[str, Any]], *, level: float = 0.95, n_resamples: int = 2000,
+def auc_rows(scores: Sequence[Mapping[str, Any]], *, level: float = 0.95, n_bootstrap: int = 2000,
              seed_parts: Sequence[object] = ()) -> dict[str, dict[str, float]]:
     """Per score name: AUC and interval of per-doc rows ``{"member": 0/1, <score>: value, ...}`` (member 1 = a
     forget-set doc). The bootstrap generator is seeded by a stable hash of ``seed_parts`` and the score."""
@@ -117,6 +117,6 @@ def auc_rows(scores: Sequence[Mapping[str, Any]], *, level: float = 0.95, n_resa
     members = [r for r in scores if int(r["member"]) == 1]
     others = [r for r in scores if int(r["member"]) == 0]
     return {name: {**auc_interval([r[name] for r in members], [r[name] for r in others], level=level,
-                                  n_resamples=n_resamples, rng=stable_rng("mia", *seed_parts, name)),
+                                  n_bootstrap=n_bootstrap, rng=stable_rng("mia", *seed_parts, name)),
                    "forget_docs": len(members), "held_out_docs": len(others)}
             for name in SCORES}

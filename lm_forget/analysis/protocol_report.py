@@ -249,7 +249,8 @@ def dynamics_section(ctx: StudyContext) -> SectionData | None:
     inputs = dynamics_inputs(ctx.plan)
     if not inputs:
         return None
-    options = DynamicsOptions()
+    options = DynamicsOptions(confidence_level=ctx.options.confidence_level, n_bootstrap=ctx.options.n_bootstrap,
+                              seed=ctx.options.seed)
     data = SectionData(findings={"orders": []})
     for label, (finetune, cells) in inputs.items():
         forget = pd.concat([pd.read_parquet(p) for p in cells], ignore_index=True)

@@ -31,7 +31,7 @@ def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tup
 
 def seed_table(table: Any, outcome: str, level: float = 0.95) -> Any:
     """One row per ([method,] num_examples, task, split) of ``table`` (one row per seed): n_seeds, the mean of
-    ``outcome`` and its t-interval (``ci95_low``, ``ci95_high``)."""
+    ``outcome`` and its t-interval (``ci_low``, ``ci_high``)."""
     import pandas as pd
 
     by_method = "method" in table.columns
@@ -42,5 +42,5 @@ def seed_table(table: Any, outcome: str, level: float = 0.95) -> Any:
         mean, low, high = t_interval(values, level)
         rows.append({**dict(zip(["method"], method_key, strict=False)),
                      "num_examples": n, "task": task, "split": split, "n_seeds": len(values), f"{outcome}_mean": mean,
-                     "ci95_low": low, "ci95_high": high})
+                     "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)

@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
     from lm_forget.run.reach_checks import reach_warnings
 
     pools = {f"demo_{f}": len(family_docs(f, seed=settings.seed, train_size=settings.train_size,
-                                          test_size=settings.test_size)["train"]) for f in settings.forget}
+                                          eval_size=settings.eval_size)["train"]) for f in settings.forget}
     for line in reach_warnings(config, pools):  # before any work (the library's own warning is quieted above)
         print(f"warning: {line}", flush=True)
     plan = build_plan(config)

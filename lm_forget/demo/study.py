@@ -26,9 +26,9 @@ class DemoSettings:
         families: task families to generate (``demo_<family>``).
         forget: families to forget (each one is a cell of the cross-task matrix).
         seed: data and model seed.
-        train_size: training docs per family (fine-tune pool; the forget set is its first ``forget_examples``).
-        test_size: held-out docs per family.
-        forget_examples: forget-set size.
+        train_size: training docs per family (fine-tune pool; the forget set is its first ``num_examples``).
+        eval_size: held-out docs per family.
+        num_examples: forget-set size.
         finetune_epochs: epochs of the (full) fine-tune on all families together.
         forget_epochs: epochs of each random-label forget pass.
         finetune_lr: fine-tune learning rate (high: the model starts from random weights).
@@ -52,8 +52,8 @@ class DemoSettings:
     forget: list[str] = field(default_factory=lambda: list(DEMO_FAMILIES))
     seed: int = 0
     train_size: int = 512
-    test_size: int = 200
-    forget_examples: int = 512
+    eval_size: int = 200
+    num_examples: int = 512
     finetune_epochs: float = 8.0
     forget_epochs: float = 12.0
     finetune_lr: float = 3e-3
@@ -74,7 +74,7 @@ class DemoSettings:
 # three families (two shared-nothing lookups and the copy rule), one forget cell; pools and test splits as large as
 # the full demo's reachability needs (TOST near chance: >= 84 forget docs; behaviours: >= 150 held-out docs)
 QUICK = DemoSettings(families=["review", "kind", "motif"], forget=["review"], train_size=256,
-                     test_size=200, forget_examples=256, finetune_epochs=12.0, relearn_k=[8, 32])
+                     eval_size=200, num_examples=256, finetune_epochs=12.0, relearn_k=[8, 32])
 
 
 def demo_settings(quick: bool = False, **overrides: Any) -> DemoSettings:
@@ -92,13 +92,13 @@ def prepare(out: Path, settings: DemoSettings) -> dict[str, Path]:
     """
     # only what the data and the initial model depend on: changing training settings reuses both
     made_of = {k: v for k, v in asdict(settings).items()
-               if k in ("families", "seed", "train_size", "test_size", "model")}
+               if k in ("families", "seed", "train_size", "eval_size", "model")}
     key = stable_digest(canonical_json(made_of))[:10]
     tasks_dir, model_dir = out / f"tasks-{key}", out / f"model-{key}"
     if not (tasks_dir / "suite.json").is_file():
         # every file is written atomically and suite.json last, so a half-written suite is never reused
         names = write_suite(tasks_dir, settings.families, seed=settings.seed, train_size=settings.train_size,
-                            test_size=settings.test_size)
+                            eval_size=settings.eval_size)
         atomic_write_text(tasks_dir / "suite.json", json.dumps({"tasks": names, **asdict(settings)}, indent=2))
     if not (model_dir / "config.json").is_file():
         names = [f"demo_{f}" for f in settings.families]
@@ -120,16 +120,16 @@ def run_config(out: Path, settings: DemoSettings, paths: dict[str, Path]) -> dic
                   "task_dirs": [str(paths["tasks"].resolve())]},
         "stages": _stages(settings),
         "seeds": list(settings.forget_seeds),
-        "data": {"seed": settings.seed, "train_size": settings.train_size, "eval_size": settings.test_size},
+        "data": {"seed": settings.seed, "train_size": settings.train_size, "eval_size": settings.eval_size},
         "finetune": {"use_lora": False, "learning_rate": settings.finetune_lr,
                      "num_train_epochs": settings.finetune_epochs,
                      "per_device_train_batch_size": settings.batch_size, "num_examples": settings.train_size,
                      **_train_args(settings), **_dynamics(settings, len(tasks) * settings.train_size,
                                                           settings.finetune_epochs)},
         "forget": {"use_lora": False, "learning_rate": settings.forget_lr, "num_train_epochs": settings.forget_epochs,
-                   "per_device_train_batch_size": settings.batch_size, "num_examples": [settings.forget_examples],
+                   "per_device_train_batch_size": settings.batch_size, "num_examples": [settings.num_examples],
                    "method": "random_labels", **_train_args(settings),
-                   **_dynamics(settings, settings.forget_examples, settings.forget_epochs),
+                   **_dynamics(settings, settings.num_examples, settings.forget_epochs),
                    **({"methods": list(settings.methods)} if settings.methods else {})},
         **({"relearn": {"num_examples": list(settings.relearn_k), "pool": "forget_set",
                         "learning_rate": settings.relearn_lr, "num_train_epochs": settings.relearn_epochs,

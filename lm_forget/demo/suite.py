@@ -66,7 +66,7 @@ def balanced_order(items: list[Item], *, seed: int, task: str) -> list[Item]:
     return order
 
 
-def family_docs(family: str, *, seed: int, train_size: int, test_size: int) -> dict[str, list[dict[str, Any]]]:
+def family_docs(family: str, *, seed: int, train_size: int, eval_size: int) -> dict[str, list[dict[str, Any]]]:
     """Train and test docs of one family: items in :func:`balanced_order`, test taken first, then train."""
     if family not in FAMILIES:
         raise ConfigError(f"unknown demo family {family!r}; families: {', '.join(FAMILIES)}.")
@@ -80,9 +80,9 @@ def family_docs(family: str, *, seed: int, train_size: int, test_size: int) -> d
     if len(items) < 2:
         raise ConfigError(f"demo family {family!r} makes fewer than 2 items.")
     # small families give what they have, keeping at least a third for testing
-    test_size = min(test_size, max(1, len(items) // 3))
-    train_size = min(train_size, len(items) - test_size)
-    test_items, train_items = items[:test_size], items[test_size : test_size + train_size]
+    eval_size = min(eval_size, max(1, len(items) // 3))
+    train_size = min(train_size, len(items) - eval_size)
+    test_items, train_items = items[:eval_size], items[eval_size : eval_size + train_size]
     return {
         "train": [make_doc(it, task=task, split="train", index=i, seed=seed) for i, it in enumerate(train_items)],
         "test": [make_doc(it, task=task, split="test", index=i, seed=seed) for i, it in enumerate(test_items)],
@@ -109,12 +109,12 @@ def _sorted_json(doc: Any) -> str:
     return json.dumps(doc, ensure_ascii=False, sort_keys=True)
 
 
-def write_suite(root: Path, families: list[str], *, seed: int, train_size: int, test_size: int) -> list[str]:
+def write_suite(root: Path, families: list[str], *, seed: int, train_size: int, eval_size: int) -> list[str]:
     """Write ``root/<task>/{train,test}.jsonl`` and ``root/<task>.yaml`` for each family; return task names."""
     names = []
     for family in families:
         task = task_name(family)
-        splits = family_docs(family, seed=seed, train_size=train_size, test_size=test_size)
+        splits = family_docs(family, seed=seed, train_size=train_size, eval_size=eval_size)
         for split, docs in splits.items():
             write_jsonl(root / task / f"{split}.jsonl", docs, dumps=_sorted_json)
         atomic_write_text(root / f"{task}.yaml", task_yaml(task, root / task))
