@@ -8,7 +8,7 @@ The notebook API (README, "Python API")::
 
     results = lm_forget.evaluate(model, tasks)          # lm-eval's simple_evaluate dict, with per-doc samples
     run = lm_forget.train(ForgetConfig(...))            # a TrainResult (output_dir, metrics, ...)
-    found = lm_forget.analyze(pretrained=..., finetuned=..., forgotten=...)   # a StudyResults
+    found = lm_forget.analyze(pretrained=..., finetuned=..., forget=...)   # a StudyResults
     found = lm_forget.Study("study.yaml").run()         # a whole study; .results() reads a finished one
 """
 

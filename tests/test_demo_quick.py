@@ -91,7 +91,7 @@ def _assert_protocol_sections(stdout: str, out: Path) -> None:
     assert list(forget_set["task"]) == ["demo_review"]
     contrast = forget_set.iloc[0]
     for name in ("forget_set_forget", "held_out_forget"):
-        assert _brackets(contrast, f"{name}_acc", f"{name}_low", f"{name}_high")
+        assert _brackets(contrast, f"{name}_acc", f"{name}_acc_lo", f"{name}_acc_hi")
     (dynamics,) = (report / "protocol").glob("dynamics-*")
     assert (dynamics / "orders.png").stat().st_size > 0
     stats = pd.read_csv(dynamics / "order_stats.csv")

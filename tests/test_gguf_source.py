@@ -102,7 +102,7 @@ def test_card_says_dequantized_gguf_and_never_the_path(tmp_path):
     run.mkdir()
     (run / "adapter_config.json").write_text("{}")
     (run / "forget_config.json").write_text(json.dumps({
-        "stage": "forget", "label_mode": "random", "model": "/private/models/smol", "gguf_file": "smol.Q4_1.gguf",
+        "stage": "forget", "method": "random_labels", "model": "/private/models/smol", "gguf_file": "smol.Q4_1.gguf",
         "gguf": {"file": "smol.Q4_1.gguf", "hub_id": None, "name": "Smol", "quantization": "Q4_1"},
         "tasks": ["forget_sst2"], "seed": 0, "data": {"seed": 0}, "num_examples": 16, "use_lora": True,
         "examples_per_task": {"forget_sst2": 16}, "labels_hash": "ab" * 32, "settings": {}, "versions": {}}))

@@ -17,7 +17,7 @@ def run_folder(tmp_path):
     folder.mkdir()
     (folder / "adapter_config.json").write_text("{}")
     (folder / "forget_config.json").write_text(json.dumps({
-        "stage": "forget", "label_mode": "random", "model": "meta-llama/Llama-2-7b-hf",
+        "stage": "forget", "method": "random_labels", "model": "meta-llama/Llama-2-7b-hf",
         "tasks": ["forget_boolq", "forget_cola"], "seed": 3, "data": {"seed": 0}, "num_examples": 100,
         "examples_per_task": {"forget_boolq": 100, "forget_cola": 100}, "labels_hash": "ab" * 32,
         "datasets": ["aps/super_glue", "nyu-mll/glue"], "use_lora": True,

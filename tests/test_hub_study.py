@@ -41,7 +41,7 @@ def _finished_forget_folder(folder: Path, task: str) -> None:
     save_file({"base_model.model.lora_A.weight": torch.zeros(2, 2)}, str(folder / "adapter_model.safetensors"))
     (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 2}))
     (folder / "forget_config.json").write_text(json.dumps({
-        "status": "done", "model": "org/base", "stage": "forget", "label_mode": "random", "tasks": [task],
+        "status": "done", "model": "org/base", "stage": "forget", "method": "random_labels", "tasks": [task],
         "seed": 0, "num_examples": 16}))
     (folder / "training_args.bin").write_bytes(b"pickle")
 

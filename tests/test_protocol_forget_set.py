@@ -10,6 +10,7 @@ import pytest
 
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.protocol_report import (
+    BOUND_COLUMNS,
     ProtocolCell,
     chance_verdict,
     forget_set_data,
@@ -81,10 +82,10 @@ def test_report_tabulates_forget_set_held_out_and_other_tasks(study):
     for phase in ("pretrained", "finetuned", "forget"):
         assert row[f"forget_set_{phase}_n"] == N
         assert row[f"held_out_{phase}_n"] == 5
-        assert row[f"forget_set_{phase}_low"] <= row[f"forget_set_{phase}_acc"] <= row[f"forget_set_{phase}_high"]
+        assert row[f"forget_set_{phase}_acc_lo"] <= row[f"forget_set_{phase}_acc"] <= row[f"forget_set_{phase}_acc_hi"]
     assert row["other_tasks_forget_n"] == 5  # forget_openbookqa, scored by the model that forgot cola
     assert row["forget_set_verdict"] == chance_verdict(
-        {k: row[f"forget_set_forget_{k}"] for k in ("acc", "low", "high", "k", "n")})
+        {k: row[f"forget_set_forget_{column}"] for k, column in BOUND_COLUMNS.items()})
 
 
 def _planted(folder: Path, task: str, correct: list[int]) -> Path:

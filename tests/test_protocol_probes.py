@@ -40,8 +40,8 @@ def test_selectivity_separates_decodable_labels_from_shuffled_ones():
     assert 0.3 < out["control_doc_acc"] < 0.7  # shuffled labels: chance (200 docs)
     assert out["selectivity"] > 0.15  # expected ~0.5: >= 3x this margin
     for name in ("probe", "control"):
-        assert out[f"{name}_doc_acc_low"] <= out[f"{name}_doc_acc"] <= out[f"{name}_doc_acc_high"]
-    assert out["control_doc_acc_high"] - out["control_doc_acc_low"] > 0.1  # an honest interval at n=200
+        assert out[f"{name}_doc_acc_lo"] <= out[f"{name}_doc_acc"] <= out[f"{name}_doc_acc_hi"]
+    assert out["control_doc_acc_hi"] - out["control_doc_acc_lo"] > 0.1  # an honest interval at n=200
 
 
 def test_pretrained_features_train_probes_when_probes_are_on(tmp_path):
@@ -71,5 +71,5 @@ def test_real_probe_rows_carry_controls(tmp_path, tiny_model_dir, mirror_dir, mo
     (row,) = json.loads(path.read_text())["probes"]
     assert row["n_test_pairs"] == 80
     for name in ("probe", "control"):
-        assert 0 <= row[f"{name}_doc_acc_low"] <= row[f"{name}_doc_acc"] <= row[f"{name}_doc_acc_high"] <= 1
+        assert 0 <= row[f"{name}_doc_acc_lo"] <= row[f"{name}_doc_acc"] <= row[f"{name}_doc_acc_hi"] <= 1
     assert row["selectivity"] == pytest.approx(row["probe_doc_acc"] - row["control_doc_acc"])

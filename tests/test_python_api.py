@@ -48,7 +48,7 @@ def test_readme_example_trains_evaluates_and_analyzes(tiny_model_dir, mirror_dir
         assert 0 <= lo <= value <= hi <= 1
     assert results.findings.items and "acc_finetuned" in capsys.readouterr().out
     assert (tmp_path / "out/api/report/index.md").is_file() and (tmp_path / "out/api/report/metrics.csv").is_file()
-    samples = namespace["evals"]["forgotten"]["samples"]["forget_cola"]
+    samples = namespace["evals"]["forget"]["samples"]["forget_cola"]
     assert len(samples) == 20 and all("doc" in s and "filtered_resps" in s for s in samples)
 
 
@@ -119,9 +119,9 @@ def test_analyze_gives_the_same_numbers_from_dicts_and_from_folders(evaluated, t
             return src[names[0]] if len(names) == 1 else [src[n] for n in names]
 
         from_dicts = lm_forget.analyze(pretrained=dicts["pretrained"], finetuned=dicts["finetuned"],
-                                       forgotten=pick(dicts), options=options)
+                                       forget=pick(dicts), options=options)
         from_folders = lm_forget.analyze(pretrained=folders["pretrained"], finetuned=str(folders["finetuned"]),
-                                         forgotten=pick(folders), options=options)
+                                         forget=pick(folders), options=options)
         seeds = from_dicts.metrics.pop("seed") if "seed" in from_dicts.metrics else None
         if seeds is not None:  # replicate labels: the dicts' names vs the folders' names
             assert seeds.nunique() == 2 and from_folders.metrics.pop("seed").nunique() == 2
@@ -143,7 +143,7 @@ def test_study_results_written_and_read_back_match(evaluated, tmp_path):
 
     dicts, _, _ = evaluated
     results = lm_forget.analyze(pretrained=dicts["pretrained"], finetuned=dicts["finetuned"],
-                                forgotten=dicts["forgotten1"], options={"n_bootstrap": 200, "n_permutations": 200})
+                                forget=dicts["forgotten1"], options={"n_bootstrap": 200, "n_permutations": 200})
     markdown = results.to_markdown()
     assert markdown.startswith("# Forgetting analysis") and "## Findings" in markdown
     out = results.write(tmp_path / "report")
@@ -160,7 +160,7 @@ def test_a_dict_without_samples_is_refused():
     from lm_forget.errors import DataError
 
     with pytest.raises(DataError, match="log_samples=True"):
-        lm_forget.analyze(pretrained={"results": {}}, finetuned={"results": {}}, forgotten={"results": {}})
+        lm_forget.analyze(pretrained={"results": {}}, finetuned={"results": {}}, forget={"results": {}})
 
 
 def test_import_stays_cheap_and_train_is_callable():

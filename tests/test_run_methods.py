@@ -172,7 +172,7 @@ def test_demo_quick_compares_methods(quick_demo, tmp_path):
     assert list(table["method"]) == ["random_labels", "grad_ascent"]
     assert (table["forget_set_forget_n"] == 256).all() and (table["held_out_forget_n"] == 200).all()
     assert (table["other_tasks_forget_n"] == 2 * 200).all()
-    assert (table["forget_set_forget_low"] <= table["forget_set_forget_acc"]).all()
+    assert (table["forget_set_forget_acc_lo"] <= table["forget_set_forget_acc"]).all()
     assert (Path(analyze["index"]).parent / "methods" / "methods.png").stat().st_size > 0
     assert "## What predicts forgetting, by method" in index
     preds = pd.read_csv(Path(analyze["index"]).parent / "methods" / "predictors_by_method.csv")

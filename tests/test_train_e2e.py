@@ -74,7 +74,8 @@ def test_finetune_then_forget_writes_loadable_adapters(runs, tiny_model_dir):
 
     ft_state = json.loads((runs["ft"].output_dir / "forget_config.json").read_text())
     forget_state = json.loads((runs["forget"].output_dir / "forget_config.json").read_text())
-    assert (ft_state["label_mode"], forget_state["label_mode"]) == ("true", "random")
+    assert (ft_state["method"], forget_state["method"]) == (None, "random_labels")
+    assert "label_mode" not in forget_state  # the method names the labels (one name: random_labels)
     forget_rows = [json.loads(line) for line in (runs["forget"].output_dir / "labels.jsonl").read_text().splitlines()]
     assert any(r["label"] != r["gold"] for r in forget_rows)
 
@@ -217,7 +218,7 @@ def test_full_finetuning_then_forget_from_saved_weights(tiny_model_dir, tmp_path
     assert (ft.output_dir / "model.safetensors").is_file() and not (ft.output_dir / "adapter_config.json").exists()
     flip = train(config(tmp_path / "flip", stage="forget", method="flipped_labels", init_adapter=ft.output_dir))
     state = json.loads((flip.output_dir / "forget_config.json").read_text())
-    assert (state["method"], state["label_mode"], state["use_lora"]) == ("flipped_labels", "flip", False)
+    assert (state["method"], state["use_lora"]) == ("flipped_labels", False)
     assert not list(flip.output_dir.glob("*.bin"))
     base = load_file(str(tiny_model_dir / "model.safetensors"))
     w_ft = load_file(str(ft.output_dir / "model.safetensors"))

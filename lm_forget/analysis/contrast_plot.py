@@ -15,7 +15,7 @@ PHASES = (("pretrained", "pretrained"), ("finetuned", "fine-tuned"), ("forget", 
 
 def _point(row: dict[str, Any], name: str, phase: str) -> tuple[float, float, float]:
     acc = row.get(f"{name}_{phase}_acc", math.nan)
-    lo, hi = row.get(f"{name}_{phase}_low", math.nan), row.get(f"{name}_{phase}_high", math.nan)
+    lo, hi = row.get(f"{name}_{phase}_acc_lo", math.nan), row.get(f"{name}_{phase}_acc_hi", math.nan)
     return float(acc), float(lo), float(hi)
 
 

@@ -51,9 +51,9 @@ def forget_set_from_rows(rows: Sequence[dict[str, Any]], opts: AnalysisOptions) 
         return Finding("forget_set", "not in this study", "not in this study: no forget set was scored "
                        "(stages eval_forget and analyze score it).")
     details = [f"{r['task']} (N = {int(r['n'])} docs, seed {r['seed']}): forget set "
-               f"{ci_text(r['forget_set_forget_acc'], r['forget_set_forget_low'], r['forget_set_forget_high'])} "
+               f"{ci_of(r, 'forget_set_forget_acc')} "
                f"-> {r['forget_set_verdict']}; held-out "
-               f"{ci_text(r.get('held_out_forget_acc'), r.get('held_out_forget_low'), r.get('held_out_forget_high'))}"
+               f"{ci_of(r, 'held_out_forget_acc')}"
                for r in rows]
     k = sum(int(num(r["forget_set_forget_acc"]) * num(r["forget_set_forget_n"]) + 0.5) for r in rows)
     n = sum(int(num(r["forget_set_forget_n"])) for r in rows)
@@ -196,7 +196,7 @@ def probes_finding(feature_sets: Sequence[dict], metrics, opts: AnalysisOptions)
         passed += ok
         model = metrics.loc[metrics["task"] == p["task"], "acc_forget"]
         details.append(f"{p['task']} (layer {p['layer']}, N = {n} docs): probe "
-                       f"{ci_text(p.get('probe_doc_acc'), p.get('probe_doc_acc_low'), p.get('probe_doc_acc_high'))} "
+                       f"{ci_of(p, 'probe_doc_acc')} "
                        f"vs model {float(model.iloc[0]) if len(model) else math.nan:.3f} -> "
                        f"{'recovers the task' if ok else 'recovery not shown'} (p = {pv:.3g})")
     word = f"recovered in {passed} of {len(rows)} tasks"

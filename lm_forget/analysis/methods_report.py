@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.protocol_report import ProtocolCell, doc_correct, scored_accuracy, scored_text
+from lm_forget.analysis.protocol_report import BOUND_COLUMNS, ProtocolCell, doc_correct, scored_accuracy, scored_text
 from lm_forget.analysis.report import ci_text, markdown_table
 from lm_forget.analysis.sections import SectionData, StudyContext, records, register_section, table_frame
 
@@ -61,7 +61,7 @@ def method_rows(cells: Sequence[tuple[str | None, ProtocolCell]], level: float =
                 col = f"{name}_{phase}"
                 row[col] = scored_text(ci)
                 for stat in ("acc", "low", "high", "n"):
-                    row[f"{col}_{stat}"] = ci[stat] if ci else math.nan
+                    row[f"{col}_{BOUND_COLUMNS[stat]}"] = ci[stat] if ci else math.nan
         row["n"] = row["forget_set_forget_n"]  # N = forget-set docs actually scored (size: the configured one)
         rows.append(row)
     return rows
@@ -88,8 +88,8 @@ def plot_methods(rows: Sequence[dict[str, Any]], path: Path) -> Path:
                     continue  # not evaluated or undefined: no bar (the table says which)
                 xs.append(i + (j - 1) * width)
                 ys.append(acc)
-                errs[0].append(acc - r[f"{name}_forget_low"])
-                errs[1].append(r[f"{name}_forget_high"] - acc)
+                errs[0].append(acc - r[f"{name}_forget_acc_lo"])
+                errs[1].append(r[f"{name}_forget_acc_hi"] - acc)
             ax.bar(xs, ys, width, yerr=errs, capsize=2, label=header)
         ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xticks(range(len(mine)))

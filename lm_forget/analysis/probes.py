@@ -95,16 +95,22 @@ def control_labels(labels: np.ndarray, seed: int) -> np.ndarray:
 
 
 def with_controls(row: dict, control: dict) -> dict:
-    """A probe row plus 95% intervals (the report's one accuracy interval), the control probe's accuracy and
-    selectivity (probe - control)."""
+    """A probe row plus the control probe's accuracy, selectivity (probe - control) and both accuracies' intervals
+    (at 95% in the features file; an analysis recomputes them at its ``confidence_level``: :func:`probe_intervals`)."""
+    out = probe_intervals({**row, "control_doc_acc": control["probe_doc_acc"]})
+    out["selectivity"] = out["probe_doc_acc"] - out["control_doc_acc"]
+    return out
+
+
+def probe_intervals(row: dict, level: float = 0.95) -> dict:
+    """``row`` with ``<probe|control>_doc_acc_lo`` / ``_hi``: the report's one accuracy interval
+    (:func:`lm_forget.analysis.metrics.accuracy_ci`) at ``level``, over the row's test docs."""
     from lm_forget.analysis.metrics import accuracy_ci
 
     out = dict(row)
-    for name, result in (("probe", row), ("control", control)):
-        n = result["n_test_pairs"] // 2
-        k = round(result["probe_doc_acc"] * n)
-        acc, low, high = accuracy_ci(k, n)
-        out[f"{name}_doc_acc"] = acc
-        out[f"{name}_doc_acc_low"], out[f"{name}_doc_acc_high"] = low, high
-    out["selectivity"] = out["probe_doc_acc"] - out["control_doc_acc"]
+    n = row["n_test_pairs"] // 2
+    for name in ("probe", "control"):
+        if f"{name}_doc_acc" in row:
+            acc, low, high = accuracy_ci(round(row[f"{name}_doc_acc"] * n), n, level)
+            out[f"{name}_doc_acc"], out[f"{name}_doc_acc_lo"], out[f"{name}_doc_acc_hi"] = acc, low, high
     return out

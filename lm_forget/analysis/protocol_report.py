@@ -28,12 +28,15 @@ from typing import Any
 from lm_forget.analysis.decide import DID_NOT_TAKE, chance_decision, near_chance_n
 from lm_forget.analysis.metrics import accuracy_ci
 from lm_forget.analysis.options import AnalysisOptions
-from lm_forget.analysis.report import ci_text, markdown_table
+from lm_forget.analysis.report import ci_of, ci_text, markdown_table
 from lm_forget.analysis.sections import SectionData, StudyContext, records, register_section, table_frame
 from lm_forget.errors import DataError
 from lm_forget.formats import samples_files
 
 PHASES = ("pretrained", "finetuned", "forget")
+#: a :func:`scored_accuracy` as table columns ``<name>_acc``, ``<name>_acc_lo``, ``<name>_acc_hi``, ``_k``, ``_n``
+#: (every table names an estimate's interval ``<estimate>_lo`` / ``<estimate>_hi``)
+BOUND_COLUMNS = {"acc": "acc", "low": "acc_lo", "high": "acc_hi", "k": "k", "n": "n"}
 
 
 @dataclass
@@ -116,8 +119,8 @@ def cell_rows(cell: ProtocolCell, options: AnalysisOptions | None = None) -> dic
     cis["other_tasks_forget"] = other
     for name, ci in cis.items():
         row[name] = scored_text(ci)
-        for stat in ("acc", "low", "high", "k", "n"):
-            row[f"{name}_{stat}"] = ci[stat] if ci else math.nan
+        for stat, column in BOUND_COLUMNS.items():
+            row[f"{name}_{column}"] = ci[stat] if ci else math.nan
     forget_ci = cis.get("forget_set_forget")
     row["n"] = forget_ci["n"] if forget_ci else math.nan
     if forget_ci:
@@ -200,7 +203,7 @@ def _flags(rows: Sequence[dict[str, Any]], opts: AnalysisOptions) -> list[str]:
     for r in rows:
         if r["forget_set_verdict"] != DID_NOT_TAKE:
             continue
-        acc = ci_text(*(r.get(f"forget_set_forget_{s}") for s in ("acc", "low", "high")))
+        acc = ci_of(r, "forget_set_forget_acc")
         flags.append(f"- **{r['task']} (N={r.get('n', math.nan)}, seed {r['seed']}): forgetting did not take: "
                      f"forget-set accuracy {acc} ({opts.confidence_level:.0%} CI; above {0.5 + opts.margin:g}: "
                      f"p = {r.get('forget_set_p', math.nan):.3g}).** Its forget ratio describes a forget pass that "

@@ -191,6 +191,7 @@ def compute_results(*, pretrained: PhaseSource, finetuned: PhaseSource | list[Ph
     one folder, or one per replicate (fine-tune seeds: each replicate's own fine-tuned model). A phase may also be
     its records read already (:class:`~lm_forget.analysis.samples.PhaseSamples`, e.g. from a results dict)."""
     from lm_forget.analysis.features import read_feature_sets
+    from lm_forget.analysis.probes import probe_intervals
 
     opts = options or AnalysisOptions()
     source = _source
@@ -213,6 +214,8 @@ def compute_results(*, pretrained: PhaseSource, finetuned: PhaseSource | list[Ph
         raise DataError(f"no docs of split {opts.split!r} in the samples (splits present: "
                         f"{', '.join(sorted(metrics_all['split'].unique()))}); pass --split accordingly")
     feature_sets = read_feature_sets(features) if features else []
+    for fs in feature_sets:  # probe accuracies' intervals at this analysis's confidence_level
+        fs["probes"] = [probe_intervals(p, opts.confidence_level) for p in fs.get("probes", [])]
     ctx = Context(joined=joined, metrics=metrics, options=opts, feature_sets=feature_sets)
     values = compute(ctx, list(opts.predictors) or None)
     for pv in values:  # tasks the predictor lacks become NaN (dropped pairwise by the tests)

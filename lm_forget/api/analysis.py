@@ -17,16 +17,17 @@ if TYPE_CHECKING:
 Phase = Union[str, Path, Mapping[str, Any], "PhaseSamples"]
 
 
-def analyze(*, pretrained: Phase, finetuned: Phase | Sequence[Phase], forgotten: Phase | Sequence[Phase],
+def analyze(*, pretrained: Phase, finetuned: Phase | Sequence[Phase], forget: Phase | Sequence[Phase],
             features: str | Path | None = None, matrix: str | Path | None = None, control: str | Path | None = None,
             options: AnalysisOptions | Mapping[str, Any] | None = None,
             out: str | Path | None = None) -> StudyResults:
-    """Metrics with intervals, predictor tests and findings of pretrained -> fine-tuned -> forgotten, in memory.
+    """Metrics with intervals, predictor tests and findings of pretrained -> finetuned -> forget, in memory.
 
     Args:
-        pretrained, finetuned, forgotten: each phase as an lm-eval ``--log_samples`` output folder or as the
+        pretrained, finetuned, forget: each phase (named as everywhere: folders ``eval_<phase>``, columns
+            ``acc_<phase>``, cards) as an lm-eval ``--log_samples`` output folder or as the
             results dict ``simple_evaluate`` returns with ``log_samples=True`` (e.g. :func:`lm_forget.evaluate`).
-            ``forgotten`` may be a list (one per forget seed: the headline tests pool them), ``finetuned`` then
+            ``forget`` may be a list (one per forget seed: the headline tests pool them), ``finetuned`` then
             one phase, or a list aligned with it (each replicate's own fine-tuned model).
         features: a features folder (``lm-forget features``); matrix: cross-task matrix shards' merge folder;
             control: the lm-eval folder of a control cell (see :func:`lm_forget.analysis.api.analyze`).
@@ -58,7 +59,7 @@ def analyze(*, pretrained: Phase, finetuned: Phase | Sequence[Phase], forgotten:
         return phase(value, name)
 
     res = compute(pretrained=phase(pretrained, "pretrained"), finetuned=phases(finetuned, "finetuned"),
-                  forget=phases(forgotten, "forgotten"), features=_path(features), matrix=_path(matrix),
+                  forget=phases(forget, "forget"), features=_path(features), matrix=_path(matrix),
                   control=_path(control), options=opts)
     results = StudyResults.from_analysis(res, features=_path(features), matrix=_path(matrix))
     if out is not None:

@@ -29,11 +29,11 @@ TRL_TAGS = ["trl", "sft"]
 #: columns (``acc_finetuned``...) and a study's push keys
 STAGE_PHASES = {"finetune": "finetuned", "forget": "forget", "relearn": "relearn"}
 PHASES = ("pretrained", *STAGE_PHASES.values())  #: the columns a card's accuracy table can have
-LABEL_DESCRIPTIONS = {
-    "true": "trained on the true labels",
-    "random": "trained on random labels, each drawn uniformly from the two choices by a stable hash of "
+LABEL_DESCRIPTIONS = {  # by forgetting method (the record's ``method``; None: fine-tuning and relearning)
+    None: "trained on the true labels",
+    "random_labels": "trained on random labels, each drawn uniformly from the two choices by a stable hash of "
     "(seed, task, doc id)",
-    "flip": "trained on the wrong choice of every example (flipped labels)",
+    "flipped_labels": "trained on the wrong choice of every example (flipped labels)",
 }
 #: Training settings shown in the card (all of them are in forget_config.json)
 CARD_SETTINGS = (
@@ -161,7 +161,6 @@ def render_card(
             "from transformers import AutoModelForCausalLM\n\n"
             f'model = AutoModelForCausalLM.from_pretrained("{model_id}")'
         )
-    label_mode = state.get("label_mode", "")
     return ModelCard.from_template(
         card_data,
         template_path=str(hub_cards_dir() / TEMPLATE_NAME),
@@ -172,12 +171,13 @@ def render_card(
         summary=_summary(stage, state),
         artifact="LoRA adapter" if is_adapter else "model",
         stage=stage,
-        label_description=LABEL_DESCRIPTIONS.get(label_mode, f"label mode {label_mode}"),
+        label_description=LABEL_DESCRIPTIONS.get(state.get("method"), f"trained with the forgetting method "
+                                                 f"{state.get('method')} (its loss on the true labels)"),
         tasks=state.get("tasks", []),
         num_train_examples=sum((state.get("examples_per_task") or {}).values()),
         num_examples=state.get("num_examples"),
         seed=state.get("seed"),
-        data_seed=(state.get("data") or {}).get("seed", state.get("split_seed")),  # split_seed: older records
+        data_seed=(state.get("data") or {}).get("seed"),
         labels_hash=state.get("labels_hash"),
         init_adapter=state.get("init_adapter"),
         eval_columns=list(columns),
@@ -240,9 +240,9 @@ def _summary(stage: str, state: Mapping[str, Any]) -> str:
         return f"Fine-tuned on the binarized {tasks} task(s) of the lm-forget suite (true labels)."
     if stage == "relearn":
         return f"Fine-tuned, forgotten, then fine-tuned again on the true labels of {tasks} (relearning)."
-    if state.get("label_mode") == "flip":
+    if state.get("method") == "flipped_labels":
         return f"Fine-tuned, then trained on flipped labels of {tasks} (the paper's flipped-label variant)."
-    if state.get("label_mode") != "random":
+    if state.get("method") != "random_labels":
         return f"Fine-tuned, then *forgotten* on {tasks} with the forgetting method {state.get('method')}."
     return (f"Fine-tuned, then *forgotten* by a second pass on random labels of {tasks}: the setting of "
             "the paper's random-label forgetting experiments.")

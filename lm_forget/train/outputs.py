@@ -81,7 +81,6 @@ def _state(config: ForgetConfig, digest: str, rows: Sequence[Mapping[str, Any]])
         "tasks": list(config.tasks),
         "stage": config.stage,
         "method": config.forget_method.name if config.forget_method is not None else None,
-        "label_mode": config.effective_label_mode,
         "seed": config.seed,
         "data": dict(config.data or {}),
         "num_examples": config.num_examples,
