@@ -47,3 +47,11 @@ def test_an_unknown_flag_names_the_closest_one():
     the closest real flag and where the list is."""
     with pytest.raises(ConfigError, match=r"unknown flag --split_seed\. Did you mean 'data_seed'\?.*--help"):
         parse_config([*BASE, "--split_seed", "3"])
+
+
+def test_data_seed_has_one_meaning_the_docs_sampling_seed():
+    """transformers' --data_seed (its batch sampler's) would be a second data seed beside --data '{"seed": N}':
+    refused, naming the flag that sets the docs' seed."""
+    with pytest.raises(ConfigError, match=r"--data_seed 3: .*--data '\{\"seed\": 3\}'"):
+        parse_config([*BASE, "--data_seed", "3"])
+    assert parse_config([*BASE, "--data", '{"seed": 3}']).data == DataConfig(seed=3).to_dict()

@@ -147,6 +147,10 @@ class ForgetConfig(SFTConfig, PeftSettings):
 
     # SFTConfig/TrainingArguments fields whose defaults differ for forgetting runs
     seed: int = field(default=0, metadata={"help": "Seeds the random labels and the trainer."})
+    data_seed: int | None = field(default=None, metadata={"help": (
+        "Refused: transformers' batch-sampler seed follows --seed here, so that data_seed has one meaning in "
+        "lm-forget, the docs' sampling seed: --data '{\"seed\": N}' (data.seed in a run config, data_seed in "
+        "lm-eval metadata).")})
     learning_rate: float = field(default=1e-4, metadata={"help": "Peak learning rate (paper's forget pass: 1e-4)."})
     output_dir: str | None = field(default="out/forget", metadata={"help": "Where the adapter and card go."})
     report_to: None | str | list[str] = field(default="none", metadata={"help": "Trackers to log to."})
@@ -170,6 +174,10 @@ class ForgetConfig(SFTConfig, PeftSettings):
     def __post_init__(self) -> None:
         self.tasks = unique_names(self.tasks, "--tasks")
         self.check_peft_settings()
+        if self.data_seed is not None:
+            raise ConfigError(f"--data_seed {self.data_seed}: in lm-forget data_seed is the docs' sampling seed, "
+                              f"passed as --data '{{\"seed\": {self.data_seed}}}'; transformers' batch-sampler "
+                              "seed follows --seed")
         if self.stage not in STAGES:
             raise ConfigError(f"unknown --stage {self.stage!r}; use one of {', '.join(STAGES)} (the forgetting "
                               "method is --method, e.g. --stage forget --method flipped_labels)")
