@@ -63,6 +63,10 @@ def test_the_sections_own_validators_return_new_values(tmp_path):
     ({"forget": {"methods": [{"name": "npo", "label": "a/b"}]}},
      "config.forget.methods[0].label: 'a/b'; use a short name without '/'"),
     ({"analysis": {"options": {"margin": 0.7}}}, "analysis.options: margin must lie strictly between 0 and 0.5"),
+    ({"forget": {"dynamics_every": 0}}, "config.forget.dynamics_every: 0.0; give a positive number of steps"),
+    ({"finetune": {"dynamics_every": 0.25, "launcher": ["ddp"]}},
+     "config.finetune.dynamics_every: 0.25; give a positive number of steps (or a fraction of an epoch < 1), with "
+     "in-process training (no launcher)."),
 ])
 def test_one_section_checks_live_in_the_sections_validators(tmp_path, changes, expected):
     """Seeds, forget-set sizes, method labels and analysis options are checked by their own sections."""

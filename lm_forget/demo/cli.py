@@ -81,10 +81,10 @@ def main(argv: list[str]) -> int:
         from pydantic import ValidationError
 
         from lm_forget.errors import ConfigError
-        from lm_forget.run.config import ForgetSettings, check_forget_methods
+        from lm_forget.run.config import ForgetSettings
 
         try:
-            check_forget_methods(ForgetSettings(methods=list(methods)))
+            ForgetSettings(methods=list(methods))  # the forget section's own checks: registry and parameters
         except ValidationError as exc:
             raise ConfigError(f"--methods: {exc.errors()[0]['msg'].removeprefix('Value error, ')}.") from None
     print(f"lm-forget demo: {'quick ' if args.quick else ''}study of {len(settings.families)} task families "

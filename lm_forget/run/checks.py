@@ -7,10 +7,8 @@ settings against ``ForgetConfig``, analysis options against ``AnalysisOptions``,
 
 from __future__ import annotations
 
-from typing import Any
-
 from lm_forget.errors import ConfigError, did_you_mean
-from lm_forget.run.schema import STAGES, ForgetSettings, RunConfig
+from lm_forget.run.schema import STAGES, RunConfig
 from lm_forget.run.section_checks import check_trainer_settings
 from lm_forget.run.study_features import registered_features
 
@@ -26,13 +24,6 @@ STAGE_NEEDS = {
     "analyze": ("eval_forget",),
     "push": ("forget",),
 }
-
-
-def label_rules() -> list[str]:
-    """The registry's label-rule methods (``random_labels``, ``flipped_labels``): what ``forget.method`` takes."""
-    from lm_forget.train.methods import get_method, method_names
-
-    return [m for m in method_names() if get_method(m).is_label_rule]
 
 
 def validate_stages(stages: list[str]) -> None:
@@ -61,61 +52,6 @@ def validate_stages(stages: list[str]) -> None:
                     raise ConfigError(f"stages: {stage!r} needs {need!r} in the same config (it uses its output).")
 
 
-def check_forget_methods(forget: ForgetSettings) -> None:
-    """``forget.method`` and every ``forget.methods`` entry against the method registry, parameters too."""
-    if not forget.methods:
-        rules = label_rules()
-        if forget.method not in rules:
-            from lm_forget.train.methods import method_names
-
-            if forget.method in method_names():
-                raise ConfigError(f"forget.method: {forget.method!r} is a loss method; list it in forget.methods "
-                                  f"(e.g. methods: [{forget.method}]): each cell then carries its name.")
-            raise ConfigError(f"forget.method: {forget.method!r}.{did_you_mean(forget.method, rules)} Use one of "
-                              f"{', '.join(rules)}, or list other forgetting methods in forget.methods.")
-        return
-    from lm_forget.train.methods import get_method
-
-    if forget.method != "random_labels":
-        raise ConfigError(f"forget.method: {forget.method!r} applies only without forget.methods; list it among the "
-                          "methods instead and drop forget.method.")
-    specs = forget.method_specs  # names already registered ones: MethodSpec refuses unknowns
-    for i, spec in enumerate(specs):
-        where = f"forget.methods[{i}]"
-        if not spec.name:
-            raise ConfigError(f"{where}: no name; give a method name, e.g. {{name: npo, args: {{beta: 0.1}}}}.")
-        method = get_method(spec.name)
-        try:
-            method.parse_params(spec.args)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}.args: {exc}") from None
-        if spec.retain_size is not None and spec.retain_size < 1:
-            raise ConfigError(f"{where}.retain_size: {spec.retain_size}; give a positive number of docs.")
-    ids = [s.id for s in specs]
-    for spec_id in ids:
-        if ids.count(spec_id) > 1:
-            raise ConfigError(f"forget.methods: {spec_id!r} is listed twice; give each entry its own `label` "
-                              "(e.g. {name: npo, label: npo_b05, args: {beta: 0.5}}).")
-
-
-def _check_hub_log_args(args: dict[str, Any]) -> None:
-    """``eval.hf_hub_log_args`` must be lm-eval ``EvaluationTracker`` arguments, and never carry the token."""
-    if "token" in args:
-        raise ConfigError("eval.hf_hub_log_args.token is not accepted: tokens never go in a config file "
-                          "(config files get copied and shared). Set HF_TOKEN or run `hf auth login` instead.")
-    if not args:
-        return
-    import inspect
-
-    from lm_eval.loggers import EvaluationTracker
-
-    known = set(inspect.signature(EvaluationTracker).parameters) - {"output_path", "token"}
-    for key in args:
-        if key not in known:
-            raise ConfigError(f"eval.hf_hub_log_args: unknown key {key!r}; lm-eval's EvaluationTracker takes "
-                              f"{', '.join(sorted(known))} (output_path is the step folder).")
-
-
 def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig:
     """Check everything that can be checked without loading a model; returns the config with its task lists
     completed (per-task fine-tunes, utility patterns) as a new object: ``config`` itself is never edited."""
@@ -124,18 +60,11 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
         raise ConfigError("model.name_or_path: missing; name the pretrained model (Hub id or local folder).")
     _check_seeds(config)
     _check_eval(config)
-    check_forget_methods(config.forget)
-    for name in ("finetune", "forget"):
-        section = getattr(config, name)
-        if section.dynamics_every is not None and (section.dynamics_every <= 0 or section.launcher):
-            raise ConfigError(f"{name}.dynamics_every: {section.dynamics_every!r}; give a positive number of steps "
-                              "(or a fraction of an epoch < 1), with in-process training (no launcher).")
     features = registered_features()  # each study feature's checks (run/<feature>_steps.py), in feature order
     for feature in features:
         if feature.check is not None:
             feature.check(config)
     check_trainer_settings(config)
-    _check_hub_log_args(config.eval.hf_hub_log_args)
     if "push" in config.stages:  # a card naming a local path would be refused at the end of the study
         from lm_forget.hub.base_model import require_hub_base_model
 
@@ -179,34 +108,15 @@ def validate_config(config: RunConfig, *, check_tasks: bool = True) -> RunConfig
 
 
 def _check_eval(config: RunConfig) -> None:
-    """Model placement belongs to the backend that loads the model."""
-    if config.eval.backend == "hf" and "parallelize" in config.eval.model_args:
-        raise ConfigError("eval.model_args.parallelize: lm-eval ignores it for the model the runner loads once and "
-                          "swaps adapters on; set eval.device_map: auto instead (the same placement).")
-    runner_owned = {"pretrained", "peft", "lora_local_path"} | ({"tokenizer"} if config.eval.backend == "hf" else set())
-    owned = sorted(set(config.eval.model_args) & runner_owned)
-    if owned:
-        raise ConfigError(f"eval.model_args.{owned[0]}: set by the study runner (from model: and each step's "
-                          "adapter); remove it here, and name the model in model.name_or_path (its tokenizer: "
-                          "model.tokenizer).")
+    """A GGUF base is loaded (dequantized) by the hf backend only (the eval section's own checks: its validator)."""
     if config.model.gguf_file and config.eval.backend != "hf":
         raise ConfigError(f"model.gguf_file: the {config.eval.backend} backend is not given GGUF bases here (it loads "
                           "them its own way); use eval.backend: hf, which evaluates the dequantized GGUF base.")
-    if config.eval.device_map is not None and config.eval.backend != "hf":
-        raise ConfigError(f"eval.device_map: {config.eval.device_map!r} places the hf backend's model; the "
-                          f"{config.eval.backend} backend places its own (vllm: eval.model_args "
-                          "tensor_parallel_size). Drop eval.device_map or use eval.backend: hf.")
 
 
 def _check_seeds(config: RunConfig) -> None:
-    """``forget.seed`` / ``relearn.seed`` refused (``seeds.forget`` seeds them); ``seeds.finetune`` replaces
-    ``finetune.seed`` (both is ambiguous). Each axis on its own (non-empty, no duplicates): ``SeedSettings``."""
-    for name in ("forget", "relearn"):  # the runner seeds these stages from seeds.forget, never from the section
-        seed = (getattr(config, name).model_extra or {}).get("seed")
-        if seed is not None:
-            raise ConfigError(f"{name}.seed: {seed} would be ignored: the {name} stage is seeded by the study's "
-                              f"forget seeds (each seed one replicate); write seeds: [{seed}] (or seeds.forget: "
-                              f"[{seed}]) and drop {name}.seed.")
+    """``seeds.finetune`` replaces ``finetune.seed`` (both is ambiguous) and needs the finetune stage (each axis on
+    its own: ``SeedSettings``; ``forget.seed`` / ``relearn.seed``: their sections)."""
     if config.seeds.finetune is not None:
         if "seed" in config.finetune.model_fields_set:
             raise ConfigError(f"finetune.seed: {config.finetune.seed} and seeds.finetune {config.seeds.finetune} both "

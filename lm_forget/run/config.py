@@ -17,6 +17,7 @@ Every failure is one ``ConfigError`` naming the key (``config.forget.learning_ra
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,6 @@ from lm_forget.errors import ConfigError, unknown_key_message
 from lm_forget.limits import check_value, load_yaml
 from lm_forget.run.checks import (
     STAGE_NEEDS,
-    check_forget_methods,
-    label_rules,
     validate_config,
     validate_stages,
 )
@@ -51,7 +50,7 @@ from lm_forget.run.task_lists import expand_tasks
 __all__ = [
     "DEFAULT_STAGES", "RELEARN_POOLS", "STAGES", "STAGE_NEEDS", "AnalysisSettings", "EvalSettings",
     "ForgetSettings", "MethodSpec", "PushSettings", "RelearnSettings", "RunConfig", "TaskSettings",
-    "TrainSettings", "apply_set", "check_forget_methods", "expand_tasks", "label_rules", "load_run_config",
+    "TrainSettings", "apply_set", "expand_tasks", "load_run_config",
     "run_config_from_dict", "validate_config", "validate_stages",
 ]
 
@@ -118,6 +117,11 @@ def config_error(exc: ValidationError) -> ConfigError:
         return ConfigError(f"{_where(loc[:-1])}: {unknown_key_message(str(loc[-1]), known)}"
                            f"{_elsewhere(str(loc[-1]), section)}")
     message = str(err["msg"]).removeprefix("Value error, ")
+    head, sep, rest = message.partition(": ")  # a section's own check names its key: "method: 'npo' is ..."
+    owner = _model_at(loc)
+    if sep and owner is not None and re.fullmatch(r"[a-z_]+(\[\d+\])?(\.[a-z_]+)*", head) \
+            and (re.split(r"[\[.]", head)[0] in owner.model_fields or owner.model_config.get("extra") == "allow"):
+        loc, message = (*loc, head), rest
     shown = f" (got {err['input']!r})" if err["type"] != "value_error" and not isinstance(err["input"], dict) else ""
     return ConfigError(f"{_where(loc)}: {message}{shown}.".replace("..", "."))
 

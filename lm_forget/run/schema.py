@@ -23,6 +23,7 @@ from pydantic import (
     PrivateAttr,
     StrictBool,
     field_validator,
+    model_validator,
 )
 
 from lm_forget.data.config import DataConfig
@@ -115,6 +116,13 @@ class EvalSettings(Section):
         "larger than one device); adapters still swap on it. None: the whole model on the study's device"))
     num_fewshot: int | None = Field(None, ge=0, description="few-shot examples (the paper: zero-shot)")
     forget_scope: Literal["all", "self"] = Field("all", description="score each forget model on all tasks or its own")
+
+    @model_validator(mode="after")
+    def _placement_and_logging(self) -> EvalSettings:
+        from lm_forget.run.section_checks import check_eval_settings
+
+        check_eval_settings(self)
+        return self
 
 
 class AnalysisSettings(Section):

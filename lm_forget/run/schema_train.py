@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, ValidationInfo, field_validator, model_validator
 
 from lm_forget.run.schema_types import (
     DYNAMICS_LIMIT,
@@ -44,6 +44,15 @@ class TrainSettings(Section):
 
     #: study-only keys: what the runner uses itself, never handed to ForgetConfig as they are
     study_keys: ClassVar[tuple[str, ...]] = ("num_examples", "launcher", "dynamics_every", "dynamics_limit")
+
+    @field_validator("dynamics_every")
+    @classmethod
+    def _dynamics_in_process(cls, every: float | None, info: ValidationInfo) -> float | None:
+        """Snapshots are scored by a callback of in-process training: a positive interval, no launcher."""
+        if every is not None and (every <= 0 or info.data.get("launcher")):
+            raise ValueError(f"{every!r}; give a positive number of steps (or a fraction of an epoch < 1), with "
+                             "in-process training (no launcher).")
+        return every
 
     @property
     def trainer_settings(self) -> dict[str, Any]:
@@ -151,6 +160,17 @@ class ForgetSettings(TrainSettings):
     def method_specs(self) -> list[MethodSpec]:
         return list(self.methods)
 
+    @model_validator(mode="after")
+    def _methods_registered(self) -> ForgetSettings:
+        """``method`` and every ``methods`` entry against the method registry, parameters too."""
+        check_methods(self)
+        return self
+
+    @model_validator(mode="after")
+    def _seeded_by_seeds(self) -> ForgetSettings:
+        _no_section_seed(self, "forget")
+        return self
+
 
 class RelearnSettings(TrainSettings):
     """Relearning: fine-tune each forgotten model again on gold labels for ``k`` docs of its task."""
@@ -170,5 +190,58 @@ class RelearnSettings(TrainSettings):
     use_lora: StrictBool | None = Field(None, description="None follows forget.use_lora (another value is refused)")
 
     study_keys: ClassVar[tuple[str, ...]] = (*TrainSettings.study_keys, "pool", "unrelated_task", "control")
+
+    @model_validator(mode="after")
+    def _seeded_by_seeds(self) -> RelearnSettings:
+        _no_section_seed(self, "relearn")
+        return self
+
+
+def _no_section_seed(section: TrainSettings, name: str) -> None:
+    """``forget.seed`` / ``relearn.seed`` refused: the runner seeds those stages from ``seeds.forget``."""
+    seed = (section.model_extra or {}).get("seed")
+    if seed is not None:
+        raise ValueError(f"seed: {seed} would be ignored: the {name} stage is seeded by the study's forget seeds "
+                         f"(each seed one replicate); write seeds: [{seed}] (or seeds.forget: [{seed}]) and drop "
+                         f"{name}.seed")
+
+
+def label_rules() -> list[str]:
+    """The registry's label-rule methods (``random_labels``, ``flipped_labels``): what ``forget.method`` takes."""
+    from lm_forget.train.methods import get_method, method_names
+
+    return [m for m in method_names() if get_method(m).is_label_rule]
+
+
+def check_methods(forget: ForgetSettings) -> None:
+    """ValueError, led by the key at fault (``method``, ``methods[i].args``...), unless ``forget.method`` and
+    ``forget.methods`` name registered methods with valid parameters."""
+    from lm_forget.errors import ConfigError, did_you_mean
+    from lm_forget.train.methods import get_method, method_names
+
+    if not forget.methods:
+        rules = label_rules()
+        if forget.method in rules:
+            return
+        if forget.method in method_names():
+            raise ValueError(f"method: {forget.method!r} is a loss method; list it in forget.methods (e.g. methods: "
+                             f"[{forget.method}]): each cell then carries its name")
+        raise ValueError(f"method: {forget.method!r}.{did_you_mean(forget.method, rules)} Use one of "
+                         f"{', '.join(rules)}, or list other forgetting methods in forget.methods")
+    if forget.method != "random_labels":
+        raise ValueError(f"method: {forget.method!r} applies only without forget.methods; list it among the "
+                         "methods instead and drop forget.method")
+    for i, spec in enumerate(forget.method_specs):  # names already registered ones: MethodSpec refuses unknowns
+        if not spec.name:
+            raise ValueError(f"methods[{i}]: no name; give a method name, e.g. {{name: npo, args: {{beta: 0.1}}}}")
+        try:
+            get_method(spec.name).parse_params(spec.args)
+        except ConfigError as exc:
+            raise ValueError(f"methods[{i}].args: {exc}") from None
+    ids = [s.id for s in forget.method_specs]
+    for spec_id in ids:
+        if ids.count(spec_id) > 1:
+            raise ValueError(f"methods: {spec_id!r} is listed twice; give each entry its own `label` (e.g. "
+                             "{name: npo, label: npo_b05, args: {beta: 0.5}})")
 
 

@@ -67,6 +67,38 @@ def check_trainer_settings(config: RunConfig) -> None:
                               f"set device: cuda, or drop {name}.{bits}")
 
 
+def check_eval_settings(section: Any) -> None:
+    """The eval section's own checks (ValueError led by the key at fault): model placement belongs to the backend
+    that loads the model, the runner owns the model's arguments, and ``hf_hub_log_args`` are lm-eval
+    ``EvaluationTracker`` arguments without the token."""
+    if section.backend == "hf" and "parallelize" in section.model_args:
+        raise ValueError("model_args.parallelize: lm-eval ignores it for the model the runner loads once and swaps "
+                         "adapters on; set eval.device_map: auto instead (the same placement)")
+    runner_owned = {"pretrained", "peft", "lora_local_path"} | ({"tokenizer"} if section.backend == "hf" else set())
+    owned = sorted(set(section.model_args) & runner_owned)
+    if owned:
+        raise ValueError(f"model_args.{owned[0]}: set by the study runner (from model: and each step's adapter); "
+                         "remove it here, and name the model in model.name_or_path (its tokenizer: model.tokenizer)")
+    if section.device_map is not None and section.backend != "hf":
+        raise ValueError(f"device_map: {section.device_map!r} places the hf backend's model; the {section.backend} "
+                         "backend places its own (vllm: eval.model_args tensor_parallel_size). Drop eval.device_map "
+                         "or use eval.backend: hf")
+    args = section.hf_hub_log_args
+    if "token" in args:
+        raise ValueError("hf_hub_log_args.token is not accepted: tokens never go in a config file (config files get "
+                         "copied and shared). Set HF_TOKEN or run `hf auth login` instead")
+    if args:
+        import inspect
+
+        from lm_eval.loggers import EvaluationTracker
+
+        known = set(inspect.signature(EvaluationTracker).parameters) - {"output_path", "token"}
+        for key in args:
+            if key not in known:
+                raise ValueError(f"hf_hub_log_args: unknown key {key!r}; lm-eval's EvaluationTracker takes "
+                                 f"{', '.join(sorted(known))} (output_path is the step folder)")
+
+
 def check_analysis_options(options: dict[str, Any]) -> None:
     """``analysis.options`` are ``AnalysisOptions`` fields with valid values (did-you-mean), checked now."""
     if not options:
