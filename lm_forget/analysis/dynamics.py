@@ -4,8 +4,9 @@ For each doc: *learned at* = the first fine-tuning step from which its confidenc
 is >= ``threshold`` at every later scored step (default 0.6, the threshold of the secondary reading of
 the paper); *forgotten at* = the first forgetting step from which it stays < ``threshold``. A doc never
 above (below) the threshold for good is "never learned" ("never forgotten"). Per task: the Spearman rank
-correlation of learned-at vs forgotten-at over the docs that have both, with a bootstrap 95% interval
-(``scipy.stats.bootstrap``, paired), the share never learned / never forgotten, and a figure. Tasks with
+correlation of learned-at vs forgotten-at over the docs that have both, with a bootstrap interval
+(``scipy.stats.bootstrap``, paired, at the study's ``confidence_level``), the share never learned / never
+forgotten, and a figure. Tasks with
 fewer than ``min_docs`` qualifying docs are reported but left out of the pooled statistic.
 """
 

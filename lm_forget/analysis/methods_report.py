@@ -67,8 +67,9 @@ def method_rows(cells: Sequence[tuple[str | None, ProtocolCell]], level: float =
     return rows
 
 
-def plot_methods(rows: Sequence[dict[str, Any]], path: Path) -> Path:
-    """One panel per method: forget set / held-out / other tasks after forgetting, per cell, with 95% CI bars."""
+def plot_methods(rows: Sequence[dict[str, Any]], path: Path, level: float = 0.95) -> Path:
+    """One panel per method: forget set / held-out / other tasks after forgetting, per cell, with CI bars (the
+    rows' intervals, at ``level``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -97,7 +98,7 @@ def plot_methods(rows: Sequence[dict[str, Any]], path: Path) -> Path:
                             for r in mine], fontsize=7)
         ax.set_title(method)
         ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("accuracy after forgetting (95% CI)")
+    axes[0][0].set_ylabel(f"accuracy after forgetting ({level:.0%} CI)")
     axes[0][-1].legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +114,7 @@ def methods_data(cells: Sequence[tuple[str | None, ProtocolCell]], folder: Path,
     rows = method_rows(cells, level)
     if not rows:
         return None
-    figure = plot_methods(rows, folder / "methods.png")
+    figure = plot_methods(rows, folder / "methods.png", level)
     return SectionData({"methods": table_frame(rows)}, {"methods": figure.relative_to(index_dir).as_posix()})
 
 

@@ -54,9 +54,9 @@ def accuracies(ctx: PartContext) -> list[str]:
                 f"did not take = shown above chance + {opts.margin}. Ratios need the fine-tuned accuracy's lower "
                 f"CI bound above chance + {opts.min_denominator}. Cells: value [low, high].")
     report.table(interval_table(res.metrics_all))
-    r.figure("figures/accuracy_bars", plots.accuracy_bars(metrics),
+    r.figure("figures/accuracy_bars", plots.accuracy_bars(metrics, level=opts.confidence_level),
              f"Accuracy per task on the {opts.split} docs: pretrained / fine-tuned / after forgetting "
-             "(95% Wilson CI; dashed: chance)")
+             f"({opts.confidence_level:.0%} Wilson CI; dashed: chance)")
     r.figure("figures/confidence_hist", plots.confidence_histograms(res.joined[res.joined["split"] == opts.split]),
              "P(correct vs distractor) per doc, by phase (dashed: 0.5)")
     counts = metrics["behaviour"].map(lambda w: "needs >= N docs" if str(w).startswith("needs") else w

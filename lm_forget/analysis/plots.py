@@ -37,8 +37,8 @@ def save(fig: Figure, stem: Path, formats: Sequence[str] = ("png", "pdf")) -> li
     return paths
 
 
-def accuracy_bars(metrics, title: str = "") -> Figure:
-    """Per-task grouped bars: pretrained / fine-tuned / after-forget accuracy with Wilson CIs."""
+def accuracy_bars(metrics, title: str = "", level: float = 0.95) -> Figure:
+    """Per-task grouped bars: pretrained / fine-tuned / after-forget accuracy with Wilson CIs (at ``level``)."""
     plt = _plt()
     tasks = list(metrics["task"])
     x = np.arange(len(tasks))
@@ -52,7 +52,7 @@ def accuracy_bars(metrics, title: str = "") -> Figure:
     ax.set_xticks(x, tasks, rotation=45, ha="right")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1)
-    ax.set_title(title or "Accuracy per task (95% Wilson CI)")
+    ax.set_title(title or f"Accuracy per task ({level:.0%} Wilson CI)")
     ax.legend(ncol=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35))
     return fig
 

@@ -3,9 +3,10 @@
 Per forget cell (task, forget-set size N, seed) and relearning-set size k, from lm-eval samples files of
 the held-out split of the forgotten task:
 
-- accuracy of the fine-tuned, the forgotten and the relearned model, each with a Wilson 95% interval;
+- accuracy of the fine-tuned, the forgotten and the relearned model, each with a Wilson interval
+  (at ``confidence_level``, as every interval here);
 - the paired differences relearned - forgotten and relearned - fine-tuned (same docs in every phase),
-  with a paired bootstrap 95% interval over docs;
+  with a paired bootstrap interval over docs;
 - the recovered share ``(acc_relearn - acc_forget) / (acc_finetuned - acc_forget)``, defined only when
   the denominator (the forget drop) is shown above ``min_denominator`` (one-sided paired test at ``alpha``,
   :func:`lm_forget.analysis.decide.paired_p`). Otherwise NaN, with the reason, as forget ratios are;
