@@ -180,7 +180,7 @@ def _read_report(folder: Path) -> StudyResults:
         raise DataError(f"{folder}: no metrics.csv; is this an lm-forget report folder?")
     main = {attr: _read_csv(folder / f"{stem}.csv") if (folder / f"{stem}.csv").is_file() else pd.DataFrame()
             for stem, attr in MAIN_TABLES.items()}
-    notes = main["metrics"]["ratio_note"] if "ratio_note" in main["metrics"] else None  # empty: NaN in the CSV
+    notes = main["metrics"].get("ratio_note")  # an empty note is NaN in the CSV
     main["metrics"]["ratio_note"] = notes.astype(object).where(notes.notna(), "") if notes is not None else ""
     options = json.loads((folder / "options.json").read_text(encoding="utf-8")) \
         if (folder / "options.json").is_file() else {}
