@@ -190,3 +190,25 @@ def test_registry_names_and_bad_arguments():
         _cfg(stage="forget", method="simnpo", method_args={"beta": 0})
     with pytest.raises(ConfigError, match="not finetune"):
         _cfg(stage="finetune", method="npo")
+
+
+def test_a_new_method_is_one_module_in_the_methods_package(tmp_path, monkeypatch):
+    """A module placed beside the built-in methods registers itself: found by the registry, listed after the
+    built-ins, with nothing else edited."""
+    import lm_forget.train.methods as package
+    from lm_forget.train.methods import get_method, method_names
+    from lm_forget.train.methods.registry import METHODS
+
+    (tmp_path / "planted_rule.py").write_text(
+        "from lm_forget.train.methods.registry import Method, register_method\n"
+        "register_method(Method(name='planted_rule', summary='planted', label_mode='flip'))\n")
+    monkeypatch.setattr(package, "__path__", [*package.__path__, str(tmp_path)])
+    try:
+        names = method_names()
+        assert names[-1] == "planted_rule" and names[:2] == ["random_labels", "flipped_labels"]
+        assert get_method("planted_rule").is_label_rule
+    finally:
+        METHODS.pop("planted_rule", None)
+        import sys
+
+        sys.modules.pop("lm_forget.train.methods.planted_rule", None)

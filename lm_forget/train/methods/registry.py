@@ -119,12 +119,20 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-#: the method modules, in the order ``--help`` and docs list them; each registers itself on import
+#: the built-in method modules, in the order ``--help`` and docs list them; each registers itself on import
 MODULES = ("label_rules", "uniform", "grad_ascent", "grad_diff", "npo", "simnpo", "rmu")
 
 
 def _load_all() -> None:
+    """Import the built-in method modules (in listing order), then every other module of this package, so a new
+    method is one file here: its module registers it, nothing lists it."""
     import importlib
+    import pkgutil
+
+    import lm_forget.train.methods as package
 
     for module in MODULES:
-        importlib.import_module(f"lm_forget.train.methods.{module}")
+        importlib.import_module(f"{package.__name__}.{module}")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in MODULES and info.name != "registry":
+            importlib.import_module(f"{package.__name__}.{info.name}")
