@@ -11,10 +11,13 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lm_forget.io import atomic_dir
 from lm_forget.run.graph import Step
+
+if TYPE_CHECKING:
+    from lm_forget.api.study_results import StudyResults
 
 
 @dataclass
@@ -96,7 +99,7 @@ def seed_summary(reports: list[Report], outcome: str, level: float) -> Any:
     return seed_table(pd.concat(frames, ignore_index=True), outcome, level) if frames else None
 
 
-def study_results(step: Step, plan: Any, out: Path) -> Any:
+def study_results(step: Step, plan: Any, out: Path) -> StudyResults:
     """The study's :class:`~lm_forget.api.study_results.StudyResults`, in memory: every per-size analysis, the
     across-seed summary, every registered section (their figures saved under ``out``) and the findings."""
     from lm_forget.analysis.findings_build import report_findings, study_findings
@@ -126,11 +129,12 @@ def study_results(step: Step, plan: Any, out: Path) -> Any:
                else f"method: {config.forget.method}")
     seeds = f"forget seeds: {config.forget_seeds}" + (
         f", fine-tune seeds: {config.seeds.finetune}" if config.seeds.finetune is not None else "")
-    head = StudyResults.from_analysis(first.results, **first.inputs)
+    per_size = {r.label: StudyResults.from_analysis(r.results, **r.inputs) for r in [*pooled, *reports]}
+    head = per_size[first.label]
     return StudyResults(
         metrics=head.metrics, tests=head.tests, example_tests=head.example_tests, findings=findings,
         options=head.options, tables=tables, headline=first.label, analysis=first.results, sections=sections,
-        reports={r.label: StudyResults.from_analysis(r.results, **r.inputs) for r in [*pooled, *reports]},
+        reports=per_size,
         title=config.name, description=f"Model: `{config.model.name_or_path}`; {methods}; {seeds}; "
                                        f"forget-set sizes: {config.forget_sizes}.")
 
