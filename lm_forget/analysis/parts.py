@@ -12,8 +12,6 @@ the parts' lines in part order) after the Findings and the choices at the end.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING
 from lm_forget.analysis.options import AnalysisOptions
 from lm_forget.analysis.report import Report
 from lm_forget.analysis.results import AnalysisResults
+from lm_forget.discovery import add_once, import_modules, origin
 
 if TYPE_CHECKING:
     from lm_forget.analysis.render import Rendered
@@ -74,11 +73,7 @@ def register_part(name: str, *, order: int) -> Callable[[PartRenderer], PartRend
     and their Summary lines appear in that order)."""
 
     def decorate(render: PartRenderer) -> PartRenderer:
-        known = PARTS.get(name)
-        if known is not None and known.render.__qualname__ != render.__qualname__:
-            raise ValueError(f"report part {name!r} is registered twice ({known.render.__module__} and "
-                             f"{render.__module__}); give one of them another name")
-        PARTS[name] = Part(name, order, render)
+        add_once(PARTS, name, Part(name, order, render), what="report part", where=lambda p: origin(p.render))
         return render
 
     return decorate
@@ -86,9 +81,5 @@ def register_part(name: str, *, order: int) -> Callable[[PartRenderer], PartRend
 
 def registered_parts() -> list[Part]:
     """Every part, in report order (imports each ``lm_forget.analysis.*_parts`` module, which registers its own)."""
-    import lm_forget.analysis as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.endswith("_parts"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+    import_modules("lm_forget.analysis", suffix="_parts")
     return sorted(PARTS.values(), key=lambda p: (p.order, p.name))

@@ -13,15 +13,14 @@ and returns its markdown; :mod:`lm_forget.analysis.study_report` renders and wri
 
 from __future__ import annotations
 
-import importlib
 import math
-import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lm_forget.analysis.options import AnalysisOptions
+from lm_forget.discovery import add_once, import_modules, origin
 
 
 @dataclass
@@ -107,11 +106,8 @@ def register_section(name: str, *, order: int, title: str, render: Renderer, fol
     heading ``title`` (its tables go to ``folder``, default ``name``; sections appear by ascending ``order``)."""
 
     def decorate(build: Builder) -> Builder:
-        known = SECTIONS.get(name)
-        if known is not None and known.build.__qualname__ != build.__qualname__:
-            raise ValueError(f"report section {name!r} is registered twice ({known.build.__module__} and "
-                             f"{build.__module__}); give one of them another name")
-        SECTIONS[name] = Section(name, title, folder or name, order, build, render)
+        add_once(SECTIONS, name, Section(name, title, folder or name, order, build, render), what="report section",
+                 where=lambda s: origin(s.build))
         return build
 
     return decorate
@@ -119,11 +115,7 @@ def register_section(name: str, *, order: int, title: str, render: Renderer, fol
 
 def registered_sections() -> list[Section]:
     """Every section, in index order (imports each ``lm_forget.analysis.*_report`` module, which registers its own)."""
-    import lm_forget.analysis as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.endswith("_report"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+    import_modules("lm_forget.analysis", suffix="_report")
     return sorted(SECTIONS.values(), key=lambda s: (s.order, s.name))
 
 

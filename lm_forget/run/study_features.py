@@ -19,11 +19,11 @@ Hooks run in ascending ``order`` (then name), each at a fixed place of the plan 
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol
+
+from lm_forget.discovery import add_once, import_modules, origin
 
 if TYPE_CHECKING:  # run.cells imports run.config, which imports run.checks, which imports this module
     from lm_forget.run.cells import Cell
@@ -107,27 +107,17 @@ class StudyFeature:
 FEATURES: dict[str, StudyFeature] = {}
 
 
-def _hooks(feature: StudyFeature) -> tuple[str, ...]:
+def _hooks(feature: StudyFeature) -> str:
     """Where a feature's hooks are defined (a module imported twice registers the same feature again)."""
-    return tuple(f"{hook.__module__}.{hook.__qualname__}" for f in fields(feature)
-                 if callable(hook := getattr(feature, f.name)))
+    return ", ".join(origin(hook) for f in fields(feature) if callable(hook := getattr(feature, f.name)))
 
 
 def register_feature(feature: StudyFeature) -> StudyFeature:
     """Add ``feature`` to the registry (the same feature again is a no-op; another one of that name an error)."""
-    known = FEATURES.get(feature.name)
-    if known is not None and _hooks(known) != _hooks(feature):
-        raise ValueError(f"study feature {feature.name!r} is registered twice ({', '.join(_hooks(known))} and "
-                         f"{', '.join(_hooks(feature))}); give one of them another name")
-    FEATURES[feature.name] = feature
-    return feature
+    return add_once(FEATURES, feature.name, feature, what="study feature", where=_hooks)
 
 
 def registered_features() -> list[StudyFeature]:
     """Every feature, in hook order (imports each ``lm_forget.run.*_steps`` module, which registers its own)."""
-    import lm_forget.run as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name.endswith("_steps"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+    import_modules("lm_forget.run", suffix="_steps")
     return sorted(FEATURES.values(), key=lambda f: (f.order, f.name))

@@ -126,13 +126,6 @@ MODULES = ("label_rules", "uniform", "grad_ascent", "grad_diff", "npo", "simnpo"
 def _load_all() -> None:
     """Import the built-in method modules (in listing order), then every other module of this package, so a new
     method is one file here: its module registers it, nothing lists it."""
-    import importlib
-    import pkgutil
+    from lm_forget.discovery import import_modules
 
-    import lm_forget.train.methods as package
-
-    for module in MODULES:
-        importlib.import_module(f"{package.__name__}.{module}")
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in MODULES and info.name != "registry":
-            importlib.import_module(f"{package.__name__}.{info.name}")
+    import_modules("lm_forget.train.methods", first=MODULES, skip={"registry"})
