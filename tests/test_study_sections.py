@@ -58,7 +58,8 @@ def test_a_registered_section_reaches_the_index_and_its_tables(tmp_path):
         assert list(sections) == ["forget_set", "planted"]  # nothing evaluated: no other section applies
         results = StudyResults(metrics=pd.DataFrame(), tests=pd.DataFrame(), example_tests=pd.DataFrame(),
                                findings=Findings("study"), options=AnalysisOptions(confidence_level=0.9).to_dict(),
-                               tables={REPORTS_TABLE: pd.DataFrame(columns=["label", "pooled"])},
+                               tables={REPORTS_TABLE: pd.DataFrame(columns=["label", "pooled"]),
+                                       "planted/planted": sections["planted"].tables["planted"]},
                                sections={"planted": sections["planted"]}, title="t", description="d")
         text = render_study(results)
         out.mkdir(parents=True, exist_ok=True)

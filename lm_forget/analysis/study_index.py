@@ -58,31 +58,23 @@ def write_study(results: StudyResults, folder: Path) -> None:
     """Write the study report of ``results`` into ``folder`` (the analyze step's temporary output; section
     figures are already there, saved by their builders)."""
     from lm_forget.analysis.index_html import write_index_html
-    from lm_forget.analysis.render import render
     from lm_forget.analysis.writer import close_figures, save_rendered
 
     options = AnalysisOptions(**results.options)
     for label, report in results.reports.items():
-        if report.analysis is None:
-            raise ValueError(f"report {label}: no analysis in memory to render")
-        rendered = render(report.analysis, **report.inputs)
+        rendered = report.render()
         try:
             save_rendered(rendered, folder / label)
         finally:
             close_figures(rendered)
-    for name in (REPORTS_TABLE, SEEDS_TABLE):
-        if name in results.tables:
-            results.tables[name].to_csv(folder / f"{name}.csv", index=False)
+    for name, frame in results.tables.items():  # every table once, by its path under the report
+        path = folder / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
     for section in registered_sections():
-        data = results.sections.get(section.name)
-        if data is None:
-            continue
-        out = folder / section.folder
-        for stem, frame in data.tables.items():
-            path = out / f"{stem}.csv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            frame.to_csv(path, index=False)
-        (out / f"{section.name}.md").write_text("\n".join(section.markdown(data, options)) + "\n", encoding="utf-8")
+        if section.name in results.sections:
+            text = section.markdown(results.sections[section.name], options)
+            (folder / section.folder / f"{section.name}.md").write_text("\n".join(text) + "\n", encoding="utf-8")
     (folder / FINDINGS_FILE).write_text(results.findings.to_json(), encoding="utf-8")
     text = render_study(results)
     (folder / "index.md").write_text(text, encoding="utf-8")

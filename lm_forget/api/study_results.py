@@ -127,7 +127,7 @@ class StudyResults:
             return render_study(self)
         from lm_forget.analysis.writer import close_figures
 
-        rendered = self._render()
+        rendered = self.render()
         try:
             return rendered.markdown()
         finally:
@@ -143,7 +143,7 @@ class StudyResults:
             if self.reports:  # only a study's analyze step builds one, and writes it where it is built
                 raise DataError("a study's results are written by its analyze step; write them once written "
                                 "(StudyResults.read(run_dir).write(path))")
-            return write_report(self._render(), path)
+            return write_report(self.render(), path)
         from lm_forget.analysis.writer import check_out
         from lm_forget.io import atomic_dir
 
@@ -155,7 +155,9 @@ class StudyResults:
         log.info("report copied to %s", path / REPORT_INDEX_FILE)
         return path
 
-    def _render(self) -> Any:
+    def render(self) -> Any:
+        """This analysis's report, rendered in memory (:class:`~lm_forget.analysis.render.Rendered`; nothing
+        written: close its figures with :func:`lm_forget.analysis.writer.close_figures`)."""
         from lm_forget.analysis.render import render
 
         if self.analysis is None:
