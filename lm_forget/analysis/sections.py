@@ -7,7 +7,7 @@ package, so adding a section touches one file. A builder gets the :class:`StudyC
 :class:`SectionData` — its tables (pandas DataFrames), figures and the rows the study's findings read — or None
 when the study has nothing for it; :func:`build_sections` collects them into the study's
 :class:`~lm_forget.api.study_results.StudyResults`. A renderer gets a section's data and the analysis options
-and returns its markdown; :mod:`lm_forget.analysis.study_report` renders and writes the whole index from the
+and returns its markdown; :mod:`lm_forget.analysis.study_index` renders and writes the whole index from the
 ``StudyResults``, so nothing is written to disk and read back to make another section.
 """
 

@@ -220,6 +220,10 @@ def check_methods(forget: ForgetSettings) -> None:
     from lm_forget.train.methods import get_method, method_names
 
     if not forget.methods:
+        from lm_forget.train.methods.label_rules import FLIPPED_LABELS, RANDOM_LABELS
+
+        if forget.method in (RANDOM_LABELS.name, FLIPPED_LABELS.name):  # the built-in rules: no loss method loaded
+            return
         rules = label_rules()
         if forget.method in rules:
             return
